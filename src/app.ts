@@ -1,0 +1,65 @@
+import { fileURLToPath } from 'node:url';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { WorkflowSubmitter } from './kube/client.js';
+import type { Metrics } from './metrics.js';
+import type { PipelineDeps } from './pipeline/pipeline.js';
+import type { RuleSet } from './rules/types.js';
+import type { CooldownStore } from './stores/cooldown-store.js';
+import { registerAuth } from './routes/auth.js';
+import { registerErrorHandler } from './routes/errors.js';
+import { registerInfoRoutes } from './routes/info.js';
+import { registerIngestRoutes } from './routes/ingest.js';
+
+export interface AppDeps {
+  /** The rules in force; a reload replaces what this returns. */
+  rules: () => RuleSet;
+  store: CooldownStore;
+  submitter: WorkflowSubmitter;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));
+
+/** Plugins and routes; never listens (server.ts does). Closing the app closes the store. */
+export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger, // pino 10's Logger type is wider than fastify's
+    // One decision line per alert says what matters; a line per request would only double it.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    // Alert labels are strings: a number where a string belongs is a 400, not silently coerced.
+    // Unknown payload fields are kept (no removeAdditional).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+  registerErrorHandler(app);
+  registerAuth(app, config.authToken);
+
+  const pipeline: PipelineDeps = {
+    rules: deps.rules,
+    store: deps.store,
+    submitter: deps.submitter,
+    metrics: deps.metrics,
+    logger: deps.logger,
+    now: deps.now ?? Date.now,
+    settings: {
+      workflowNamespace: config.workflowNamespace,
+      ...(config.workflowServiceAccount ? { workflowServiceAccount: config.workflowServiceAccount } : {}),
+      dryRun: config.dryRun || deps.submitter.mode === 'dry-run',
+      cooldownStoreFailure: config.cooldownStoreFailure,
+      maxWorkflowsPerMinute: config.maxWorkflowsPerMinute,
+      submitTimeoutMs: config.submitTimeoutMs,
+      pendingLeaseMs: config.pendingLeaseMs,
+      auditMaxLen: config.auditMaxLen,
+      replica: config.replica,
+    },
+  };
+  deps.metrics.dryRun.set(pipeline.settings.dryRun ? 1 : 0);
+  registerIngestRoutes(app, pipeline);
+  registerInfoRoutes(app, { rules: deps.rules, store: deps.store, metrics: deps.metrics, openapiPath: OPENAPI_PATH });
+  app.addHook('onClose', async () => deps.store.close());
+  return app;
+}

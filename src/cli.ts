@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import { loadConfig, SERVE_FLAGS, type Config } from './config.js';
+import { ConfigError, RulesError } from './errors.js';
+import { offlinePipeline } from './offline.js';
+import { alertsFromEither, ExplainBody } from './pipeline/receive.js';
+import { runRuleTests } from './rule-tests.js';
+import { loadRules } from './rules/load.js';
+import { closeOnSignals, createLogger, startServer } from './server.js';
+
+const USAGE = `Usage: kube-sentinel <command> [options]
+
+Turns alerts (Alertmanager webhook, Prometheus / Loki ruler via /api/v2/alerts) into Argo Workflows.
+
+Commands:
+  serve [flags]                      run the receiver
+  validate [PATH]                    check rules; prints file:line: message for every problem; exit 1 on any
+  explain --alert FILE [--rules P]   which rule matches the alert(s) in FILE, the cooldown key and the
+                                     Workflow that would be submitted, as YAML; no side effects
+  test FILE...                       run rule unit tests; exit 1 on any failure
+
+serve flags (each also an environment variable; the flag wins):
+${SERVE_FLAGS.map((f) => `  ${(f.flag + (f.boolean ? '' : ' VALUE')).padEnd(36)} ${f.env ?? ''}`).join('\n')}
+
+Exit codes: 0 ok, 1 failure (invalid rules, failed tests, fatal error), 2 bad setting or usage.
+`;
+
+type Env = Record<string, string | undefined>;
+
+/** Splits out the named options a command takes itself; everything else is a serve setting. */
+function takeOption(args: string[], name: string): string | undefined {
+  const i = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return undefined;
+  const arg = args[i]!;
+  if (arg.includes('=')) {
+    args.splice(i, 1);
+    return arg.slice(name.length + 1);
+  }
+  const value = args[i + 1];
+  if (value === undefined || value.startsWith('--')) throw new ConfigError(`invalid ${name}: a value is required`);
+  args.splice(i, 2);
+  return value;
+}
+
+async function serve(args: string[], env: Env): Promise<number> {
+  const config = loadConfig(args, env);
+  const logger = createLogger(config.logLevel);
+  try {
+    const server = await startServer(config, env, logger);
+    closeOnSignals(server, logger);
+    return -1; // keeps running
+  } catch (err) {
+    if (err instanceof RulesError) {
+      process.stderr.write(`kube-sentinel: rules in ${config.rules} are invalid:\n${err.problems.join('\n')}\n`);
+      return 1;
+    }
+    if (err instanceof ConfigError) throw err;
+    logger.fatal({ err }, 'could not start');
+    return 1;
+  }
+}
+
+async function validate(args: string[], env: Env): Promise<number> {
+  if (args.length > 1 || args[0]?.startsWith('--')) throw new ConfigError('usage: kube-sentinel validate [PATH]');
+  const path = args[0] ?? loadConfig([], env).rules;
+  const result = await loadRules(path);
+  if (!result.ok) {
+    process.stderr.write(`${result.errors.join('\n')}\n`);
+    return 1;
+  }
+  for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
+  process.stdout.write(`${path}: ${result.ruleSet.rules.length} rules OK (${result.ruleSet.files.length} files)\n`);
+  return 0;
+}
+
+async function explain(args: string[], env: Env): Promise<number> {
+  const file = takeOption(args, '--alert');
+  if (!file) throw new ConfigError('usage: kube-sentinel explain --alert FILE [--rules PATH]');
+  const config = loadConfig(args, env);
+  let body: unknown;
+  try {
+    body = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    process.stderr.write(`kube-sentinel: cannot read ${file}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const { TypeCompiler } = await import('@sinclair/typebox/compiler');
+  const check = TypeCompiler.Compile(ExplainBody);
+  if (!check.Check(body)) {
+    process.stderr.write(`kube-sentinel: ${file} is neither an Alertmanager webhook body nor a JSON array of v2 alerts\n`);
+    return 1;
+  }
+  const loaded = await loadRules(config.rules);
+  if (!loaded.ok) {
+    process.stderr.write(`${loaded.errors.join('\n')}\n`);
+    return 1;
+  }
+  const now = Date.now();
+  const pipeline = offlinePipeline(loaded.ruleSet, config, () => now);
+  const alerts = alertsFromEither(body, now);
+  const decisions = await pipeline.decide(alerts, 'explain');
+  const report = alerts.map((alert, i) => {
+    const decision = decisions[i]!;
+    return {
+      alertname: decision.alertname,
+      fingerprint: decision.fingerprint,
+      status: decision.status,
+      rule: decision.rule,
+      priority: decision.priority,
+      outcome: decision.outcome,
+      ...(decision.reason ? { reason: decision.reason } : {}),
+      ...(decision.cooldownKey ? { cooldownKey: decision.cooldownKey } : {}),
+      ...(decision.workflow ? { workflow: pipeline.preview(alert, decision.workflow.name) } : {}),
+    };
+  });
+  process.stdout.write(stringify({ alerts: report }));
+  return 0;
+}
+
+async function test(args: string[], env: Env): Promise<number> {
+  if (args.length === 0) throw new ConfigError('usage: kube-sentinel test FILE...');
+  const config: Config = loadConfig([], env);
+  const report = await runRuleTests(args, config);
+  for (const message of report.messages) process.stderr.write(`${message}\n`);
+  process.stdout.write(`${report.passed} passed, ${report.failed} failed\n`);
+  return report.failed > 0 ? 1 : 0;
+}
+
+export async function main(argv: string[], env: Env): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(args, env);
+      case 'validate':
+        return await validate(args, env);
+      case 'explain':
+        return await explain(args, env);
+      case 'test':
+        return await test(args, env);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new ConfigError(`unknown command "${command}" (see kube-sentinel --help)`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`kube-sentinel: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+const argv = process.argv.slice(2);
+if (argv.includes('--help') && argv[0] !== undefined && argv[0] !== '--help') {
+  process.stdout.write(USAGE);
+} else {
+  const code = await main(argv, process.env);
+  if (code >= 0) process.exitCode = code;
+}

@@ -1,0 +1,84 @@
+import { existsSync } from 'node:fs';
+import { classifyKubeError, ConfigError, type SubmitResult } from '../errors.js';
+import { ARGO_GROUP, ARGO_VERSION, WORKFLOW_PLURAL, type Workflow } from './workflow.js';
+
+/** Creates Workflows. Submission sees only the finished object. */
+export interface WorkflowSubmitter {
+  /** cluster: creates through the Kubernetes API; dry-run: creates nothing. */
+  readonly mode: 'cluster' | 'dry-run';
+  /** Where it submits to, for the start-up log line. */
+  readonly target: string;
+  create(workflow: Workflow, timeoutMs: number): Promise<SubmitResult>;
+}
+
+export const dryRunSubmitter: WorkflowSubmitter = {
+  mode: 'dry-run',
+  target: 'none (dry-run)',
+  async create() {
+    return { kind: 'created' };
+  },
+};
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+export type KubeconfigSource = { kind: 'file'; path: string } | { kind: 'in-cluster' } | { kind: 'none' };
+
+/** --kubeconfig wins; inside a pod the service account; otherwise nothing (dry-run). */
+export function kubeconfigSource(kubeconfig: string | undefined, env: Record<string, string | undefined>): KubeconfigSource {
+  if (kubeconfig) {
+    if (!existsSync(kubeconfig)) throw new ConfigError(`invalid --kubeconfig: ${kubeconfig} does not exist`);
+    return { kind: 'file', path: kubeconfig };
+  }
+  if (env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) return { kind: 'in-cluster' };
+  return { kind: 'none' };
+}
+
+// @kubernetes/client-node is large: it is imported only when a cluster is configured, which
+// keeps dry-run and scale-from-zero starts fast.
+type K8s = typeof import('@kubernetes/client-node');
+
+export async function loadKubeConfig(source: KubeconfigSource): Promise<{ k8s: K8s; kc: import('@kubernetes/client-node').KubeConfig }> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  try {
+    if (source.kind === 'file') kc.loadFromFile(source.path);
+    else kc.loadFromCluster();
+  } catch (err) {
+    throw new ConfigError(`invalid --kubeconfig: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!kc.getCurrentCluster()) throw new ConfigError('invalid --kubeconfig: no current cluster');
+  return { k8s, kc };
+}
+
+export async function createKubeSubmitter(source: Exclude<KubeconfigSource, { kind: 'none' }>): Promise<WorkflowSubmitter> {
+  const { k8s, kc } = await loadKubeConfig(source);
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  return {
+    mode: 'cluster',
+    target: kc.getCurrentCluster()?.server ?? 'unknown',
+    async create(workflow, timeoutMs) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      const withTimeout = {
+        middleware: [{ pre: async (ctx: import('@kubernetes/client-node').RequestContext) => (ctx.setSignal(signal), ctx), post: async (r: import('@kubernetes/client-node').ResponseContext) => r }],
+        middlewareMergeStrategy: 'append' as const,
+      } as unknown as import('@kubernetes/client-node').ConfigurationOptions; // the promise API takes promise middleware; its .d.ts says otherwise
+      try {
+        await api.createNamespacedCustomObject(
+          {
+            group: ARGO_GROUP,
+            version: ARGO_VERSION,
+            namespace: workflow.metadata.namespace,
+            plural: WORKFLOW_PLURAL,
+            body: workflow,
+            fieldValidation: 'Strict',
+          },
+          withTimeout,
+        );
+        return { kind: 'created' };
+      } catch (err) {
+        if (signal.aborted) return { kind: 'transient', reason: `timeout after ${timeoutMs} ms` };
+        return classifyKubeError(err);
+      }
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every kube_sentinel_* series (SPEC §7), on a registry of its own so that apps never share counters. */
+export function createMetrics(options: { defaults?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaults !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    alertsReceived: new Counter({
+      name: 'kube_sentinel_alerts_received_total',
+      help: 'Alerts received, by intake source and alert status.',
+      labelNames: ['source', 'status'] as const,
+      registers,
+    }),
+    decisions: new Counter({
+      name: 'kube_sentinel_decisions_total',
+      help: 'Decisions made, by rule ("" for none) and outcome.',
+      labelNames: ['rule', 'outcome'] as const,
+      registers,
+    }),
+    submissions: new Counter({
+      name: 'kube_sentinel_submissions_total',
+      help: 'Workflow creates sent to the Kubernetes API, by template (or inline workflow name) and result.',
+      labelNames: ['template', 'result'] as const,
+      registers,
+    }),
+    submitDuration: new Histogram({
+      name: 'kube_sentinel_submit_duration_seconds',
+      help: 'Time for one Workflow create against the Kubernetes API.',
+      labelNames: ['result'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    storeErrors: new Counter({
+      name: 'kube_sentinel_cooldown_store_errors_total',
+      help: 'Cooldown store operations that failed (the store did not answer).',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+    rulesLoaded: new Gauge({ name: 'kube_sentinel_rules_loaded', help: 'Rules currently loaded (enabled and disabled).', registers }),
+    ruleReloads: new Gauge({
+      name: 'kube_sentinel_rules_last_reload_success',
+      help: '1 when the last rules reload succeeded, 0 when it failed and the previous rules stayed in force.',
+      registers,
+    }),
+    reloads: new Counter({
+      name: 'kube_sentinel_rules_reloads_total',
+      help: 'Rule reloads, by result (success or failure).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    dryRun: new Gauge({ name: 'kube_sentinel_dry_run', help: '1 when Kube Sentinel decides and renders but submits nothing.', registers }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

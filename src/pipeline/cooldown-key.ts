@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import type { Alert } from './alert.js';
+import type { Rule } from '../rules/types.js';
+
+/**
+ * The alphabet Kubernetes uses for generated name parts (rand.SafeEncodeString: no vowels, no
+ * 0/1/3, so generated suffixes never spell words). Restricting suffix stripping to it keeps
+ * ordinary names such as `my-app-cache` intact.
+ */
+const GENERATED = '[bcdfghjklmnpqrstvwxz2456789]';
+
+/** Controller-generated pod name suffixes, tried in this order; the first that matches is stripped. */
+const POD_SUFFIXES: readonly RegExp[] = [
+  // Deployment: <name>-<pod-template-hash>-<random>
+  new RegExp(`^(.+)-${GENERATED}{5,10}-${GENERATED}{5}$`),
+  // StatefulSet: <name>-<ordinal>
+  /^(.+)-\d+$/,
+  // DaemonSet, Job, bare ReplicaSet: <name>-<random>
+  new RegExp(`^(.+)-${GENERATED}{5}$`),
+];
+
+/** Labels that name the workload directly, most specific first (kube-state-metrics and common relabelings). */
+const WORKLOAD_LABELS = ['deployment', 'statefulset', 'daemonset', 'job_name'] as const;
+
+/**
+ * The workload an alert is about: a workload label when the alert carries one, else the pod's
+ * name without the suffixes its controller generated, else null. An empty label counts as absent,
+ * as it does in Alertmanager.
+ */
+export function workloadOf(labels: Record<string, string>): string | null {
+  for (const name of WORKLOAD_LABELS) {
+    const value = labels[name];
+    if (value) return value;
+  }
+  const pod = labels['pod'];
+  if (!pod) return null;
+  for (const suffix of POD_SUFFIXES) {
+    const stripped = suffix.exec(pod)?.[1];
+    if (stripped !== undefined) return stripped;
+  }
+  return pod;
+}
+
+/**
+ * The key a rule's cooldown is claimed under. Always prefixed by the rule's name so that rules
+ * never block each other; by default namespace + workload, so every pod of one Deployment shares
+ * one remediation per cooldown window.
+ */
+export function cooldownKey(alert: Alert, rule: Rule): string {
+  const labels = alert.labels;
+  const names = rule.remediation.cooldownKey;
+  if (names !== null) {
+    // Own properties only: label names come from rule files, and `constructor` is not a label.
+    const valueOf = (name: string): string => (Object.hasOwn(labels, name) ? (labels[name] ?? '') : '');
+    return `${rule.name}:` + names.map((name) => `${name}=${valueOf(name)}`).join(',');
+  }
+  const workload = workloadOf(labels);
+  if (workload !== null) return `${rule.name}:${labels['namespace'] ?? ''}/${workload}`;
+  return `${rule.name}:fingerprint/${alert.fingerprint}`;
+}
+
+const NAME_MAX = 63;
+const NAME_START = 'kube-sentinel-';
+const SUFFIX_LENGTH = 10;
+/** Used when a rule's name has no character that survives DNS-1123 sanitizing. */
+const FALLBACK_PREFIX = 'workflow';
+
+function dnsLabelPart(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+/**
+ * metadata.name of the Workflow for one cooldown claim. Derived from the claim rather than
+ * random, so a retry of a create that timed out but landed gets 409 AlreadyExists instead of
+ * creating a duplicate; a new claim (new claimedAt) gets a new name.
+ */
+export function workflowNameFor(rule: Rule, cooldownKey: string, claimedAt: number): string {
+  const suffix = createHash('sha256')
+    .update(`${cooldownKey}\n${claimedAt}`)
+    .digest('hex')
+    .slice(0, SUFFIX_LENGTH);
+  const room = NAME_MAX - NAME_START.length - 1 - SUFFIX_LENGTH;
+  const prefix =
+    dnsLabelPart(rule.remediation.params.workflowName ?? rule.name)
+      .slice(0, room)
+      .replace(/-+$/, '') || FALLBACK_PREFIX;
+  return `${NAME_START}${prefix}-${suffix}`;
+}

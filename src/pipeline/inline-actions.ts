@@ -1,0 +1,64 @@
+import type { InlineAction } from '../rules/types.js';
+
+/** Pinned: has /bin/sh and kubectl. A moving tag would change what remediations run without a release. */
+export const DEFAULT_IMAGE = 'docker.io/alpine/k8s:1.33.1';
+
+/** Collecting evidence is the safe default: an inline workflow without an action never deletes anything. */
+export const DEFAULT_INLINE_ACTION: InlineAction = 'diagnose';
+
+/*
+ * The scripts see the alert only through the environment variables the Workflow sets from its
+ * parameters (NAMESPACE, POD, CONTAINER); every expansion is double-quoted, so a value is always
+ * one argument and never shell syntax. Nothing here may contain `{{`: Argo substitutes those in
+ * `source`, which would paste values into the script text.
+ */
+
+const PREAMBLE = `set -eu
+: "\${NAMESPACE:?the alert has no namespace label}"
+: "\${POD:?the alert has no pod label}"
+CONTAINER="\${CONTAINER:-}"
+`;
+
+/** Without a container label, logs of every container: kubectl refuses a multi-container pod otherwise. */
+const CONTAINER_ARGS = `if [ -n "$CONTAINER" ]; then
+  set -- -c "$CONTAINER"
+else
+  set -- --all-containers=true
+fi
+`;
+
+const DESCRIBE = `echo "=== describe pod $NAMESPACE/$POD"
+kubectl describe pod "$POD" -n "$NAMESPACE"
+`;
+
+/** A container that never ran has no previous logs; that is an answer, not a failure. */
+function logs(currentMayFail: boolean): string {
+  return `echo "=== logs (current)"
+kubectl logs "$POD" -n "$NAMESPACE" "$@" --tail=500${currentMayFail ? ' || echo "no current logs"' : ''}
+echo "=== logs (previous)"
+kubectl logs "$POD" -n "$NAMESPACE" "$@" --tail=500 --previous || true
+`;
+}
+
+const EVENTS = `echo "=== events of $NAMESPACE/$POD"
+kubectl get events -n "$NAMESPACE" --field-selector involvedObject.name="$POD" --sort-by=.lastTimestamp
+`;
+
+// metrics-server is optional in a cluster; its absence must not fail the diagnosis.
+const TOP = `echo "=== resource usage"
+kubectl top pod "$POD" -n "$NAMESPACE" --containers || echo "kubectl top unavailable (is metrics-server installed?)"
+`;
+
+// --wait=false: the controller recreates the pod; waiting would only hold the workflow pod.
+const RESTART = `echo "=== deleting pod $NAMESPACE/$POD so that its controller recreates it"
+kubectl delete pod "$POD" -n "$NAMESPACE" --wait=false
+`;
+
+export const INLINE_SCRIPTS: Record<InlineAction, string> = {
+  restart: PREAMBLE + RESTART,
+  describe: PREAMBLE + DESCRIBE,
+  logs: PREAMBLE + CONTAINER_ARGS + logs(false),
+  events: PREAMBLE + EVENTS,
+  // Collects as much evidence as it can: only a pod that cannot be described fails the diagnosis.
+  diagnose: PREAMBLE + CONTAINER_ARGS + DESCRIBE + logs(true) + EVENTS + TOP,
+};

@@ -1,0 +1,84 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { Alert, AlertSource } from './alert.js';
+import { fingerprintOf } from './fingerprint.js';
+
+// Unknown fields are allowed everywhere (newer Alertmanagers add fields such as
+// notification_reason and routeLabels); only what Kube Sentinel reads is typed.
+
+const LabelSet = Type.Record(Type.String(), Type.String());
+
+export const WebhookAlert = Type.Object({
+  status: Type.Union([Type.Literal('firing'), Type.Literal('resolved')]),
+  labels: LabelSet,
+  annotations: Type.Optional(LabelSet),
+  startsAt: Type.Optional(Type.String()),
+  endsAt: Type.Optional(Type.String()),
+  generatorURL: Type.Optional(Type.String()),
+  fingerprint: Type.Optional(Type.String()),
+});
+
+export const WebhookBody = Type.Object({
+  version: Type.Optional(Type.Literal('4')),
+  status: Type.Optional(Type.Union([Type.Literal('firing'), Type.Literal('resolved')])),
+  receiver: Type.Optional(Type.String()),
+  groupKey: Type.Optional(Type.String()),
+  alerts: Type.Array(WebhookAlert, { maxItems: 10_000 }),
+});
+export type WebhookBody = Static<typeof WebhookBody>;
+
+export const PostableAlert = Type.Object({
+  labels: Type.Record(Type.String(), Type.String(), { minProperties: 1 }),
+  annotations: Type.Optional(LabelSet),
+  startsAt: Type.Optional(Type.String({ format: 'date-time' })),
+  endsAt: Type.Optional(Type.String({ format: 'date-time' })),
+  generatorURL: Type.Optional(Type.String()),
+});
+
+export const PostableAlerts = Type.Array(PostableAlert, { maxItems: 10_000 });
+export type PostableAlerts = Static<typeof PostableAlerts>;
+
+/** `POST /v1/explain` takes either shape. */
+export const ExplainBody = Type.Union([WebhookBody, PostableAlerts]);
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+export function alertsFromWebhook(body: WebhookBody): Alert[] {
+  return body.alerts.map((a) => ({
+    source: 'alertmanager' as AlertSource,
+    status: a.status,
+    labels: a.labels,
+    annotations: a.annotations ?? {},
+    ...optional('startsAt', a.startsAt),
+    ...optional('endsAt', a.endsAt),
+    ...optional('generatorURL', a.generatorURL),
+    fingerprint: a.fingerprint && /^[0-9a-f]{16}$/.test(a.fingerprint) ? a.fingerprint : fingerprintOf(a.labels),
+  }));
+}
+
+/**
+ * The v2 API has no status: an alert is resolved when endsAt is set and not in the future,
+ * as Alertmanager decides it (Alert.Resolved()).
+ */
+export function alertsFromPostable(body: PostableAlerts, now: number): Alert[] {
+  return body.map((a) => {
+    const ends = a.endsAt && a.endsAt !== ZERO_TIME ? Date.parse(a.endsAt) : Number.NaN;
+    return {
+      source: 'api_v2' as AlertSource,
+      status: Number.isFinite(ends) && ends <= now ? 'resolved' : 'firing',
+      labels: a.labels,
+      annotations: a.annotations ?? {},
+      ...optional('startsAt', a.startsAt),
+      ...optional('endsAt', a.endsAt),
+      ...optional('generatorURL', a.generatorURL),
+      fingerprint: fingerprintOf(a.labels),
+    };
+  });
+}
+
+export function alertsFromEither(body: WebhookBody | PostableAlerts, now: number): Alert[] {
+  return Array.isArray(body) ? alertsFromPostable(body, now) : alertsFromWebhook(body);
+}

@@ -1,0 +1,44 @@
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import type { CooldownStore } from '../stores/cooldown-store.js';
+import type { Alert } from './alert.js';
+import type { Decision } from './decision.js';
+
+export interface RecordDeps {
+  store: CooldownStore;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+  replica: string;
+  auditMaxLen: number;
+}
+
+/**
+ * Stage 6: one log line and one metric per decision; ingest decisions also go to the shared
+ * audit trail. A failing audit write is logged and counted, never turned into a failed decision:
+ * the remediation already happened.
+ */
+export async function recordStage(alert: Alert, decision: Decision, mode: 'ingest' | 'explain', deps: RecordDeps): Promise<void> {
+  deps.metrics.decisions.inc({ rule: decision.rule ?? '', outcome: decision.outcome });
+  const line = {
+    rule: decision.rule,
+    action: decision.rule ? 'trigger-argo-workflow' : null,
+    outcome: decision.outcome,
+    workflow: decision.workflow?.name ?? null,
+    namespace: alert.labels.namespace ?? null,
+    pod: alert.labels.pod ?? null,
+    fingerprint: decision.fingerprint,
+    alertname: decision.alertname,
+    ...(decision.reason ? { reason: decision.reason } : {}),
+    ...(mode === 'explain' ? { explain: true } : {}),
+  };
+  const level = decision.outcome === 'failed' ? 'error' : decision.outcome === 'retry' ? 'warn' : 'info';
+  deps.logger[level](line, 'decision');
+  if (mode !== 'ingest') return;
+  try {
+    await deps.store.appendDecision({ ...decision, at: new Date(deps.now()).toISOString(), replica: deps.replica }, deps.auditMaxLen);
+  } catch (err) {
+    deps.metrics.storeErrors.inc({ operation: 'audit' });
+    deps.logger.warn({ err: (err as Error).message }, 'could not append to the audit trail');
+  }
+}

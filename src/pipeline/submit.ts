@@ -1,0 +1,69 @@
+import type { WorkflowSubmitter } from '../kube/client.js';
+import type { Workflow } from '../kube/workflow.js';
+import type { Rule } from '../rules/types.js';
+import type { Alert } from './alert.js';
+import { decide, type Decision } from './decision.js';
+import { releaseQuietly, type GuardDeps, type Pass } from './guard.js';
+import { Outcome } from './outcome.js';
+
+export interface SubmitDeps extends GuardDeps {
+  submitter: WorkflowSubmitter;
+  dryRun: boolean;
+  submitTimeoutMs: number;
+}
+
+/**
+ * Stage 5: create the Workflow, then settle the claim. Created (or 409 AlreadyExists: a retry of
+ * a create that landed) commits the full cooldown; a transient failure keeps the pending claim,
+ * so the redelivery re-uses its name; a permanent failure releases it.
+ */
+export async function submitStage(alert: Alert, rule: Rule, key: string, workflow: Workflow, pass: Pass, deps: SubmitDeps): Promise<Decision> {
+  const target = { namespace: workflow.metadata.namespace, name: workflow.metadata.name };
+  const template = rule.remediation.params.workflowTemplate ?? rule.remediation.params.workflowName ?? '';
+  if (deps.dryRun || deps.submitter.mode === 'dry-run') {
+    await commit(pass, rule, deps);
+    return decide(alert, rule, Outcome.DryRun, { cooldownKey: key, workflow: target });
+  }
+  const started = performance.now();
+  const result = await deps.submitter.create(workflow, deps.submitTimeoutMs);
+  deps.metrics.submitDuration.observe({ result: result.kind }, (performance.now() - started) / 1000);
+  deps.metrics.submissions.inc({ template, result: result.kind });
+  switch (result.kind) {
+    case 'created':
+    case 'exists':
+      await commit(pass, rule, deps);
+      return decide(alert, rule, Outcome.Submitted, {
+        cooldownKey: key,
+        workflow: target,
+        ...(result.kind === 'exists' ? { reason: 'already exists (a retry of a create that landed)' } : {}),
+      });
+    case 'transient':
+      return decide(alert, rule, Outcome.Retry, {
+        cooldownKey: key,
+        workflow: target,
+        reason: `kubernetes: ${result.reason}`,
+        ...(result.retryAfterSeconds ? { retryAfterSeconds: result.retryAfterSeconds } : {}),
+      });
+    case 'permanent':
+      await releaseQuietly(pass, deps);
+      deps.logger.error(
+        { rule: rule.name, workflow: target.name, namespace: target.namespace, status: result.status, reason: result.reason },
+        result.status === 403
+          ? `kubernetes refused the workflow: kube-sentinel may not create workflows.argoproj.io in namespace ${target.namespace}`
+          : 'kubernetes refused the workflow',
+      );
+      return decide(alert, rule, Outcome.Failed, { cooldownKey: key, workflow: target, reason: `kubernetes: ${result.reason}` });
+  }
+}
+
+async function commit(pass: Pass, rule: Rule, deps: SubmitDeps): Promise<void> {
+  if (!pass.claim) return;
+  try {
+    const held = await deps.store.commit(pass.claim.key, pass.claim.workflowName, rule.remediation.cooldownMs);
+    if (!held) deps.logger.warn({ key: pass.claim.key, workflow: pass.claim.workflowName }, 'cooldown key was taken by another claim while submitting');
+  } catch (err) {
+    // The Workflow exists; only the cooldown could not be extended past the pending lease.
+    deps.metrics.storeErrors.inc({ operation: 'commit' });
+    deps.logger.error({ err: (err as Error).message, key: pass.claim.key }, 'could not commit the cooldown after submitting');
+  }
+}

@@ -1,0 +1,108 @@
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { buildApp } from './app.js';
+import type { Config } from './config.js';
+import { RulesError } from './errors.js';
+import { createKubeSubmitter, dryRunSubmitter, kubeconfigSource, type WorkflowSubmitter } from './kube/client.js';
+import { createMetrics } from './metrics.js';
+import { loadRules } from './rules/load.js';
+import type { RuleSet } from './rules/types.js';
+import { watchRules } from './rules/watch.js';
+import type { CooldownStore } from './stores/cooldown-store.js';
+import { MemoryCooldownStore } from './stores/memory.js';
+import { RedisCooldownStore } from './stores/redis.js';
+
+const SHUTDOWN_DEADLINE_MS = 20_000;
+
+export function createLogger(level: Config['logLevel']): Logger {
+  // Pretty output only for a person at a terminal; JSON lines everywhere else.
+  const pretty = process.stdout.isTTY && !process.env.CI;
+  return pino({
+    level,
+    base: { service: 'kube-sentinel' },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { destination: 1 } } } : {}),
+  });
+}
+
+export async function createSubmitter(config: Config, env: Record<string, string | undefined>, logger: Logger): Promise<WorkflowSubmitter> {
+  if (config.dryRun) return dryRunSubmitter;
+  const source = kubeconfigSource(config.kubeconfig, env);
+  if (source.kind === 'none') {
+    logger.warn('no --kubeconfig and not running in a cluster: dry-run, no Workflow will be submitted');
+    return dryRunSubmitter;
+  }
+  return createKubeSubmitter(source);
+}
+
+export function createStore(config: Config, logger: Logger): CooldownStore {
+  if (config.redisUrl) return new RedisCooldownStore({ url: config.redisUrl, logger });
+  logger.warn('no --redis-url: in-memory cooldown store, not shared between replicas');
+  return new MemoryCooldownStore();
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** config → rules, store, submitter → buildApp → listen; hot reload; graceful shutdown on SIGTERM/SIGINT. */
+export async function startServer(config: Config, env: Record<string, string | undefined>, logger: Logger): Promise<RunningServer> {
+  const loaded = await loadRules(config.rules);
+  if (!loaded.ok) throw new RulesError(loaded.errors);
+  for (const warning of loaded.warnings) logger.warn(warning);
+  let ruleSet: RuleSet = loaded.ruleSet;
+
+  const submitter = await createSubmitter(config, env, logger);
+  const store = createStore(config, logger);
+  const metrics = createMetrics();
+  metrics.rulesLoaded.set(ruleSet.rules.length);
+  metrics.ruleReloads.set(1);
+
+  const app = buildApp(config, { rules: () => ruleSet, store, submitter, metrics, logger });
+
+  const watcher = watchRules(config.rules, {
+    onReload(result) {
+      if (result.ok) {
+        ruleSet = result.ruleSet;
+        metrics.reloads.inc({ result: 'success' });
+        metrics.ruleReloads.set(1);
+        metrics.rulesLoaded.set(ruleSet.rules.length);
+        logger.info({ rules: ruleSet.rules.length, files: ruleSet.files }, 'rules reloaded');
+      } else {
+        metrics.reloads.inc({ result: 'failure' });
+        metrics.ruleReloads.set(0);
+        logger.error({ errors: result.errors }, 'rules reload failed; the previous rules stay in force');
+      }
+    },
+  });
+  app.addHook('onClose', async () => watcher.close());
+
+  const url = await app.listen({ port: config.port, host: config.host });
+  logger.info(
+    {
+      url,
+      rules: ruleSet.rules.length,
+      store: store.kind,
+      submit: submitter.target,
+      dryRun: config.dryRun || submitter.mode === 'dry-run',
+      auth: config.authToken ? 'bearer' : 'none',
+    },
+    'kube-sentinel listening',
+  );
+  if (!config.authToken) logger.warn('no auth token set: anyone who can reach this port can trigger remediations');
+
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= app.close());
+  return { app, url, close };
+}
+
+/** For `serve`: finishes in-flight decisions on SIGTERM, closes Redis, exits 0 (1 past the deadline). */
+export function closeOnSignals(server: RunningServer, logger: Logger): void {
+  closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'fatal error, shutting down');
+    else logger.info({ signal }, 'shutting down');
+    await server.close();
+  });
+}

@@ -1,0 +1,181 @@
+import {
+  StoreUnavailableError,
+  type ClaimResult,
+  type CooldownClaim,
+  type CooldownStore,
+  type DecisionRecord,
+} from './cooldown-store.js';
+
+interface HeldClaim {
+  claim: CooldownClaim;
+  expiresAt: number;
+}
+
+interface RateWindow {
+  taken: number;
+  expiresAt: number;
+}
+
+/** Below this many keys a sweep is not worth a full scan. */
+const MIN_SWEEP_THRESHOLD = 1024;
+
+/**
+ * The cooldown store of a single replica: the same contract as Redis, kept in this process.
+ * Expiry is judged against the injected clock, so tests move time instead of waiting for it.
+ */
+export class MemoryCooldownStore implements CooldownStore {
+  readonly kind = 'memory' as const;
+
+  private readonly now: () => number;
+  private readonly claims = new Map<string, HeldClaim>();
+  private readonly rateWindows = new Map<string, RateWindow>();
+  private readonly decisions = new DecisionRing();
+  /**
+   * Expired keys are purged when touched; keys never touched again would stay forever, so a
+   * full sweep runs whenever the map has doubled since the last one (amortised O(1) per write).
+   */
+  private sweepThreshold = MIN_SWEEP_THRESHOLD;
+  private closed = false;
+
+  constructor(options: { now?: () => number } = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
+    this.assertOpen();
+    const existing = this.live(key);
+    if (existing) return { acquired: false, existing: { ...existing.claim } };
+    this.claims.set(key, { claim: { ...claim }, expiresAt: this.now() + leaseMs });
+    this.sweepIfGrown();
+    return { acquired: true, claim: { ...claim } };
+  }
+
+  async commit(key: string, workflowName: string, cooldownMs: number): Promise<boolean> {
+    this.assertOpen();
+    const now = this.now();
+    const held = this.live(key);
+    if (held && held.claim.workflowName !== workflowName) return false;
+    // With the lease gone the Workflow still exists, so its cooldown must hold all the same;
+    // the alert that claimed it is no longer known here.
+    const claim: CooldownClaim = held
+      ? { ...held.claim, state: 'committed' }
+      : { workflowName, fingerprint: '', state: 'committed', claimedAt: now };
+    this.claims.set(key, { claim, expiresAt: now + cooldownMs });
+    this.sweepIfGrown();
+    return true;
+  }
+
+  async release(key: string, workflowName: string): Promise<boolean> {
+    this.assertOpen();
+    const held = this.live(key);
+    if (!held || held.claim.workflowName !== workflowName) return false;
+    this.claims.delete(key);
+    return true;
+  }
+
+  async peek(key: string): Promise<CooldownClaim | null> {
+    this.assertOpen();
+    const held = this.live(key);
+    return held ? { ...held.claim } : null;
+  }
+
+  async takeRateSlot(limit: number, windowMs: number): Promise<boolean> {
+    this.assertOpen();
+    const now = this.now();
+    for (const [id, window] of this.rateWindows) {
+      if (window.expiresAt <= now) this.rateWindows.delete(id);
+    }
+    const windowIndex = Math.floor(now / windowMs);
+    const id = `${windowMs}:${windowIndex}`;
+    let window = this.rateWindows.get(id);
+    if (!window) {
+      window = { taken: 0, expiresAt: (windowIndex + 1) * windowMs };
+      this.rateWindows.set(id, window);
+    }
+    if (window.taken >= limit) return false;
+    window.taken += 1;
+    return true;
+  }
+
+  async appendDecision(record: DecisionRecord, maxLen: number): Promise<void> {
+    this.assertOpen();
+    // A JSON round trip, as in Redis: later changes to the caller's object do not leak in.
+    this.decisions.push(JSON.parse(JSON.stringify(record)) as DecisionRecord, maxLen);
+  }
+
+  async listDecisions(limit: number): Promise<DecisionRecord[]> {
+    this.assertOpen();
+    return this.decisions.newest(limit).map((record) => structuredClone(record));
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    // Same as a closed Redis connection, so callers handle both stores alike.
+    if (this.closed) throw new StoreUnavailableError('cooldown store (memory) is closed');
+  }
+
+  /** The claim under key unless it has expired; an expired one is purged on the way. */
+  private live(key: string): HeldClaim | undefined {
+    const held = this.claims.get(key);
+    if (!held) return undefined;
+    if (held.expiresAt <= this.now()) {
+      this.claims.delete(key);
+      return undefined;
+    }
+    return held;
+  }
+
+  private sweepIfGrown(): void {
+    if (this.claims.size < this.sweepThreshold) return;
+    const now = this.now();
+    for (const [key, held] of this.claims) {
+      if (held.expiresAt <= now) this.claims.delete(key);
+    }
+    this.sweepThreshold = Math.max(MIN_SWEEP_THRESHOLD, this.claims.size * 2);
+  }
+}
+
+/** The audit trail: a ring buffer holding the newest maxLen records. */
+class DecisionRing {
+  private slots: DecisionRecord[] = [];
+  private capacity = 0;
+  /** Index of the oldest record once the ring is full. */
+  private start = 0;
+
+  push(record: DecisionRecord, maxLen: number): void {
+    const capacity = Math.max(0, Math.floor(maxLen));
+    if (capacity !== this.capacity) this.resize(capacity);
+    if (capacity === 0) return;
+    if (this.slots.length < capacity) {
+      this.slots.push(record);
+      return;
+    }
+    this.slots[this.start] = record;
+    this.start = (this.start + 1) % capacity;
+  }
+
+  newest(limit: number): DecisionRecord[] {
+    const count = Math.min(Math.max(0, Math.floor(limit)), this.slots.length);
+    const newestFirst: DecisionRecord[] = [];
+    for (let i = 1; i <= count; i++) {
+      const record = this.slots[(this.start - i + this.slots.length) % this.slots.length];
+      if (record) newestFirst.push(record);
+    }
+    return newestFirst;
+  }
+
+  /** A caller may change maxLen between appends: keep the newest records that still fit. */
+  private resize(capacity: number): void {
+    const oldestFirst = [...this.slots.slice(this.start), ...this.slots.slice(0, this.start)];
+    this.slots = oldestFirst.slice(Math.max(0, oldestFirst.length - capacity));
+    this.capacity = capacity;
+    this.start = 0;
+  }
+}

@@ -1,0 +1,334 @@
+import { Redis, type RedisStatus } from 'ioredis';
+import {
+  StoreUnavailableError,
+  type ClaimResult,
+  type CooldownClaim,
+  type CooldownStore,
+  type DecisionRecord,
+} from './cooldown-store.js';
+
+/** The part of a pino logger the store uses. */
+export interface StoreLogger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface RedisCooldownStoreOptions {
+  url: string;
+  /** Prepended to every key, so several deployments can share one Redis. */
+  keyPrefix?: string;
+  /** How long a command may wait for its answer before it fails as unavailable. */
+  commandTimeoutMs?: number;
+  /** Picks the rate-limit window; Redis keeps its own time for TTLs. */
+  now?: () => number;
+  logger?: StoreLogger;
+}
+
+const DEFAULT_KEY_PREFIX = 'kube-sentinel:';
+const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+const MAX_RECONNECT_DELAY_MS = 2000;
+const QUIT_TIMEOUT_MS = 1000;
+/** A Redis outage makes ioredis emit an error per reconnect attempt; one log line per interval is enough. */
+const ERROR_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * KEYS[1] cooldown key; ARGV workflowName, cooldownMs, the claim to write when the key is gone.
+ * A key that has expired is written anyway: the Workflow exists, so its cooldown must hold.
+ */
+const COMMIT_LUA = `
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+  return 1
+end
+local ok, claim = pcall(cjson.decode, current)
+if not ok or type(claim) ~= 'table' or claim.workflowName ~= ARGV[1] then
+  return 0
+end
+claim.state = 'committed'
+redis.call('SET', KEYS[1], cjson.encode(claim), 'PX', ARGV[2])
+return 1
+`;
+
+/** KEYS[1] cooldown key; ARGV workflowName. */
+const RELEASE_LUA = `
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return 0
+end
+local ok, claim = pcall(cjson.decode, current)
+if not ok or type(claim) ~= 'table' or claim.workflowName ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/**
+ * KEYS[1] counter of one window; ARGV limit, counter TTL. Reads before incrementing so a storm
+ * of refused takes leaves the counter at the limit instead of inflating it.
+ */
+const TAKE_RATE_SLOT_LUA = `
+local taken = tonumber(redis.call('GET', KEYS[1]) or '0')
+if taken >= tonumber(ARGV[1]) then
+  return 0
+end
+if redis.call('INCR', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+`;
+
+type ScriptedRedis = Redis & {
+  cooldownCommit(key: string, workflowName: string, cooldownMs: number, absentClaim: string): Promise<number>;
+  cooldownRelease(key: string, workflowName: string): Promise<number>;
+  takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
+};
+
+/** States in which a connection attempt is under way and will settle soon by itself. */
+const CONNECTING: ReadonlySet<RedisStatus> = new Set<RedisStatus>(['wait', 'connecting', 'connect']);
+
+/**
+ * The cooldown store shared by every replica. Commands never queue while Redis is away: they
+ * fail at once (or after commandTimeoutMs) with StoreUnavailableError, and the client keeps
+ * reconnecting in the background so the store recovers by itself.
+ */
+export class RedisCooldownStore implements CooldownStore {
+  readonly kind = 'redis' as const;
+
+  private readonly client: ScriptedRedis;
+  private readonly keyPrefix: string;
+  private readonly commandTimeoutMs: number;
+  private readonly now: () => number;
+  private readonly logger: StoreLogger | undefined;
+  private connectionSettled: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private lastErrorLogAt = Number.NEGATIVE_INFINITY;
+  private suppressedErrors = 0;
+
+  constructor(options: RedisCooldownStoreOptions) {
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger;
+    this.client = new Redis(options.url, {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // The caller has already been told the command failed; replaying it later would take a
+      // claim or a rate slot nobody is waiting for.
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: this.commandTimeoutMs,
+      connectTimeout: this.commandTimeoutMs,
+      retryStrategy: (attempt) =>
+        Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(attempt - 1, 6)) + Math.floor(Math.random() * 50),
+    }) as ScriptedRedis;
+    this.client.on('error', (error: Error) => this.logConnectionError(error));
+    this.client.defineCommand('cooldownCommit', { numberOfKeys: 1, lua: COMMIT_LUA });
+    this.client.defineCommand('cooldownRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+    this.client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });
+  }
+
+  async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
+    const redisKey = this.cooldownKey(key);
+    const value = JSON.stringify(claim);
+    const ttl = positiveMs(leaseMs);
+    return this.run('claim', async () => {
+      // The key can expire between a refused SET and the GET; one more SET settles it.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        if ((await this.client.set(redisKey, value, 'PX', ttl, 'NX')) === 'OK') {
+          return { acquired: true, claim: { ...claim } };
+        }
+        const existing = await this.client.get(redisKey);
+        if (existing !== null) return { acquired: false, existing: parseClaim(existing, key) };
+      }
+      throw new Error(`cooldown key ${key} kept changing hands`);
+    });
+  }
+
+  async commit(key: string, workflowName: string, cooldownMs: number): Promise<boolean> {
+    const absentClaim: CooldownClaim = { workflowName, fingerprint: '', state: 'committed', claimedAt: this.now() };
+    return this.run('commit', async () => {
+      const committed = await this.client.cooldownCommit(
+        this.cooldownKey(key),
+        workflowName,
+        positiveMs(cooldownMs),
+        JSON.stringify(absentClaim),
+      );
+      return committed === 1;
+    });
+  }
+
+  async release(key: string, workflowName: string): Promise<boolean> {
+    return this.run('release', async () => (await this.client.cooldownRelease(this.cooldownKey(key), workflowName)) === 1);
+  }
+
+  async peek(key: string): Promise<CooldownClaim | null> {
+    return this.run('peek', async () => {
+      const value = await this.client.get(this.cooldownKey(key));
+      return value === null ? null : parseClaim(value, key);
+    });
+  }
+
+  async takeRateSlot(limit: number, windowMs: number): Promise<boolean> {
+    const windowIndex = Math.floor(this.now() / windowMs);
+    // Twice the window so a replica whose clock lags a little still finds the counter.
+    const ttl = positiveMs(windowMs * 2);
+    return this.run(
+      'takeRateSlot',
+      async () => (await this.client.takeRateSlot(`${this.keyPrefix}rate:${windowIndex}`, limit, ttl)) === 1,
+    );
+  }
+
+  async appendDecision(record: DecisionRecord, maxLen: number): Promise<void> {
+    await this.run('appendDecision', () =>
+      this.client.xadd(this.decisionsKey(), 'MAXLEN', '~', Math.max(0, Math.floor(maxLen)), '*', 'json', JSON.stringify(record)),
+    );
+  }
+
+  async listDecisions(limit: number): Promise<DecisionRecord[]> {
+    const count = Math.floor(limit);
+    if (count < 1) return this.run('listDecisions', async () => []);
+    return this.run('listDecisions', async () => {
+      const entries = await this.client.xrevrange(this.decisionsKey(), '+', '-', 'COUNT', count);
+      const records: DecisionRecord[] = [];
+      for (const [, fields] of entries) {
+        const record = parseDecision(fields);
+        if (record) records.push(record);
+      }
+      return records;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.run('ping', () => this.client.ping());
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.client.quit(),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+        }),
+      ]);
+    } catch {
+      // quit fails while disconnected; disconnect below still stops the reconnect loop.
+    } finally {
+      clearTimeout(timer);
+      this.client.disconnect();
+    }
+  }
+
+  /** Runs one store operation, turning every failure into StoreUnavailableError. */
+  private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
+    if (this.closing) throw new StoreUnavailableError(`cooldown store (redis) is closed: ${operation} refused`);
+    await this.connectionAttemptSettled();
+    try {
+      return await command();
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StoreUnavailableError(`cooldown store (redis) ${operation} failed: ${reason}`, { cause: error });
+    }
+  }
+
+  /**
+   * Without an offline queue a command sent while the socket is still opening fails although
+   * Redis is fine (a store used right after construction, or just as it reconnects). Waiting for
+   * that attempt to settle costs nothing when Redis is down: a refused connection settles at once.
+   */
+  private connectionAttemptSettled(): Promise<void> {
+    if (!CONNECTING.has(this.client.status)) return Promise.resolve();
+    this.connectionSettled ??= new Promise<void>((resolve) => {
+      const settle = (): void => {
+        clearTimeout(timer);
+        this.client.off('ready', settle);
+        this.client.off('close', settle);
+        this.client.off('end', settle);
+        this.connectionSettled = undefined;
+        resolve();
+      };
+      const timer = setTimeout(settle, this.commandTimeoutMs);
+      this.client.once('ready', settle);
+      this.client.once('close', settle);
+      this.client.once('end', settle);
+    });
+    return this.connectionSettled;
+  }
+
+  private logConnectionError(error: Error): void {
+    if (this.closing || !this.logger) return;
+    const now = this.now();
+    if (now - this.lastErrorLogAt < ERROR_LOG_INTERVAL_MS) {
+      this.suppressedErrors += 1;
+      return;
+    }
+    this.logger.error(
+      { err: error, suppressedSinceLastLog: this.suppressedErrors },
+      'cooldown store (redis) connection error; commands fail until it reconnects',
+    );
+    this.lastErrorLogAt = now;
+    this.suppressedErrors = 0;
+  }
+
+  private cooldownKey(key: string): string {
+    return `${this.keyPrefix}cooldown:${key}`;
+  }
+
+  private decisionsKey(): string {
+    return `${this.keyPrefix}decisions`;
+  }
+}
+
+/** Redis wants whole, positive milliseconds for PX and PEXPIRE. */
+function positiveMs(ms: number): number {
+  return Math.max(1, Math.ceil(ms));
+}
+
+function parseClaim(value: string, key: string): CooldownClaim {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!isClaim(parsed)) throw new Error(`cooldown key ${key} holds something that is not a cooldown claim`);
+  return {
+    workflowName: parsed.workflowName,
+    fingerprint: parsed.fingerprint,
+    state: parsed.state,
+    claimedAt: parsed.claimedAt,
+  };
+}
+
+function isClaim(value: unknown): value is CooldownClaim {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return (
+    typeof candidate.workflowName === 'string' &&
+    typeof candidate.fingerprint === 'string' &&
+    (candidate.state === 'pending' || candidate.state === 'committed') &&
+    typeof candidate.claimedAt === 'number'
+  );
+}
+
+/** Stream entries hold one field, `json`; anything else is someone else's entry and is skipped. */
+function parseDecision(fields: string[]): DecisionRecord | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] !== 'json') continue;
+    try {
+      const record: unknown = JSON.parse(fields[i + 1] ?? '');
+      if (typeof record === 'object' && record !== null && !Array.isArray(record)) return record as DecisionRecord;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,356 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  StoreUnavailableError,
+  type CooldownClaim,
+  type CooldownStore,
+  type DecisionRecord,
+} from '../../src/stores/cooldown-store.js';
+import { MemoryCooldownStore } from '../../src/stores/memory.js';
+import { RedisCooldownStore } from '../../src/stores/redis.js';
+import { startRedis, uniquePrefix, type RedisServer } from '../support/redis-server.js';
+
+const WINDOW_MS = 60_000;
+/** Just past the start of a rate window, so a test's takes all fall into one window. */
+const START = Math.floor(1_700_000_000_000 / WINDOW_MS) * WINDOW_MS + 1_000;
+/** Short enough that Redis, which keeps real time, lets it run out in a test. */
+const SHORT_MS = 60;
+const LONG_MS = 60_000;
+const TICK_MS = 10;
+const MAX_TICKS = 300;
+/** Redis trims whole stream nodes (stream-node-max-entries, 100 by default) under MAXLEN ~. */
+const APPROXIMATE_TRIM_SLACK = 100;
+
+/**
+ * How TTLs see time: the memory store reads the injected clock, so the suite moves it;
+ * Redis keeps its own time, so the suite lets a little real time pass while polling.
+ */
+type TtlClock = 'injected' | 'real';
+
+function pendingClaim(workflowName: string, fingerprint = `fp-${workflowName}`): CooldownClaim {
+  return { workflowName, fingerprint, state: 'pending', claimedAt: START };
+}
+
+function decision(index: number): DecisionRecord {
+  return { at: new Date(START + index).toISOString(), replica: 'replica-a', outcome: 'submitted', index };
+}
+
+/** The contract of src/stores/cooldown-store.ts, the same for every store. */
+function contract(name: string, makeStore: (now: () => number) => Promise<CooldownStore>, ttlClock: TtlClock): void {
+  describe(name, () => {
+    let now = START;
+    let opened: CooldownStore[] = [];
+
+    beforeEach(() => {
+      now = START;
+    });
+
+    afterEach(async () => {
+      await Promise.all(opened.map((store) => store.close()));
+      opened = [];
+    });
+
+    async function open(): Promise<CooldownStore> {
+      const store = await makeStore(() => now);
+      opened.push(store);
+      return store;
+    }
+
+    async function letTimePass(): Promise<void> {
+      if (ttlClock === 'injected') now += TICK_MS;
+      else await delay(TICK_MS);
+    }
+
+    /** Waits on a condition, a tick at a time, never longer than MAX_TICKS. */
+    async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+      for (let tick = 0; tick < MAX_TICKS; tick++) {
+        if (await condition()) return;
+        await letTimePass();
+      }
+      assert.fail(`still waiting after ${MAX_TICKS} ticks: ${what}`);
+    }
+
+    describe('cooldown claim', () => {
+      it('gives the key to exactly one of twenty concurrent claimers', async () => {
+        const store = await open();
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => store.claim('team/pod-crash', pendingClaim(`wf-${i}`), LONG_MS)),
+        );
+        const winners = results.filter((result) => result.acquired);
+        assert.equal(winners.length, 1);
+        const winner = winners[0];
+        assert.ok(winner?.acquired);
+        for (const result of results) {
+          if (!result.acquired) assert.deepEqual(result.existing, winner.claim);
+        }
+      });
+
+      it('returns the claim that holds the key to a claimer that did not get it', async () => {
+        const store = await open();
+        const first = pendingClaim('wf-first', 'fp-alert-1');
+        assert.deepEqual(await store.claim('k', first, LONG_MS), { acquired: true, claim: first });
+        const second = await store.claim('k', pendingClaim('wf-second', 'fp-alert-2'), LONG_MS);
+        assert.deepEqual(second, { acquired: false, existing: first });
+      });
+
+      it('keeps different cooldown keys apart', async () => {
+        const store = await open();
+        assert.equal((await store.claim('ns-a/alert', pendingClaim('wf-a'), LONG_MS)).acquired, true);
+        assert.equal((await store.claim('ns-b/alert', pendingClaim('wf-b'), LONG_MS)).acquired, true);
+      });
+
+      it('frees the key when a pending lease runs out', async () => {
+        const store = await open();
+        await store.claim('k', pendingClaim('wf-dead-replica'), SHORT_MS);
+        await until(async () => (await store.peek('k')) === null, 'the pending lease to run out');
+        const retry = await store.claim('k', pendingClaim('wf-next'), LONG_MS);
+        assert.deepEqual(retry, { acquired: true, claim: pendingClaim('wf-next') });
+      });
+    });
+
+    describe('cooldown commit', () => {
+      it('turns the pending claim into a committed one that outlives the lease', async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-1');
+        await store.claim('k', claim, SHORT_MS);
+        await store.claim('probe', pendingClaim('wf-probe'), SHORT_MS);
+        assert.equal(await store.commit('k', 'wf-1', LONG_MS), true);
+        await until(async () => (await store.peek('probe')) === null, 'a lease taken at the same time to run out');
+        assert.deepEqual(await store.peek('k'), { ...claim, state: 'committed' });
+      });
+
+      it('lets the committed claim expire after cooldownMs', async () => {
+        const store = await open();
+        await store.claim('k', pendingClaim('wf-1'), LONG_MS);
+        assert.equal(await store.commit('k', 'wf-1', SHORT_MS), true);
+        await until(async () => (await store.peek('k')) === null, 'the cooldown to run out');
+      });
+
+      it('refuses a workflow name that does not hold the key and leaves the claim alone', async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-holder');
+        await store.claim('k', claim, LONG_MS);
+        assert.equal(await store.commit('k', 'wf-intruder', LONG_MS), false);
+        assert.deepEqual(await store.peek('k'), claim);
+      });
+
+      it('sets the committed claim when the lease ran out before the commit', async () => {
+        const store = await open();
+        await store.claim('k', pendingClaim('wf-slow'), SHORT_MS);
+        await until(async () => (await store.peek('k')) === null, 'the pending lease to run out');
+        const committedAt = now;
+        assert.equal(await store.commit('k', 'wf-slow', LONG_MS), true);
+        const held = await store.peek('k');
+        assert.equal(held?.workflowName, 'wf-slow');
+        assert.equal(held?.state, 'committed');
+        assert.equal(held?.claimedAt, committedAt);
+        assert.equal((await store.claim('k', pendingClaim('wf-other'), LONG_MS)).acquired, false);
+      });
+    });
+
+    describe('cooldown release', () => {
+      it('deletes the key when it holds the caller\'s workflow name', async () => {
+        const store = await open();
+        await store.claim('k', pendingClaim('wf-1'), LONG_MS);
+        assert.equal(await store.release('k', 'wf-1'), true);
+        assert.equal(await store.peek('k'), null);
+        assert.equal((await store.claim('k', pendingClaim('wf-2'), LONG_MS)).acquired, true);
+      });
+
+      it('leaves a claim held by another workflow name alone', async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-holder');
+        await store.claim('k', claim, LONG_MS);
+        assert.equal(await store.release('k', 'wf-other'), false);
+        assert.deepEqual(await store.peek('k'), claim);
+      });
+
+      it('answers false for a key that holds nothing', async () => {
+        const store = await open();
+        assert.equal(await store.release('nobody-claimed-this', 'wf-1'), false);
+      });
+    });
+
+    describe('cooldown peek', () => {
+      it('returns null for a key nobody claimed and does not create it', async () => {
+        const store = await open();
+        assert.equal(await store.peek('k'), null);
+        assert.equal((await store.claim('k', pendingClaim('wf-1'), LONG_MS)).acquired, true);
+      });
+
+      it('neither extends nor changes the claim it looks at', async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-1');
+        await store.claim('k', claim, SHORT_MS);
+        let peeks = 0;
+        await until(async () => {
+          const held = await store.peek('k');
+          if (held) assert.deepEqual(held, claim);
+          peeks += 1;
+          return held === null;
+        }, 'a lease that is only peeked at to run out');
+        assert.ok(peeks > 1, 'the claim was looked at while it was held');
+      });
+    });
+
+    describe('rate slots', () => {
+      it('grants exactly limit of many concurrent takes within one window', async () => {
+        const store = await open();
+        const taken = await Promise.all(Array.from({ length: 25 }, () => store.takeRateSlot(7, WINDOW_MS)));
+        assert.equal(taken.filter(Boolean).length, 7);
+      });
+
+      it('gives the next window a fresh budget', async () => {
+        const store = await open();
+        const takeFour = async (): Promise<boolean[]> => {
+          const results: boolean[] = [];
+          for (let i = 0; i < 4; i++) results.push(await store.takeRateSlot(3, WINDOW_MS));
+          return results;
+        };
+        assert.deepEqual(await takeFour(), [true, true, true, false]);
+        now += WINDOW_MS;
+        assert.deepEqual(await takeFour(), [true, true, true, false]);
+      });
+
+      it('does not count refused takes against the budget of the same window', async () => {
+        const store = await open();
+        for (let i = 0; i < 10; i++) await store.takeRateSlot(2, WINDOW_MS);
+        now += WINDOW_MS;
+        assert.equal(await store.takeRateSlot(1, WINDOW_MS), true);
+        assert.equal(await store.takeRateSlot(1, WINDOW_MS), false);
+      });
+    });
+
+    describe('audit trail', () => {
+      it('lists decisions newest first', async () => {
+        const store = await open();
+        for (let i = 0; i < 5; i++) await store.appendDecision(decision(i), 100);
+        assert.deepEqual(await store.listDecisions(10), [4, 3, 2, 1, 0].map(decision));
+      });
+
+      it('returns no more than the limit asked for', async () => {
+        const store = await open();
+        for (let i = 0; i < 5; i++) await store.appendDecision(decision(i), 100);
+        assert.deepEqual(await store.listDecisions(2), [decision(4), decision(3)]);
+        assert.deepEqual(await store.listDecisions(0), []);
+      });
+
+      it('returns an empty list when nothing was recorded', async () => {
+        const store = await open();
+        assert.deepEqual(await store.listDecisions(100), []);
+      });
+
+      it('caps the trail near maxLen and keeps the newest records', async () => {
+        const store = await open();
+        const maxLen = 20;
+        const appended = 350;
+        for (let i = 0; i < appended; i++) await store.appendDecision(decision(i), maxLen);
+        const listed = await store.listDecisions(1000);
+        assert.ok(listed.length >= maxLen, `kept ${listed.length}, at least maxLen`);
+        assert.ok(listed.length <= maxLen + APPROXIMATE_TRIM_SLACK, `kept ${listed.length}, about maxLen`);
+        const newest = Array.from({ length: maxLen }, (_, i) => decision(appended - 1 - i));
+        assert.deepEqual(listed.slice(0, maxLen), newest);
+      });
+
+      it('keeps every field of a record, nested ones included', async () => {
+        const store = await open();
+        const record: DecisionRecord = {
+          at: '2024-05-01T10:00:00.000Z',
+          replica: 'replica-b',
+          fingerprint: 'a1b2c3d4e5f60718',
+          rule: 'pod-crash',
+          reason: null,
+          workflow: { namespace: 'argo', name: 'remediate-pod-crash-x7k2p' },
+        };
+        await store.appendDecision(record, 100);
+        assert.deepEqual(await store.listDecisions(1), [record]);
+      });
+    });
+
+    describe('backend health', () => {
+      it('answers ping while the backend is up', async () => {
+        const store = await open();
+        await store.ping();
+        assert.equal(await store.peek('k'), null);
+      });
+
+      it('rejects with StoreUnavailableError once closed, however often close is called', async () => {
+        const store = await open();
+        await Promise.all([store.close(), store.close()]);
+        await store.close();
+        await assert.rejects(store.ping(), StoreUnavailableError);
+        await assert.rejects(store.claim('k', pendingClaim('wf-1'), LONG_MS), StoreUnavailableError);
+      });
+    });
+  });
+}
+
+let redis: RedisServer | undefined;
+
+before(async () => {
+  redis = await startRedis();
+});
+
+after(async () => {
+  await redis?.stop();
+});
+
+function redisStore(keyPrefix: string, now: () => number): RedisCooldownStore {
+  assert.ok(redis, 'redis-server was started in before()');
+  return new RedisCooldownStore({ url: redis.url, keyPrefix, now });
+}
+
+contract('MemoryCooldownStore', async (now) => new MemoryCooldownStore({ now }), 'injected');
+contract('RedisCooldownStore', async (now) => redisStore(uniquePrefix(), now), 'real');
+
+describe('RedisCooldownStore shared by two replicas', () => {
+  let replicas: RedisCooldownStore[] = [];
+  let now = START;
+
+  beforeEach(() => {
+    const keyPrefix = uniquePrefix();
+    now = START;
+    replicas = [redisStore(keyPrefix, () => now), redisStore(keyPrefix, () => now)];
+  });
+
+  afterEach(async () => {
+    await Promise.all(replicas.map((replica) => replica.close()));
+  });
+
+  function pair(): [RedisCooldownStore, RedisCooldownStore] {
+    const [a, b] = replicas;
+    assert.ok(a && b);
+    return [a, b];
+  }
+
+  it('gives a cooldown key to exactly one replica when both claim at once', async () => {
+    const [a, b] = pair();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).claim('k', pendingClaim(`wf-${i}`), LONG_MS)),
+    );
+    assert.equal(results.filter((result) => result.acquired).length, 1);
+  });
+
+  it('lets one replica commit and release what another claimed, by workflow name', async () => {
+    const [a, b] = pair();
+    await a.claim('k', pendingClaim('wf-1'), LONG_MS);
+    assert.equal(await b.commit('k', 'wf-1', LONG_MS), true);
+    assert.equal((await a.peek('k'))?.state, 'committed');
+    assert.equal(await b.release('k', 'wf-1'), true);
+    assert.equal(await a.peek('k'), null);
+  });
+
+  it('shares one rate budget between replicas', async () => {
+    const [a, b] = pair();
+    const taken = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).takeRateSlot(6, WINDOW_MS)));
+    assert.equal(taken.filter(Boolean).length, 6);
+  });
+
+  it('shares one audit trail between replicas', async () => {
+    const [a, b] = pair();
+    await a.appendDecision(decision(1), 100);
+    await b.appendDecision(decision(2), 100);
+    assert.deepEqual(await a.listDecisions(10), [decision(2), decision(1)]);
+  });
+});

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { StoreUnavailableError, type CooldownClaim } from '../../src/stores/cooldown-store.js';
+import { RedisCooldownStore, type StoreLogger } from '../../src/stores/redis.js';
+import { startRedis, uniquePrefix, type RedisServer } from '../support/redis-server.js';
+
+const COMMAND_TIMEOUT_MS = 400;
+/** Scheduling noise allowed on top of a deadline. */
+const SLACK_MS = 400;
+const POLL_MS = 25;
+/** Longer than the reconnect backoff cap (2 s), so a recovery always gets a few attempts. */
+const RECOVERY_BOUND_MS = 8_000;
+
+const claim: CooldownClaim = { workflowName: 'wf-1', fingerprint: 'fp-1', state: 'pending', claimedAt: 1 };
+
+interface LogLine {
+  level: 'warn' | 'error';
+  obj: Record<string, unknown>;
+  msg: string | undefined;
+}
+
+function recordingLogger(): StoreLogger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return {
+    lines,
+    warn: (obj, msg) => lines.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }),
+    error: (obj, msg) => lines.push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
+  };
+}
+
+/** Polls until the store answers again, bounded by real time because reconnecting is real. */
+async function untilPingAnswers(store: RedisCooldownStore): Promise<void> {
+  const deadline = Date.now() + RECOVERY_BOUND_MS;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      await store.ping();
+      return;
+    } catch (error) {
+      lastError = error;
+      await delay(POLL_MS);
+    }
+  }
+  assert.fail(`the store did not answer within ${RECOVERY_BOUND_MS} ms: ${String(lastError)}`);
+}
+
+async function elapsedMs(operation: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await operation();
+  return performance.now() - started;
+}
+
+describe('RedisCooldownStore against a real redis-server', () => {
+  const unhandled: unknown[] = [];
+  const recordUnhandled = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  let server: RedisServer;
+  let stores: RedisCooldownStore[] = [];
+
+  before(() => {
+    process.on('unhandledRejection', recordUnhandled);
+  });
+
+  after(() => {
+    process.off('unhandledRejection', recordUnhandled);
+  });
+
+  beforeEach(async () => {
+    unhandled.length = 0;
+    server = await startRedis();
+  });
+
+  afterEach(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    stores = [];
+    await server.stop();
+    assert.deepEqual(unhandled, [], 'no promise was left rejected without a handler');
+  });
+
+  function open(options: { now?: () => number; logger?: StoreLogger } = {}): RedisCooldownStore {
+    const store = new RedisCooldownStore({
+      url: server.url,
+      keyPrefix: uniquePrefix(),
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      ...options,
+    });
+    stores.push(store);
+    return store;
+  }
+
+  describe('right after construction', () => {
+    it('serves the first claim without waiting for the connection first', async () => {
+      const store = open();
+      assert.deepEqual(await store.claim('k', claim, 60_000), { acquired: true, claim });
+    });
+
+    it('answers ping', async () => {
+      const store = open();
+      await store.ping();
+      assert.equal(await store.peek('k'), null);
+    });
+  });
+
+  describe('while Redis is down', () => {
+    it('rejects every method with StoreUnavailableError well within the command timeout', async () => {
+      await server.stop();
+      const store = open();
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['claim', () => store.claim('k', claim, 60_000)],
+        ['commit', () => store.commit('k', 'wf-1', 60_000)],
+        ['release', () => store.release('k', 'wf-1')],
+        ['peek', () => store.peek('k')],
+        ['takeRateSlot', () => store.takeRateSlot(10, 60_000)],
+        ['appendDecision', () => store.appendDecision({ at: 'now', replica: 'r' }, 100)],
+        ['listDecisions', () => store.listDecisions(10)],
+        ['ping', () => store.ping()],
+      ];
+      for (const [method, call] of calls) {
+        const took = await elapsedMs(() => assert.rejects(call(), StoreUnavailableError, method));
+        assert.ok(took < COMMAND_TIMEOUT_MS + SLACK_MS, `${method} took ${Math.round(took)} ms`);
+      }
+    });
+
+    it('logs connection errors, at most one line per interval', async () => {
+      await server.stop();
+      let now = 0;
+      const logger = recordingLogger();
+      open({ now: () => now, logger });
+      // Several reconnect attempts fail while the injected clock stands still, then it moves on.
+      const deadline = Date.now() + RECOVERY_BOUND_MS;
+      while (logger.lines.length < 2 && Date.now() < deadline) {
+        await delay(POLL_MS);
+        if (Date.now() + RECOVERY_BOUND_MS - deadline > 300) now += 1_000;
+      }
+      assert.equal(logger.lines.length, 2, 'one line for the first error, one once the interval had passed');
+      assert.ok(logger.lines.every((line) => line.level === 'error' && line.obj.err instanceof Error));
+      const suppressed = logger.lines[1]?.obj.suppressedSinceLastLog;
+      assert.equal(typeof suppressed, 'number');
+      assert.ok((suppressed as number) >= 1, `errors between the two lines were counted, not logged (${String(suppressed)})`);
+    });
+
+    it('closes promptly', async () => {
+      await server.stop();
+      const store = open();
+      await assert.rejects(store.ping(), StoreUnavailableError);
+      const took = await elapsedMs(() => store.close());
+      assert.ok(took < 1_000 + SLACK_MS, `close took ${Math.round(took)} ms`);
+    });
+  });
+
+  describe('when Redis goes away and comes back empty', () => {
+    it('recovers by itself and serves claims and scripts again', async () => {
+      const store = open();
+      await store.claim('k', claim, 60_000);
+      await server.stop();
+      await assert.rejects(store.peek('k'), StoreUnavailableError);
+      await server.start();
+      await untilPingAnswers(store);
+      assert.equal(await store.peek('k'), null, 'the restarted Redis is empty');
+      assert.deepEqual(await store.claim('k', claim, 60_000), { acquired: true, claim });
+      // Scripts are cached per server: the restarted one has to be sent them again.
+      assert.equal(await store.commit('k', 'wf-1', 60_000), true);
+      assert.equal(await store.takeRateSlot(1, 60_000), true);
+    });
+  });
+
+  describe('when Redis stops answering', () => {
+    it('rejects a command with StoreUnavailableError within the command timeout', async () => {
+      const store = open();
+      await store.ping();
+      server.pause();
+      try {
+        const took = await elapsedMs(() => assert.rejects(store.claim('k', claim, 60_000), StoreUnavailableError));
+        assert.ok(took < COMMAND_TIMEOUT_MS + SLACK_MS, `claim took ${Math.round(took)} ms`);
+      } finally {
+        server.resume();
+      }
+      await untilPingAnswers(store);
+    });
+
+    it('closes within about a second', async () => {
+      const store = open();
+      await store.ping();
+      server.pause();
+      try {
+        const took = await elapsedMs(() => store.close());
+        assert.ok(took < 1_000 + SLACK_MS, `close took ${Math.round(took)} ms`);
+      } finally {
+        server.resume();
+      }
+    });
+  });
+
+  describe('close', () => {
+    it('can be called twice and refuses commands afterwards', async () => {
+      const store = open();
+      await store.ping();
+      await Promise.all([store.close(), store.close()]);
+      await store.close();
+      await assert.rejects(store.peek('k'), StoreUnavailableError);
+    });
+  });
+});
