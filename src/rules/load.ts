@@ -136,7 +136,9 @@ class FileValidator {
   string(field: Field | undefined, path: string): string | undefined {
     if (field === undefined) return undefined;
     if (isScalar(field.value) && typeof field.value.value === 'string') return field.value.value;
-    this.report(field.line, `${path} must be a string`);
+    // YAML reads 500, true or 1.10 as non-strings; the fix is quoting what was written.
+    const written = isScalar(field.value) && field.value.value !== null ? field.value.source : undefined;
+    this.report(field.line, `${path} must be a string${written === undefined ? '' : ` (quote it: "${written}")`}`);
     return undefined;
   }
 
@@ -335,7 +337,7 @@ function parseParams(v: FileValidator, field: Field | undefined, ruleLine: numbe
   const templateField = fields.get('workflow_template');
   const nameField = fields.get('workflow_name');
   if (templateField === undefined && nameField === undefined) {
-    v.report(field.line, `${path} needs workflow_template (a WorkflowTemplate) or workflow_name (an inline workflow)`);
+    v.report(field.keyLine, `${path} needs workflow_template (a WorkflowTemplate) or workflow_name (an inline workflow)`);
   } else if (templateField !== undefined && nameField !== undefined) {
     v.report(nameField.keyLine, `${path} has both workflow_template and workflow_name; give exactly one`);
   }
@@ -408,7 +410,7 @@ function parseMatch(v: FileValidator, field: Field | undefined, ruleLine: number
       else labels.push(matcher);
     }
   }
-  if (patternField === undefined && labelsField === undefined) v.report(field.line, noCriteria);
+  if (patternField === undefined && labelsField === undefined) v.report(field.keyLine, noCriteria);
 
   const namespaces: string[] = [];
   const excludedNamespaces: string[] = [];
@@ -447,12 +449,12 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
 
   const actionField = fields.get('action');
   const action = v.string(actionField, 'remediation.action');
-  if (actionField === undefined) v.report(field.line, 'remediation.action is required (trigger-argo-workflow)');
+  if (actionField === undefined) v.report(field.keyLine, 'remediation.action is required (trigger-argo-workflow)');
   else if (action !== undefined && action !== 'trigger-argo-workflow') {
     v.report(actionField.line, `remediation.action ${JSON.stringify(action)} is not supported; the only action is trigger-argo-workflow`);
   }
 
-  const params = parseParams(v, fields.get('params'), field.line);
+  const params = parseParams(v, fields.get('params'), field.keyLine);
 
   let cooldownMs = DEFAULT_COOLDOWN_MS;
   const cooldownField = fields.get('cooldown');

@@ -17,9 +17,16 @@ export interface WatchOptions {
   onReload(result: LoadResult): void;
   /** Quiet time after the last change before reloading, so a burst of writes is one reload. */
   debounceMs?: number;
+  /** Something in the directory changed but the rules files' bytes did not (for debug logs and tests). */
+  onUnchanged?(): void;
 }
 
 export interface RulesWatcher {
+  /**
+   * Settles once the current content is recorded and the directory is watched: changes made after
+   * it are reported. Changes between the caller's own load and this point count as the baseline.
+   */
+  readonly ready: Promise<void>;
   close(): void;
 }
 
@@ -47,17 +54,16 @@ export function watchRules(path: string, options: WatchOptions): RulesWatcher {
 
   const reload = async (initial: boolean): Promise<void> => {
     reloading = true;
+    let result: LoadResult | null = null;
+    let unchanged = false;
     try {
       const read = await readRuleSources(path);
       const hash = read.ok ? hashRuleSources(read.sources) : errorHash(read.errors);
-      if (initial || hash === lastHash) {
-        lastHash = hash;
-        return;
-      }
+      unchanged = !initial && hash === lastHash;
+      if (!initial && !unchanged) result = read.ok ? loadRuleSources(path, read.sources) : read;
       lastHash = hash;
-      deliver(read.ok ? loadRuleSources(path, read.sources) : read);
     } catch (err) {
-      deliver({ ok: false, errors: [`${path}: reload failed: ${err instanceof Error ? err.message : String(err)}`] });
+      result = { ok: false, errors: [`${path}: reload failed: ${err instanceof Error ? err.message : String(err)}`] };
     } finally {
       reloading = false;
       // A change that arrived mid-read may not be in what we read: look again.
@@ -66,6 +72,9 @@ export function watchRules(path: string, options: WatchOptions): RulesWatcher {
         schedule();
       }
     }
+    // Outside the try: an exception thrown by the caller's callback is theirs, not a failed reload.
+    if (result !== null) deliver(result);
+    else if (unchanged && !closed) options.onUnchanged?.();
   };
 
   function schedule(): void {
@@ -90,8 +99,6 @@ export function watchRules(path: string, options: WatchOptions): RulesWatcher {
       directory = dirname(path);
     }
     if (closed) return;
-    await reload(true);
-    if (closed) return;
     try {
       watcher = watch(directory, { persistent: true }, schedule);
     } catch (err) {
@@ -101,12 +108,13 @@ export function watchRules(path: string, options: WatchOptions): RulesWatcher {
     watcher.on('error', (err) => {
       deliver({ ok: false, errors: [`${directory}: watching for rule changes failed: ${err.message}`] });
     });
-    // Changes made while the watch was being set up would otherwise go unnoticed.
-    schedule();
+    // Watching before reading the baseline: a change during the read is seen and compared afterwards.
+    await reload(true);
   };
-  void start();
+  const ready = start();
 
   return {
+    ready,
     close(): void {
       closed = true;
       if (timer !== null) clearTimeout(timer);

@@ -288,6 +288,21 @@ describe('parseRulesText', () => {
         errors: ['rules.yaml:10: remediation.cooldown "0s" must be at least 1s'],
       },
       {
+        problem: 'a missing action, at the remediation key',
+        text: `rules:\n${VALID_RULE.replace('      action: trigger-argo-workflow\n', '')}`,
+        errors: ['rules.yaml:6: remediation.action is required (trigger-argo-workflow)'],
+      },
+      {
+        problem: 'a missing match and remediation, at the rule',
+        text: 'rules:\n  - name: bare\n    priority: P1\n',
+        errors: ['rules.yaml:2: match needs a pattern or labels (to match every alert, say pattern: ".*")', 'rules.yaml:2: remediation is required'],
+      },
+      {
+        problem: 'a pattern YAML reads as a number, suggesting quotes',
+        text: `rules:\n${VALID_RULE.replace('"database connection failed"', '503')}`,
+        errors: ['rules.yaml:4: match.pattern must be a string (quote it: "503")'],
+      },
+      {
         problem: 'an unsupported action',
         text: `rules:\n${VALID_RULE.replace('action: trigger-argo-workflow', 'action: run-script')}`,
         errors: ['rules.yaml:7: remediation.action "run-script" is not supported; the only action is trigger-argo-workflow'],
@@ -295,7 +310,7 @@ describe('parseRulesText', () => {
       {
         problem: 'neither workflow_template nor workflow_name',
         text: `rules:\n${VALID_RULE.replace('workflow_template: diagnose-and-recover', 'namespace: argo')}`,
-        errors: ['rules.yaml:9: remediation.params needs workflow_template (a WorkflowTemplate) or workflow_name (an inline workflow)'],
+        errors: ['rules.yaml:8: remediation.params needs workflow_template (a WorkflowTemplate) or workflow_name (an inline workflow)'],
       },
       {
         problem: 'both workflow_template and workflow_name',
@@ -449,7 +464,7 @@ describe('parseRulesText', () => {
       {
         problem: 'a match with neither pattern nor labels',
         text: `rules:\n${VALID_RULE.replace('pattern: "database connection failed"', 'namespaces: [shop]')}`,
-        errors: ['rules.yaml:4: match needs a pattern or labels (to match every alert, say pattern: ".*")'],
+        errors: ['rules.yaml:3: match needs a pattern or labels (to match every alert, say pattern: ".*")'],
       },
       {
         problem: 'an empty pattern',

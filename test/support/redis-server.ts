@@ -23,9 +23,18 @@ const OUTPUT_TAIL_CHARS = 4000;
 
 /** Every server still running when the test process exits, however it exits. */
 const running = new Set<ChildProcess>();
-process.on('exit', () => {
+function killAll(): void {
   for (const child of running) child.kill('SIGKILL');
-});
+}
+process.on('exit', killAll);
+// A signal ends the process without 'exit' (the test runner cancels a file with SIGTERM):
+// kill the servers, then let the signal do what it would have done.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 let prefixCounter = 0;
 

@@ -1,0 +1,767 @@
+/**
+ * A fake Kubernetes API server that answers like the real one, closely enough that
+ * @kubernetes/client-node 1.4 (CustomObjectsApi, AuthorizationV1Api) works against it unchanged:
+ * real `Status` bodies, Argo Workflow validation as with fieldValidation=Strict, and fault
+ * injection for the failures Kube Sentinel must classify (transient or permanent).
+ *
+ * Order of checks on a create, as in the API server: authentication (401), authorization (403),
+ * injected faults, body size (413), media type (415), decoding (400), validation (422), storage
+ * (409). Only Workflows can be created; templates are added with addWorkflowTemplate().
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { WorkflowSpec } from '../../src/kube/workflow.js';
+import { argoObjectProblems, GENERATED_SUFFIX_LENGTH, type FieldProblem } from './argo-schema.js';
+
+const ARGO_API = 'argoproj.io/v1alpha1';
+/** The API server's limit on request bodies (3 MiB). */
+export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
+/** The identity the receiver runs as in the chart; it appears in Forbidden messages. */
+const SERVICE_ACCOUNT_USER = 'system:serviceaccount:kube-sentinel:kube-sentinel';
+
+export type StatusReason =
+  | 'BadRequest'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'MethodNotAllowed'
+  | 'AlreadyExists'
+  | 'Conflict'
+  | 'RequestEntityTooLarge'
+  | 'UnsupportedMediaType'
+  | 'Invalid'
+  | 'TooManyRequests'
+  | 'InternalError'
+  | 'ServiceUnavailable'
+  | 'Timeout';
+
+export interface StatusCause {
+  reason: string;
+  message: string;
+  field: string;
+}
+
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  causes?: StatusCause[];
+  retryAfterSeconds?: number;
+}
+
+/** The body of every error answer, as the API server sends it. */
+export interface Status {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Failure';
+  message: string;
+  reason: StatusReason;
+  details: StatusDetails;
+  code: number;
+}
+
+/** What the server sets on a stored object, plus whatever metadata the client sent. */
+export interface StoredMetadata {
+  name: string;
+  namespace?: string;
+  generateName?: string;
+  uid: string;
+  resourceVersion: string;
+  generation: number;
+  creationTimestamp: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [field: string]: unknown;
+}
+
+export interface StoredObject {
+  apiVersion: string;
+  kind: string;
+  metadata: StoredMetadata;
+  spec: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/**
+ * A created Workflow as stored. `spec` is typed as the subset Kube Sentinel writes; with
+ * `validate: false` it holds whatever was sent.
+ */
+export interface StoredWorkflow extends Omit<StoredObject, 'spec'> {
+  metadata: StoredMetadata & { namespace: string };
+  spec: WorkflowSpec;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+}
+
+export interface InjectedFailure {
+  status: number;
+  /** Defaults from the status: 429 TooManyRequests, 500 InternalError, 503 ServiceUnavailable, … */
+  reason?: StatusReason;
+  message?: string;
+  /** Sent as the Retry-After header and as details.retryAfterSeconds. */
+  retryAfterSeconds?: number;
+}
+
+export interface FakeKubeOptions {
+  /** When set, every request needs `Authorization: Bearer <token>` (401 otherwise). */
+  token?: string;
+  /** Validate created Workflows against the Argo CRD (default true). */
+  validate?: boolean;
+  /** Clock for creationTimestamp. */
+  now?: () => number;
+}
+
+export interface FakeKube {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  /** Created Workflows in creation order, as stored (a copy of the list). */
+  readonly workflows: StoredWorkflow[];
+  workflowsIn(namespace: string): StoredWorkflow[];
+  readonly workflowTemplates: StoredObject[];
+  readonly clusterWorkflowTemplates: StoredObject[];
+  /** Adds a WorkflowTemplate (validated unless `validate: false`); the default spec is a minimal valid one. */
+  addWorkflowTemplate(namespace: string, name: string, spec?: Record<string, unknown>): StoredObject;
+  addClusterWorkflowTemplate(name: string, spec?: Record<string, unknown>): StoredObject;
+  /** Every request received, in order. */
+  readonly requests: RecordedRequest[];
+  /** The next `count` Workflow creates are answered with this Status instead of being stored. */
+  failNext(count: number, failure: InjectedFailure): void;
+  /**
+   * The next `count` Workflow creates are answered `ms` late. With `store: true` the create takes
+   * effect at once (a create that landed after the client gave up); with `store: false` it takes
+   * effect only when answered, and not at all if the client has hung up by then.
+   */
+  delayNext(count: number, ms: number, options: { store: boolean }): void;
+  /** Creates in this namespace get 403 Forbidden, as RBAC would answer, and access reviews say so. */
+  denyCreate(namespace: string): void;
+  /** Resolves once at least `count` Workflows are stored (a latch for delayed creates). */
+  waitForWorkflows(count: number): Promise<void>;
+  /** Stops listening and drops open connections: clients get ECONNREFUSED. */
+  refuseConnections(): Promise<void>;
+  /** Listens again on the same port. */
+  acceptConnections(): Promise<void>;
+  /** Forgets stored objects, recorded requests, injected faults and denials (not the listener state). */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const DEFAULT_REASON: Record<number, StatusReason> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'AlreadyExists',
+  413: 'RequestEntityTooLarge',
+  415: 'UnsupportedMediaType',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+  504: 'Timeout',
+};
+
+function defaultReason(code: number): StatusReason {
+  return DEFAULT_REASON[code] ?? (code >= 500 ? 'InternalError' : 'BadRequest');
+}
+
+function status(code: number, message: string, details: StatusDetails = {}, reason = defaultReason(code)): Status {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details, code };
+}
+
+const notFoundPath = (): Status => status(404, 'the server could not find the requested resource');
+
+function notFound(plural: string, name: string): Status {
+  return status(404, `${plural}.argoproj.io "${name}" not found`, { name, group: 'argoproj.io', kind: plural });
+}
+
+function alreadyExists(name: string): Status {
+  return status(409, `workflows.argoproj.io "${name}" already exists`, { name, group: 'argoproj.io', kind: 'workflows' });
+}
+
+function forbiddenCreate(namespace: string): Status {
+  return status(
+    403,
+    `workflows.argoproj.io is forbidden: User "${SERVICE_ACCOUNT_USER}" cannot create resource "workflows" ` +
+      `in API group "argoproj.io" in the namespace "${namespace}"`,
+    { group: 'argoproj.io', kind: 'workflows' },
+  );
+}
+
+function invalid(name: string, problems: FieldProblem[]): Status {
+  const rendered = problems.map((problem) => `${problem.field}: ${problem.message}`);
+  const summary = rendered.length === 1 ? rendered[0]! : `[${rendered.join(', ')}]`;
+  return status(422, `Workflow.argoproj.io "${name}" is invalid: ${summary}`, {
+    name,
+    group: 'argoproj.io',
+    kind: 'Workflow',
+    causes: problems.map((problem) => ({ reason: problem.reason, message: problem.message, field: problem.field })),
+  });
+}
+
+const DEFAULT_MESSAGE: Partial<Record<StatusReason, string>> = {
+  TooManyRequests: 'Too many requests, please try again later.',
+  InternalError: 'Internal error occurred: injected by the fake Kubernetes API',
+  ServiceUnavailable: 'the server is currently unable to handle the request',
+  Timeout: 'Timeout: request did not complete within requested timeout - context deadline exceeded',
+  Conflict: 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again',
+};
+
+function injected(failure: InjectedFailure, namespace: string, name: string): Status {
+  const reason = failure.reason ?? defaultReason(failure.status);
+  // Only errors about the object itself name it; throttling and server errors do not.
+  const aboutObject = reason === 'AlreadyExists' || reason === 'Conflict' || reason === 'NotFound' || reason === 'Forbidden';
+  const details: StatusDetails = aboutObject ? { name, group: 'argoproj.io', kind: 'workflows' } : {};
+  if (reason === 'Forbidden') delete details.name;
+  if (failure.retryAfterSeconds !== undefined) details.retryAfterSeconds = failure.retryAfterSeconds;
+  const message =
+    failure.message ??
+    (reason === 'AlreadyExists'
+      ? alreadyExists(name).message
+      : reason === 'Forbidden'
+        ? forbiddenCreate(namespace).message
+        : reason === 'NotFound'
+          ? notFound('workflows', name).message
+          : (DEFAULT_MESSAGE[reason] ?? `${reason}: injected by the fake Kubernetes API`));
+  return status(failure.status, message, details, reason);
+}
+
+/** Kubernetes' SimpleNameGenerator alphabet: no vowels, no look-alikes. */
+const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+const MAX_GENERATED_BASE = 63 - GENERATED_SUFFIX_LENGTH;
+
+function generatedName(base: string): string {
+  let suffix = '';
+  for (let i = 0; i < GENERATED_SUFFIX_LENGTH; i++) suffix += NAME_ALPHABET[randomInt(NAME_ALPHABET.length)];
+  return `${base.slice(0, MAX_GENERATED_BASE)}${suffix}`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+type Selector = (labels: Record<string, string> | undefined) => boolean;
+
+/** Equality-based label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`), enough for listing in tests. */
+function parseLabelSelector(selector: string | undefined): Selector | Status {
+  if (!selector) return () => true;
+  const requirements: Selector[] = [];
+  for (const raw of selector.split(',')) {
+    const term = raw.trim();
+    const match = /^(!?)([^!=\s]+)\s*(?:(==|=|!=)\s*(\S*))?$/.exec(term);
+    if (!match) return status(400, `unable to parse requirement: found '${term}', expected: '=', '!=', '==', 'in', notin'`);
+    const [, not, key, operator, value] = match;
+    if (not && operator) return status(400, `unable to parse requirement: found '${term}'`);
+    if (!operator) requirements.push((labels) => (labels?.[key!] !== undefined) !== Boolean(not));
+    else if (operator === '!=') requirements.push((labels) => labels?.[key!] !== value);
+    else requirements.push((labels) => labels?.[key!] === value);
+  }
+  return (labels) => requirements.every((requirement) => requirement(labels));
+}
+
+/** What listing and lookup need of Workflows and templates alike. */
+type Listable = { metadata: StoredMetadata };
+
+interface Delay {
+  ms: number;
+  store: boolean;
+}
+
+type Answer = { code: number; body: unknown; headers?: Record<string, string> };
+
+const json = (code: number, body: unknown): Answer => ({ code, body });
+
+function statusAnswer(body: Status): Answer {
+  const headers: Record<string, string> = {};
+  if (body.details.retryAfterSeconds !== undefined) headers['Retry-After'] = String(body.details.retryAfterSeconds);
+  return { code: body.code, body, headers };
+}
+
+interface ReceivedBody {
+  bytes: Buffer;
+  tooLarge: boolean;
+}
+
+const MINIMAL_TEMPLATE_SPEC = {
+  entrypoint: 'main',
+  templates: [{ name: 'main', container: { image: 'busybox:1.36', command: ['true'] } }],
+};
+
+class FakeKubeServer implements FakeKube {
+  readonly requests: RecordedRequest[] = [];
+  private readonly stored: StoredWorkflow[] = [];
+  private readonly templates: StoredObject[] = [];
+  private readonly clusterTemplates: StoredObject[] = [];
+  private failures: InjectedFailure[] = [];
+  private delays: Delay[] = [];
+  private readonly denied = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private waiters: { count: number; resolve: () => void; reject: (error: Error) => void }[] = [];
+  private resourceVersion = 1000;
+  private listening = false;
+  private closed = false;
+  port = 0;
+
+  constructor(
+    private readonly server: Server,
+    private readonly options: Required<Pick<FakeKubeOptions, 'validate' | 'now'>> & Pick<FakeKubeOptions, 'token'>,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get workflows(): StoredWorkflow[] {
+    return [...this.stored];
+  }
+
+  workflowsIn(namespace: string): StoredWorkflow[] {
+    return this.stored.filter((workflow) => workflow.metadata.namespace === namespace);
+  }
+
+  get workflowTemplates(): StoredObject[] {
+    return [...this.templates];
+  }
+
+  get clusterWorkflowTemplates(): StoredObject[] {
+    return [...this.clusterTemplates];
+  }
+
+  addWorkflowTemplate(namespace: string, name: string, spec: Record<string, unknown> = MINIMAL_TEMPLATE_SPEC): StoredObject {
+    const template = this.serverSide({ apiVersion: ARGO_API, kind: 'WorkflowTemplate', metadata: { name, namespace }, spec });
+    this.templates.push(template);
+    return template;
+  }
+
+  addClusterWorkflowTemplate(name: string, spec: Record<string, unknown> = MINIMAL_TEMPLATE_SPEC): StoredObject {
+    const template = this.serverSide({ apiVersion: ARGO_API, kind: 'ClusterWorkflowTemplate', metadata: { name }, spec });
+    this.clusterTemplates.push(template);
+    return template;
+  }
+
+  /** Templates added by tests are checked too, so a test cannot rely on one the cluster would refuse. */
+  private serverSide(object: { apiVersion: string; kind: string; metadata: Record<string, unknown>; spec: Record<string, unknown> }): StoredObject {
+    if (this.options.validate) {
+      const problems = argoObjectProblems(object);
+      if (problems.length > 0) {
+        throw new Error(`invalid ${object.kind}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+      }
+    }
+    return structuredClone({ ...object, metadata: { ...object.metadata, ...this.serverMetadata() } }) as StoredObject;
+  }
+
+  private serverMetadata(): Pick<StoredMetadata, 'uid' | 'resourceVersion' | 'generation' | 'creationTimestamp'> {
+    this.resourceVersion += 1;
+    return {
+      uid: randomUUID(),
+      resourceVersion: String(this.resourceVersion),
+      generation: 1,
+      // The API server stores whole seconds.
+      creationTimestamp: new Date(Math.floor(this.options.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+    };
+  }
+
+  failNext(count: number, failure: InjectedFailure): void {
+    for (let i = 0; i < count; i++) this.failures.push(failure);
+  }
+
+  delayNext(count: number, ms: number, options: { store: boolean }): void {
+    for (let i = 0; i < count; i++) this.delays.push({ ms, store: options.store });
+  }
+
+  denyCreate(namespace: string): void {
+    this.denied.add(namespace);
+  }
+
+  waitForWorkflows(count: number): Promise<void> {
+    if (this.stored.length >= count) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ count, resolve, reject }));
+  }
+
+  reset(): void {
+    this.stored.length = 0;
+    this.templates.length = 0;
+    this.clusterTemplates.length = 0;
+    this.requests.length = 0;
+    this.failures = [];
+    this.delays = [];
+    this.denied.clear();
+  }
+
+  async listen(port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+    this.listening = true;
+  }
+
+  async refuseConnections(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  async acceptConnections(): Promise<void> {
+    if (this.closed) throw new Error('the fake Kubernetes API is closed');
+    if (this.listening) return;
+    await this.listen(this.port);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const waiter of this.waiters) waiter.reject(new Error('the fake Kubernetes API was closed'));
+    this.waiters = [];
+    await this.refuseConnections();
+  }
+
+  handle(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? '/', 'http://fake-kube');
+    const method = request.method ?? 'GET';
+    this.requests.push({ method, path: url.pathname, query: Object.fromEntries(url.searchParams) });
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let tooLarge = false;
+    // The whole body is read even past the limit, so that the client sees the 413 instead of a reset.
+    request.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_REQUEST_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    request.on('end', () => {
+      const body: ReceivedBody = { bytes: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge };
+      this.route(method, url, request, response, body);
+    });
+  }
+
+  private route(method: string, url: URL, request: IncomingMessage, response: ServerResponse, body: ReceivedBody): void {
+    if (this.options.token !== undefined && request.headers.authorization !== `Bearer ${this.options.token}`) {
+      return send(response, statusAnswer(status(401, 'Unauthorized')));
+    }
+    const segments = url.pathname.split('/').filter((segment) => segment !== '').map(decodeURIComponent);
+    const query = url.searchParams;
+    const [root, group, version, ...rest] = segments;
+
+    if (method === 'GET' && segments.length === 1 && root === 'version') return send(response, json(200, VERSION));
+    if (method === 'GET' && segments.length === 1 && root === 'api') return send(response, json(200, apiVersions(this.url)));
+    if (root !== 'apis') return send(response, statusAnswer(notFoundPath()));
+    if (method === 'GET' && segments.length === 1) return send(response, json(200, API_GROUP_LIST));
+    if (method === 'GET' && segments.length === 2) {
+      const discovered = API_GROUP_LIST.groups.find((candidate) => candidate.name === group);
+      return send(response, discovered ? json(200, { kind: 'APIGroup', apiVersion: 'v1', ...discovered }) : statusAnswer(notFoundPath()));
+    }
+    if (group === 'argoproj.io' && version === 'v1alpha1') return this.argo(method, rest, query, request, response, body);
+    if (group === 'authorization.k8s.io' && version === 'v1') {
+      if (rest.length === 0 && method === 'GET') return send(response, json(200, AUTHORIZATION_RESOURCES));
+      if (rest.length === 1 && rest[0] === 'selfsubjectaccessreviews') {
+        if (method !== 'POST') return send(response, statusAnswer(methodNotAllowed()));
+        return send(response, this.accessReview(body));
+      }
+    }
+    return send(response, statusAnswer(notFoundPath()));
+  }
+
+  private argo(
+    method: string,
+    path: string[],
+    query: URLSearchParams,
+    request: IncomingMessage,
+    response: ServerResponse,
+    body: ReceivedBody,
+  ): void {
+    if (path.length === 0) {
+      return send(response, method === 'GET' ? json(200, ARGO_RESOURCES) : statusAnswer(methodNotAllowed()));
+    }
+    const [first, namespace, plural, name, ...extra] = path;
+    if (first === 'namespaces' && namespace !== undefined && plural !== undefined && extra.length === 0) {
+      if (plural !== 'workflows' && plural !== 'workflowtemplates') return send(response, statusAnswer(notFoundPath()));
+      const objects: readonly Listable[] = plural === 'workflows' ? this.stored : this.templates;
+      if (name === undefined && method === 'POST') {
+        if (plural !== 'workflows') return send(response, statusAnswer(methodNotAllowed()));
+        return this.create(namespace, query, request, response, body);
+      }
+      if (method !== 'GET') return send(response, statusAnswer(methodNotAllowed()));
+      const inNamespace = objects.filter((object) => object.metadata.namespace === namespace);
+      if (name === undefined) return send(response, this.list(plural, inNamespace, query));
+      const found = inNamespace.find((object) => object.metadata.name === name);
+      return send(response, found ? json(200, found) : statusAnswer(notFound(plural, name)));
+    }
+    // Cluster-wide: workflows and workflowtemplates across namespaces, clusterworkflowtemplates.
+    if (path.length <= 2 && (first === 'workflows' || first === 'workflowtemplates' || first === 'clusterworkflowtemplates')) {
+      if (method !== 'GET') return send(response, statusAnswer(methodNotAllowed()));
+      const objects: readonly Listable[] =
+        first === 'workflows' ? this.stored : first === 'workflowtemplates' ? this.templates : this.clusterTemplates;
+      const objectName = path[1];
+      if (objectName === undefined) return send(response, this.list(first, objects, query));
+      if (first !== 'clusterworkflowtemplates') return send(response, statusAnswer(notFoundPath()));
+      const found = objects.find((object) => object.metadata.name === objectName);
+      return send(response, found ? json(200, found) : statusAnswer(notFound(first, objectName)));
+    }
+    return send(response, statusAnswer(notFoundPath()));
+  }
+
+  private list(plural: string, objects: readonly Listable[], query: URLSearchParams): Answer {
+    const selector = parseLabelSelector(query.get('labelSelector') ?? undefined);
+    if (typeof selector !== 'function') return statusAnswer(selector);
+    const kind = plural === 'workflows' ? 'Workflow' : plural === 'workflowtemplates' ? 'WorkflowTemplate' : 'ClusterWorkflowTemplate';
+    return json(200, {
+      apiVersion: ARGO_API,
+      kind: `${kind}List`,
+      metadata: { resourceVersion: String(this.resourceVersion) },
+      items: objects.filter((object) => selector(object.metadata.labels)),
+    });
+  }
+
+  private create(namespace: string, query: URLSearchParams, request: IncomingMessage, response: ServerResponse, body: ReceivedBody): void {
+    if (this.denied.has(namespace)) return send(response, statusAnswer(forbiddenCreate(namespace)));
+    const failure = this.failures.shift();
+    const delay = this.delays.shift();
+    const answer = (): Answer => {
+      if (failure) return statusAnswer(injected(failure, namespace, nameOf(body)));
+      return this.store(namespace, query, request, body);
+    };
+    if (!delay) return send(response, answer());
+    let hungUp = false;
+    response.on('close', () => {
+      if (!response.writableFinished) hungUp = true;
+    });
+    const early = delay.store ? answer() : undefined;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (early) return send(response, early);
+      if (hungUp) return;
+      send(response, answer());
+    }, delay.ms);
+    this.timers.add(timer);
+  }
+
+  private store(namespace: string, query: URLSearchParams, request: IncomingMessage, body: ReceivedBody): Answer {
+    if (body.tooLarge) {
+      return statusAnswer(status(413, `Request entity too large: limit is ${MAX_REQUEST_BODY_BYTES}`));
+    }
+    const contentType = request.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(contentType)) {
+      return statusAnswer(
+        status(415, `the body of the request was in an unknown format - accepted media types include: application/json`),
+      );
+    }
+    let workflow: unknown;
+    try {
+      workflow = JSON.parse(body.bytes.toString('utf8'));
+    } catch (error) {
+      return statusAnswer(status(400, `couldn't get version/kind; json parse error: ${(error as Error).message}`));
+    }
+    if (!isRecord(workflow)) return statusAnswer(status(400, 'couldn\'t get version/kind; json parse error: not an object'));
+    if (typeof workflow.kind !== 'string' || workflow.kind === '') {
+      return statusAnswer(status(400, `Object 'Kind' is missing in '${body.bytes.toString('utf8').slice(0, 200)}'`));
+    }
+    if (workflow.apiVersion !== ARGO_API) {
+      return statusAnswer(
+        status(400, `the API version in the data (${String(workflow.apiVersion)}) does not match the expected API version (${ARGO_API})`),
+      );
+    }
+    if (workflow.kind !== 'Workflow') {
+      return statusAnswer(
+        status(400, `${workflow.kind} in version "v1alpha1" cannot be handled as a Workflow: the object provided is unrecognized (must be of type Workflow)`),
+      );
+    }
+    const metadata = isRecord(workflow.metadata) ? workflow.metadata : {};
+    if (metadata.namespace !== undefined && metadata.namespace !== '' && metadata.namespace !== namespace) {
+      return statusAnswer(status(400, 'the namespace of the provided object does not match the namespace sent on the request'));
+    }
+    const givenName = typeof metadata.name === 'string' ? metadata.name : '';
+    const problems = this.options.validate ? argoObjectProblems(workflow) : [];
+    if (!this.options.validate && givenName === '' && typeof metadata.generateName !== 'string') {
+      problems.push({ field: 'metadata.name', reason: 'FieldValueRequired', message: 'Required value: name or generateName is required' });
+    }
+    if (problems.length > 0) return statusAnswer(invalid(givenName, problems));
+
+    let name = givenName;
+    if (name === '') {
+      do name = generatedName(String(metadata.generateName));
+      while (this.stored.some((existing) => existing.metadata.namespace === namespace && existing.metadata.name === name));
+    } else if (this.stored.some((existing) => existing.metadata.namespace === namespace && existing.metadata.name === name)) {
+      return statusAnswer(alreadyExists(name));
+    }
+    const created = structuredClone({
+      ...workflow,
+      metadata: { ...metadata, name, namespace, ...this.serverMetadata() },
+    }) as StoredWorkflow;
+    if (query.get('dryRun') !== 'All') this.remember(created);
+    return json(201, created);
+  }
+
+  private remember(workflow: StoredWorkflow): void {
+    this.stored.push(workflow);
+    const ready = this.waiters.filter((waiter) => this.stored.length >= waiter.count);
+    this.waiters = this.waiters.filter((waiter) => this.stored.length < waiter.count);
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  private accessReview(body: ReceivedBody): Answer {
+    if (body.tooLarge) return statusAnswer(status(413, `Request entity too large: limit is ${MAX_REQUEST_BODY_BYTES}`));
+    let review: unknown;
+    try {
+      review = JSON.parse(body.bytes.toString('utf8'));
+    } catch (error) {
+      return statusAnswer(status(400, `couldn't get version/kind; json parse error: ${(error as Error).message}`));
+    }
+    if (!isRecord(review) || !isRecord(review.spec)) {
+      return statusAnswer(
+        status(422, 'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec: Required value', {
+          group: 'authorization.k8s.io',
+          kind: 'SelfSubjectAccessReview',
+          causes: [{ reason: 'FieldValueRequired', message: 'Required value', field: 'spec' }],
+        }),
+      );
+    }
+    const attributes = isRecord(review.spec.resourceAttributes) ? review.spec.resourceAttributes : {};
+    const deniedHere =
+      typeof attributes.namespace === 'string' &&
+      this.denied.has(attributes.namespace) &&
+      attributes.verb === 'create' &&
+      attributes.resource === 'workflows' &&
+      (attributes.group === undefined || attributes.group === 'argoproj.io');
+    return json(201, {
+      kind: 'SelfSubjectAccessReview',
+      apiVersion: 'authorization.k8s.io/v1',
+      metadata: { creationTimestamp: null },
+      spec: review.spec,
+      status: deniedHere ? { allowed: false } : { allowed: true, reason: 'RBAC: allowed by the fake Kubernetes API' },
+    });
+  }
+}
+
+function nameOf(body: ReceivedBody): string {
+  try {
+    const parsed: unknown = JSON.parse(body.bytes.toString('utf8'));
+    if (isRecord(parsed) && isRecord(parsed.metadata) && typeof parsed.metadata.name === 'string') return parsed.metadata.name;
+  } catch {
+    // An unparsable body has no name to report.
+  }
+  return '';
+}
+
+function methodNotAllowed(): Status {
+  return status(405, 'the server does not allow this method on the requested resource');
+}
+
+function send(response: ServerResponse, answer: Answer): void {
+  if (response.destroyed || response.writableEnded) return;
+  const payload = JSON.stringify(answer.body);
+  response.writeHead(answer.code, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(payload),
+    ...answer.headers,
+  });
+  response.end(payload);
+}
+
+const VERSION = {
+  major: '1',
+  minor: '33',
+  gitVersion: 'v1.33.0',
+  gitCommit: '0000000000000000000000000000000000000000',
+  gitTreeState: 'clean',
+  buildDate: '2025-04-23T00:00:00Z',
+  goVersion: 'go1.24.2',
+  compiler: 'gc',
+  platform: 'linux/amd64',
+};
+
+function apiVersions(url: string): unknown {
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: new URL(url).host }],
+  };
+}
+
+const API_GROUP_LIST = {
+  kind: 'APIGroupList',
+  apiVersion: 'v1',
+  groups: [
+    {
+      name: 'authorization.k8s.io',
+      versions: [{ groupVersion: 'authorization.k8s.io/v1', version: 'v1' }],
+      preferredVersion: { groupVersion: 'authorization.k8s.io/v1', version: 'v1' },
+    },
+    {
+      name: 'argoproj.io',
+      versions: [{ groupVersion: ARGO_API, version: 'v1alpha1' }],
+      preferredVersion: { groupVersion: ARGO_API, version: 'v1alpha1' },
+    },
+  ],
+};
+
+const ARGO_RESOURCES = {
+  kind: 'APIResourceList',
+  apiVersion: 'v1',
+  groupVersion: ARGO_API,
+  resources: [
+    {
+      name: 'workflows',
+      singularName: 'workflow',
+      namespaced: true,
+      kind: 'Workflow',
+      verbs: ['delete', 'deletecollection', 'get', 'list', 'patch', 'create', 'update', 'watch'],
+      shortNames: ['wf'],
+    },
+    {
+      name: 'workflowtemplates',
+      singularName: 'workflowtemplate',
+      namespaced: true,
+      kind: 'WorkflowTemplate',
+      verbs: ['delete', 'deletecollection', 'get', 'list', 'patch', 'create', 'update', 'watch'],
+      shortNames: ['wftmpl'],
+    },
+    {
+      name: 'clusterworkflowtemplates',
+      singularName: 'clusterworkflowtemplate',
+      namespaced: false,
+      kind: 'ClusterWorkflowTemplate',
+      verbs: ['delete', 'deletecollection', 'get', 'list', 'patch', 'create', 'update', 'watch'],
+      shortNames: ['clusterwftmpl', 'cwft'],
+    },
+  ],
+};
+
+const AUTHORIZATION_RESOURCES = {
+  kind: 'APIResourceList',
+  apiVersion: 'v1',
+  groupVersion: 'authorization.k8s.io/v1',
+  resources: [
+    { name: 'selfsubjectaccessreviews', singularName: 'selfsubjectaccessreview', namespaced: false, kind: 'SelfSubjectAccessReview', verbs: ['create'] },
+  ],
+};
+
+/** Starts the fake on 127.0.0.1 on a free port. */
+export async function startFakeKube(options: FakeKubeOptions = {}): Promise<FakeKube> {
+  const server = createServer();
+  const fake = new FakeKubeServer(server, {
+    token: options.token,
+    validate: options.validate ?? true,
+    now: options.now ?? Date.now,
+  });
+  server.on('request', (request, response) => fake.handle(request, response));
+  await fake.listen(0);
+  return fake;
+}
