@@ -58,10 +58,19 @@ export async function createKubeSubmitter(source: Exclude<KubeconfigSource, { ki
     target: kc.getCurrentCluster()?.server ?? 'unknown',
     async create(workflow, timeoutMs) {
       const signal = AbortSignal.timeout(timeoutMs);
-      const withTimeout = {
-        middleware: [{ pre: async (ctx: import('@kubernetes/client-node').RequestContext) => (ctx.setSignal(signal), ctx), post: async (r: import('@kubernetes/client-node').ResponseContext) => r }],
-        middlewareMergeStrategy: 'append' as const,
-      } as unknown as import('@kubernetes/client-node').ConfigurationOptions; // the promise API takes promise middleware; its .d.ts says otherwise
+      // Per-call middleware of the generated client is observable-based (its own small stub).
+      const withTimeout: import('@kubernetes/client-node').ConfigurationOptions = {
+        middleware: [
+          {
+            pre: (ctx) => {
+              ctx.setSignal(signal);
+              return new k8s.Observable(Promise.resolve(ctx));
+            },
+            post: (response) => new k8s.Observable(Promise.resolve(response)),
+          },
+        ],
+        middlewareMergeStrategy: 'append',
+      };
       try {
         await api.createNamespacedCustomObject(
           {

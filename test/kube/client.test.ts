@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { createKubeSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
+import type { Workflow } from '../../src/kube/workflow.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
+import { writeKubeconfig } from '../support/kubeconfig.js';
+
+function workflow(name: string, namespace = 'argo'): Workflow {
+  return {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Workflow',
+    metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'kube-sentinel' }, annotations: {} },
+    spec: {
+      arguments: { parameters: [{ name: 'pod', value: 'api-0' }] },
+      workflowTemplateRef: { name: 'diagnose-pod' },
+      ttlStrategy: { secondsAfterCompletion: 3600, secondsAfterSuccess: 600, secondsAfterFailure: 86400 },
+    },
+  };
+}
+
+describe('the Kubernetes submitter', () => {
+  let kube: FakeKube;
+  let submitter: WorkflowSubmitter;
+  before(async () => {
+    kube = await startFakeKube({ token: 'kube-token' });
+    const dir = mkdtempSync(join(tmpdir(), 'ks-kube-'));
+    submitter = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(dir, kube.url, 'kube-token') });
+  });
+  after(() => kube.close());
+  beforeEach(() => kube.reset());
+
+  it('creates the Workflow with strict field validation', async () => {
+    assert.deepEqual(await submitter.create(workflow('wf-a'), 2000), { kind: 'created' });
+    assert.equal(kube.workflows.length, 1);
+    const create = kube.requests.find((r) => r.method === 'POST');
+    assert.equal(create?.query.fieldValidation, 'Strict');
+  });
+
+  it('counts 409 AlreadyExists as existing, not as a failure', async () => {
+    await submitter.create(workflow('wf-b'), 2000);
+    assert.deepEqual(await submitter.create(workflow('wf-b'), 2000), { kind: 'exists' });
+    assert.equal(kube.workflows.length, 1);
+  });
+
+  const transient: [string, number, number | undefined][] = [
+    ['500 InternalError', 500, undefined],
+    ['503 ServiceUnavailable', 503, 7],
+    ['429 TooManyRequests', 429, 3],
+  ];
+  for (const [what, status, retryAfterSeconds] of transient) {
+    it(`treats ${what} as transient${retryAfterSeconds ? ', honouring Retry-After' : ''}`, async () => {
+      kube.failNext(1, { status, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) });
+      const result = await submitter.create(workflow('wf-c'), 2000);
+      assert.equal(result.kind, 'transient');
+      assert.match((result as { reason: string }).reason, new RegExp(`^${status} `));
+      assert.equal((result as { retryAfterSeconds?: number }).retryAfterSeconds, retryAfterSeconds);
+    });
+  }
+
+  it('treats 403 Forbidden as permanent, with the Status message on one line', async () => {
+    kube.denyCreate('prod');
+    const result = await submitter.create(workflow('wf-d', 'prod'), 2000);
+    assert.equal(result.kind, 'permanent');
+    const { reason, status } = result as { reason: string; status: number };
+    assert.equal(status, 403);
+    assert.match(reason, /^403 Forbidden .*cannot create resource "workflows"/);
+    assert.doesNotMatch(reason, /\n/);
+  });
+
+  it('treats 422 Invalid as permanent and names the field', async () => {
+    const bad = workflow('wf-e') as unknown as { spec: Record<string, unknown> };
+    bad.spec.entryPoint = 'typo';
+    const result = await submitter.create(bad as unknown as Workflow, 2000);
+    assert.equal(result.kind, 'permanent');
+    assert.match((result as { reason: string }).reason, /422 Invalid.*entryPoint/);
+  });
+
+  it('gives up after the submit timeout and says so (transient)', async () => {
+    kube.delayNext(1, 1500, { store: true });
+    const result = await submitter.create(workflow('wf-f'), 200);
+    assert.deepEqual(result, { kind: 'transient', reason: 'timeout after 200 ms' });
+    // The create landed anyway: a retry with the same name answers 409, which counts as existing.
+    await kube.waitForWorkflows(1);
+    assert.deepEqual(await submitter.create(workflow('wf-f'), 2000), { kind: 'exists' });
+    assert.equal(kube.workflows.length, 1);
+  });
+
+  it('treats a refused connection as transient', async () => {
+    await kube.refuseConnections();
+    try {
+      const result = await submitter.create(workflow('wf-g'), 2000);
+      assert.equal(result.kind, 'transient');
+      assert.match((result as { reason: string }).reason, /ECONNREFUSED/);
+    } finally {
+      await kube.acceptConnections();
+    }
+  });
+
+  it('treats 401 (a bad token) as permanent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ks-kube-'));
+    const wrong = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(dir, kube.url, 'wrong') });
+    const result = await wrong.create(workflow('wf-h'), 2000);
+    assert.equal(result.kind, 'permanent');
+    assert.equal((result as { status: number }).status, 401);
+  });
+});
