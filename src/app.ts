@@ -60,6 +60,15 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   deps.metrics.dryRun.set(pipeline.settings.dryRun ? 1 : 0);
   registerIngestRoutes(app, pipeline);
   registerInfoRoutes(app, { rules: deps.rules, store: deps.store, metrics: deps.metrics, openapiPath: OPENAPI_PATH });
+  // Alertmanager keeps connections alive: a response sent while shutting down must close its
+  // connection, or the server would wait for the client's keep-alive timeout before exiting.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('Connection', 'close');
+  });
   app.addHook('onClose', async () => deps.store.close());
   return app;
 }

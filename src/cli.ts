@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { loadConfig, SERVE_FLAGS, type Config } from './config.js';
 import { ConfigError, RulesError } from './errors.js';
 import { offlinePipeline } from './offline.js';
-import { alertsFromEither, ExplainBody } from './pipeline/receive.js';
+import { alertsFromEither, isExplainBody } from './pipeline/receive.js';
 import { runRuleTests } from './rule-tests.js';
 import { loadRules } from './rules/load.js';
 import { closeOnSignals, createLogger, startServer } from './server.js';
@@ -85,9 +85,7 @@ async function explain(args: string[], env: Env): Promise<number> {
     process.stderr.write(`kube-sentinel: cannot read ${file}: ${(err as Error).message}\n`);
     return 1;
   }
-  const { TypeCompiler } = await import('@sinclair/typebox/compiler');
-  const check = TypeCompiler.Compile(ExplainBody);
-  if (!check.Check(body)) {
+  if (!isExplainBody(body)) {
     process.stderr.write(`kube-sentinel: ${file} is neither an Alertmanager webhook body nor a JSON array of v2 alerts\n`);
     return 1;
   }

@@ -164,7 +164,10 @@ export const SERVE_FLAGS = SETTINGS.map((s) => ({ flag: s.flag, env: s.env, bool
  */
 export function loadConfig(args: readonly string[], env: Env, defaults: Partial<Config> = {}): Config {
   const config: Partial<Config> = { ...DEFAULTS, replica: env.HOSTNAME || hostname(), ...defaults };
+  // A flag wins over its environment variable, even over an invalid one.
+  const flagged = new Set(args.map((arg) => arg.split('=')[0]));
   for (const setting of SETTINGS) {
+    if (flagged.has(setting.flag)) continue;
     const raw = setting.env === undefined ? undefined : env[setting.env];
     if (raw !== undefined && !(setting.boolean && raw === '')) setting.apply(config, raw, setting.env!);
   }

@@ -1,4 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Alert, AlertSource } from './alert.js';
 import { fingerprintOf } from './fingerprint.js';
 
@@ -81,4 +82,15 @@ export function alertsFromPostable(body: PostableAlerts, now: number): Alert[] {
 
 export function alertsFromEither(body: WebhookBody | PostableAlerts, now: number): Alert[] {
   return Array.isArray(body) ? alertsFromPostable(body, now) : alertsFromWebhook(body);
+}
+
+// fastify validates routes with Ajv (which knows date-time); TypeBox's own checker, used outside
+// the server (explain --alert), needs the format registered.
+if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (value) => !Number.isNaN(Date.parse(value)));
+let explainBodyCheck: ReturnType<typeof TypeCompiler.Compile<typeof ExplainBody>> | undefined;
+
+/** For the CLI: is this either accepted payload shape? */
+export function isExplainBody(body: unknown): body is WebhookBody | PostableAlerts {
+  explainBodyCheck ??= TypeCompiler.Compile(ExplainBody);
+  return explainBodyCheck.Check(body);
 }
