@@ -110,7 +110,7 @@ function labelValue(text: string): string {
 }
 
 /** Shell-usable: `my-arg` → `MY_ARG`; a leading digit would not be a variable name. */
-function envName(parameterName: string): string {
+export function envName(parameterName: string): string {
   const name = parameterName.toUpperCase().replace(/[^A-Z0-9]/g, '_');
   return /^[0-9]/.test(name) ? `_${name}` : name;
 }

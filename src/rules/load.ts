@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import type { Alert } from '../pipeline/alert.js';
+import { envName } from '../pipeline/render.js';
 import { parseDuration } from './duration.js';
 import { parseMatcher } from './matchers.js';
 import { compilePattern } from './regex.js';
@@ -298,6 +299,7 @@ function parseArguments(v: FileValidator, field: Field, path: string): WorkflowA
     return null;
   }
   const firstLine = new Map<string, number>();
+  const envNames = new Map<string, string>();
   let ok = true;
   checked.forEach(({ argument, line }, index) => {
     if (argument === null) {
@@ -309,6 +311,13 @@ function parseArguments(v: FileValidator, field: Field, path: string): WorkflowA
       v.report(line, `${path}[${index}].name ${JSON.stringify(argument.name)} is given twice (first on line ${seen})`);
       ok = false;
     } else firstLine.set(argument.name, line);
+    // Inline scripts see every argument as an environment variable; two names must not collide there.
+    const env = envName(argument.name);
+    const clash = envNames.get(env);
+    if (clash !== undefined && clash !== argument.name) {
+      v.report(line, `${path}[${index}].name ${JSON.stringify(argument.name)} and ${JSON.stringify(clash)} both become the environment variable ${env}`);
+      ok = false;
+    } else envNames.set(env, argument.name);
   });
   return ok ? checked.map(({ argument }) => argument as WorkflowArgument) : null;
 }
@@ -349,7 +358,12 @@ function parseParams(v: FileValidator, field: Field | undefined, ruleLine: numbe
   const namespace = name('namespace', dnsLabelProblem);
   const serviceAccount = name('service_account', dnsSubdomainProblem);
   const image = name('image', imageProblem);
-  const script = v.string(fields.get('script'), `${path}.script`);
+  const scriptField = fields.get('script');
+  const script = v.string(scriptField, `${path}.script`);
+  if (script !== undefined && scriptField !== undefined && script.includes('{{')) {
+    // Argo would substitute into the script text, where a shell parses it: the injection hole.
+    v.report(scriptField.line, `${path}.script must not contain "{{": read parameters from the environment ("$POD", "$NAMESPACE", "$CONTAINER", arguments upper-cased)`);
+  }
   let inlineAction: InlineAction | undefined;
   const actionField = fields.get('inline_action');
   const actionText = v.string(actionField, `${path}.inline_action`);

@@ -397,6 +397,27 @@ describe('parseRulesText', () => {
         ],
       },
       {
+        problem: 'argument names that become the same environment variable, and {{ in a script',
+        text: yaml`
+          rules:
+            - name: db-failure
+              match: {pattern: "x"}
+              priority: P1
+              remediation:
+                action: trigger-argo-workflow
+                params:
+                  workflow_name: fix
+                  script: 'kubectl delete pod {{workflow.parameters.pod}}'
+                  arguments:
+                    - {name: my-arg, value: "1"}
+                    - {name: my_arg, value: "2"}
+        `,
+        errors: [
+          'rules.yaml:9: remediation.params.script must not contain "{{": read parameters from the environment ("$POD", "$NAMESPACE", "$CONTAINER", arguments upper-cased)',
+          'rules.yaml:12: remediation.params.arguments[1].name "my_arg" and "my-arg" both become the environment variable MY_ARG',
+        ],
+      },
+      {
         problem: 'template expressions other than alert labels and annotations',
         text: yaml`
           rules:

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULTS, loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+describe('settings', () => {
+  it('defaults to the values SPEC §2 names', () => {
+    const config = loadConfig([], {});
+    assert.equal(config.port, 8080);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.rules, 'rules/');
+    assert.equal(config.redisUrl, undefined);
+    assert.equal(config.dryRun, false);
+    assert.equal(config.workflowNamespace, 'argo');
+    assert.equal(config.cooldownStoreFailure, 'closed');
+    assert.equal(config.maxWorkflowsPerMinute, 30);
+    assert.equal(config.submitTimeoutMs, 10_000);
+    assert.equal(config.pendingLeaseMs, 30_000);
+    assert.equal(config.bodyLimitBytes, DEFAULTS.bodyLimitBytes);
+  });
+
+  it('reads environment variables, and flags win over them', () => {
+    const env = { PORT: '9000', REDIS_URL: 'redis://r:6379', KUBE_SENTINEL_SUBMIT_TIMEOUT: '2s', KUBE_SENTINEL_DRY_RUN: 'true' };
+    const fromEnv = loadConfig([], env);
+    assert.equal(fromEnv.port, 9000);
+    assert.equal(fromEnv.redisUrl, 'redis://r:6379');
+    assert.equal(fromEnv.submitTimeoutMs, 2000);
+    assert.equal(fromEnv.dryRun, true);
+    const flags = loadConfig(['--port', '9100', '--submit-timeout=500ms', '--dry-run=false'], env);
+    assert.equal(flags.port, 9100);
+    assert.equal(flags.submitTimeoutMs, 500);
+    assert.equal(flags.dryRun, false);
+  });
+
+  const bad: [string[], Record<string, string>, RegExp][] = [
+    [['--port', 'x'], {}, /--port/],
+    [[], { PORT: '99999' }, /PORT/],
+    [['--max-workflows-per-minute', '-1'], {}, /--max-workflows-per-minute/],
+    [['--cooldown-store-failure', 'sometimes'], {}, /--cooldown-store-failure.*closed, open/],
+    [['--submit-timeout', '10'], {}, /--submit-timeout/],
+    [['--redis-url', 'localhost:6379'], {}, /--redis-url/],
+    [['--workflow-namespace', 'Argo'], {}, /--workflow-namespace/],
+    [['--log-level', 'verbose'], {}, /--log-level/],
+    [['--nope'], {}, /unknown flag --nope/],
+    [['--port'], {}, /--port: a value is required/],
+    [[], { KUBE_SENTINEL_DRY_RUN: 'maybe' }, /KUBE_SENTINEL_DRY_RUN/],
+  ];
+  for (const [args, env, message] of bad) {
+    it(`refuses ${[...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(' ')} with one line naming it`, () => {
+      assert.throws(() => loadConfig(args, env), (err: unknown) => err instanceof ConfigError && message.test(err.message) && !err.message.includes('\n'));
+    });
+  }
+});
