@@ -38,6 +38,21 @@ export const PostableAlert = Type.Object({
 export const PostableAlerts = Type.Array(PostableAlert, { maxItems: 10_000 });
 export type PostableAlerts = Static<typeof PostableAlerts>;
 
+const DecisionSchema = Type.Object({
+  fingerprint: Type.String(),
+  alertname: Type.String(),
+  status: Type.Union([Type.Literal('firing'), Type.Literal('resolved')]),
+  rule: Type.Union([Type.String(), Type.Null()]),
+  priority: Type.Union([Type.String(), Type.Null()]),
+  outcome: Type.String(),
+  reason: Type.Optional(Type.String()),
+  cooldownKey: Type.Optional(Type.String()),
+  workflow: Type.Optional(Type.Object({ namespace: Type.String(), name: Type.String() })),
+});
+
+/** What every ingest route answers, 200 or 503. */
+export const DecisionsResponse = Type.Object({ decisions: Type.Array(DecisionSchema) });
+
 /** `POST /v1/explain` takes either shape. */
 export const ExplainBody = Type.Union([WebhookBody, PostableAlerts]);
 

@@ -17,9 +17,10 @@ const READY_TIMEOUT_MS = 2000;
 
 /** Health, readiness, metrics, loaded rules, the audit trail and the API document. */
 export function registerInfoRoutes(app: FastifyInstance, deps: InfoDeps): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  const Status = Type.Object({ status: Type.String(), reasons: Type.Optional(Type.Array(Type.String())) });
+  app.get('/healthz', { schema: { response: { 200: Status } } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { schema: { response: { 200: Status, 503: Status } } }, async (_request, reply) => {
     const problems: string[] = [];
     if (deps.rules().rules.length === 0) problems.push('no rules loaded');
     try {

@@ -2,7 +2,17 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Alert } from '../pipeline/alert.js';
 import type { Decision } from '../pipeline/decision.js';
 import { decideAlerts, type Mode, type PipelineDeps } from '../pipeline/pipeline.js';
-import { alertsFromEither, alertsFromPostable, alertsFromWebhook, ExplainBody, PostableAlerts, WebhookBody } from '../pipeline/receive.js';
+import {
+  alertsFromEither,
+  alertsFromPostable,
+  alertsFromWebhook,
+  DecisionsResponse,
+  ExplainBody,
+  PostableAlerts,
+  WebhookBody,
+} from '../pipeline/receive.js';
+
+const response = { 200: DecisionsResponse, 503: DecisionsResponse };
 
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
 
@@ -14,17 +24,18 @@ async function answer(reply: FastifyReply, alerts: Alert[], mode: Mode, deps: Pi
     const after = Math.max(DEFAULT_RETRY_AFTER_SECONDS, ...retries.map((d) => d.retryAfterSeconds ?? 0));
     reply.code(503).header('Retry-After', String(after));
   }
-  return { decisions: decisions.map(({ retryAfterSeconds: _omit, ...d }) => d) };
+  // The response schema leaves out retryAfterSeconds, which only feeds the header.
+  return { decisions };
 }
 
 export function registerIngestRoutes(app: FastifyInstance, deps: PipelineDeps): void {
-  app.post('/webhook/alertmanager', { schema: { body: WebhookBody } }, async (request, reply) =>
+  app.post('/webhook/alertmanager', { schema: { body: WebhookBody, response } }, async (request, reply) =>
     answer(reply, alertsFromWebhook(request.body as WebhookBody), 'ingest', deps),
   );
-  app.post('/api/v2/alerts', { schema: { body: PostableAlerts } }, async (request, reply) =>
+  app.post('/api/v2/alerts', { schema: { body: PostableAlerts, response } }, async (request, reply) =>
     answer(reply, alertsFromPostable(request.body as PostableAlerts, deps.now()), 'ingest', deps),
   );
-  app.post('/v1/explain', { schema: { body: ExplainBody } }, async (request, reply) =>
+  app.post('/v1/explain', { schema: { body: ExplainBody, response } }, async (request, reply) =>
     answer(reply, alertsFromEither(request.body as WebhookBody | PostableAlerts, deps.now()), 'explain', deps),
   );
 }

@@ -69,6 +69,7 @@ describe('submitting to the Kubernetes API', () => {
     const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });
     assert.equal(res.statusCode, 503);
     assert.equal(res.headers['retry-after'], '17');
+    assert.equal('retryAfterSeconds' in res.json().decisions[0], false, 'the delay goes in the header only');
   });
 
   it('never makes a second Workflow when a timed-out create landed', async () => {
