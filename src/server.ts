@@ -78,6 +78,8 @@ export async function startServer(config: Config, env: Record<string, string | u
     },
   });
   app.addHook('onClose', async () => watcher.close());
+  // Listen only once the watcher has taken stock, so an edit right after start-up is not missed.
+  await watcher.ready;
 
   const url = await app.listen({ port: config.port, host: config.host });
   logger.info(

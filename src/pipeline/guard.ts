@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { Rule } from '../rules/types.js';
-import { StoreUnavailableError, type CooldownStore } from '../stores/cooldown-store.js';
+import { StoreUnavailableError, type CooldownClaim, type CooldownStore } from '../stores/cooldown-store.js';
 import type { Alert } from './alert.js';
 import { workflowNameFor } from './cooldown-key.js';
 import { decide, type Decision } from './decision.js';
@@ -59,10 +59,7 @@ export async function guardStage(alert: Alert, rule: Rule, key: string, deps: Gu
       if (held.state === 'pending' && held.fingerprint === alert.fingerprint) {
         pass = { workflowName: held.workflowName, claim: { key, workflowName: held.workflowName, ownedByUs: false } };
       } else {
-        return decide(alert, rule, Outcome.Cooldown, {
-          cooldownKey: key,
-          reason: held.state === 'pending' ? `${held.workflowName} is being submitted` : `${held.workflowName} was submitted`,
-        });
+        return inCooldown(alert, rule, key, held);
       }
     }
   } catch (err) {
@@ -104,16 +101,20 @@ export async function peekStage(alert: Alert, rule: Rule, key: string, deps: Gua
     const held = await deps.store.peek(key);
     if (!held) return { workflowName: ourName, claim: null };
     if (held.state === 'pending' && held.fingerprint === alert.fingerprint) return { workflowName: held.workflowName, claim: null };
-    return decide(alert, rule, Outcome.Cooldown, {
-      cooldownKey: key,
-      reason: held.state === 'pending' ? `${held.workflowName} is being submitted` : `${held.workflowName} was submitted`,
-    });
+    return inCooldown(alert, rule, key, held);
   } catch (err) {
     if (storeFailure(deps, 'peek', err) === 'closed') {
       return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: 'cooldown store unavailable' });
     }
     return { workflowName: ourName, claim: null };
   }
+}
+
+function inCooldown(alert: Alert, rule: Rule, key: string, held: CooldownClaim): Decision {
+  return decide(alert, rule, Outcome.Cooldown, {
+    cooldownKey: key,
+    reason: held.state === 'pending' ? `${held.workflowName} is being submitted` : `${held.workflowName} was submitted`,
+  });
 }
 
 /** Gives up a claim this decision took itself; one re-used from a redelivery may be mid-submit elsewhere. */
