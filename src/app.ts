@@ -20,6 +20,8 @@ export interface AppDeps {
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
+  /** Extra readiness problems (e.g. missing WorkflowTemplates with --check-templates); empty when ready. */
+  readinessProblems?: () => Promise<string[]>;
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));
@@ -59,7 +61,13 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   };
   deps.metrics.dryRun.set(pipeline.settings.dryRun ? 1 : 0);
   registerIngestRoutes(app, pipeline);
-  registerInfoRoutes(app, { rules: deps.rules, store: deps.store, metrics: deps.metrics, openapiPath: OPENAPI_PATH });
+  registerInfoRoutes(app, {
+    rules: deps.rules,
+    store: deps.store,
+    metrics: deps.metrics,
+    openapiPath: OPENAPI_PATH,
+    ...(deps.readinessProblems ? { readinessProblems: deps.readinessProblems } : {}),
+  });
   // Alertmanager keeps connections alive: a response sent while shutting down must close its
   // connection, or the server would wait for the client's keep-alive timeout before exiting.
   let closing = false;

@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { loadConfig, SERVE_FLAGS, type Config } from './config.js';
 import { ConfigError, RulesError } from './errors.js';
+import { checkPermissions, checkTemplates, kubeProbe } from './kube/check.js';
+import { kubeconfigSource } from './kube/client.js';
 import { offlinePipeline } from './offline.js';
 import { alertsFromEither, isExplainBody } from './pipeline/receive.js';
 import { runRuleTests } from './rule-tests.js';
@@ -18,6 +20,9 @@ Commands:
   validate [PATH]                    check rules; prints file:line: message for every problem; exit 1 on any
   explain --alert FILE [--rules P]   which rule matches the alert(s) in FILE, the cooldown key and the
                                      Workflow that would be submitted, as YAML; no side effects
+  check [--rules P] [flags]          against the configured cluster: every WorkflowTemplate the rules
+                                     use exists, and workflows may be created in each target namespace;
+                                     prints the fix for each failure; exit 1 on any
   test FILE...                       run rule unit tests; exit 1 on any failure
 
 serve flags (each also an environment variable; the flag wins):
@@ -125,6 +130,32 @@ async function test(args: string[], env: Env): Promise<number> {
   return report.failed > 0 ? 1 : 0;
 }
 
+async function check(args: string[], env: Env): Promise<number> {
+  const config = loadConfig(args, env);
+  const source = kubeconfigSource(config.kubeconfig, env);
+  if (source.kind === 'none') {
+    process.stderr.write('kube-sentinel: check needs a cluster: pass --kubeconfig (or KUBECONFIG), or run it inside a pod\n');
+    return 1;
+  }
+  const loaded = await loadRules(config.rules);
+  if (!loaded.ok) {
+    process.stderr.write(`${loaded.errors.join('\n')}\n`);
+    return 1;
+  }
+  const probe = await kubeProbe(source);
+  const results = [
+    ...(await checkTemplates(loaded.ruleSet, config.workflowNamespace, probe)),
+    ...(await checkPermissions(loaded.ruleSet, config.workflowNamespace, probe, probe.user ? { user: probe.user } : {})),
+  ];
+  for (const result of results) {
+    if (result.ok) process.stdout.write(`ok    ${result.what}\n`);
+    else process.stdout.write(`FAIL  ${result.what}\n      ${result.problem}\n      fix: ${result.fix}\n`);
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
+  return failed > 0 ? 1 : 0;
+}
+
 export async function main(argv: string[], env: Env): Promise<number> {
   const [command, ...args] = argv;
   try {
@@ -137,6 +168,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
         return await explain(args, env);
       case 'test':
         return await test(args, env);
+      case 'check':
+        return await check(args, env);
       case undefined:
       case 'help':
       case '--help':
@@ -160,5 +193,7 @@ if (argv.includes('--help') && argv[0] !== undefined && argv[0] !== '--help') {
   process.stdout.write(USAGE);
 } else {
   const code = await main(argv, process.env);
-  if (code >= 0) process.exitCode = code;
+  // One-shot commands end here even if a client left a keep-alive socket open (stdout on a pipe
+  // or file is written synchronously on Linux, so nothing printed is lost).
+  if (code >= 0) process.exit(code);
 }

@@ -24,6 +24,8 @@ export const ConfigSchema = Type.Object({
   /** How long a pending claim holds before a dead replica's claim frees itself. */
   pendingLeaseMs: Type.Integer({ minimum: 1 }),
   bodyLimitBytes: Type.Integer({ minimum: 1024 }),
+  /** /readyz also checks that every WorkflowTemplate the rules reference exists. */
+  checkTemplates: Type.Boolean(),
   auditMaxLen: Type.Integer({ minimum: 1 }),
   /** Names this process in the audit trail. */
   replica: Type.String(),
@@ -128,6 +130,12 @@ const SETTINGS: Setting[] = [
   { flag: '--submit-timeout', env: 'KUBE_SENTINEL_SUBMIT_TIMEOUT', apply: (c, raw, from) => (c.submitTimeoutMs = parseMs(raw, from)) },
   { flag: '--pending-lease', env: 'KUBE_SENTINEL_PENDING_LEASE', apply: (c, raw, from) => (c.pendingLeaseMs = parseMs(raw, from)) },
   {
+    flag: '--check-templates',
+    env: 'KUBE_SENTINEL_CHECK_TEMPLATES',
+    boolean: true,
+    apply: (c, raw, from) => (c.checkTemplates = parseBool(raw, from)),
+  },
+  {
     flag: '--body-limit',
     env: 'KUBE_SENTINEL_BODY_LIMIT',
     apply: (c, raw, from) => (c.bodyLimitBytes = parseInteger(raw, from, 1024)),
@@ -151,6 +159,7 @@ export const DEFAULTS: Config = {
   submitTimeoutMs: 10_000,
   pendingLeaseMs: 30_000,
   bodyLimitBytes: 1024 * 1024,
+  checkTemplates: false,
   auditMaxLen: 10_000,
   replica: 'local',
 };

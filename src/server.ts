@@ -4,6 +4,7 @@ import pino, { type Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { RulesError } from './errors.js';
+import { checkTemplates, kubeProbe } from './kube/check.js';
 import { createKubeSubmitter, dryRunSubmitter, kubeconfigSource, type WorkflowSubmitter } from './kube/client.js';
 import { createMetrics } from './metrics.js';
 import { loadRules } from './rules/load.js';
@@ -41,6 +42,33 @@ export function createStore(config: Config, logger: Logger): CooldownStore {
   return new MemoryCooldownStore();
 }
 
+const TEMPLATE_CHECK_TTL_MS = 30_000;
+
+/**
+ * --check-templates: /readyz also reports WorkflowTemplates the rules reference but the cluster
+ * lacks. Probes come every few seconds; the answer is cached so the API server is asked at most
+ * every 30 s.
+ */
+async function templateReadiness(config: Config, env: Record<string, string | undefined>, rules: () => RuleSet, logger: Logger) {
+  const source = kubeconfigSource(config.kubeconfig, env);
+  if (source.kind === 'none') {
+    logger.warn('--check-templates needs a cluster (--kubeconfig or in-cluster); not checking');
+    return undefined;
+  }
+  const probe = await kubeProbe(source);
+  let cached: { at: number; ruleSet: RuleSet; problems: Promise<string[]> } | undefined;
+  return () => {
+    const ruleSet = rules();
+    if (!cached || cached.ruleSet !== ruleSet || Date.now() - cached.at > TEMPLATE_CHECK_TTL_MS) {
+      const problems = checkTemplates(ruleSet, config.workflowNamespace, probe).then((results) =>
+        results.filter((r) => !r.ok).map((r) => r.problem ?? r.what),
+      );
+      cached = { at: Date.now(), ruleSet, problems };
+    }
+    return cached.problems;
+  };
+}
+
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
@@ -60,7 +88,8 @@ export async function startServer(config: Config, env: Record<string, string | u
   metrics.rulesLoaded.set(ruleSet.rules.length);
   metrics.ruleReloads.set(1);
 
-  const app = buildApp(config, { rules: () => ruleSet, store, submitter, metrics, logger });
+  const readinessProblems = config.checkTemplates ? await templateReadiness(config, env, () => ruleSet, logger) : undefined;
+  const app = buildApp(config, { rules: () => ruleSet, store, submitter, metrics, logger, ...(readinessProblems ? { readinessProblems } : {}) });
 
   const watcher = watchRules(config.rules, {
     onReload(result) {

@@ -11,6 +11,7 @@ export interface InfoDeps {
   store: CooldownStore;
   metrics: Metrics;
   openapiPath: string;
+  readinessProblems?: () => Promise<string[]>;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -31,6 +32,7 @@ export function registerInfoRoutes(app: FastifyInstance, deps: InfoDeps): void {
     } catch (err) {
       problems.push(`cooldown store (${deps.store.kind}) unavailable: ${(err as Error).message}`);
     }
+    if (deps.readinessProblems) problems.push(...(await deps.readinessProblems()));
     if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', reasons: problems });
     return { status: 'ready' };
   });

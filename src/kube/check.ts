@@ -1,0 +1,159 @@
+import type { RuleSet } from '../rules/types.js';
+import { loadKubeConfig, type KubeconfigSource } from './client.js';
+import { ARGO_GROUP, ARGO_VERSION } from './workflow.js';
+
+/** One finding of `kube-sentinel check`: what was checked, whether it holds, and how to fix it when not. */
+export interface CheckResult {
+  ok: boolean;
+  what: string;
+  /** Why it failed, one line. */
+  problem?: string;
+  /** The command or RBAC rule that fixes it. */
+  fix?: string;
+}
+
+/** The cluster questions `check` asks; the real one talks to the API server, tests may give their own. */
+export interface ClusterProbe {
+  /** 'found', 'missing', or an error line (403 included). */
+  template(ref: { name: string; namespace?: string; clusterScope: boolean }): Promise<'found' | 'missing' | { error: string; status?: number }>;
+  /** SelfSubjectAccessReview for create workflows.argoproj.io in the namespace. */
+  mayCreateWorkflows(namespace: string): Promise<boolean | { error: string }>;
+}
+
+interface TemplateRef {
+  name: string;
+  namespace?: string;
+  clusterScope: boolean;
+  rules: string[];
+}
+
+/** Every template and target namespace the enabled rules use, deduplicated. */
+export function clusterNeeds(ruleSet: RuleSet, workflowNamespace: string): { templates: TemplateRef[]; namespaces: Map<string, string[]> } {
+  const templates = new Map<string, TemplateRef>();
+  const namespaces = new Map<string, string[]>();
+  for (const rule of ruleSet.rules) {
+    if (!rule.enabled) continue;
+    const params = rule.remediation.params;
+    const namespace = params.namespace ?? workflowNamespace;
+    namespaces.set(namespace, [...(namespaces.get(namespace) ?? []), rule.name]);
+    if (!params.workflowTemplate) continue;
+    const key = params.clusterScope ? `cluster/${params.workflowTemplate}` : `${namespace}/${params.workflowTemplate}`;
+    const ref = templates.get(key) ?? {
+      name: params.workflowTemplate,
+      clusterScope: params.clusterScope,
+      rules: [],
+      ...(params.clusterScope ? {} : { namespace }),
+    };
+    ref.rules.push(rule.name);
+    templates.set(key, ref);
+  }
+  return { templates: [...templates.values()], namespaces };
+}
+
+export interface CheckIdentity {
+  /** `system:serviceaccount:NS:NAME` when known (in a pod), for the `kubectl auth can-i --as` hint. */
+  user?: string;
+}
+
+/** The integration guide's "workflow not triggering" steps, as data. */
+export async function checkTemplates(ruleSet: RuleSet, workflowNamespace: string, probe: ClusterProbe): Promise<CheckResult[]> {
+  const { templates } = clusterNeeds(ruleSet, workflowNamespace);
+  return Promise.all(
+    templates.map(async (ref): Promise<CheckResult> => {
+      const kind = ref.clusterScope ? 'ClusterWorkflowTemplate' : 'WorkflowTemplate';
+      const where = ref.clusterScope ? ref.name : `${ref.namespace}/${ref.name}`;
+      const what = `${kind} ${where} (rules: ${ref.rules.join(', ')})`;
+      const found = await probe.template(ref);
+      if (found === 'found') return { ok: true, what };
+      if (found === 'missing') {
+        return {
+          ok: false,
+          what,
+          problem: `${kind} ${where} does not exist`,
+          fix: ref.clusterScope
+            ? `kubectl apply -f ${ref.name}.yaml (a ClusterWorkflowTemplate named ${ref.name}); see: kubectl get clusterworkflowtemplates`
+            : `helm upgrade --install kube-sentinel helm/kube-sentinel --set workflowTemplates.enabled=true --set workflow.namespace=${ref.namespace}, or kubectl apply -n ${ref.namespace} -f ${ref.name}.yaml; see: kubectl get workflowtemplates -n ${ref.namespace}`,
+        };
+      }
+      const resource = ref.clusterScope ? 'clusterworkflowtemplates' : 'workflowtemplates';
+      return {
+        ok: false,
+        what,
+        problem: `cannot read ${kind} ${where}: ${found.error}`,
+        fix:
+          found.status === 403
+            ? `grant get on ${resource}.argoproj.io${ref.clusterScope ? ' (a ClusterRole)' : ` in namespace ${ref.namespace}`}: rules: [{apiGroups: [argoproj.io], resources: [${resource}], verbs: [get, list]}]`
+            : 'check that the Kubernetes API server is reachable and Argo Workflows is installed (kubectl api-resources --api-group=argoproj.io)',
+      };
+    }),
+  );
+}
+
+export async function checkPermissions(ruleSet: RuleSet, workflowNamespace: string, probe: ClusterProbe, identity: CheckIdentity = {}): Promise<CheckResult[]> {
+  const { namespaces } = clusterNeeds(ruleSet, workflowNamespace);
+  const as = identity.user ? ` --as=${identity.user}` : ' --as=system:serviceaccount:<namespace>:<kube-sentinel service account>';
+  return Promise.all(
+    [...namespaces.entries()].map(async ([namespace, rules]): Promise<CheckResult> => {
+      const what = `create workflows.argoproj.io in namespace ${namespace} (rules: ${rules.join(', ')})`;
+      const allowed = await probe.mayCreateWorkflows(namespace);
+      if (allowed === true) return { ok: true, what };
+      return {
+        ok: false,
+        what,
+        problem: allowed === false ? `the receiver may not create workflows in ${namespace}` : `access review failed: ${allowed.error}`,
+        fix: `add a Role in ${namespace} with rules: [{apiGroups: [argoproj.io], resources: [workflows], verbs: [create]}] bound to the receiver's ServiceAccount (the chart's rbac.extraWorkflowNamespaces does this); verify: kubectl auth can-i create workflows.argoproj.io -n ${namespace}${as}`,
+      };
+    }),
+  );
+}
+
+function statusOf(err: unknown): { error: string; status?: number } {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number') {
+    let message = '';
+    try {
+      const body = (err as { body?: unknown }).body;
+      message = (typeof body === 'string' ? (JSON.parse(body) as { message?: string }) : (body as { message?: string }))?.message ?? '';
+    } catch {
+      // a non-JSON body: the status code says enough
+    }
+    return { error: `${code}${message ? ` ${message}` : ''}`, status: code };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { error: message.split('\n')[0] ?? 'unknown error' };
+}
+
+/** The ClusterProbe that asks the real API server (read-only, plus SelfSubjectAccessReview, which changes nothing). */
+export async function kubeProbe(source: Exclude<KubeconfigSource, { kind: 'none' }>): Promise<ClusterProbe & { user?: string }> {
+  const { k8s, kc } = await loadKubeConfig(source);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
+  const namespace = process.env.POD_NAMESPACE;
+  const serviceAccount = process.env.SERVICE_ACCOUNT_NAME;
+  return {
+    ...(namespace && serviceAccount ? { user: `system:serviceaccount:${namespace}:${serviceAccount}` } : {}),
+    async template(ref) {
+      try {
+        if (ref.clusterScope) {
+          await custom.getClusterCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, plural: 'clusterworkflowtemplates', name: ref.name });
+        } else {
+          await custom.getNamespacedCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, namespace: ref.namespace!, plural: 'workflowtemplates', name: ref.name });
+        }
+        return 'found';
+      } catch (err) {
+        const status = statusOf(err);
+        return status.status === 404 ? 'missing' : status;
+      }
+    },
+    async mayCreateWorkflows(ns) {
+      try {
+        const review = await authz.createSelfSubjectAccessReview({
+          body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: ns, verb: 'create', group: ARGO_GROUP, resource: 'workflows' } } },
+        });
+        return review.status?.allowed === true;
+      } catch (err) {
+        return statusOf(err);
+      }
+    },
+  };
+}

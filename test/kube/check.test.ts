@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
+import { writeKubeconfig } from '../support/kubeconfig.js';
+import { CLI, REPO_ROOT, startReceiver } from '../support/receiver.js';
+
+const RULES = `
+rules:
+  - name: crashloop
+    match: {pattern: "CrashLoopBackOff"}
+    priority: P3
+    remediation:
+      action: trigger-argo-workflow
+      params: {workflow_template: diagnose-pod}
+  - name: oom
+    match: {pattern: "OOMKilled"}
+    priority: P2
+    remediation:
+      action: trigger-argo-workflow
+      params: {workflow_template: diagnose-memory, namespace: ops}
+  - name: shared
+    match: {pattern: "shared"}
+    priority: P4
+    remediation:
+      action: trigger-argo-workflow
+      params: {workflow_template: cluster-diagnose, cluster_scope: true}
+  - name: off
+    enabled: false
+    match: {pattern: "never"}
+    priority: P4
+    remediation:
+      action: trigger-argo-workflow
+      params: {workflow_template: not-installed}
+`;
+
+function run(cliArgs: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', [CLI, ...cliArgs], { cwd: REPO_ROOT, env: { PATH: process.env.PATH } }, (err, stdout, stderr) => {
+      resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('kube-sentinel check', () => {
+  let kube: FakeKube;
+  let dir: string;
+  let args: string[];
+  // Asynchronous on purpose: the fake API server runs in this process and must keep answering.
+  const check = (extra: string[] = args) => run(['check', ...extra]);
+
+  before(async () => {
+    kube = await startFakeKube({ token: 'k' });
+    dir = mkdtempSync(join(tmpdir(), 'ks-check-'));
+    writeFileSync(join(dir, 'rules.yaml'), RULES);
+    args = ['--rules', join(dir, 'rules.yaml'), '--kubeconfig', writeKubeconfig(dir, kube.url, 'k')];
+  });
+  after(() => kube.close());
+  beforeEach(() => {
+    kube.reset();
+    kube.addWorkflowTemplate('argo', 'diagnose-pod');
+    kube.addWorkflowTemplate('ops', 'diagnose-memory');
+    kube.addClusterWorkflowTemplate('cluster-diagnose');
+  });
+
+  it('passes when every template exists and workflows may be created in every target namespace', async () => {
+    const result = await check();
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /ok +WorkflowTemplate argo\/diagnose-pod \(rules: crashloop\)/);
+    assert.match(result.stdout, /ok +WorkflowTemplate ops\/diagnose-memory/);
+    assert.match(result.stdout, /ok +ClusterWorkflowTemplate cluster-diagnose/);
+    assert.match(result.stdout, /ok +create workflows.argoproj.io in namespace argo/);
+    assert.match(result.stdout, /ok +create workflows.argoproj.io in namespace ops/);
+    assert.match(result.stdout, /^5 passed, 0 failed$/m);
+    assert.doesNotMatch(result.stdout, /not-installed/, 'disabled rules are not checked');
+  });
+
+  it('names the missing template and how to install it', async () => {
+    kube.reset();
+    kube.addWorkflowTemplate('argo', 'diagnose-pod');
+    kube.addClusterWorkflowTemplate('cluster-diagnose');
+    const result = await check();
+    assert.equal(result.status, 1);
+    assert.match(result.stdout, /FAIL +WorkflowTemplate ops\/diagnose-memory \(rules: oom\)\n +WorkflowTemplate ops\/diagnose-memory does not exist\n +fix: .*kubectl get workflowtemplates -n ops/);
+  });
+
+  it('names the namespace where the receiver lacks permission, with the RBAC rule and the can-i command', async () => {
+    kube.denyCreate('ops');
+    const result = await check();
+    assert.equal(result.status, 1);
+    assert.match(result.stdout, /FAIL +create workflows.argoproj.io in namespace ops \(rules: oom\)/);
+    assert.match(result.stdout, /fix: add a Role in ops with rules: \[\{apiGroups: \[argoproj.io\], resources: \[workflows\], verbs: \[create\]\}\]/);
+    assert.match(result.stdout, /kubectl auth can-i create workflows.argoproj.io -n ops/);
+    assert.match(result.stdout, /^4 passed, 1 failed$/m);
+  });
+
+  it('says a cluster is needed when none is configured', async () => {
+    const result = await check(['--rules', join(dir, 'rules.yaml')]);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /check needs a cluster/);
+  });
+});
+
+describe('/readyz with --check-templates', () => {
+  let kube: FakeKube;
+  before(async () => {
+    kube = await startFakeKube({ token: 'k' });
+  });
+  after(() => kube.close());
+
+  it('is 503 naming a missing template, 200 once all exist', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ks-ready-'));
+    writeFileSync(join(dir, 'rules.yaml'), RULES);
+    const args = ['--port', '0', '--rules', join(dir, 'rules.yaml'), '--kubeconfig', writeKubeconfig(dir, kube.url, 'k'), '--check-templates'];
+    kube.addWorkflowTemplate('argo', 'diagnose-pod');
+    kube.addClusterWorkflowTemplate('cluster-diagnose');
+    const missing = await startReceiver(args);
+    try {
+      const res = await fetch(`${missing.url}/readyz`);
+      assert.equal(res.status, 503);
+      assert.match(JSON.stringify(await res.json()), /WorkflowTemplate ops\/diagnose-memory does not exist/);
+    } finally {
+      await missing.stop();
+    }
+    kube.addWorkflowTemplate('ops', 'diagnose-memory');
+    const ready = await startReceiver(args);
+    try {
+      assert.equal((await fetch(`${ready.url}/readyz`)).status, 200);
+    } finally {
+      await ready.stop();
+    }
+  });
+});
