@@ -1,0 +1,21 @@
+# Kube Sentinel image: build with dev dependencies, run with production dependencies only.
+# Every FROM is pinned by version (Node 26, the current LTS line).
+
+FROM node:26.10.0-trixie-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --no-audit --no-fund
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:26.10.0-trixie-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json openapi.yaml ./
+COPY rules ./rules
+# The image's own non-root user (node, uid 1000), numeric so that runAsNonRoot can verify it.
+USER 1000:1000
+EXPOSE 8080
+CMD ["node", "dist/cli.js", "serve"]
