@@ -1,0 +1,103 @@
+/**
+ * The receiver's RBAC must grant exactly what its code calls. The calls are not listed by hand:
+ * the code runs against the fake API server — a submit, `kube-sentinel check` over rules that use
+ * a namespaced and a cluster-scoped template — and the requests the server saw are turned into
+ * (API group, resource, verb, scope) and compared with the Role and ClusterRole the chart renders.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { createKubeSubmitter } from '../../src/kube/client.js';
+import { firing, testApp, webhook } from '../support/app.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
+import { renderChart, type KubeObject } from '../support/helm.js';
+import { writeKubeconfig } from '../support/kubeconfig.js';
+import { CLI, REPO_ROOT } from '../support/receiver.js';
+
+const WORKFLOW_NAMESPACE = 'argo';
+
+/** `group/resource verb @scope`, scope being a namespace or `cluster`. */
+type Permission = string;
+
+function permissionOf(method: string, path: string): Permission {
+  const match =
+    /^\/apis\/([^/]+)\/[^/]+\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(path) ??
+    /^\/apis\/([^/]+)\/[^/]+\/()([^/]+)(?:\/([^/]+))?$/.exec(path);
+  if (!match) throw new Error(`unexpected API call ${method} ${path}`);
+  const [, group, namespace, resource, name] = match;
+  const verb = method === 'POST' ? 'create' : method === 'GET' ? (name ? 'get' : 'list') : method.toLowerCase();
+  return `${group}/${resource} ${verb} @${namespace || 'cluster'}`;
+}
+
+function granted(objects: KubeObject[]): Set<Permission> {
+  const permissions = new Set<Permission>();
+  for (const object of objects) {
+    const kind = object.kind as string;
+    const metadata = object.metadata as { name: string; namespace?: string; labels?: Record<string, string> };
+    if ((kind !== 'Role' && kind !== 'ClusterRole') || metadata.labels?.['app.kubernetes.io/component'] !== 'receiver') continue;
+    const scope = kind === 'Role' ? metadata.namespace! : 'cluster';
+    for (const rule of object.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
+      for (const group of rule.apiGroups) for (const resource of rule.resources) for (const verb of rule.verbs) {
+        permissions.add(`${group}/${resource} ${verb} @${scope}`);
+      }
+    }
+  }
+  return permissions;
+}
+
+describe('the receiver RBAC in the chart', () => {
+  let kube: FakeKube;
+  let called: Set<Permission>;
+  before(async () => {
+    kube = await startFakeKube({ token: 'k' });
+    const dir = mkdtempSync(join(tmpdir(), 'ks-rbac-'));
+    const kubeconfig = writeKubeconfig(dir, kube.url, 'k');
+    kube.addWorkflowTemplate(WORKFLOW_NAMESPACE, 'diagnose-pod');
+    kube.addClusterWorkflowTemplate('cluster-diagnose');
+
+    // Submit: the pipeline creates a Workflow.
+    const { app } = await testApp({ submitter: await createKubeSubmitter({ kind: 'file', path: kubeconfig }) });
+    const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]) });
+    assert.equal(res.json().decisions[0].outcome, 'submitted');
+
+    // check (and /readyz --check-templates, which asks the same): templates of both scopes, access reviews.
+    writeFileSync(join(dir, 'rules.yaml'), `
+rules:
+  - name: a
+    match: {pattern: a}
+    priority: P1
+    remediation: {action: trigger-argo-workflow, params: {workflow_template: diagnose-pod}}
+  - name: b
+    match: {pattern: b}
+    priority: P1
+    remediation: {action: trigger-argo-workflow, params: {workflow_template: cluster-diagnose, cluster_scope: true}}
+`);
+    const { stdout } = await promisify(execFile)('node', [CLI, 'check', '--rules', join(dir, 'rules.yaml'), '--kubeconfig', kubeconfig], { cwd: REPO_ROOT, env: { PATH: process.env.PATH } });
+    assert.match(stdout, /3 passed, 0 failed/);
+    called = new Set(kube.requests.filter((r) => r.path.startsWith('/apis/') && !/^\/apis(\/[^/]+(\/[^/]+)?)?$/.test(r.path)).map((r) => permissionOf(r.method, r.path)));
+  });
+  after(() => kube.close());
+
+  it('grants every call the code makes', async () => {
+    const permissions = granted(await renderChart());
+    for (const call of called) assert.ok(permissions.has(call), `the chart must grant ${call}`);
+  });
+
+  it('grants nothing the code does not call (SPEC §8 adds list beside get on templates)', async () => {
+    const permissions = granted(await renderChart());
+    const allowedExtra = new Set([`argoproj.io/workflowtemplates list @${WORKFLOW_NAMESPACE}`, 'argoproj.io/clusterworkflowtemplates list @cluster']);
+    for (const permission of permissions) {
+      assert.ok(called.has(permission) || allowedExtra.has(permission), `the chart grants ${permission}, which the code never calls`);
+    }
+    assert.deepEqual([...called].sort(), [
+      'argoproj.io/clusterworkflowtemplates get @cluster',
+      `argoproj.io/workflows create @${WORKFLOW_NAMESPACE}`,
+      `argoproj.io/workflowtemplates get @${WORKFLOW_NAMESPACE}`,
+      'authorization.k8s.io/selfsubjectaccessreviews create @cluster',
+    ]);
+  });
+});
