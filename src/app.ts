@@ -38,7 +38,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   registerErrorHandler(app);
-  registerAuth(app, config.authToken);
+  registerAuth(app, { token: config.authToken, basic: config.basicAuth });
 
   const pipeline: PipelineDeps = {
     rules: deps.rules,

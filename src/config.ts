@@ -15,6 +15,8 @@ export const ConfigSchema = Type.Object({
   kubeconfig: Type.Optional(Type.String({ minLength: 1 })),
   dryRun: Type.Boolean(),
   authToken: Type.Optional(Type.String({ minLength: 1 })),
+  /** `user:password` for HTTP basic auth (Alertmanager's http_config.basic_auth), besides or instead of the token. */
+  basicAuth: Type.Optional(Type.String({ pattern: '^[^:]+:.+$' })),
   workflowNamespace: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }),
   workflowServiceAccount: Type.Optional(Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 })),
   logLevel: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level))),
@@ -90,16 +92,14 @@ const SETTINGS: Setting[] = [
   {
     flag: '--auth-token-file',
     env: 'KUBE_SENTINEL_AUTH_TOKEN_FILE',
-    apply: (c, raw, from) => {
-      let text: string;
-      try {
-        text = readFileSync(raw, 'utf8');
-      } catch (err) {
-        return fail(from, `cannot read ${raw}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-      }
-      c.authToken = nonEmpty(text.trim(), `${from} (${raw})`);
-    },
+    apply: (c, raw, from) => (c.authToken = nonEmpty(readSecretFile(raw, from), `${from} (${raw})`)),
   },
+  {
+    flag: '--basic-auth-file',
+    env: 'KUBE_SENTINEL_BASIC_AUTH_FILE',
+    apply: (c, raw, from) => (c.basicAuth = basicAuth(readSecretFile(raw, from), `${from} (${raw})`)),
+  },
+  { flag: '--basic-auth', env: 'KUBE_SENTINEL_BASIC_AUTH', apply: (c, raw, from) => (c.basicAuth = basicAuth(raw, from)) },
   {
     flag: '--workflow-namespace',
     env: 'KUBE_SENTINEL_WORKFLOW_NAMESPACE',
@@ -141,6 +141,19 @@ const SETTINGS: Setting[] = [
     apply: (c, raw, from) => (c.bodyLimitBytes = parseInteger(raw, from, 1024)),
   },
 ];
+
+function readSecretFile(path: string, from: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    return fail(from, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+function basicAuth(raw: string, from: string): string {
+  if (!/^[^:]+:.+$/.test(raw)) fail(from, 'expected user:password');
+  return raw;
+}
 
 function nonEmpty(raw: string, from: string): string {
   if (raw === '') fail(from, 'must not be empty');

@@ -21,8 +21,8 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     }),
     submissions: new Counter({
       name: 'kube_sentinel_submissions_total',
-      help: 'Workflow creates sent to the Kubernetes API, by template (or inline workflow name) and result.',
-      labelNames: ['template', 'result'] as const,
+      help: 'Workflow creates sent to the Kubernetes API, by template (or inline workflow name), result and HTTP code (timeout, connection when none).',
+      labelNames: ['template', 'result', 'code'] as const,
       registers,
     }),
     submitDuration: new Histogram({

@@ -118,11 +118,11 @@ export async function startServer(config: Config, env: Record<string, string | u
       store: store.kind,
       submit: submitter.target,
       dryRun: config.dryRun || submitter.mode === 'dry-run',
-      auth: config.authToken ? 'bearer' : 'none',
+      auth: [config.authToken ? 'bearer' : null, config.basicAuth ? 'basic' : null].filter(Boolean).join('+') || 'none',
     },
     'kube-sentinel listening',
   );
-  if (!config.authToken) logger.warn('no auth token set: anyone who can reach this port can trigger remediations');
+  if (!config.authToken && !config.basicAuth) logger.warn('no auth token set: anyone who can reach this port can trigger remediations');
 
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= app.close());

@@ -229,6 +229,21 @@ describe('auth', () => {
   });
 });
 
+describe('basic auth', () => {
+  it('accepts the configured user and password, alone or beside the token', async () => {
+    const payload = webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]);
+    const basic = (credentials: string) => ({ authorization: `Basic ${Buffer.from(credentials).toString('base64')}` });
+    const { app } = await testApp({ args: ['--basic-auth', 'alertmanager:pa:ss'] });
+    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).statusCode, 401);
+    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: basic('alertmanager:wrong') })).statusCode, 401);
+    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: basic('alertmanager:pa:ss') })).statusCode, 200);
+    const both = (await testApp({ args: ['--basic-auth', 'am:pw'], config: { authToken: 'tok' } })).app;
+    assert.equal((await both.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: basic('am:pw') })).statusCode, 200);
+    assert.equal((await both.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: { authorization: 'Bearer tok' } })).statusCode, 200);
+    assert.equal((await both.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  });
+});
+
 describe('when the cooldown store is down', async () => {
   const deadPort = await freePort();
   const stores: RedisCooldownStore[] = [];

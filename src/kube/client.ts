@@ -50,28 +50,68 @@ export async function loadKubeConfig(source: KubeconfigSource): Promise<{ k8s: K
   return { k8s, kc };
 }
 
-export async function createKubeSubmitter(source: Exclude<KubeconfigSource, { kind: 'none' }>): Promise<WorkflowSubmitter> {
+/** A template seen to exist is not asked about again for this long. */
+const TEMPLATE_SEEN_TTL_MS = 5 * 60_000;
+
+export async function createKubeSubmitter(
+  source: Exclude<KubeconfigSource, { kind: 'none' }>,
+  options: { now?: () => number } = {},
+): Promise<WorkflowSubmitter> {
   const { k8s, kc } = await loadKubeConfig(source);
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const now = options.now ?? Date.now;
+  const templatesSeen = new Map<string, number>();
+
+  /** Per-call middleware of the generated client is observable-based (its own small stub). */
+  const withSignal = (signal: AbortSignal): import('@kubernetes/client-node').ConfigurationOptions => ({
+    middleware: [
+      {
+        pre: (ctx) => {
+          ctx.setSignal(signal);
+          return new k8s.Observable(Promise.resolve(ctx));
+        },
+        post: (response) => new k8s.Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  });
+
+  /**
+   * The API server accepts a Workflow whose template does not exist (Argo fails it later, out of
+   * sight): ask first, so a missing template is a clear `failed` naming it. Only a 404 stops the
+   * create; anything else (no get permission, a hiccup) leaves the decision to the create itself.
+   */
+  async function missingTemplate(workflow: Workflow, signal: AbortSignal): Promise<string | null> {
+    const ref = workflow.spec.workflowTemplateRef;
+    if (!ref) return null;
+    const namespace = workflow.metadata.namespace;
+    const key = ref.clusterScope ? `cluster/${ref.name}` : `${namespace}/${ref.name}`;
+    const seen = templatesSeen.get(key);
+    if (seen !== undefined && now() - seen < TEMPLATE_SEEN_TTL_MS) return null;
+    try {
+      if (ref.clusterScope) {
+        await api.getClusterCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, plural: 'clusterworkflowtemplates', name: ref.name }, withSignal(signal));
+      } else {
+        await api.getNamespacedCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, namespace, plural: 'workflowtemplates', name: ref.name }, withSignal(signal));
+      }
+      templatesSeen.set(key, now());
+      return null;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 404) {
+        return ref.clusterScope ? `ClusterWorkflowTemplate ${ref.name} not found` : `WorkflowTemplate ${namespace}/${ref.name} not found`;
+      }
+      return null;
+    }
+  }
+
   return {
     mode: 'cluster',
     target: kc.getCurrentCluster()?.server ?? 'unknown',
     async create(workflow, timeoutMs) {
       const signal = AbortSignal.timeout(timeoutMs);
-      // Per-call middleware of the generated client is observable-based (its own small stub).
-      const withTimeout: import('@kubernetes/client-node').ConfigurationOptions = {
-        middleware: [
-          {
-            pre: (ctx) => {
-              ctx.setSignal(signal);
-              return new k8s.Observable(Promise.resolve(ctx));
-            },
-            post: (response) => new k8s.Observable(Promise.resolve(response)),
-          },
-        ],
-        middlewareMergeStrategy: 'append',
-      };
       try {
+        const missing = await missingTemplate(workflow, signal);
+        if (missing) return { kind: 'permanent', status: 404, reason: `404 ${missing}` };
         await api.createNamespacedCustomObject(
           {
             group: ARGO_GROUP,
@@ -81,7 +121,7 @@ export async function createKubeSubmitter(source: Exclude<KubeconfigSource, { ki
             body: workflow,
             fieldValidation: 'Strict',
           },
-          withTimeout,
+          withSignal(signal),
         );
         return { kind: 'created' };
       } catch (err) {

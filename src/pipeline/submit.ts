@@ -1,3 +1,4 @@
+import type { SubmitResult } from '../errors.js';
 import type { WorkflowSubmitter } from '../kube/client.js';
 import type { Workflow } from '../kube/workflow.js';
 import type { Rule } from '../rules/types.js';
@@ -27,7 +28,7 @@ export async function submitStage(alert: Alert, rule: Rule, key: string, workflo
   const started = performance.now();
   const result = await deps.submitter.create(workflow, deps.submitTimeoutMs);
   deps.metrics.submitDuration.observe({ result: result.kind }, (performance.now() - started) / 1000);
-  deps.metrics.submissions.inc({ template, result: result.kind });
+  deps.metrics.submissions.inc({ template, result: result.kind, code: codeOf(result) });
   switch (result.kind) {
     case 'created':
     case 'exists':
@@ -53,6 +54,20 @@ export async function submitStage(alert: Alert, rule: Rule, key: string, workflo
           : 'kubernetes refused the workflow',
       );
       return decide(alert, rule, Outcome.Failed, { cooldownKey: key, workflow: target, reason: `kubernetes: ${result.reason}` });
+  }
+}
+
+/** The HTTP status behind a result, for the metric: 403 is RBAC, 404 a missing template, … */
+function codeOf(result: SubmitResult): string {
+  switch (result.kind) {
+    case 'created':
+      return '201';
+    case 'exists':
+      return '409';
+    case 'permanent':
+      return String(result.status);
+    case 'transient':
+      return /^\d{3}\b/.exec(result.reason)?.[0] ?? (result.reason.startsWith('timeout') ? 'timeout' : 'connection');
   }
 }
 

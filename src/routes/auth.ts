@@ -8,19 +8,29 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** Bearer token check, compared in constant time (hashing first makes the lengths equal). */
-export function registerAuth(app: FastifyInstance, token: string | undefined): void {
-  if (!token) return;
-  const expected = digest(`Bearer ${token}`);
+/**
+ * Bearer token and/or basic auth, compared in constant time: hashing first makes the lengths
+ * equal, and every accepted credential is compared, so the time says nothing about which one or
+ * how much of it matched.
+ */
+export function registerAuth(app: FastifyInstance, credentials: { token?: string | undefined; basic?: string | undefined }): void {
+  const accepted: Buffer[] = [];
+  if (credentials.token) accepted.push(digest(`Bearer ${credentials.token}`));
+  if (credentials.basic) accepted.push(digest(`Basic ${Buffer.from(credentials.basic).toString('base64')}`));
+  if (accepted.length === 0) return;
+  const schemes = [credentials.token ? 'Bearer <token>' : null, credentials.basic ? 'Basic <user:password>' : null].filter(Boolean).join(' or ');
+  const challenge = credentials.token ? 'Bearer realm="kube-sentinel"' : 'Basic realm="kube-sentinel"';
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     if (OPEN_ROUTES.has(path)) return;
-    const given = request.headers.authorization ?? '';
-    if (!timingSafeEqual(digest(given), expected)) {
+    const given = digest(request.headers.authorization ?? '');
+    let ok = false;
+    for (const expected of accepted) ok = timingSafeEqual(given, expected) || ok;
+    if (!ok) {
       return reply
         .code(401)
-        .header('WWW-Authenticate', 'Bearer realm="kube-sentinel"')
-        .send({ error: 'unauthorized', message: given ? 'wrong credentials' : 'missing Authorization: Bearer <token>' });
+        .header('WWW-Authenticate', challenge)
+        .send({ error: 'unauthorized', message: request.headers.authorization ? 'wrong credentials' : `missing Authorization: ${schemes}` });
     }
   });
 }

@@ -61,6 +61,8 @@ describe('Alertmanager → Kube Sentinel → Argo Workflow', () => {
   before(async () => {
     redis = await startRedis();
     kube = await startFakeKube({ token: 'kube-token' });
+    kube.addWorkflowTemplate('argo', 'diagnose-pod');
+    kube.addWorkflowTemplate('argo', 'diagnose-and-recover');
     const dir = mkdtempSync(join(tmpdir(), 'ks-acceptance-'));
     const rulesFile = join(dir, 'rules.yaml');
     writeFileSync(rulesFile, TEST_RULES);

@@ -30,7 +30,11 @@ describe('the Kubernetes submitter', () => {
     submitter = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(dir, kube.url, 'kube-token') });
   });
   after(() => kube.close());
-  beforeEach(() => kube.reset());
+  beforeEach(() => {
+    kube.reset();
+    kube.addWorkflowTemplate('argo', 'diagnose-pod');
+    kube.addWorkflowTemplate('prod', 'diagnose-pod');
+  });
 
   it('creates the Workflow with strict field validation', async () => {
     assert.deepEqual(await submitter.create(workflow('wf-a'), 2000), { kind: 'created' });
@@ -97,6 +101,23 @@ describe('the Kubernetes submitter', () => {
     } finally {
       await kube.acceptConnections();
     }
+  });
+
+  it('fails permanently, naming the template, when the WorkflowTemplate does not exist', async () => {
+    kube.reset();
+    // A fresh submitter: the shared one has seen the template in earlier tests.
+    const fresh = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 'kube-token') });
+    const result = await fresh.create(workflow('wf-i'), 2000);
+    assert.deepEqual(result, { kind: 'permanent', status: 404, reason: '404 WorkflowTemplate argo/diagnose-pod not found' });
+    assert.equal(kube.workflows.length, 0);
+  });
+
+  it('asks about a template once, then trusts what it saw', async () => {
+    await submitter.create(workflow('wf-j'), 2000);
+    await submitter.create(workflow('wf-k'), 2000);
+    const gets = kube.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/workflowtemplates/diagnose-pod'));
+    assert.ok(gets.length <= 1, `asked ${gets.length} times`);
+    assert.equal(kube.workflows.length, 2);
   });
 
   it('treats 401 (a bad token) as permanent', async () => {

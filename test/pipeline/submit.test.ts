@@ -19,7 +19,11 @@ describe('submitting to the Kubernetes API', () => {
     submitter = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-')), kube.url, 't') });
   });
   after(() => kube.close());
-  beforeEach(() => kube.reset());
+  beforeEach(() => {
+    kube.reset();
+    kube.addWorkflowTemplate('argo', 'diagnose-pod');
+    kube.addWorkflowTemplate('argo', 'diagnose-and-recover');
+  });
 
   it('creates exactly one valid Workflow per alert and cooldown window', async () => {
     const { app } = await testApp({ submitter });
@@ -92,10 +96,13 @@ describe('submitting to the Kubernetes API', () => {
     const decision = res.json().decisions[0];
     assert.equal(decision.outcome, 'failed');
     assert.match(decision.reason, /403 Forbidden/);
-    const error = logs().find((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('may not create workflows'));
+    const error = logs().find((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('may not create workflows.argoproj.io in namespace argo'));
     assert.ok(error, 'an error log naming the permission');
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(metrics, /kube_sentinel_submissions_total\{template="diagnose-pod",result="permanent",code="403"\} 1/);
     // Once RBAC is fixed, the next notification goes through: the failure did not hold the cooldown.
     kube.reset();
+    kube.addWorkflowTemplate('argo', 'diagnose-pod');
     const after = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });
     assert.equal(after.json().decisions[0].outcome, 'submitted');
   });
@@ -113,6 +120,20 @@ describe('submitting to the Kubernetes API', () => {
     const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });
     assert.equal(res.json().decisions[0].outcome, 'submitted');
     assert.equal(kube.workflows.length, 1);
+  });
+
+  it('fails with 200 naming a WorkflowTemplate that does not exist, holding no cooldown', async () => {
+    // A fresh submitter: the shared one has seen the template in earlier tests.
+    const fresh = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-')), kube.url, 't') });
+    const { app } = await testApp({ submitter: fresh });
+    kube.reset();
+    const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json().decisions[0].outcome, 'failed');
+    assert.match(res.json().decisions[0].reason, /WorkflowTemplate argo\/diagnose-pod not found/);
+    kube.addWorkflowTemplate('argo', 'diagnose-pod');
+    const after = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });
+    assert.equal(after.json().decisions[0].outcome, 'submitted');
   });
 
   it('submits nothing in dry-run mode', async () => {
