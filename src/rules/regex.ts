@@ -6,7 +6,7 @@
  * chosen over the native `re2` binding so that installs and the Docker image need no compiler
  * toolchain. It rejects Perl-only syntax (backreferences, lookaround) at compile time.
  */
-import { RE2JS } from 're2js';
+import { RE2JS, RE2Set } from 're2js';
 
 export type CompiledPattern =
   | { ok: true; test(text: string): boolean }
@@ -33,4 +33,21 @@ export function compileAnchored(source: string): CompiledPattern {
   const alone = compile(source);
   if (!alone.ok) return alone;
   return compile(`^(?:${source})$`);
+}
+
+/**
+ * Many unanchored patterns compiled into one automaton (RE2's Set): one pass over a text says
+ * which of them find a match, so matching cost grows with the text, not with the number of rules.
+ * Null when the set cannot be built (the callers then test each pattern on its own).
+ */
+export function compilePatternSet(sources: readonly string[]): { matching(text: string): number[] } | null {
+  if (sources.length === 0) return null;
+  try {
+    const set = new RE2Set(RE2Set.UNANCHORED);
+    for (const source of sources) set.add(source);
+    set.compile();
+    return { matching: (text: string) => set.match(text) };
+  } catch {
+    return null;
+  }
 }

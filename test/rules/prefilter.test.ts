@@ -1,0 +1,93 @@
+/**
+ * With many rules, matching goes through one RE2 set instead of trying each pattern. It must
+ * decide exactly as trying each rule in order would: a seeded comparison over generated rules
+ * (literals, alternations, (?i), fields, namespaces, label matchers, disabled rules) and alerts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Alert } from '../../src/pipeline/alert.js';
+import { fingerprintOf } from '../../src/pipeline/fingerprint.js';
+import { parseRulesText, buildRuleSet } from '../../src/rules/load.js';
+import { compilePattern } from '../../src/rules/regex.js';
+import type { Rule, RuleSet } from '../../src/rules/types.js';
+
+function prng(seed: number) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = ['timeout', 'OOMKilled', 'refused', 'crash', 'disk', 'quota', 'error-code-17', 'Backoff', 'panic', 'deadlock', 'db', 'evicted'];
+
+function generateRules(random: () => number, count: number): string {
+  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+  const lines = ['rules:'];
+  for (let i = 0; i < count; i++) {
+    const pattern = [
+      () => pick(WORDS),
+      () => `(?i)${pick(WORDS)}|${pick(WORDS)}`,
+      () => `${pick(WORDS)} [0-9]+`,
+      () => `^${pick(WORDS)}$`,
+      () => `(?i)${pick(WORDS)}.*${pick(WORDS)}`,
+    ][Math.floor(random() * 5)]!();
+    lines.push(`  - name: r${i}`, `    priority: ${pick(['P1', 'P2', 'P3', 'P4'])}`, `    enabled: ${random() > 0.1}`, '    match:', `      pattern: ${JSON.stringify(pattern)}`);
+    if (random() < 0.2) lines.push(`      fields: [${pick(['annotations.description', 'labels.reason', 'labels.alertname'])}]`);
+    if (random() < 0.2) lines.push(`      namespaces: [${pick(['shop', 'web', '"!shop"'])}]`);
+    if (random() < 0.2) lines.push(`      labels: ['severity=~"${pick(['critical', 'warning|critical', 'info'])}"']`);
+    lines.push('    remediation:', '      action: trigger-argo-workflow', '      params: {workflow_template: t}');
+  }
+  return lines.join('\n');
+}
+
+function generateAlert(random: () => number): Alert {
+  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+  const text = () => Array.from({ length: 1 + Math.floor(random() * 4) }, () => (random() < 0.5 ? pick(WORDS) : pick(['the', 'pod', '42', 'in', 'TIMEOUT', 'Crash'])) ).join(' ');
+  const labels: Record<string, string> = { alertname: random() < 0.3 ? pick(WORDS) : 'SomeAlert', namespace: pick(['shop', 'web', 'ops']), severity: pick(['critical', 'warning', 'info']) };
+  if (random() < 0.5) labels.reason = text();
+  const annotations: Record<string, string> = {};
+  if (random() < 0.7) annotations.description = text();
+  if (random() < 0.3) annotations.summary = text();
+  return { source: 'alertmanager', status: 'firing', labels, annotations, fingerprint: fingerprintOf(labels) };
+}
+
+/** Every rule tried in order, each pattern on its own: the meaning the set must keep. */
+function reference(ruleSet: RuleSet, alert: Alert): Rule | null {
+  for (const rule of ruleSet.rules) {
+    if (!rule.enabled) continue;
+    const namespace = alert.labels.namespace ?? '';
+    if (rule.match.namespaces.length > 0 && !rule.match.namespaces.includes(namespace)) continue;
+    if (rule.match.excludedNamespaces.includes(namespace)) continue;
+    if (!rule.match.labels.every((m) => m.matches(alert.labels))) continue;
+    const compiled = compilePattern(rule.match.pattern);
+    assert.ok(compiled.ok);
+    const values = rule.match.fields.length === 0
+      ? [...Object.values(alert.labels), ...Object.values(alert.annotations)]
+      : rule.match.fields.map((f) => (f.startsWith('labels.') ? alert.labels[f.slice(7)] : alert.annotations[f.slice(12)])).filter((v): v is string => v !== undefined);
+    if (values.some((v) => compiled.test(v))) return rule;
+  }
+  return null;
+}
+
+describe('matching many rules through one RE2 set', () => {
+  for (const seed of [1, 2, 3]) {
+    it(`decides like trying every rule in order (seed ${seed}, 300 rules, 3000 alerts)`, () => {
+      const random = prng(seed);
+      const parsed = parseRulesText(generateRules(random, 300), 'generated.yaml');
+      assert.deepEqual(parsed.errors, []);
+      const ruleSet = buildRuleSet(parsed.rules, null, ['generated.yaml']);
+      let matched = 0;
+      for (let i = 0; i < 3000; i++) {
+        const alert = generateAlert(random);
+        const expected = reference(ruleSet, alert);
+        assert.equal(ruleSet.match(alert)?.name ?? null, expected?.name ?? null, JSON.stringify(alert));
+        if (expected) matched++;
+      }
+      assert.ok(matched > 300, `the generated alerts must exercise matches too (${matched})`);
+    });
+  }
+});
