@@ -47,6 +47,16 @@ export function workloadOf(labels: Record<string, string>): string | null {
  * one remediation per cooldown window.
  */
 export function cooldownKey(alert: Alert, rule: Rule): string {
+  const key = readableCooldownKey(alert, rule);
+  // Label values are unbounded (a 1 MB label is a valid alert): a key that long would be stored in
+  // Redis, the audit trail and every log line. Past the bound, the values are hashed instead.
+  if (key.length <= COOLDOWN_KEY_MAX) return key;
+  return `${rule.name}:sha256/${createHash('sha256').update(key).digest('hex')}`;
+}
+
+const COOLDOWN_KEY_MAX = 512;
+
+function readableCooldownKey(alert: Alert, rule: Rule): string {
   const labels = alert.labels;
   const names = rule.remediation.cooldownKey;
   if (names !== null) {

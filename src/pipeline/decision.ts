@@ -17,6 +17,13 @@ export interface Decision {
   retryAfterSeconds?: number;
 }
 
+/** Text taken from alert labels goes into responses, logs and the audit trail: bounded there. */
+export const LABEL_TEXT_MAX = 256;
+
+export function clip(text: string, max = LABEL_TEXT_MAX): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 export function decide(
   alert: Alert,
   rule: Rule | null,
@@ -25,7 +32,7 @@ export function decide(
 ): Decision {
   return {
     fingerprint: alert.fingerprint,
-    alertname: alert.labels.alertname ?? '',
+    alertname: clip(alert.labels.alertname ?? ''),
     status: alert.status,
     rule: rule?.name ?? null,
     priority: rule?.priority ?? null,

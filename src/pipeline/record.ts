@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import type { Alert } from './alert.js';
-import type { Decision } from './decision.js';
+import { clip, type Decision } from './decision.js';
 
 export interface RecordDeps {
   store: CooldownStore;
@@ -25,8 +25,8 @@ export async function recordStage(alert: Alert, decision: Decision, mode: 'inges
     action: decision.rule ? 'trigger-argo-workflow' : null,
     outcome: decision.outcome,
     workflow: decision.workflow?.name ?? null,
-    namespace: alert.labels.namespace ?? null,
-    pod: alert.labels.pod ?? null,
+    namespace: alert.labels.namespace === undefined ? null : clip(alert.labels.namespace),
+    pod: alert.labels.pod === undefined ? null : clip(alert.labels.pod),
     fingerprint: decision.fingerprint,
     alertname: decision.alertname,
     ...(decision.reason ? { reason: decision.reason } : {}),
