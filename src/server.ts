@@ -12,7 +12,6 @@ import type { RuleSet } from './rules/types.js';
 import { watchRules } from './rules/watch.js';
 import type { CooldownStore } from './stores/cooldown-store.js';
 import { MemoryCooldownStore } from './stores/memory.js';
-import { RedisCooldownStore } from './stores/redis.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
@@ -36,8 +35,12 @@ export async function createSubmitter(config: Config, env: Record<string, string
   return createKubeSubmitter(source);
 }
 
-export function createStore(config: Config, logger: Logger): CooldownStore {
-  if (config.redisUrl) return new RedisCooldownStore({ url: config.redisUrl, logger });
+export async function createStore(config: Config, logger: Logger): Promise<CooldownStore> {
+  if (config.redisUrl) {
+    // ioredis is imported only when used: it is a third of a second of a cold start.
+    const { RedisCooldownStore } = await import('./stores/redis.js');
+    return new RedisCooldownStore({ url: config.redisUrl, logger });
+  }
   logger.warn('no --redis-url: in-memory cooldown store, not shared between replicas');
   return new MemoryCooldownStore();
 }
@@ -83,7 +86,7 @@ export async function startServer(config: Config, env: Record<string, string | u
   let ruleSet: RuleSet = loaded.ruleSet;
 
   const submitter = await createSubmitter(config, env, logger);
-  const store = createStore(config, logger);
+  const store = await createStore(config, logger);
   const metrics = createMetrics();
   metrics.rulesLoaded.set(ruleSet.rules.length);
   metrics.ruleReloads.set(1);
