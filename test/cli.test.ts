@@ -28,7 +28,7 @@ interface Run {
  * leak in). Asynchronous so that independent commands can run side by side; a command that does
  * not exit within timeoutMs is killed and reported with status null.
  */
-function cli(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<Run> {
+function cli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: REPO_ROOT,
