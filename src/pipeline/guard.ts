@@ -30,6 +30,9 @@ export interface Pass {
 
 const RATE_WINDOW_MS = 60_000;
 
+/** The reason of a `retry` because the store did not answer; the audit write is skipped then (it would wait out a second timeout). */
+export const STORE_UNAVAILABLE = 'cooldown store unavailable';
+
 function storeFailure(deps: GuardDeps, operation: string, err: unknown): 'open' | 'closed' {
   if (!(err instanceof StoreUnavailableError)) throw err;
   deps.metrics.storeErrors.inc({ operation });
@@ -64,7 +67,7 @@ export async function guardStage(alert: Alert, rule: Rule, key: string, deps: Gu
     }
   } catch (err) {
     if (storeFailure(deps, 'claim', err) === 'closed') {
-      return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: 'cooldown store unavailable' });
+      return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: STORE_UNAVAILABLE });
     }
     pass = { workflowName: ourName, claim: null };
   }
@@ -76,7 +79,7 @@ export async function guardStage(alert: Alert, rule: Rule, key: string, deps: Gu
     } catch (err) {
       if (storeFailure(deps, 'rate_limit', err) === 'closed') {
         await releaseQuietly(pass, deps);
-        return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: 'cooldown store unavailable' });
+        return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: STORE_UNAVAILABLE });
       }
       allowed = true;
     }
@@ -104,7 +107,7 @@ export async function peekStage(alert: Alert, rule: Rule, key: string, deps: Gua
     return inCooldown(alert, rule, key, held);
   } catch (err) {
     if (storeFailure(deps, 'peek', err) === 'closed') {
-      return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: 'cooldown store unavailable' });
+      return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: STORE_UNAVAILABLE });
     }
     return { workflowName: ourName, claim: null };
   }

@@ -3,6 +3,7 @@ import type { Metrics } from '../metrics.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import type { Alert } from './alert.js';
 import { clip, type Decision } from './decision.js';
+import { STORE_UNAVAILABLE } from './guard.js';
 
 export interface RecordDeps {
   store: CooldownStore;
@@ -34,7 +35,7 @@ export async function recordStage(alert: Alert, decision: Decision, mode: 'inges
   };
   const level = decision.outcome === 'failed' ? 'error' : decision.outcome === 'retry' ? 'warn' : 'info';
   deps.logger[level](line, 'decision');
-  if (mode !== 'ingest') return;
+  if (mode !== 'ingest' || decision.reason === STORE_UNAVAILABLE) return;
   try {
     await deps.store.appendDecision({ ...decision, at: new Date(deps.now()).toISOString(), replica: deps.replica }, deps.auditMaxLen);
   } catch (err) {
