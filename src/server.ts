@@ -18,11 +18,19 @@ const SHUTDOWN_DEADLINE_MS = 20_000;
 export function createLogger(level: Config['logLevel']): Logger {
   // Pretty output only for a person at a terminal; JSON lines everywhere else.
   const pretty = process.stdout.isTTY && !process.env.CI;
-  return pino({
-    level,
-    base: { service: 'kube-sentinel' },
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { destination: 1 } } } : {}),
+  const options = { level, base: { service: 'kube-sentinel' } };
+  if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: 1 } } });
+  // Buffered, asynchronous writes: a synchronous write per decision line was a third of the cost
+  // of a decision. What is still buffered is written out when the process exits.
+  const destination = pino.destination({ dest: 1, sync: false });
+  process.on('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // nothing written yet, or stdout already gone
+    }
   });
+  return pino(options, destination);
 }
 
 export async function createSubmitter(config: Config, env: Record<string, string | undefined>, logger: Logger): Promise<WorkflowSubmitter> {

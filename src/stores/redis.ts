@@ -31,6 +31,12 @@ const QUIT_TIMEOUT_MS = 1000;
 /** A Redis outage makes ioredis emit an error per reconnect attempt; one log line per interval is enough. */
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
+/** KEYS[1] cooldown key; ARGV claim JSON, lease ms. Nil when the claim was taken, else the claim that holds the key. */
+const CLAIM_LUA = `
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return false end
+return redis.call('GET', KEYS[1])
+`;
+
 /**
  * KEYS[1] cooldown key; ARGV workflowName, cooldownMs, the claim to write when the key is gone.
  * A key that has expired is written anyway: the Workflow exists, so its cooldown must hold.
@@ -80,6 +86,7 @@ return 1
 `;
 
 type ScriptedRedis = Redis & {
+  cooldownClaim(key: string, claim: string, leaseMs: number): Promise<string | null>;
   cooldownCommit(key: string, workflowName: string, cooldownMs: number, absentClaim: string): Promise<number>;
   cooldownRelease(key: string, workflowName: string): Promise<number>;
   takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
@@ -118,12 +125,15 @@ export class RedisCooldownStore implements CooldownStore {
       // The caller has already been told the command failed; replaying it later would take a
       // claim or a rate slot nobody is waiting for.
       autoResendUnfulfilledCommands: false,
+      // The commands of one request's alerts (claims, audit entries) go out in one write.
+      enableAutoPipelining: true,
       commandTimeout: this.commandTimeoutMs,
       connectTimeout: this.commandTimeoutMs,
       retryStrategy: (attempt) =>
         Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(attempt - 1, 6)) + Math.floor(Math.random() * 50),
     }) as ScriptedRedis;
     this.client.on('error', (error: Error) => this.logConnectionError(error));
+    this.client.defineCommand('cooldownClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
     this.client.defineCommand('cooldownCommit', { numberOfKeys: 1, lua: COMMIT_LUA });
     this.client.defineCommand('cooldownRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     this.client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });
@@ -134,15 +144,10 @@ export class RedisCooldownStore implements CooldownStore {
     const value = JSON.stringify(claim);
     const ttl = positiveMs(leaseMs);
     return this.run('claim', async () => {
-      // The key can expire between a refused SET and the GET; one more SET settles it.
-      for (let attempt = 0; attempt < 2; attempt++) {
-        if ((await this.client.set(redisKey, value, 'PX', ttl, 'NX')) === 'OK') {
-          return { acquired: true, claim: { ...claim } };
-        }
-        const existing = await this.client.get(redisKey);
-        if (existing !== null) return { acquired: false, existing: parseClaim(existing, key) };
-      }
-      throw new Error(`cooldown key ${key} kept changing hands`);
+      // One round trip: SET NX, and when the key is held, what holds it (atomic in the script).
+      const existing = await this.client.cooldownClaim(redisKey, value, ttl);
+      if (existing === null) return { acquired: true, claim: { ...claim } };
+      return { acquired: false, existing: parseClaim(existing, key) };
     });
   }
 
