@@ -45,7 +45,7 @@ export type Mode = 'ingest' | 'explain';
  */
 export async function decideAlert(alert: Alert, ruleSet: RuleSet, mode: Mode, deps: PipelineDeps): Promise<Decision> {
   const decision = await decideUnrecorded(alert, ruleSet, mode, deps);
-  await recordStage(alert, decision, mode, { ...deps, replica: deps.settings.replica, auditMaxLen: deps.settings.auditMaxLen });
+  recordStage(alert, decision, mode, { ...deps, replica: deps.settings.replica, auditMaxLen: deps.settings.auditMaxLen });
   return decision;
 }
 

@@ -19,7 +19,7 @@ export interface RecordDeps {
  * audit trail. A failing audit write is logged and counted, never turned into a failed decision:
  * the remediation already happened.
  */
-export async function recordStage(alert: Alert, decision: Decision, mode: 'ingest' | 'explain', deps: RecordDeps): Promise<void> {
+export function recordStage(alert: Alert, decision: Decision, mode: 'ingest' | 'explain', deps: RecordDeps): void {
   deps.metrics.decisions.inc({ rule: decision.rule ?? '', outcome: decision.outcome });
   const line = {
     rule: decision.rule,
@@ -36,10 +36,12 @@ export async function recordStage(alert: Alert, decision: Decision, mode: 'inges
   const level = decision.outcome === 'failed' ? 'error' : decision.outcome === 'retry' ? 'warn' : 'info';
   deps.logger[level](line, 'decision');
   if (mode !== 'ingest' || decision.reason === STORE_UNAVAILABLE) return;
-  try {
-    await deps.store.appendDecision({ ...decision, at: new Date(deps.now()).toISOString(), replica: deps.replica }, deps.auditMaxLen);
-  } catch (err) {
-    deps.metrics.storeErrors.inc({ operation: 'audit' });
-    deps.logger.warn({ err: (err as Error).message }, 'could not append to the audit trail');
-  }
+  // Not awaited: the answer to Alertmanager need not wait for a second round trip to Redis. The
+  // write is queued on the same connection (closing the store waits for it).
+  deps.store
+    .appendDecision({ ...decision, at: new Date(deps.now()).toISOString(), replica: deps.replica }, deps.auditMaxLen)
+    .catch((err: unknown) => {
+      deps.metrics.storeErrors.inc({ operation: 'audit' });
+      deps.logger.warn({ err: (err as Error).message }, 'could not append to the audit trail');
+    });
 }
