@@ -37,6 +37,7 @@ export interface ScriptTemplate {
     command: string[];
     source: string;
     env: EnvVar[];
+    volumeMounts: { name: string; mountPath: string }[];
     resources: {
       requests: Record<string, string>;
       limits: Record<string, string>;
@@ -63,6 +64,7 @@ export interface WorkflowSpec {
     secondsAfterFailure: number;
   };
   podGC?: { strategy: string };
+  volumes?: { name: string; emptyDir: Record<string, never> }[];
   activeDeadlineSeconds?: number;
 }
 

@@ -30,6 +30,8 @@ const DNS1123_SUBDOMAIN_MAX = 253;
 const LABEL_VALUE_MAX = 63;
 /** Beyond this a parameter is log text, not a target; it would also bloat every Workflow object. */
 const PARAMETER_VALUE_MAX = 4096;
+const SCRATCH_VOLUME = 'tmp';
+const SCRATCH_DIR = '/tmp';
 /** Longest excerpt of an offending value quoted in a reason: reasons go to logs and responses. */
 const QUOTED_MAX = 80;
 
@@ -150,8 +152,9 @@ function inlineTemplate(rule: Rule, parameters: Parameter[]): ScriptTemplate {
       `script of rule "${rule.name}" contains "{{": Argo would paste values into the script text; read them from environment variables instead`,
     );
   }
-  const env: EnvVar[] = [];
-  const envNames = new Map<string, string>();
+  // The root filesystem is read-only: kubectl keeps its cache under $HOME, an emptyDir at /tmp.
+  const env: EnvVar[] = [{ name: 'HOME', value: SCRATCH_DIR }];
+  const envNames = new Map<string, string>([['HOME', 'HOME']]);
   for (const parameter of parameters) {
     const name = envName(parameter.name);
     const clash = envNames.get(name);
@@ -169,6 +172,7 @@ function inlineTemplate(rule: Rule, parameters: Parameter[]): ScriptTemplate {
       command: ['/bin/sh'],
       source,
       env,
+      volumeMounts: [{ name: SCRATCH_VOLUME, mountPath: SCRATCH_DIR }],
       resources: {
         requests: { cpu: '50m', memory: '64Mi' },
         limits: { cpu: '500m', memory: '256Mi' },
@@ -227,6 +231,7 @@ function buildWorkflow(alert: Alert, rule: Rule, settings: RenderSettings, coold
   if (params.workflowTemplate === undefined) {
     // Inline pods are ours alone to clean up and bound; a template sets its own policy.
     spec.podGC = { strategy: 'OnPodCompletion' };
+    spec.volumes = [{ name: SCRATCH_VOLUME, emptyDir: {} }];
     spec.activeDeadlineSeconds = INLINE_DEADLINE_SECONDS;
   }
 

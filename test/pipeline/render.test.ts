@@ -311,6 +311,7 @@ describe('renderWorkflow', () => {
 
     it('hands every parameter to the script as an environment variable holding its Argo reference', () => {
       assert.deepEqual(template.script.env, [
+        { name: 'HOME', value: '/tmp' },
         { name: 'NAMESPACE', value: '{{workflow.parameters.namespace}}' },
         { name: 'POD', value: '{{workflow.parameters.pod}}' },
         { name: 'CONTAINER', value: '{{workflow.parameters.container}}' },
@@ -320,6 +321,12 @@ describe('renderWorkflow', () => {
         { name: 'REPLICAS', value: '{{workflow.parameters.replicas}}' },
         { name: 'LOG_TAIL_LINES', value: '{{workflow.parameters.log-tail_lines}}' },
       ]);
+    });
+
+    it('gives kubectl a writable HOME on an emptyDir, the root filesystem being read-only', () => {
+      assert.deepEqual(template.script.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
+      assert.deepEqual(workflow.spec.volumes, [{ name: 'tmp', emptyDir: {} }]);
+      assert.equal(template.script.securityContext.readOnlyRootFilesystem, true);
     });
 
     it('never pastes a parameter value or reference into the script text', () => {
