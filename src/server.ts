@@ -21,8 +21,9 @@ export function createLogger(level: Config['logLevel']): Logger {
   const options = { level, base: { service: 'kube-sentinel' } };
   if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: 1 } } });
   // Buffered, asynchronous writes: a synchronous write per decision line was a third of the cost
-  // of a decision. What is still buffered is written out when the process exits.
-  const destination = pino.destination({ dest: 1, sync: false });
+  // of a decision. What is still buffered is written out when the process exits. The buffer is
+  // bounded: if stdout cannot keep up for long, lines are dropped rather than memory exhausted.
+  const destination = pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 });
   process.on('exit', () => {
     try {
       destination.flushSync();
