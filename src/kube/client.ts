@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { classifyKubeError, ConfigError, type SubmitResult } from '../errors.js';
 import { ARGO_GROUP, ARGO_VERSION, WORKFLOW_PLURAL, type Workflow } from './workflow.js';
 
@@ -50,6 +53,32 @@ export async function loadKubeConfig(source: KubeconfigSource): Promise<{ k8s: K
   return { k8s, kc };
 }
 
+/**
+ * client-node 1.4 builds a new Agent for every request, so every create opened a new connection —
+ * against a real API server, a TLS handshake per Workflow. Plain http(s) agents are replaced by
+ * one keep-alive agent per distinct TLS configuration (proxy agents are left alone).
+ */
+class KeepAliveAgents {
+  private readonly byOptions = new Map<string, http.Agent>();
+
+  reuse(agent: unknown): http.Agent | undefined {
+    if (!(agent instanceof http.Agent) || (agent.constructor !== http.Agent && agent.constructor !== https.Agent)) return undefined;
+    const options = (agent as http.Agent & { options: Record<string, unknown> }).options;
+    const tls = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'].map((name) => {
+      const value = options[name];
+      return Buffer.isBuffer(value) || typeof value === 'string' ? createHash('sha256').update(value).digest('hex') : String(value);
+    });
+    const key = `${agent instanceof https.Agent ? 'https' : 'http'}:${tls.join(':')}`;
+    let shared = this.byOptions.get(key);
+    if (!shared) {
+      const keepAlive = { ...options, keepAlive: true, maxSockets: 16 };
+      shared = agent instanceof https.Agent ? new https.Agent(keepAlive) : new http.Agent(keepAlive);
+      this.byOptions.set(key, shared);
+    }
+    return shared;
+  }
+}
+
 /** A template seen to exist is not asked about again for this long. */
 const TEMPLATE_SEEN_TTL_MS = 5 * 60_000;
 
@@ -62,12 +91,16 @@ export async function createKubeSubmitter(
   const now = options.now ?? Date.now;
   const templatesSeen = new Map<string, number>();
 
+  const agents = new KeepAliveAgents();
+
   /** Per-call middleware of the generated client is observable-based (its own small stub). */
   const withSignal = (signal: AbortSignal): import('@kubernetes/client-node').ConfigurationOptions => ({
     middleware: [
       {
         pre: (ctx) => {
           ctx.setSignal(signal);
+          const agent = agents.reuse(ctx.getAgent());
+          if (agent) ctx.setAgent(agent);
           return new k8s.Observable(Promise.resolve(ctx));
         },
         post: (response) => new k8s.Observable(Promise.resolve(response)),

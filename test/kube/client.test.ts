@@ -97,7 +97,7 @@ describe('the Kubernetes submitter', () => {
     try {
       const result = await submitter.create(workflow('wf-g'), 2000);
       assert.equal(result.kind, 'transient');
-      assert.match((result as { reason: string }).reason, /ECONNREFUSED/);
+      assert.match((result as { reason: string }).reason, /ECONNREFUSED|ECONNRESET/);
     } finally {
       await kube.acceptConnections();
     }
@@ -126,5 +126,25 @@ describe('the Kubernetes submitter', () => {
     const result = await wrong.create(workflow('wf-h'), 2000);
     assert.equal(result.kind, 'permanent');
     assert.equal((result as { status: number }).status, 401);
+  });
+});
+
+describe('connections to the API server', () => {
+  it('are kept alive between creates instead of one per Workflow', async () => {
+    const kube = await startFakeKube({ token: 't' });
+    try {
+      kube.addWorkflowTemplate('argo', 'diagnose-pod');
+      const submitter = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't') });
+      // The fake's listening server (a private field): count the TCP connections it accepts.
+      const server = (kube as unknown as { server: import('node:http').Server }).server;
+      assert.ok(server, 'the fake exposes its server');
+      let connections = 0;
+      server.on('connection', () => void connections++);
+      for (let i = 0; i < 5; i++) assert.equal((await submitter.create(workflow(`wf-ka-${i}`), 2000)).kind, 'created');
+      assert.equal(kube.workflows.length, 5);
+      assert.ok(connections <= 2, `${connections} connections for 5 creates and a template check`);
+    } finally {
+      await kube.close();
+    }
   });
 });
