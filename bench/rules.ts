@@ -6,16 +6,12 @@
  * tried (P4, last in the file), so every decision walks the whole set.
  */
 
-/** mulberry32: the same rules on every run. */
+import { Random } from '../test/support/fuzz.js';
+
+/** mulberry32 (the fuzz tests' generator): the same rules on every run. */
 function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new Random(seed);
+  return () => generator.next();
 }
 
 const WORDS = ['billing', 'ledger', 'search', 'indexer', 'gateway', 'mailer', 'thumbnailer', 'scheduler', 'inventory', 'pricing'];

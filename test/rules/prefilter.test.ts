@@ -10,16 +10,11 @@ import { fingerprintOf } from '../../src/pipeline/fingerprint.js';
 import { parseRulesText, buildRuleSet } from '../../src/rules/load.js';
 import { compilePattern } from '../../src/rules/regex.js';
 import type { Rule, RuleSet } from '../../src/rules/types.js';
+import { Random } from '../support/fuzz.js';
 
-function prng(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+function prng(seed: number): () => number {
+  const random = new Random(seed);
+  return () => random.next();
 }
 
 const WORDS = ['timeout', 'OOMKilled', 'refused', 'crash', 'disk', 'quota', 'error-code-17', 'Backoff', 'panic', 'deadlock', 'db', 'evicted'];
