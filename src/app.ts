@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { WorkflowSubmitter } from './kube/client.js';
 import type { Metrics } from './metrics.js';
-import type { PipelineDeps } from './pipeline/pipeline.js';
+import type { PipelineDeps, PipelineSettings } from './pipeline/pipeline.js';
 import type { RuleSet } from './rules/types.js';
 import type { CooldownStore } from './stores/cooldown-store.js';
 import { registerAuth } from './routes/auth.js';
@@ -25,6 +25,21 @@ export interface AppDeps {
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));
+
+/** What the pipeline needs of the settings. Dry-run when asked for, or when there is no cluster to submit to. */
+export function pipelineSettings(config: Config, submitter: WorkflowSubmitter): PipelineSettings {
+  return {
+    workflowNamespace: config.workflowNamespace,
+    ...(config.workflowServiceAccount ? { workflowServiceAccount: config.workflowServiceAccount } : {}),
+    dryRun: config.dryRun || submitter.mode === 'dry-run',
+    cooldownStoreFailure: config.cooldownStoreFailure,
+    maxWorkflowsPerMinute: config.maxWorkflowsPerMinute,
+    submitTimeoutMs: config.submitTimeoutMs,
+    pendingLeaseMs: config.pendingLeaseMs,
+    auditMaxLen: config.auditMaxLen,
+    replica: config.replica,
+  };
+}
 
 /** Plugins and routes; never listens (server.ts does). Closing the app closes the store. */
 export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
@@ -47,17 +62,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     metrics: deps.metrics,
     logger: deps.logger,
     now: deps.now ?? Date.now,
-    settings: {
-      workflowNamespace: config.workflowNamespace,
-      ...(config.workflowServiceAccount ? { workflowServiceAccount: config.workflowServiceAccount } : {}),
-      dryRun: config.dryRun || deps.submitter.mode === 'dry-run',
-      cooldownStoreFailure: config.cooldownStoreFailure,
-      maxWorkflowsPerMinute: config.maxWorkflowsPerMinute,
-      submitTimeoutMs: config.submitTimeoutMs,
-      pendingLeaseMs: config.pendingLeaseMs,
-      auditMaxLen: config.auditMaxLen,
-      replica: config.replica,
-    },
+    settings: pipelineSettings(config, deps.submitter),
   };
   deps.metrics.dryRun.set(pipeline.settings.dryRun ? 1 : 0);
   registerIngestRoutes(app, pipeline);

@@ -39,7 +39,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       registers,
     }),
     rulesLoaded: new Gauge({ name: 'kube_sentinel_rules_loaded', help: 'Rules currently loaded (enabled and disabled).', registers }),
-    ruleReloads: new Gauge({
+    lastReloadSuccess: new Gauge({
       name: 'kube_sentinel_rules_last_reload_success',
       help: '1 when the last rules reload succeeded, 0 when it failed and the previous rules stayed in force.',
       registers,

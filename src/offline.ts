@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { pipelineSettings } from './app.js';
 import type { Config } from './config.js';
 import { dryRunSubmitter } from './kube/client.js';
 import { createMetrics } from './metrics.js';
@@ -21,14 +22,9 @@ export function offlinePipeline(ruleSet: RuleSet, config: Config, now: () => num
     logger: pino({ level: 'silent' }),
     now,
     settings: {
-      workflowNamespace: config.workflowNamespace,
-      ...(config.workflowServiceAccount ? { workflowServiceAccount: config.workflowServiceAccount } : {}),
-      dryRun: true,
-      cooldownStoreFailure: 'closed',
-      // A rule test is about rules, not about the storm guard.
+      ...pipelineSettings(config, dryRunSubmitter),
+      // A rule test is about rules, not about the storm guard; nothing is shared, nothing audited.
       maxWorkflowsPerMinute: 0,
-      submitTimeoutMs: config.submitTimeoutMs,
-      pendingLeaseMs: config.pendingLeaseMs,
       auditMaxLen: 1,
       replica: 'offline',
     },

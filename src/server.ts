@@ -98,7 +98,7 @@ export async function startServer(config: Config, env: Record<string, string | u
   const store = await createStore(config, logger);
   const metrics = createMetrics();
   metrics.rulesLoaded.set(ruleSet.rules.length);
-  metrics.ruleReloads.set(1);
+  metrics.lastReloadSuccess.set(1);
 
   const readinessProblems = config.checkTemplates ? await templateReadiness(config, env, () => ruleSet, logger) : undefined;
   const app = buildApp(config, { rules: () => ruleSet, store, submitter, metrics, logger, ...(readinessProblems ? { readinessProblems } : {}) });
@@ -108,12 +108,12 @@ export async function startServer(config: Config, env: Record<string, string | u
       if (result.ok) {
         ruleSet = result.ruleSet;
         metrics.reloads.inc({ result: 'success' });
-        metrics.ruleReloads.set(1);
+        metrics.lastReloadSuccess.set(1);
         metrics.rulesLoaded.set(ruleSet.rules.length);
         logger.info({ rules: ruleSet.rules.length, files: ruleSet.files }, 'rules reloaded');
       } else {
         metrics.reloads.inc({ result: 'failure' });
-        metrics.ruleReloads.set(0);
+        metrics.lastReloadSuccess.set(0);
         logger.error({ errors: result.errors }, 'rules reload failed; the previous rules stay in force');
       }
     },
@@ -129,7 +129,7 @@ export async function startServer(config: Config, env: Record<string, string | u
       rules: ruleSet.rules.length,
       store: store.kind,
       submit: submitter.target,
-      dryRun: config.dryRun || submitter.mode === 'dry-run',
+      dryRun: submitter.mode === 'dry-run',
       auth: [config.authToken ? 'bearer' : null, config.basicAuth ? 'basic' : null].filter(Boolean).join('+') || 'none',
     },
     'kube-sentinel listening',

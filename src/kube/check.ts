@@ -1,6 +1,7 @@
 import type { RuleSet } from '../rules/types.js';
-import { loadKubeConfig, type KubeconfigSource } from './client.js';
-import { ARGO_GROUP, ARGO_VERSION } from './workflow.js';
+import { classifyKubeError } from '../errors.js';
+import { getWorkflowTemplate, loadKubeConfig, type KubeconfigSource } from './client.js';
+import { ARGO_GROUP } from './workflow.js';
 
 /** One finding of `kube-sentinel check`: what was checked, whether it holds, and how to fix it when not. */
 export interface CheckResult {
@@ -107,20 +108,12 @@ export async function checkPermissions(ruleSet: RuleSet, workflowNamespace: stri
   );
 }
 
+/** One line from a failed client call, with its HTTP status when there is one. */
 function statusOf(err: unknown): { error: string; status?: number } {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'number') {
-    let message = '';
-    try {
-      const body = (err as { body?: unknown }).body;
-      message = (typeof body === 'string' ? (JSON.parse(body) as { message?: string }) : (body as { message?: string }))?.message ?? '';
-    } catch {
-      // a non-JSON body: the status code says enough
-    }
-    return { error: `${code}${message ? ` ${message}` : ''}`, status: code };
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return { error: message.split('\n')[0] ?? 'unknown error' };
+  const result = classifyKubeError(err);
+  const error = 'reason' in result ? result.reason : '409 AlreadyExists';
+  const status = Number(/^(\d{3})\b/.exec(error)?.[1]);
+  return Number.isFinite(status) ? { error, status } : { error };
 }
 
 /** The ClusterProbe that asks the real API server (read-only, plus SelfSubjectAccessReview, which changes nothing). */
@@ -134,11 +127,7 @@ export async function kubeProbe(source: Exclude<KubeconfigSource, { kind: 'none'
     ...(namespace && serviceAccount ? { user: `system:serviceaccount:${namespace}:${serviceAccount}` } : {}),
     async template(ref) {
       try {
-        if (ref.clusterScope) {
-          await custom.getClusterCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, plural: 'clusterworkflowtemplates', name: ref.name });
-        } else {
-          await custom.getNamespacedCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, namespace: ref.namespace!, plural: 'workflowtemplates', name: ref.name });
-        }
+        await getWorkflowTemplate(custom, { name: ref.name, namespace: ref.namespace ?? '', clusterScope: ref.clusterScope });
         return 'found';
       } catch (err) {
         const status = statusOf(err);

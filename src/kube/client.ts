@@ -79,6 +79,21 @@ class KeepAliveAgents {
   }
 }
 
+type CustomObjectsApi = import('@kubernetes/client-node').CustomObjectsApi;
+
+/** GET of a WorkflowTemplate (or, cluster-scoped, a ClusterWorkflowTemplate); rejects like every client call (404 when absent). */
+export async function getWorkflowTemplate(
+  api: CustomObjectsApi,
+  ref: { name: string; namespace: string; clusterScope: boolean },
+  options?: import('@kubernetes/client-node').ConfigurationOptions,
+): Promise<void> {
+  if (ref.clusterScope) {
+    await api.getClusterCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, plural: 'clusterworkflowtemplates', name: ref.name }, options);
+  } else {
+    await api.getNamespacedCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, namespace: ref.namespace, plural: 'workflowtemplates', name: ref.name }, options);
+  }
+}
+
 /** A template seen to exist is not asked about again for this long. */
 const TEMPLATE_SEEN_TTL_MS = 5 * 60_000;
 
@@ -122,11 +137,7 @@ export async function createKubeSubmitter(
     const seen = templatesSeen.get(key);
     if (seen !== undefined && now() - seen < TEMPLATE_SEEN_TTL_MS) return null;
     try {
-      if (ref.clusterScope) {
-        await api.getClusterCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, plural: 'clusterworkflowtemplates', name: ref.name }, withSignal(signal));
-      } else {
-        await api.getNamespacedCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, namespace, plural: 'workflowtemplates', name: ref.name }, withSignal(signal));
-      }
+      await getWorkflowTemplate(api, { name: ref.name, namespace, clusterScope: ref.clusterScope === true }, withSignal(signal));
       templatesSeen.set(key, now());
       return null;
     } catch (err) {

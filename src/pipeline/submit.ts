@@ -9,6 +9,7 @@ import { Outcome } from './outcome.js';
 
 export interface SubmitDeps extends GuardDeps {
   submitter: WorkflowSubmitter;
+  /** Already true when the submitter cannot submit (no cluster). */
   dryRun: boolean;
   submitTimeoutMs: number;
 }
@@ -21,7 +22,7 @@ export interface SubmitDeps extends GuardDeps {
 export async function submitStage(alert: Alert, rule: Rule, key: string, workflow: Workflow, pass: Pass, deps: SubmitDeps): Promise<Decision> {
   const target = { namespace: workflow.metadata.namespace, name: workflow.metadata.name };
   const template = rule.remediation.params.workflowTemplate ?? rule.remediation.params.workflowName ?? '';
-  if (deps.dryRun || deps.submitter.mode === 'dry-run') {
+  if (deps.dryRun) {
     await commit(pass, rule, deps);
     return decide(alert, rule, Outcome.DryRun, { cooldownKey: key, workflow: target });
   }

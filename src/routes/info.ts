@@ -42,21 +42,24 @@ export function registerInfoRoutes(app: FastifyInstance, deps: InfoDeps): void {
     return deps.metrics.registry.metrics();
   });
 
-  app.get('/v1/rules', async () => ({
-    excluded_namespaces: deps.rules().excludedNamespaces,
-    rules: deps.rules().rules.map((rule) => ({
-      name: rule.name,
-      priority: rule.priority,
-      enabled: rule.enabled,
-      action: rule.remediation.action,
-      template: rule.remediation.params.workflowTemplate ?? null,
-      cluster_scope: rule.remediation.params.clusterScope,
-      workflow_name: rule.remediation.params.workflowName ?? null,
-      cooldown: formatDuration(rule.remediation.cooldownMs),
-      on_resolved: rule.onResolved,
-      source: `${rule.source.file}:${rule.source.line}`,
-    })),
-  }));
+  app.get('/v1/rules', async () => {
+    const ruleSet = deps.rules();
+    return {
+      excluded_namespaces: ruleSet.excludedNamespaces,
+      rules: ruleSet.rules.map((rule) => ({
+        name: rule.name,
+        priority: rule.priority,
+        enabled: rule.enabled,
+        action: rule.remediation.action,
+        template: rule.remediation.params.workflowTemplate ?? null,
+        cluster_scope: rule.remediation.params.clusterScope,
+        workflow_name: rule.remediation.params.workflowName ?? null,
+        cooldown: formatDuration(rule.remediation.cooldownMs),
+        on_resolved: rule.onResolved,
+        source: `${rule.source.file}:${rule.source.line}`,
+      })),
+    };
+  });
 
   app.get(
     '/v1/decisions',
