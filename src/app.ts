@@ -11,6 +11,7 @@ import { registerAuth } from './routes/auth.js';
 import { registerErrorHandler } from './routes/errors.js';
 import { registerInfoRoutes } from './routes/info.js';
 import { registerIngestRoutes } from './routes/ingest.js';
+import { typeboxCompilers } from './routes/schema-compilers.js';
 
 export interface AppDeps {
   /** The rules in force; a reload replaces what this returns. */
@@ -48,9 +49,9 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     // One decision line per alert says what matters; a line per request would only double it.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
-    // Alert labels are strings: a number where a string belongs is a 400, not silently coerced.
-    // Unknown payload fields are kept (no removeAdditional).
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // TypeBox validates the routes' TypeBox schemas: alert labels are strings, so a number where a
+    // string belongs is a 400, never coerced; unknown payload fields are kept.
+    schemaController: typeboxCompilers,
   });
   registerErrorHandler(app);
   registerAuth(app, { token: config.authToken, basic: config.basicAuth });

@@ -49,6 +49,7 @@ describe('intake', () => {
       ['an unknown status', webhook([{ status: 'burning', labels: { a: 'b' } }]), 'body.alerts.0.status'],
       ['a webhook version other than 4', webhook([], { version: '3' }), 'body.version'],
       ['alerts that are not a list', { version: '4', alerts: {} }, 'body.alerts'],
+      ['a body that is not an object', [1], 'body'],
     ];
     for (const [what, payload, field] of badBodies) {
       it(`answers 400 naming the field for ${what}`, async () => {
@@ -59,6 +60,14 @@ describe('intake', () => {
         assert.match(res.json().message, new RegExp(field.replaceAll('.', '\\.')));
       });
     }
+
+    it('says which values a field allows, and that a missing field is required', async () => {
+      const { app } = await testApp();
+      const status = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([{ status: 'burning', labels: {} }]) });
+      assert.equal(status.json().message, 'body.alerts.0.status must be one of "firing", "resolved"');
+      const missing = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: { version: '4' } });
+      assert.equal(missing.json().message, 'body.alerts is required');
+    });
 
     it('answers 400 for truncated JSON and 413 over the body limit', async () => {
       const { app } = await testApp();
@@ -102,7 +111,37 @@ describe('intake', () => {
       assert.equal(noLabels.json().field, 'body.0.labels');
       const notList = await app.inject({ method: 'POST', url: '/api/v2/alerts', payload: { labels: { a: 'b' } } });
       assert.equal(notList.statusCode, 400);
+      const emptyLabels = await app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: {} }] });
+      assert.equal(emptyLabels.statusCode, 400);
+      assert.equal(emptyLabels.json().field, 'body.0.labels');
     });
+
+    // Alertmanager's API takes RFC 3339 (Go's time.RFC3339Nano): a zone is required.
+    const times: [string, boolean][] = [
+      ['2026-11-26T08:00:00Z', true],
+      ['2026-11-26T08:00:00.123456789+02:00', true],
+      ['2026-11-26t08:00:00z', true],
+      ['2026-11-26 08:00:00Z', true],
+      ['2026-11-26T08:00:00', false],
+      ['2026-11-26', false],
+      ['yesterday', false],
+      ['2026-13-01T08:00:00Z', false],
+    ];
+    for (const [endsAt, ok] of times) {
+      it(`${ok ? 'accepts' : 'refuses with 400'} endsAt ${JSON.stringify(endsAt)}`, async () => {
+        const { app, clock } = await testApp();
+        clock.now = Date.parse('2030-01-01T00:00:00Z');
+        const res = await app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: 'A' }, endsAt }] });
+        if (ok) {
+          assert.equal(res.statusCode, 200, res.body);
+          assert.equal(res.json().decisions[0].status, 'resolved', 'an endsAt in the past resolves the alert');
+        } else {
+          assert.equal(res.statusCode, 400);
+          assert.equal(res.json().field, 'body.0.endsAt');
+          assert.match(res.json().message, /date-time/);
+        }
+      });
+    }
   });
 });
 
@@ -180,6 +219,16 @@ describe('decisions', () => {
 });
 
 describe('POST /v1/explain', () => {
+  it('names the field of either payload shape that is wrong', async () => {
+    const { app } = await testApp();
+    const v2 = await app.inject({ method: 'POST', url: '/v1/explain', payload: [{ labels: { a: 'b' } }, { annotations: {} }] });
+    assert.equal(v2.statusCode, 400);
+    assert.equal(v2.json().field, 'body.1.labels');
+    const hook = await app.inject({ method: 'POST', url: '/v1/explain', payload: webhook([{ status: 'firing', labels: { pod: 5 } }]) });
+    assert.equal(hook.statusCode, 400);
+    assert.equal(hook.json().field, 'body.alerts.0.labels.pod');
+  });
+
   it('decides without side effects: nothing claimed, nothing recorded', async () => {
     const { app } = await testApp();
     const payload = webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]);

@@ -81,7 +81,7 @@ export function alertsFromWebhook(body: WebhookBody): Alert[] {
  */
 export function alertsFromPostable(body: PostableAlerts, now: number): Alert[] {
   return body.map((a) => {
-    const ends = a.endsAt && a.endsAt !== ZERO_TIME ? Date.parse(a.endsAt) : Number.NaN;
+    const ends = a.endsAt && a.endsAt !== ZERO_TIME ? Date.parse(a.endsAt.toUpperCase()) : Number.NaN;
     return {
       source: 'api_v2' as AlertSource,
       status: Number.isFinite(ends) && ends <= now ? 'resolved' : 'firing',
@@ -99,9 +99,15 @@ export function alertsFromEither(body: WebhookBody | PostableAlerts, now: number
   return Array.isArray(body) ? alertsFromPostable(body, now) : alertsFromWebhook(body);
 }
 
-// fastify validates routes with Ajv (which knows date-time); TypeBox's own checker, used outside
-// the server (explain --alert), needs the format registered.
-if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (value) => !Number.isNaN(Date.parse(value)));
+/** RFC 3339 date-time, as Alertmanager's API takes it (Go's time.RFC3339Nano): a zone is required. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+export function isDateTime(value: string): boolean {
+  return RFC3339.test(value) && !Number.isNaN(Date.parse(value.toUpperCase()));
+}
+
+// TypeBox checks formats through its registry, for the routes and for the CLI (explain --alert).
+if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', isDateTime);
 let explainBodyCheck: ReturnType<typeof TypeCompiler.Compile<typeof ExplainBody>> | undefined;
 
 /** For the CLI: is this either accepted payload shape? */

@@ -16,6 +16,10 @@ const response = { 200: DecisionsResponse, 503: DecisionsResponse };
 
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
 
+function withoutRetryAfter({ retryAfterSeconds: _, ...decision }: Decision): Decision {
+  return decision;
+}
+
 /** 200 when every alert was decided; 503 with Retry-After when any decision is retry, so Alertmanager redelivers the group. */
 async function answer(reply: FastifyReply, alerts: Alert[], mode: Mode, deps: PipelineDeps) {
   const decisions: Decision[] = await decideAlerts(alerts, mode, deps);
@@ -24,8 +28,8 @@ async function answer(reply: FastifyReply, alerts: Alert[], mode: Mode, deps: Pi
     const after = Math.max(DEFAULT_RETRY_AFTER_SECONDS, ...retries.map((d) => d.retryAfterSeconds ?? 0));
     reply.code(503).header('Retry-After', String(after));
   }
-  // The response schema leaves out retryAfterSeconds, which only feeds the header.
-  return { decisions };
+  // retryAfterSeconds only feeds the header; the answer is what DecisionsResponse documents.
+  return { decisions: decisions.some((d) => d.retryAfterSeconds !== undefined) ? decisions.map(withoutRetryAfter) : decisions };
 }
 
 export function registerIngestRoutes(app: FastifyInstance, deps: PipelineDeps): void {
