@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -141,7 +141,10 @@ describe('the npm package', () => {
   it('holds the built CLI, the default rules and the API document, and no sources or tests', () => {
     const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8' })) as { files: { path: string }[] }[];
     const files = pack!.files.map((f) => f.path);
-    for (const needed of ['dist/cli.js', 'dist/server.js', 'rules/default.yaml', 'openapi.yaml', 'README.md', 'package.json']) {
+    // dist/ is cli.js and the chunks it loads (scripts/build.mjs): every one of them is packed.
+    const built = readdirSync(join(REPO_ROOT, 'dist')).filter((name) => name.endsWith('.js')).map((name) => `dist/${name}`);
+    assert.ok(built.length > 1, 'the build emits the CLI and its lazily loaded chunks');
+    for (const needed of [...built, 'rules/default.yaml', 'openapi.yaml', 'README.md', 'package.json']) {
       assert.ok(files.includes(needed), `${needed} is packed`);
     }
     for (const path of files) assert.doesNotMatch(path, /^(src|test|bench|node_modules|helm)\//, `${path} must not be packed`);

@@ -37,11 +37,11 @@ export function kubeconfigSource(kubeconfig: string | undefined, env: Record<str
 }
 
 // @kubernetes/client-node is large: it is imported only when a cluster is configured, which
-// keeps dry-run and scale-from-zero starts fast.
-type K8s = typeof import('@kubernetes/client-node');
+// keeps dry-run starts fast, and only the parts in ./k8s.js, which keeps the others fast.
+type K8s = typeof import('./k8s.js');
 
-export async function loadKubeConfig(source: KubeconfigSource): Promise<{ k8s: K8s; kc: import('@kubernetes/client-node').KubeConfig }> {
-  const k8s = await import('@kubernetes/client-node');
+export async function loadKubeConfig(source: KubeconfigSource): Promise<{ k8s: K8s; kc: import('./k8s.js').KubeConfig }> {
+  const k8s = await import('./k8s.js');
   const kc = new k8s.KubeConfig();
   try {
     if (source.kind === 'file') kc.loadFromFile(source.path);
@@ -79,13 +79,13 @@ class KeepAliveAgents {
   }
 }
 
-type CustomObjectsApi = import('@kubernetes/client-node').CustomObjectsApi;
+type CustomObjectsApi = import('./k8s.js').CustomObjectsApi;
 
 /** GET of a WorkflowTemplate (or, cluster-scoped, a ClusterWorkflowTemplate); rejects like every client call (404 when absent). */
 export async function getWorkflowTemplate(
   api: CustomObjectsApi,
   ref: { name: string; namespace: string; clusterScope: boolean },
-  options?: import('@kubernetes/client-node').ConfigurationOptions,
+  options?: import('./k8s.js').ConfigurationOptions,
 ): Promise<void> {
   if (ref.clusterScope) {
     await api.getClusterCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, plural: 'clusterworkflowtemplates', name: ref.name }, options);
@@ -109,7 +109,7 @@ export async function createKubeSubmitter(
   const agents = new KeepAliveAgents();
 
   /** Per-call middleware of the generated client is observable-based (its own small stub). */
-  const withSignal = (signal: AbortSignal): import('@kubernetes/client-node').ConfigurationOptions => ({
+  const withSignal = (signal: AbortSignal): import('./k8s.js').ConfigurationOptions => ({
     middleware: [
       {
         pre: (ctx) => {

@@ -1,0 +1,50 @@
+/**
+ * `npm run build`: bundles src/cli.ts into dist/ with esbuild (tsc only typechecks).
+ *
+ * Why a bundle: a Kube Sentinel start is mostly module loading — hundreds of files resolved, read
+ * and compiled one by one. One file for the receiver, plus a chunk per lazily loaded backend
+ * (ioredis with --redis-url, @kubernetes/client-node with a cluster), starts in about 60% of the
+ * time (bench/README.md, scenario 5), which is what scale-from-zero waits for.
+ *
+ * pino and pino-pretty stay in node_modules: pino runs its transports (pino-pretty on a TTY) in
+ * a worker thread that loads them by file path. Chunks sit next to cli.js, so paths relative
+ * to import.meta.url (../openapi.yaml) hold for every output file.
+ */
+import { build } from 'esbuild';
+import { chmodSync, rmSync } from 'node:fs';
+
+rmSync('dist', { recursive: true, force: true });
+await build({
+  entryPoints: ['src/cli.ts'],
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: [
+    'pino',
+    'pino-pretty',
+    // fastify loads these only for what Kube Sentinel does not use (Ajv and fast-json-stringify,
+    // replaced by TypeBox's compiler; inject, for tests): left out, they cost no parsing at start.
+    '@fastify/ajv-compiler',
+    '@fastify/fast-json-stringify-compiler',
+    'light-my-request',
+  ],
+  sourcemap: 'linked',
+  chunkNames: '[name]-[hash]',
+  logLevel: 'warning',
+  // Bundled CommonJS packages call require() for node's built-ins and read __dirname (ioredis,
+  // building an error's stack); an ES module has neither of its own.
+  banner: {
+    js: [
+      "import { createRequire as __ksCreateRequire } from 'node:module';",
+      "import { dirname as __ksDirname } from 'node:path';",
+      "import { fileURLToPath as __ksFileURLToPath } from 'node:url';",
+      'const require = __ksCreateRequire(import.meta.url);',
+      'const __filename = __ksFileURLToPath(import.meta.url);',
+      'const __dirname = __ksDirname(__filename);',
+    ].join('\n'),
+  },
+});
+chmodSync('dist/cli.js', 0o755);
