@@ -1,4 +1,5 @@
 import { Redis, type RedisStatus } from 'ioredis';
+import { Batcher } from './batch.js';
 import {
   StoreUnavailableError,
   type ClaimResult,
@@ -31,11 +32,37 @@ const QUIT_TIMEOUT_MS = 1000;
 /** A Redis outage makes ioredis emit an error per reconnect attempt; one log line per interval is enough. */
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
-/** KEYS[1] cooldown key; ARGV claim JSON, lease ms. Nil when the claim was taken, else the claim that holds the key. */
+/**
+ * KEYS cooldown keys; ARGV a claim JSON and a lease in ms per key. Answers one entry per key:
+ * nil when the claim was taken (SET NX), else the claim that holds the key. Keys are claimed in
+ * order, each atomically, so a key named twice is taken by the first and held for the second.
+ * A key that fails (it holds another type) answers its own error; the others are unaffected.
+ */
 const CLAIM_LUA = `
-if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return false end
-return redis.call('GET', KEYS[1])
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local set = redis.pcall('SET', key, ARGV[2 * i - 1], 'PX', ARGV[2 * i], 'NX')
+  if type(set) == 'table' and set.err then
+    answers[i] = set
+  elseif set then
+    answers[i] = false
+  else
+    answers[i] = redis.pcall('GET', key)
+  end
+end
+return answers
 `;
+
+/** KEYS[1] the audit stream; ARGV[1] its approximate cap, then one decision JSON per entry. */
+const APPEND_LUA = `
+for i = 2, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'json', ARGV[i])
+end
+return #ARGV - 1
+`;
+
+/** At most this many claims or audit records go in one script call. */
+const MAX_BATCH = 256;
 
 /**
  * KEYS[1] cooldown key; ARGV workflowName, cooldownMs, the claim to write when the key is gone.
@@ -86,7 +113,8 @@ return 1
 `;
 
 type ScriptedRedis = Redis & {
-  cooldownClaim(key: string, claim: string, leaseMs: number): Promise<string | null>;
+  cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
+  appendDecisions(stream: string, maxLen: number, ...records: string[]): Promise<number>;
   cooldownCommit(key: string, workflowName: string, cooldownMs: number, absentClaim: string): Promise<number>;
   cooldownRelease(key: string, workflowName: string): Promise<number>;
   takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
@@ -108,6 +136,17 @@ export class RedisCooldownStore implements CooldownStore {
   private readonly commandTimeoutMs: number;
   private readonly now: () => number;
   private readonly logger: StoreLogger | undefined;
+  /** Claims and audit records asked for in one event-loop turn go to Redis as one script call. */
+  private readonly claims = new Batcher<{ key: string; value: string; ttl: number }, string | null | Error>(
+    (items) => this.client.cooldownClaim(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.value, i.ttl])),
+    MAX_BATCH,
+  );
+  private readonly records = new Batcher<{ json: string; maxLen: number }, void>(async (items) => {
+    // One cap per call; in practice every record carries the same one.
+    const maxLen = Math.max(...items.map((i) => i.maxLen));
+    await this.client.appendDecisions(this.decisionsKey(), maxLen, ...items.map((i) => i.json));
+    return items.map(() => undefined);
+  }, MAX_BATCH);
   private connectionSettled: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private lastErrorLogAt = Number.NEGATIVE_INFINITY;
@@ -133,19 +172,20 @@ export class RedisCooldownStore implements CooldownStore {
         Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(attempt - 1, 6)) + Math.floor(Math.random() * 50),
     }) as ScriptedRedis;
     this.client.on('error', (error: Error) => this.logConnectionError(error));
-    this.client.defineCommand('cooldownClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
+    // The number of keys varies with the batch: given first on every call.
+    this.client.defineCommand('cooldownClaim', { lua: CLAIM_LUA });
+    this.client.defineCommand('appendDecisions', { numberOfKeys: 1, lua: APPEND_LUA });
     this.client.defineCommand('cooldownCommit', { numberOfKeys: 1, lua: COMMIT_LUA });
     this.client.defineCommand('cooldownRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     this.client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
-    const redisKey = this.cooldownKey(key);
-    const value = JSON.stringify(claim);
-    const ttl = positiveMs(leaseMs);
+    const item = { key: this.cooldownKey(key), value: JSON.stringify(claim), ttl: positiveMs(leaseMs) };
     return this.run('claim', async () => {
-      // One round trip: SET NX, and when the key is held, what holds it (atomic in the script).
-      const existing = await this.client.cooldownClaim(redisKey, value, ttl);
+      // SET NX, and when the key is held, what holds it: one script call for the whole batch.
+      const existing = await this.claims.add(item);
+      if (existing instanceof Error) throw existing;
       if (existing === null) return { acquired: true, claim: { ...claim } };
       return { acquired: false, existing: parseClaim(existing, key) };
     });
@@ -186,9 +226,8 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   async appendDecision(record: DecisionRecord, maxLen: number): Promise<void> {
-    await this.run('appendDecision', () =>
-      this.client.xadd(this.decisionsKey(), 'MAXLEN', '~', Math.max(0, Math.floor(maxLen)), '*', 'json', JSON.stringify(record)),
-    );
+    const item = { json: JSON.stringify(record), maxLen: Math.max(0, Math.floor(maxLen)) };
+    await this.run('appendDecision', () => this.records.add(item));
   }
 
   async listDecisions(limit: number): Promise<DecisionRecord[]> {
@@ -218,7 +257,8 @@ export class RedisCooldownStore implements CooldownStore {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.client.quit(),
+        // What was asked for before closing (the last requests' audit records) goes out before QUIT.
+        Promise.allSettled([this.claims.drain(), this.records.drain()]).then(() => this.client.quit()),
         new Promise((resolve) => {
           timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
         }),
@@ -234,7 +274,8 @@ export class RedisCooldownStore implements CooldownStore {
   /** Runs one store operation, turning every failure into StoreUnavailableError. */
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
     if (this.closing) throw new StoreUnavailableError(`cooldown store (redis) is closed: ${operation} refused`);
-    await this.connectionAttemptSettled();
+    // Connected, the command is queued right away (synchronously): close() then finds it queued.
+    if (CONNECTING.has(this.client.status)) await this.connectionAttemptSettled();
     try {
       return await command();
     } catch (error) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { StoreUnavailableError, type CooldownClaim } from '../../src/stores/cooldown-store.js';
 import { RedisCooldownStore, type StoreLogger } from '../../src/stores/redis.js';
 import { startRedis, uniquePrefix, type RedisServer } from '../support/redis-server.js';
@@ -190,6 +191,68 @@ describe('RedisCooldownStore against a real redis-server', () => {
       } finally {
         server.resume();
       }
+    });
+  });
+
+  describe('batching', () => {
+    /** Script calls Redis has served so far (ioredis sends EVALSHA, EVAL when the script is not cached). */
+    async function scriptCalls(): Promise<number> {
+      const admin = new Redis(server.url);
+      try {
+        const stats = await admin.info('commandstats');
+        return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      } finally {
+        admin.disconnect();
+      }
+    }
+
+    it('claims the keys asked for in one turn with one script call, each key atomically', async () => {
+      const store = open();
+      await store.ping();
+      const before = await scriptCalls();
+      // Every key twice: the first claim takes it, the second finds the first's claim.
+      const keys = Array.from({ length: 60 }, (_, i) => `k${i % 30}`);
+      const results = await Promise.all(keys.map((key, i) => store.claim(key, { ...claim, workflowName: `wf-${i}` }, 60_000)));
+      assert.equal((await scriptCalls()) - before, 1, 'one script call for 60 claims');
+      for (let i = 0; i < 30; i++) {
+        assert.deepEqual(results[i], { acquired: true, claim: { ...claim, workflowName: `wf-${i}` } });
+        assert.deepEqual(results[i + 30], { acquired: false, existing: { ...claim, workflowName: `wf-${i}` } });
+      }
+    });
+
+    it('fails only the claim whose key holds something else', async () => {
+      const prefix = uniquePrefix();
+      const admin = new Redis(server.url);
+      try {
+        await admin.rpush(`${prefix}cooldown:poisoned`, 'not a claim');
+      } finally {
+        admin.disconnect();
+      }
+      const store = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      stores.push(store);
+      const [poisoned, fine] = await Promise.allSettled([store.claim('poisoned', claim, 60_000), store.claim('fine', claim, 60_000)]);
+      assert.equal(poisoned.status, 'rejected');
+      assert.ok((poisoned as PromiseRejectedResult).reason instanceof StoreUnavailableError);
+      assert.match(String((poisoned as PromiseRejectedResult).reason.message), /WRONGTYPE/);
+      assert.deepEqual(fine, { status: 'fulfilled', value: { acquired: true, claim } });
+    });
+
+    it('appends the audit records of one turn with one script call, and writes pending ones before closing', async () => {
+      const prefix = uniquePrefix();
+      const store = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      await store.ping();
+      const before = await scriptCalls();
+      const records = Array.from({ length: 5 }, (_, i) => ({ outcome: 'cooldown', n: i, at: new Date(i).toISOString(), replica: 'r' }));
+      await Promise.all(records.map((record) => store.appendDecision(record, 100)));
+      assert.equal((await scriptCalls()) - before, 1, 'one script call for 5 records');
+      // Not awaited, as the pipeline does: close must still send them before QUIT.
+      const late = store.appendDecision({ outcome: 'no_match', n: 5, at: new Date(5).toISOString(), replica: 'r' }, 100);
+      await store.close();
+      await late;
+      const reader = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      stores.push(reader);
+      const listed = await reader.listDecisions(10);
+      assert.deepEqual(listed.map((r) => r.n), [5, 4, 3, 2, 1, 0]);
     });
   });
 
