@@ -80,8 +80,10 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply) => {
+  // A callback hook, not an async one: it runs for every response, and a promise each costs.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('Connection', 'close');
+    done(null, payload);
   });
   app.addHook('onClose', async () => deps.store.close());
   return app;

@@ -93,10 +93,21 @@ export function workflowNameFor(rule: Rule, cooldownKey: string, claimedAt: numb
     .update(`${cooldownKey}\n${claimedAt}`)
     .digest('hex')
     .slice(0, SUFFIX_LENGTH);
-  const room = NAME_MAX - NAME_START.length - 1 - SUFFIX_LENGTH;
-  const prefix =
-    dnsLabelPart(rule.remediation.params.workflowName ?? rule.name)
-      .slice(0, room)
-      .replace(/-+$/, '') || FALLBACK_PREFIX;
-  return `${NAME_START}${prefix}-${suffix}`;
+  return `${NAME_START}${namePrefixOf(rule)}-${suffix}`;
+}
+
+/** A rule's part of its Workflow names, worked out once per rule (every claim needs it). */
+const namePrefixes = new WeakMap<Rule, string>();
+
+function namePrefixOf(rule: Rule): string {
+  let prefix = namePrefixes.get(rule);
+  if (prefix === undefined) {
+    const room = NAME_MAX - NAME_START.length - 1 - SUFFIX_LENGTH;
+    prefix =
+      dnsLabelPart(rule.remediation.params.workflowName ?? rule.name)
+        .slice(0, room)
+        .replace(/-+$/, '') || FALLBACK_PREFIX;
+    namePrefixes.set(rule, prefix);
+  }
+  return prefix;
 }

@@ -9,7 +9,7 @@ import { decide, type Decision } from './decision.js';
 import { guardStage, peekStage, releaseQuietly } from './guard.js';
 import { matchStage } from './match.js';
 import { Outcome } from './outcome.js';
-import { recordStage } from './record.js';
+import { recordStage, type RecordDeps } from './record.js';
 import { renderWorkflow } from './render.js';
 import { submitStage } from './submit.js';
 
@@ -43,9 +43,9 @@ export type Mode = 'ingest' | 'explain';
  * match → render → guard (cooldown claim, rate limit) → submit → record.
  * Rendering comes before the claim so that an invalid target never holds a cooldown.
  */
-export async function decideAlert(alert: Alert, ruleSet: RuleSet, mode: Mode, deps: PipelineDeps): Promise<Decision> {
+async function decideAlert(alert: Alert, ruleSet: RuleSet, mode: Mode, deps: PipelineDeps, recordDeps: RecordDeps): Promise<Decision> {
   const decision = await decideUnrecorded(alert, ruleSet, mode, deps);
-  recordStage(alert, decision, mode, { ...deps, replica: deps.settings.replica, auditMaxLen: deps.settings.auditMaxLen });
+  recordStage(alert, decision, mode, recordDeps);
   return decision;
 }
 
@@ -88,7 +88,8 @@ export async function decideAlerts(alerts: readonly Alert[], mode: Mode, deps: P
   if (mode === 'ingest') {
     for (const alert of alerts) deps.metrics.alertsReceived.inc({ source: alert.source, status: alert.status });
   }
-  return Promise.all(alerts.map((alert) => decideAlert(alert, ruleSet, mode, deps)));
+  const recordDeps: RecordDeps = { ...deps, replica: deps.settings.replica, auditMaxLen: deps.settings.auditMaxLen };
+  return Promise.all(alerts.map((alert) => decideAlert(alert, ruleSet, mode, deps, recordDeps)));
 }
 
 /** For explain: the Workflow that would be submitted for an alert, or why none would be. */
