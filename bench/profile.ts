@@ -3,7 +3,7 @@
  * bench stream, then prints the functions with the most self time and the share of each package.
  * Not part of `npm run bench` (the profiler slows the server it watches).
  *
- *   npx tsx bench/profile.ts [cooldown|submit|no-match] [seconds]
+ *   npx tsx bench/profile.ts [cooldown|submit|no-match] [seconds] [alerts per request, default 20]
  *
  * cooldown: webhook bodies of 20 alerts, all in an active cooldown in Redis (scenario 1);
  * submit: 20 new alerts per request, submitted to the fake Kubernetes API (scenario 2);
@@ -37,6 +37,7 @@ interface CpuProfile {
 
 const mode = (process.argv[2] ?? 'cooldown') as 'cooldown' | 'submit' | 'no-match';
 const seconds = Number(process.argv[3] ?? 10);
+const perRequest = Number(process.argv[4] ?? 20);
 const PROFILE_DIR = join(REPO_ROOT, 'bench/results/profile');
 
 function where(url: string): string {
@@ -101,14 +102,14 @@ async function main(): Promise<void> {
   let stream: Stream;
   const remediable = alertSet(100, remediableAlert);
   if (mode === 'cooldown') {
-    const bodies = chunks(remediable, 20).map(webhookBody);
+    const bodies = chunks(remediable, perRequest).map(webhookBody);
     for (const body of [...remediable.map((a) => webhookBody([a])), ...bodies]) await post(`${url}/webhook/alertmanager`, body);
     stream = { kind: 'fixed', path: '/webhook/alertmanager', bodies };
   } else if (mode === 'submit') {
-    stream = { kind: 'new-alerts', path: '/webhook/alertmanager', shape: 'webhook', alertsPerBody: 20, tag: 'prof', endsAt: '' };
+    stream = { kind: 'new-alerts', path: '/webhook/alertmanager', shape: 'webhook', alertsPerBody: perRequest, tag: 'prof', endsAt: '' };
   } else {
     const endsAt = new Date(Date.now() + 3600_000).toISOString();
-    stream = { kind: 'fixed', path: '/api/v2/alerts', bodies: chunks(alertSet(100, unmatchedAlert), 20).map((g) => postableBody(g, endsAt)) };
+    stream = { kind: 'fixed', path: '/api/v2/alerts', bodies: chunks(alertSet(100, unmatchedAlert), perRequest).map((g) => postableBody(g, endsAt)) };
   }
   const loadgen = startLoadGenerator();
   const result = await loadgen.run(url, stream, seconds, 10);
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
   if (!file) throw new Error(`no .cpuprofile in ${PROFILE_DIR}: did the server exit cleanly?`);
   const profile = JSON.parse(readFileSync(join(PROFILE_DIR, file), 'utf8')) as CpuProfile;
   process.stdout.write(
-    `kube-sentinel under the ${mode} stream: ${thousands(result.ok2xx * 20 / result.seconds)} alerts/s while profiled (${result.non2xx} non-2xx)\n` +
+    `kube-sentinel under the ${mode} stream: ${thousands(result.ok2xx * perRequest / result.seconds)} alerts/s while profiled (${result.non2xx} non-2xx)\n` +
       `profile: bench/results/profile/${file}\n\n${summarize(profile)}\n`,
   );
 }
