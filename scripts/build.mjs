@@ -33,8 +33,7 @@ await build({
   ],
   sourcemap: 'linked',
   minifyWhitespace: true,
-  minifySyntax: true,
-  keepNames: true,
+  minifySyntax: true, // identifiers are not renamed: stack traces and profiles keep their names
   chunkNames: '[name]-[hash]',
   logLevel: 'warning',
   // Bundled CommonJS packages call require() for node's built-ins and read __dirname (ioredis,

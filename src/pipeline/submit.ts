@@ -23,7 +23,7 @@ export async function submitStage(alert: Alert, rule: Rule, key: string, workflo
   const target = { namespace: workflow.metadata.namespace, name: workflow.metadata.name };
   const template = rule.remediation.params.workflowTemplate ?? rule.remediation.params.workflowName ?? '';
   if (deps.dryRun) {
-    await commit(pass, rule, deps);
+    commitInBackground(pass, rule, deps);
     return decide(alert, rule, Outcome.DryRun, { cooldownKey: key, workflow: target });
   }
   const started = performance.now();
@@ -33,7 +33,7 @@ export async function submitStage(alert: Alert, rule: Rule, key: string, workflo
   switch (result.kind) {
     case 'created':
     case 'exists':
-      await commit(pass, rule, deps);
+      commitInBackground(pass, rule, deps);
       return decide(alert, rule, Outcome.Submitted, {
         cooldownKey: key,
         workflow: target,
@@ -70,6 +70,16 @@ function codeOf(result: SubmitResult): string {
     case 'transient':
       return /^\d{3}\b/.exec(result.reason)?.[0] ?? (result.reason.startsWith('timeout') ? 'timeout' : 'connection');
   }
+}
+
+/**
+ * Not awaited: the answer is `submitted` whether or not the commit lands (a failed commit only
+ * leaves the pending lease, and is logged), so the answer need not wait for another round trip to
+ * Redis. The command is queued at once on the store's connection, ahead of anything this replica
+ * asks later, and closing the store waits for it.
+ */
+function commitInBackground(pass: Pass, rule: Rule, deps: SubmitDeps): void {
+  void commit(pass, rule, deps);
 }
 
 async function commit(pass: Pass, rule: Rule, deps: SubmitDeps): Promise<void> {

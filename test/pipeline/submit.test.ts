@@ -8,6 +8,8 @@ import { validateArgoObject } from '../support/argo-schema.js';
 import { firing, testApp, webhook } from '../support/app.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
+import { MemoryCooldownStore } from '../../src/stores/memory.js';
+import { StoreUnavailableError } from '../../src/stores/cooldown-store.js';
 
 const crashloop = (pod: string, namespace = 'shop') => webhook([firing({ alertname: 'KubePodCrashLooping', namespace, pod }, { description: 'crashloop' })]);
 
@@ -36,6 +38,38 @@ describe('submitting to the Kubernetes API', () => {
     assert.deepEqual(validateArgoObject(stored), []);
     assert.equal(stored!.metadata.name, first.json().decisions[0].workflow.name);
     assert.equal(stored!.metadata.labels?.['kube-sentinel.io/rule'], 'crashloop');
+  });
+
+  it('answers submitted without waiting for the commit, which lands after, and logs a commit that fails', { timeout: 10_000 }, async () => {
+    const store = new MemoryCooldownStore();
+    const commits: { settle: (ok: boolean) => void; answered: Promise<unknown> }[] = [];
+    const commit = store.commit.bind(store);
+    // The commit is held until the test lets it go: the answer must not wait for it.
+    store.commit = (key, name, ms) => {
+      let settle!: (ok: boolean) => void;
+      const answered = new Promise<boolean>((resolve, reject) => {
+        settle = (ok) => (ok ? commit(key, name, ms).then(resolve, reject) : reject(new StoreUnavailableError('redis went away')));
+      });
+      commits.push({ settle, answered: answered.catch(() => undefined) });
+      return answered;
+    };
+    /** One event-loop turn: what the pipeline does once the commit settles has run by then. */
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const { app, logs } = await testApp({ submitter, store });
+    const first = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('checkout-7d9f8b6c5-x2x9k') });
+    assert.equal(first.json().decisions[0].outcome, 'submitted');
+    assert.equal(commits.length, 1, 'the commit was asked for before the answer');
+    assert.equal((await store.peek('crashloop:shop/checkout'))?.state, 'pending');
+    commits[0]!.settle(true);
+    await commits[0]!.answered;
+    assert.equal((await store.peek('crashloop:shop/checkout'))?.state, 'committed');
+
+    const other = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0', 'pay') });
+    assert.equal(other.json().decisions[0].outcome, 'submitted', 'a failing commit does not change the decision');
+    commits[1]!.settle(false);
+    await commits[1]!.answered;
+    await turn();
+    assert.ok(logs().some((l) => l.msg === 'could not commit the cooldown after submitting' && l.key === 'crashloop:pay/api'));
   });
 
   it('renders inline workflows the API server accepts', async () => {
