@@ -71,9 +71,9 @@ function networkCode(err: unknown): string | undefined {
 }
 
 /**
- * Sorts an error from @kubernetes/client-node into transient (worth retrying: 5xx, 429,
- * timeouts, refused connections) and permanent (other 4xx). The reason is one line built
- * from the Status body, never the raw multi-line ApiException message.
+ * Sorts an error from a Kubernetes API call (src/kube/http.ts) into transient (worth retrying:
+ * 5xx, 429, timeouts, refused connections) and permanent (other 4xx). The reason is one line
+ * built from the Status body, never a raw multi-line message.
  */
 export function classifyKubeError(err: unknown): SubmitResult {
   const apiCode = (err as { code?: unknown })?.code;

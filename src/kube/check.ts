@@ -116,18 +116,19 @@ function statusOf(err: unknown): { error: string; status?: number } {
   return Number.isFinite(status) ? { error, status } : { error };
 }
 
+/** A question `check` asks the API server gets this long before it counts as a timeout. */
+const CHECK_TIMEOUT_MS = 10_000;
+
 /** The ClusterProbe that asks the real API server (read-only, plus SelfSubjectAccessReview, which changes nothing). */
 export async function kubeProbe(source: Exclude<KubeconfigSource, { kind: 'none' }>): Promise<ClusterProbe & { user?: string }> {
-  const { k8s, kc } = await loadKubeConfig(source);
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
+  const { request } = await loadKubeConfig(source);
   const namespace = process.env.POD_NAMESPACE;
   const serviceAccount = process.env.SERVICE_ACCOUNT_NAME;
   return {
     ...(namespace && serviceAccount ? { user: `system:serviceaccount:${namespace}:${serviceAccount}` } : {}),
     async template(ref) {
       try {
-        await getWorkflowTemplate(custom, { name: ref.name, namespace: ref.namespace ?? '', clusterScope: ref.clusterScope });
+        await getWorkflowTemplate(request, { name: ref.name, namespace: ref.namespace ?? '', clusterScope: ref.clusterScope }, AbortSignal.timeout(CHECK_TIMEOUT_MS));
         return 'found';
       } catch (err) {
         const status = statusOf(err);
@@ -136,10 +137,17 @@ export async function kubeProbe(source: Exclude<KubeconfigSource, { kind: 'none'
     },
     async mayCreateWorkflows(ns) {
       try {
-        const review = await authz.createSelfSubjectAccessReview({
-          body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: ns, verb: 'create', group: ARGO_GROUP, resource: 'workflows' } } },
-        });
-        return review.status?.allowed === true;
+        const review = (await request(
+          'POST',
+          '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+          {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { namespace: ns, verb: 'create', group: ARGO_GROUP, resource: 'workflows' } },
+          },
+          AbortSignal.timeout(CHECK_TIMEOUT_MS),
+        )) as { status?: { allowed?: unknown } } | undefined;
+        return review?.status?.allowed === true;
       } catch (err) {
         return statusOf(err);
       }

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import { classifyKubeError, ConfigError, type SubmitResult } from '../errors.js';
+import { KubeApiError, kubeRequester, type KubeRequest } from './http.js';
+import type { KubeConfig } from './k8s.js';
 import { ARGO_GROUP, ARGO_VERSION, WORKFLOW_PLURAL, type Workflow } from './workflow.js';
 
 /** Creates Workflows. Submission sees only the finished object. */
@@ -37,12 +36,10 @@ export function kubeconfigSource(kubeconfig: string | undefined, env: Record<str
 }
 
 // @kubernetes/client-node is large: it is imported only when a cluster is configured, which
-// keeps dry-run starts fast, and only the parts in ./k8s.js, which keeps the others fast.
-type K8s = typeof import('./k8s.js');
-
-export async function loadKubeConfig(source: KubeconfigSource): Promise<{ k8s: K8s; kc: import('./k8s.js').KubeConfig }> {
-  const k8s = await import('./k8s.js');
-  const kc = new k8s.KubeConfig();
+// keeps dry-run starts fast, and only KubeConfig (./k8s.js), which the bundler keeps apart.
+export async function loadKubeConfig(source: KubeconfigSource): Promise<{ kc: KubeConfig; request: KubeRequest }> {
+  const { KubeConfig } = await import('./k8s.js');
+  const kc = new KubeConfig();
   try {
     if (source.kind === 'file') kc.loadFromFile(source.path);
     else kc.loadFromCluster();
@@ -50,48 +47,20 @@ export async function loadKubeConfig(source: KubeconfigSource): Promise<{ k8s: K
     throw new ConfigError(`invalid --kubeconfig: ${(err as Error).message.split('\n')[0]}`);
   }
   if (!kc.getCurrentCluster()) throw new ConfigError('invalid --kubeconfig: no current cluster');
-  return { k8s, kc };
+  return { kc, request: kubeRequester(kc) };
 }
 
-/**
- * client-node 1.4 builds a new Agent for every request, so every create opened a new connection —
- * against a real API server, a TLS handshake per Workflow. Plain http(s) agents are replaced by
- * one keep-alive agent per distinct TLS configuration (proxy agents are left alone).
- */
-class KeepAliveAgents {
-  private readonly byOptions = new Map<string, http.Agent>();
-
-  reuse(agent: unknown): http.Agent | undefined {
-    if (!(agent instanceof http.Agent) || (agent.constructor !== http.Agent && agent.constructor !== https.Agent)) return undefined;
-    const options = (agent as http.Agent & { options: Record<string, unknown> }).options;
-    const tls = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'].map((name) => {
-      const value = options[name];
-      return Buffer.isBuffer(value) || typeof value === 'string' ? createHash('sha256').update(value).digest('hex') : String(value);
-    });
-    const key = `${agent instanceof https.Agent ? 'https' : 'http'}:${tls.join(':')}`;
-    let shared = this.byOptions.get(key);
-    if (!shared) {
-      const keepAlive = { ...options, keepAlive: true, maxSockets: 16 };
-      shared = agent instanceof https.Agent ? new https.Agent(keepAlive) : new http.Agent(keepAlive);
-      this.byOptions.set(key, shared);
-    }
-    return shared;
-  }
-}
-
-type CustomObjectsApi = import('./k8s.js').CustomObjectsApi;
-
-/** GET of a WorkflowTemplate (or, cluster-scoped, a ClusterWorkflowTemplate); rejects like every client call (404 when absent). */
+/** GET of a WorkflowTemplate (or, cluster-scoped, a ClusterWorkflowTemplate); rejects like every call (KubeApiError 404 when absent). */
 export async function getWorkflowTemplate(
-  api: CustomObjectsApi,
+  request: KubeRequest,
   ref: { name: string; namespace: string; clusterScope: boolean },
-  options?: import('./k8s.js').ConfigurationOptions,
+  signal?: AbortSignal,
 ): Promise<void> {
-  if (ref.clusterScope) {
-    await api.getClusterCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, plural: 'clusterworkflowtemplates', name: ref.name }, options);
-  } else {
-    await api.getNamespacedCustomObject({ group: ARGO_GROUP, version: ARGO_VERSION, namespace: ref.namespace, plural: 'workflowtemplates', name: ref.name }, options);
-  }
+  const base = `/apis/${ARGO_GROUP}/${ARGO_VERSION}`;
+  const path = ref.clusterScope
+    ? `${base}/clusterworkflowtemplates/${encodeURIComponent(ref.name)}`
+    : `${base}/namespaces/${encodeURIComponent(ref.namespace)}/workflowtemplates/${encodeURIComponent(ref.name)}`;
+  await request('GET', path, undefined, signal);
 }
 
 /** A template seen to exist is not asked about again for this long. */
@@ -101,28 +70,9 @@ export async function createKubeSubmitter(
   source: Exclude<KubeconfigSource, { kind: 'none' }>,
   options: { now?: () => number } = {},
 ): Promise<WorkflowSubmitter> {
-  const { k8s, kc } = await loadKubeConfig(source);
-  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const { kc, request } = await loadKubeConfig(source);
   const now = options.now ?? Date.now;
   const templatesSeen = new Map<string, number>();
-
-  const agents = new KeepAliveAgents();
-
-  /** Per-call middleware of the generated client is observable-based (its own small stub). */
-  const withSignal = (signal: AbortSignal): import('./k8s.js').ConfigurationOptions => ({
-    middleware: [
-      {
-        pre: (ctx) => {
-          ctx.setSignal(signal);
-          const agent = agents.reuse(ctx.getAgent());
-          if (agent) ctx.setAgent(agent);
-          return new k8s.Observable(Promise.resolve(ctx));
-        },
-        post: (response) => new k8s.Observable(Promise.resolve(response)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  });
 
   /**
    * The API server accepts a Workflow whose template does not exist (Argo fails it later, out of
@@ -137,11 +87,11 @@ export async function createKubeSubmitter(
     const seen = templatesSeen.get(key);
     if (seen !== undefined && now() - seen < TEMPLATE_SEEN_TTL_MS) return null;
     try {
-      await getWorkflowTemplate(api, { name: ref.name, namespace, clusterScope: ref.clusterScope === true }, withSignal(signal));
+      await getWorkflowTemplate(request, { name: ref.name, namespace, clusterScope: ref.clusterScope === true }, signal);
       templatesSeen.set(key, now());
       return null;
     } catch (err) {
-      if ((err as { code?: unknown }).code === 404) {
+      if (err instanceof KubeApiError && err.code === 404) {
         return ref.clusterScope ? `ClusterWorkflowTemplate ${ref.name} not found` : `WorkflowTemplate ${namespace}/${ref.name} not found`;
       }
       return null;
@@ -156,17 +106,8 @@ export async function createKubeSubmitter(
       try {
         const missing = await missingTemplate(workflow, signal);
         if (missing) return { kind: 'permanent', status: 404, reason: `404 ${missing}` };
-        await api.createNamespacedCustomObject(
-          {
-            group: ARGO_GROUP,
-            version: ARGO_VERSION,
-            namespace: workflow.metadata.namespace,
-            plural: WORKFLOW_PLURAL,
-            body: workflow,
-            fieldValidation: 'Strict',
-          },
-          withSignal(signal),
-        );
+        const namespace = encodeURIComponent(workflow.metadata.namespace);
+        await request('POST', `/apis/${ARGO_GROUP}/${ARGO_VERSION}/namespaces/${namespace}/${WORKFLOW_PLURAL}?fieldValidation=Strict`, workflow, signal);
         return { kind: 'created' };
       } catch (err) {
         if (signal.aborted) return { kind: 'transient', reason: `timeout after ${timeoutMs} ms` };

@@ -7,6 +7,7 @@ import { createKubeSubmitter, type WorkflowSubmitter } from '../../src/kube/clie
 import type { Workflow } from '../../src/kube/workflow.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
+import { makeTestPki } from '../support/tls.js';
 
 function workflow(name: string, namespace = 'argo'): Workflow {
   return {
@@ -143,6 +144,56 @@ describe('connections to the API server', () => {
       for (let i = 0; i < 5; i++) assert.equal((await submitter.create(workflow(`wf-ka-${i}`), 2000)).kind, 'created');
       assert.equal(kube.workflows.length, 5);
       assert.ok(connections <= 2, `${connections} connections for 5 creates and a template check`);
+    } finally {
+      await kube.close();
+    }
+  });
+});
+
+describe('TLS to the API server', () => {
+  const pki = makeTestPki();
+  const other = makeTestPki('another');
+
+  it('verifies the server against the kubeconfig CA, presents the client certificate, and keeps the connection', async () => {
+    const kube = await startFakeKube({ tls: { key: pki.server.key, cert: pki.server.cert, clientCa: pki.ca } });
+    try {
+      kube.addWorkflowTemplate('argo', 'diagnose-pod');
+      const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, undefined, { ca: pki.ca, cert: pki.client.cert, key: pki.client.key });
+      const submitter = await createKubeSubmitter({ kind: 'file', path });
+      const server = (kube as unknown as { server: import('node:https').Server }).server;
+      let handshakes = 0;
+      server.on('secureConnection', () => void handshakes++);
+      for (let i = 0; i < 5; i++) assert.deepEqual(await submitter.create(workflow(`wf-tls-${i}`), 2000), { kind: 'created' });
+      assert.deepEqual(kube.workflows.map((w) => w.metadata.name), [0, 1, 2, 3, 4].map((i) => `wf-tls-${i}`));
+      assert.ok(handshakes <= 2, `${handshakes} TLS handshakes for 5 creates and a template check`);
+    } finally {
+      await kube.close();
+    }
+  });
+
+  it('refuses a server whose certificate the kubeconfig CA did not sign, and creates nothing', async () => {
+    const kube = await startFakeKube({ tls: { key: other.server.key, cert: other.server.cert } });
+    try {
+      kube.addWorkflowTemplate('argo', 'diagnose-pod');
+      const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't', { ca: pki.ca });
+      const result = await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-mitm'), 2000);
+      assert.equal(result.kind, 'transient');
+      assert.match((result as { reason: string }).reason, /certificate/i);
+      assert.equal(kube.workflows.length, 0);
+      assert.equal(kube.requests.length, 0, 'no request reached the server');
+    } finally {
+      await kube.close();
+    }
+  });
+
+  it('is refused by a server that requires a client certificate when the kubeconfig has none', async () => {
+    const kube = await startFakeKube({ tls: { key: pki.server.key, cert: pki.server.cert, clientCa: pki.ca } });
+    try {
+      kube.addWorkflowTemplate('argo', 'diagnose-pod');
+      const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't', { ca: pki.ca });
+      const result = await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-nocert'), 2000);
+      assert.equal(result.kind, 'transient');
+      assert.equal(kube.workflows.length, 0);
     } finally {
       await kube.close();
     }

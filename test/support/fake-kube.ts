@@ -10,6 +10,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { WorkflowSpec } from '../../src/kube/workflow.js';
 import { argoObjectProblems, GENERATED_SUFFIX_LENGTH, type FieldProblem } from './argo-schema.js';
@@ -115,10 +116,16 @@ export interface FakeKubeOptions {
   validate?: boolean;
   /** Clock for creationTimestamp. */
   now?: () => number;
+  /**
+   * Serve HTTPS with this key and certificate (PEM). With `clientCa`, as an API server with
+   * client-certificate authentication: a client without a certificate signed by it is refused
+   * at the TLS handshake.
+   */
+  tls?: { key: string; cert: string; clientCa?: string };
 }
 
 export interface FakeKube {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`) */
   readonly url: string;
   readonly port: number;
   /** Created Workflows in creation order, as stored (a copy of the list). */
@@ -311,11 +318,11 @@ class FakeKubeServer implements FakeKube {
 
   constructor(
     private readonly server: Server,
-    private readonly options: Required<Pick<FakeKubeOptions, 'validate' | 'now'>> & Pick<FakeKubeOptions, 'token'>,
+    private readonly options: Required<Pick<FakeKubeOptions, 'validate' | 'now'>> & Pick<FakeKubeOptions, 'token'> & { scheme: 'http' | 'https' },
   ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.options.scheme}://127.0.0.1:${this.port}`;
   }
 
   get workflows(): StoredWorkflow[] {
@@ -755,11 +762,15 @@ const AUTHORIZATION_RESOURCES = {
 
 /** Starts the fake on 127.0.0.1 on a free port. */
 export async function startFakeKube(options: FakeKubeOptions = {}): Promise<FakeKube> {
-  const server = createServer();
+  const tls = options.tls;
+  const server: Server = tls
+    ? createTlsServer({ key: tls.key, cert: tls.cert, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) })
+    : createServer();
   const fake = new FakeKubeServer(server, {
     token: options.token,
     validate: options.validate ?? true,
     now: options.now ?? Date.now,
+    scheme: tls ? 'https' : 'http',
   });
   server.on('request', (request, response) => fake.handle(request, response));
   await fake.listen(0);

@@ -4,20 +4,28 @@ import { stringify } from 'yaml';
 
 /**
  * Writes `<dir>/kubeconfig` pointing at a fake API server and returns its path (an existing
- * file of that name is replaced). Without a token the user has no credentials.
+ * file of that name is replaced). Without a token (or a client certificate in `tls`) the user has
+ * no credentials.
  */
-export function writeKubeconfig(dir: string, url: string, token?: string): string {
+export function writeKubeconfig(dir: string, url: string, token?: string, tls?: { ca: string; cert?: string; key?: string }): string {
+  const base64 = (pem: string) => Buffer.from(pem).toString('base64');
+  const user: Record<string, string> = token === undefined ? {} : { token };
+  if (tls?.cert && tls.key) {
+    user['client-certificate-data'] = base64(tls.cert);
+    user['client-key-data'] = base64(tls.key);
+  }
   const kubeconfig = {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [
       {
         name: 'fake-kube',
-        // @kubernetes/client-node refuses a plain http:// server unless TLS verification is off.
-        cluster: { server: url, 'insecure-skip-tls-verify': true },
+        // @kubernetes/client-node refuses a plain http:// server unless TLS verification is off;
+        // over https the server is verified against the given CA.
+        cluster: tls ? { server: url, 'certificate-authority-data': base64(tls.ca) } : { server: url, 'insecure-skip-tls-verify': true },
       },
     ],
-    users: [{ name: 'kube-sentinel', user: token === undefined ? {} : { token } }],
+    users: [{ name: 'kube-sentinel', user }],
     contexts: [{ name: 'fake-kube', context: { cluster: 'fake-kube', user: 'kube-sentinel', namespace: 'argo' } }],
     'current-context': 'fake-kube',
   };
