@@ -13,6 +13,24 @@
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 
+/**
+ * client-node's generated models (2,500 files of class declarations, no top-level code) reach
+ * KubeConfig through its generated-API index; declared free of side effects, the ones nothing
+ * uses are left out of the bundle: 400 KB less to compile, about 45 ms of a start with a cluster.
+ * A model that is used is kept, as always.
+ */
+const pureGeneratedModels = {
+  name: 'client-node-models-without-side-effects',
+  setup(builder) {
+    builder.onResolve({ filter: /^\.\.?\// }, async (args) => {
+      if (args.pluginData === 'resolving' || !/[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]gen[\\/]/.test(args.importer)) return undefined;
+      const resolved = await builder.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'resolving' });
+      if (resolved.errors.length > 0) return { errors: resolved.errors };
+      return { path: resolved.path, sideEffects: !/[\\/]gen[\\/]models[\\/]/.test(resolved.path) };
+    });
+  },
+};
+
 rmSync('dist', { recursive: true, force: true });
 await build({
   entryPoints: ['src/cli.ts'],
@@ -35,6 +53,8 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true, // identifiers are not renamed: stack traces and profiles keep their names
   chunkNames: '[name]-[hash]',
+  alias: { 'whatwg-url': './scripts/shims/whatwg-url.cjs' },
+  plugins: [pureGeneratedModels],
   logLevel: 'warning',
   // Bundled CommonJS packages call require() for node's built-ins and read __dirname (ioredis,
   // building an error's stack); an ES module has neither of its own.
