@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -23,15 +24,60 @@ export function createLogger(level: Config['logLevel']): Logger {
   // Buffered, asynchronous writes: a synchronous write per decision line was a third of the cost
   // of a decision. What is still buffered is written out when the process exits. The buffer is
   // bounded: if stdout cannot keep up for long, lines are dropped rather than memory exhausted.
-  const destination = pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 });
-  process.on('exit', () => {
-    try {
-      destination.flushSync();
-    } catch {
-      // nothing written yet, or stdout already gone
-    }
-  });
+  const destination = new TurnBatchedStream(pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 }), 1);
+  process.on('exit', () => destination.flushSync());
   return pino(options, destination);
+}
+
+/**
+ * Hands the lines of one event-loop turn (a webhook's 20 decision lines) to sonic-boom as one
+ * string. sonic-boom measures the byte length of its whole pending buffer on every write, which
+ * made a busy receiver spend 5–8% of its time counting bytes.
+ */
+export class TurnBatchedStream {
+  private lines: string[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly target: { write(chunk: string): boolean; flushSync(): void },
+    private readonly fd: number,
+  ) {}
+
+  write(line: string): boolean {
+    this.lines.push(line);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flushTurn());
+    }
+    return true;
+  }
+
+  /** Everything written so far, to the file descriptor now, in order (at exit). */
+  flushSync(): void {
+    const chunk = this.take();
+    try {
+      this.target.flushSync();
+    } catch {
+      // nothing buffered there yet, or stdout already gone
+    }
+    try {
+      if (chunk) writeSync(this.fd, chunk);
+    } catch {
+      // stdout already gone
+    }
+  }
+
+  private flushTurn(): void {
+    this.scheduled = false;
+    const chunk = this.take();
+    if (chunk) this.target.write(chunk);
+  }
+
+  private take(): string {
+    const chunk = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
+    this.lines = [];
+    return chunk;
+  }
 }
 
 export async function createSubmitter(config: Config, env: Record<string, string | undefined>, logger: Logger): Promise<WorkflowSubmitter> {
