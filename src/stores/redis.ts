@@ -65,22 +65,35 @@ return #ARGV - 1
 const MAX_BATCH = 256;
 
 /**
- * KEYS[1] cooldown key; ARGV workflowName, cooldownMs, the claim to write when the key is gone.
+ * KEYS cooldown keys; ARGV per key: workflowName, cooldownMs, the claim to write when the key is
+ * gone. Answers 1 per key committed, 0 where another claim holds the key, or that key's error.
  * A key that has expired is written anyway: the Workflow exists, so its cooldown must hold.
  */
 const COMMIT_LUA = `
-local current = redis.call('GET', KEYS[1])
-if not current then
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+local function commit(key, name, ms, absent)
+  local current = redis.call('GET', key)
+  if not current then
+    redis.call('SET', key, absent, 'PX', ms)
+    return 1
+  end
+  local ok, claim = pcall(cjson.decode, current)
+  if not ok or type(claim) ~= 'table' or claim.workflowName ~= name then
+    return 0
+  end
+  claim.state = 'committed'
+  redis.call('SET', key, cjson.encode(claim), 'PX', ms)
   return 1
 end
-local ok, claim = pcall(cjson.decode, current)
-if not ok or type(claim) ~= 'table' or claim.workflowName ~= ARGV[1] then
-  return 0
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local ok, answer = pcall(commit, key, ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i])
+  if ok then
+    answers[i] = answer
+  else
+    answers[i] = { err = tostring(answer) }
+  end
 end
-claim.state = 'committed'
-redis.call('SET', KEYS[1], cjson.encode(claim), 'PX', ARGV[2])
-return 1
+return answers
 `;
 
 /** KEYS[1] cooldown key; ARGV workflowName. */
@@ -115,7 +128,7 @@ return 1
 type ScriptedRedis = Redis & {
   cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
   appendDecisions(stream: string, maxLen: number, ...records: string[]): Promise<number>;
-  cooldownCommit(key: string, workflowName: string, cooldownMs: number, absentClaim: string): Promise<number>;
+  cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
   cooldownRelease(key: string, workflowName: string): Promise<number>;
   takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
 };
@@ -136,9 +149,13 @@ export class RedisCooldownStore implements CooldownStore {
   private readonly commandTimeoutMs: number;
   private readonly now: () => number;
   private readonly logger: StoreLogger | undefined;
-  /** Claims and audit records asked for in one event-loop turn go to Redis as one script call. */
+  /** Claims, commits and audit records asked for in one event-loop turn go to Redis as one script call each. */
   private readonly claims = new Batcher<{ key: string; value: string; ttl: number }, string | null | Error>(
     (items) => this.client.cooldownClaim(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.value, i.ttl])),
+    MAX_BATCH,
+  );
+  private readonly commits = new Batcher<{ key: string; workflowName: string; ttl: number; absent: string }, number | Error>(
+    (items) => this.client.cooldownCommit(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.workflowName, i.ttl, i.absent])),
     MAX_BATCH,
   );
   private readonly records = new Batcher<{ json: string; maxLen: number }, void>(async (items) => {
@@ -175,7 +192,7 @@ export class RedisCooldownStore implements CooldownStore {
     // The number of keys varies with the batch: given first on every call.
     this.client.defineCommand('cooldownClaim', { lua: CLAIM_LUA });
     this.client.defineCommand('appendDecisions', { numberOfKeys: 1, lua: APPEND_LUA });
-    this.client.defineCommand('cooldownCommit', { numberOfKeys: 1, lua: COMMIT_LUA });
+    this.client.defineCommand('cooldownCommit', { lua: COMMIT_LUA });
     this.client.defineCommand('cooldownRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     this.client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });
   }
@@ -193,13 +210,10 @@ export class RedisCooldownStore implements CooldownStore {
 
   async commit(key: string, workflowName: string, cooldownMs: number): Promise<boolean> {
     const absentClaim: CooldownClaim = { workflowName, fingerprint: '', state: 'committed', claimedAt: this.now() };
+    const item = { key: this.cooldownKey(key), workflowName, ttl: positiveMs(cooldownMs), absent: JSON.stringify(absentClaim) };
     return this.run('commit', async () => {
-      const committed = await this.client.cooldownCommit(
-        this.cooldownKey(key),
-        workflowName,
-        positiveMs(cooldownMs),
-        JSON.stringify(absentClaim),
-      );
+      const committed = await this.commits.add(item);
+      if (committed instanceof Error) throw committed;
       return committed === 1;
     });
   }
@@ -258,7 +272,7 @@ export class RedisCooldownStore implements CooldownStore {
     try {
       await Promise.race([
         // What was asked for before closing (the last requests' audit records) goes out before QUIT.
-        Promise.allSettled([this.claims.drain(), this.records.drain()]).then(() => this.client.quit()),
+        Promise.allSettled([this.claims.drain(), this.commits.drain(), this.records.drain()]).then(() => this.client.quit()),
         new Promise((resolve) => {
           timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
         }),

@@ -220,6 +220,39 @@ describe('RedisCooldownStore against a real redis-server', () => {
       }
     });
 
+    it('commits the claims of one turn with one script call, each on its own terms', async () => {
+      const prefix = uniquePrefix();
+      const store = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      stores.push(store);
+      await store.claim('ours', claim, 60_000);
+      await store.claim('theirs', { ...claim, workflowName: 'wf-other' }, 60_000);
+      const admin = new Redis(server.url);
+      try {
+        await admin.rpush(`${prefix}cooldown:poisoned`, 'not a claim');
+        const before = await scriptCalls();
+        const results = await Promise.allSettled([
+          store.commit('ours', 'wf-1', 600_000),
+          store.commit('theirs', 'wf-1', 600_000),
+          store.commit('expired', 'wf-1', 600_000),
+          store.commit('poisoned', 'wf-1', 600_000),
+        ]);
+        assert.equal((await scriptCalls()) - before, 1, 'one script call for 4 commits');
+        assert.deepEqual(results.slice(0, 3), [
+          { status: 'fulfilled', value: true },
+          { status: 'fulfilled', value: false },
+          { status: 'fulfilled', value: true },
+        ]);
+        assert.equal(results[3]!.status, 'rejected');
+        assert.ok((results[3] as PromiseRejectedResult).reason instanceof StoreUnavailableError);
+        assert.equal((await store.peek('ours'))?.state, 'committed');
+        assert.equal((await store.peek('theirs'))?.workflowName, 'wf-other', 'another claim is left alone');
+        assert.equal((await store.peek('expired'))?.state, 'committed', 'a key gone meanwhile is written: the Workflow exists');
+        assert.ok((await admin.pttl(`${prefix}cooldown:ours`)) > 60_000, 'the full cooldown replaces the lease');
+      } finally {
+        admin.disconnect();
+      }
+    });
+
     it('fails only the claim whose key holds something else', async () => {
       const prefix = uniquePrefix();
       const admin = new Redis(server.url);
