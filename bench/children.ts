@@ -16,6 +16,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const CLI = join(REPO_ROOT, 'dist/cli.js');
 export const BUILD_DIR = join(REPO_ROOT, 'bench/results/build');
 export const BASELINE_JS = join(BUILD_DIR, 'baseline-server.js');
+/** The same, bundled by esbuild as Kube Sentinel's dist/ is (for information in the cold-start rows). */
+export const BASELINE_BUNDLE_JS = join(BUILD_DIR, 'baseline-server.bundle.mjs');
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
