@@ -6,9 +6,9 @@
  * (ioredis with --redis-url, @kubernetes/client-node with a cluster), starts in about 60% of the
  * time (bench/README.md, scenario 5), which is what scale-from-zero waits for.
  *
- * pino and pino-pretty stay in node_modules: pino runs its transports (pino-pretty on a TTY) in
- * a worker thread that loads them by file path. Chunks sit next to cli.js, so paths relative
- * to import.meta.url (../openapi.yaml) hold for every output file.
+ * pino-pretty stays in node_modules, imported only on a terminal, as an in-process stream (pino's
+ * worker-thread transports load files by path, which a bundle does not have). Chunks sit next to
+ * cli.js, so paths relative to import.meta.url (../openapi.yaml) hold for every output file.
  */
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
@@ -41,7 +41,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: [
-    'pino',
+    // Loaded only for a person at a terminal (src/server.ts createLogger).
     'pino-pretty',
     // fastify loads these only for what Kube Sentinel does not use (Ajv and fast-json-stringify,
     // replaced by TypeBox's compiler; inject, for tests): left out, they cost no parsing at start.

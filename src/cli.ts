@@ -50,7 +50,7 @@ function takeOption(args: string[], name: string): string | undefined {
 
 async function serve(args: string[], env: Env): Promise<number> {
   const config = loadConfig(args, env);
-  const logger = createLogger(config.logLevel);
+  const logger = await createLogger(config.logLevel);
   try {
     const server = await startServer(config, env, logger);
     closeOnSignals(server, logger);

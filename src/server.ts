@@ -16,15 +16,24 @@ import { MemoryCooldownStore } from './stores/memory.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
-export function createLogger(level: Config['logLevel']): Logger {
+export async function createLogger(
+  level: Config['logLevel'],
   // Pretty output only for a person at a terminal; JSON lines everywhere else.
-  const pretty = process.stdout.isTTY && !process.env.CI;
+  output: { pretty?: boolean; fd?: number } = {},
+): Promise<Logger> {
+  const pretty = output.pretty ?? (process.stdout.isTTY === true && !process.env.CI);
+  const fd = output.fd ?? 1;
   const options = { level, base: { service: 'kube-sentinel' } };
-  if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: 1 } } });
+  if (pretty) {
+    // In process, as a stream (pino is bundled, so its worker-thread transports cannot find
+    // their files), and imported only here: no other start pays for it.
+    const { default: pinoPretty } = await import('pino-pretty');
+    return pino(options, pinoPretty({ destination: fd, sync: true }));
+  }
   // Buffered, asynchronous writes: a synchronous write per decision line was a third of the cost
   // of a decision. What is still buffered is written out when the process exits. The buffer is
   // bounded: if stdout cannot keep up for long, lines are dropped rather than memory exhausted.
-  const destination = new TurnBatchedStream(pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 }), 1);
+  const destination = new TurnBatchedStream(pino.destination({ dest: fd, sync: false, maxLength: 16 * 1024 * 1024 }), fd);
   process.on('exit', () => destination.flushSync());
   return pino(options, destination);
 }

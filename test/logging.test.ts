@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { TurnBatchedStream } from '../src/server.js';
+import { createLogger, TurnBatchedStream } from '../src/server.js';
 
 /** One event-loop turn. */
 const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -39,6 +39,23 @@ describe('the log stream', () => {
       assert.deepEqual(target.flushed, ['flushSync'], "the destination's own buffer goes first");
       assert.equal(readFileSync(file, 'utf8'), '{"last":1}\n{"last":2}\n');
       assert.deepEqual(target.writes, [], 'not handed on asynchronously as well');
+    } finally {
+      closeSync(fd);
+    }
+  });
+});
+
+describe('createLogger', () => {
+  it('writes pretty lines for a person at a terminal, in process', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ks-log-')), 'tty.log');
+    const fd = openSync(file, 'w');
+    try {
+      const logger = await createLogger('info', { pretty: true, fd });
+      logger.info({ rule: 'crashloop' }, 'kube-sentinel listening');
+      const text = readFileSync(file, 'utf8');
+      assert.match(text, /INFO.*kube-sentinel listening/);
+      assert.match(text, /rule: "crashloop"/);
+      assert.throws(() => JSON.parse(text), 'not a JSON line');
     } finally {
       closeSync(fd);
     }
