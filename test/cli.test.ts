@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -163,6 +163,14 @@ describe('kube-sentinel CLI', () => {
     // Each case keeps the server on loopback with a free port, so if the check is missing the
     // server starts harmlessly and the command is killed as hung (status null) instead of exiting 2.
     const safe = ['--host', '127.0.0.1', '--port', '0'];
+    const kubeDir = mkdtempSync(join(tmpdir(), 'ks-cli-kube-'));
+    const kubeconfigWithoutUser = join(kubeDir, 'no-user');
+    writeFileSync(
+      kubeconfigWithoutUser,
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: x, context: {cluster: c, user: missing}}]\ncurrent-context: x\n',
+    );
+    const notYaml = join(kubeDir, 'not-yaml');
+    writeFileSync(notYaml, 'clusters: [unclosed\n');
     const cases: { what: string; args: string[]; env?: Record<string, string>; names: RegExp }[] = [
       { what: 'serve --port abc', args: ['--host', '127.0.0.1', '--port', 'abc'], names: /--port\b.*abc/ },
       { what: 'serve --port 70000', args: ['--host', '127.0.0.1', '--port', '70000'], names: /--port\b.*70000/ },
@@ -175,6 +183,8 @@ describe('kube-sentinel CLI', () => {
       { what: 'serve --workflow-namespace Bad_NS', args: [...safe, '--workflow-namespace', 'Bad_NS'], names: /--workflow-namespace\b.*Bad_NS/ },
       { what: 'serve --auth-token-file /nonexistent', args: [...safe, '--auth-token-file', '/nonexistent'], names: /--auth-token-file\b.*\/nonexistent/ },
       { what: 'serve --kubeconfig /nonexistent', args: [...safe, '--kubeconfig', '/nonexistent'], names: /--kubeconfig\b.*\/nonexistent/ },
+      { what: 'serve --kubeconfig with a context that names no user', args: [...safe, '--kubeconfig', kubeconfigWithoutUser], names: /--kubeconfig\b.*no user/ },
+      { what: 'serve --kubeconfig that is not YAML', args: [...safe, '--kubeconfig', notYaml], names: /--kubeconfig\b/ },
       { what: 'serve --bogus-flag', args: [...safe, '--bogus-flag'], names: /--bogus-flag/ },
     ];
     for (const { what, args, env, names } of cases) {

@@ -47,6 +47,9 @@ export async function loadKubeConfig(source: KubeconfigSource): Promise<{ kc: Ku
     throw new ConfigError(`invalid --kubeconfig: ${(err as Error).message.split('\n')[0]}`);
   }
   if (!kc.getCurrentCluster()) throw new ConfigError('invalid --kubeconfig: no current cluster');
+  // Without a user client-node applies none of the cluster's TLS settings either; and creating
+  // Workflows anonymously is not something a cluster allows.
+  if (!kc.getCurrentUser()) throw new ConfigError('invalid --kubeconfig: the current context names no user (credentials are needed to create Workflows)');
   return { kc, request: kubeRequester(kc) };
 }
 
