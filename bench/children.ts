@@ -54,10 +54,11 @@ export interface HttpAnswer {
   body: string;
 }
 
-/** One POST over a fresh connection, with node:http (fetch would load undici on first use and skew the first timing). */
-export function post(url: string, body: string): Promise<HttpAnswer> {
+/** One request over a fresh connection, with node:http (fetch would load undici on first use and skew the first timing). */
+function send(method: 'GET' | 'POST', url: string, body?: string): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = request(url, { method, agent: false, headers });
     req.once('error', reject);
     req.once('response', (res) => {
       let text = '';
@@ -70,19 +71,8 @@ export function post(url: string, body: string): Promise<HttpAnswer> {
   });
 }
 
-export function get(url: string): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', agent: false });
-    req.once('error', reject);
-    req.once('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.end();
-  });
-}
+export const post = (url: string, body: string): Promise<HttpAnswer> => send('POST', url, body);
+export const get = (url: string): Promise<HttpAnswer> => send('GET', url);
 
 export interface Server {
   name: string;

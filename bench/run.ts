@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
+import { nodeBundleOptions } from '../scripts/bundle-options.mjs';
 import { parse } from 'yaml';
 import { startRedis } from '../test/support/redis-server.js';
 import { writeKubeconfig } from '../test/support/kubeconfig.js';
@@ -224,19 +225,7 @@ function build(): void {
   // Kube Sentinel ships as an esbuild bundle (scripts/build.mjs); the baseline stays fastify as
   // its users run it. The same baseline bundled the same way is timed too, for information, so
   // the table shows how much of the cold-start ratio the bundling accounts for.
-  buildSync({
-    entryPoints: [BASELINE_JS],
-    outfile: BASELINE_BUNDLE_JS,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    external: ['@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler', 'light-my-request'],
-    banner: { js: "import { createRequire as __bcr } from 'node:module'; const require = __bcr(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  buildSync({ ...nodeBundleOptions, entryPoints: [BASELINE_JS], outfile: BASELINE_BUNDLE_JS });
 }
 
 /** The WorkflowTemplates the default rules reference, as namespace/name (the default workflow namespace). */

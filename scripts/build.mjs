@@ -12,6 +12,7 @@
  */
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
+import { nodeBundleOptions } from './bundle-options.mjs';
 
 /**
  * client-node's generated models (2,500 files of class declarations, no top-level code) reach
@@ -33,40 +34,15 @@ const pureGeneratedModels = {
 
 rmSync('dist', { recursive: true, force: true });
 await build({
+  ...nodeBundleOptions,
   entryPoints: ['src/cli.ts'],
   outdir: 'dist',
-  bundle: true,
   splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: [
-    // Loaded only for a person at a terminal (src/server.ts createLogger).
-    'pino-pretty',
-    // fastify loads these only for what Kube Sentinel does not use (Ajv and fast-json-stringify,
-    // replaced by TypeBox's compiler; inject, for tests): left out, they cost no parsing at start.
-    '@fastify/ajv-compiler',
-    '@fastify/fast-json-stringify-compiler',
-    'light-my-request',
-  ],
+  // pino-pretty: loaded only for a person at a terminal (src/server.ts createLogger).
+  external: [...nodeBundleOptions.external, 'pino-pretty'],
   sourcemap: 'linked',
-  minifyWhitespace: true,
-  minifySyntax: true, // identifiers are not renamed: stack traces and profiles keep their names
   chunkNames: '[name]-[hash]',
   alias: { 'whatwg-url': './scripts/shims/whatwg-url.cjs' },
   plugins: [pureGeneratedModels],
-  logLevel: 'warning',
-  // Bundled CommonJS packages call require() for node's built-ins and read __dirname (ioredis,
-  // building an error's stack); an ES module has neither of its own.
-  banner: {
-    js: [
-      "import { createRequire as __ksCreateRequire } from 'node:module';",
-      "import { dirname as __ksDirname } from 'node:path';",
-      "import { fileURLToPath as __ksFileURLToPath } from 'node:url';",
-      'const require = __ksCreateRequire(import.meta.url);',
-      'const __filename = __ksFileURLToPath(import.meta.url);',
-      'const __dirname = __ksDirname(__filename);',
-    ].join('\n'),
-  },
 });
 chmodSync('dist/cli.js', 0o755);

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { sha256Hex } from '../hash.js';
 import type { KubeConfig } from './k8s.js';
 
 /**
@@ -44,7 +44,7 @@ export class KeepAliveAgents {
     const options = (agent as http.Agent & { options: Record<string, unknown> }).options;
     const tls = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'].map((name) => {
       const value = options[name];
-      return Buffer.isBuffer(value) || typeof value === 'string' ? createHash('sha256').update(value).digest('hex') : String(value);
+      return Buffer.isBuffer(value) || typeof value === 'string' ? sha256Hex(value) : String(value);
     });
     const key = `${agent instanceof https.Agent ? 'https' : 'http'}:${tls.join(':')}`;
     let shared = this.byOptions.get(key);

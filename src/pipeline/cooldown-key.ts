@@ -1,4 +1,4 @@
-import * as crypto from 'node:crypto';
+import { sha256Hex } from '../hash.js';
 import type { Alert } from './alert.js';
 import type { Rule } from '../rules/types.js';
 
@@ -68,12 +68,6 @@ function readableCooldownKey(alert: Alert, rule: Rule): string {
   if (workload !== null) return `${rule.name}:${labels['namespace'] ?? ''}/${workload}`;
   return `${rule.name}:fingerprint/${alert.fingerprint}`;
 }
-
-/** One-shot crypto.hash (node ≥ 20.12) where there is one: a Hash object per claim costs more than the hashing. */
-const sha256Hex: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
 const NAME_MAX = 63;
 const NAME_START = 'kube-sentinel-';

@@ -81,7 +81,7 @@ export function alertsFromWebhook(body: WebhookBody): Alert[] {
  */
 export function alertsFromPostable(body: PostableAlerts, now: number): Alert[] {
   return body.map((a) => {
-    const ends = a.endsAt && a.endsAt !== ZERO_TIME ? Date.parse(a.endsAt.toUpperCase()) : Number.NaN;
+    const ends = a.endsAt && a.endsAt !== ZERO_TIME ? epochMs(a.endsAt) : Number.NaN;
     return {
       source: 'api_v2' as AlertSource,
       status: Number.isFinite(ends) && ends <= now ? 'resolved' : 'firing',
@@ -102,8 +102,14 @@ export function alertsFromEither(body: WebhookBody | PostableAlerts, now: number
 /** RFC 3339 date-time, as Alertmanager's API takes it (Go's time.RFC3339Nano): a zone is required. */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
+/** Epoch ms of a date-time; Date.parse refuses the lower-case `t` and `z` RFC 3339 allows. */
+function epochMs(value: string): number {
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? Date.parse(value.toUpperCase()) : ms;
+}
+
 export function isDateTime(value: string): boolean {
-  return RFC3339.test(value) && !Number.isNaN(Date.parse(value.toUpperCase()));
+  return RFC3339.test(value) && !Number.isNaN(epochMs(value));
 }
 
 // TypeBox checks formats through its registry, for the routes and for the CLI (explain --alert).
