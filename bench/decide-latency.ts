@@ -14,7 +14,6 @@ import { alertSet, remediableAlert, unmatchedAlert, webhookBody, type LabelledAl
 import { inProcessPipeline, ruleSetFrom } from './in-process.js';
 import { generatedRules, MATCHING_RULE } from './rules.js';
 import { median, percentile } from './stats.js';
-import { decideAlerts } from '../src/pipeline/pipeline.js';
 import { alertsFromWebhook, type WebhookBody } from '../src/pipeline/receive.js';
 
 export interface LatencyOptions {
@@ -42,7 +41,7 @@ function bodies(alerts: LabelledAlert[]): WebhookBody[] {
 }
 
 async function measure(count: number, options: LatencyOptions): Promise<LatencyRow> {
-  const deps = inProcessPipeline(await ruleSetFrom(generatedRules(count)));
+  const pipeline = inProcessPipeline(await ruleSetFrom(generatedRules(count)));
   // Every pod distinct (its own fingerprint), 20 workloads: after the first claim per workload, cooldown.
   const matching = bodies(alertSet(POOL, (ns, workload, seed) => remediableAlert(ns, workload, seed, 0)));
   const unmatched = bodies(alertSet(POOL, unmatchedAlert));
@@ -50,7 +49,7 @@ async function measure(count: number, options: LatencyOptions): Promise<LatencyR
   let next = 0;
   const decideOne = async (body: WebhookBody, expectMatch: boolean): Promise<number> => {
     const started = performance.now();
-    const decisions = await decideAlerts(alertsFromWebhook(body), 'ingest', deps);
+    const decisions = await pipeline.ingest(alertsFromWebhook(body));
     const elapsed = performance.now() - started;
     const decision = decisions[0];
     const ok = expectMatch

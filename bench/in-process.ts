@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../src/config.js';
 import { dryRunSubmitter } from '../src/kube/client.js';
-import { createMetrics } from '../src/metrics.js';
-import type { PipelineDeps } from '../src/pipeline/pipeline.js';
+import { createMetrics } from '../src/pipeline/metrics.js';
+import { createPipeline, type Pipeline } from '../src/pipeline/pipeline.js';
 import { loadRules } from '../src/rules/load.js';
 import type { RuleSet } from '../src/rules/types.js';
 import { MemoryCooldownStore } from '../src/stores/memory.js';
@@ -28,10 +28,10 @@ export async function ruleSetAt(path: string): Promise<RuleSet> {
   return loaded.ruleSet;
 }
 
-export function inProcessPipeline(ruleSet: RuleSet, options: { now?: () => number; maxWorkflowsPerMinute?: number } = {}): PipelineDeps {
+export function inProcessPipeline(ruleSet: RuleSet, options: { now?: () => number; maxWorkflowsPerMinute?: number } = {}): Pipeline {
   const now = options.now ?? Date.now;
   const config = loadConfig(['--dry-run'], {});
-  return {
+  return createPipeline({
     rules: () => ruleSet,
     store: new MemoryCooldownStore({ now }),
     submitter: dryRunSubmitter,
@@ -39,14 +39,9 @@ export function inProcessPipeline(ruleSet: RuleSet, options: { now?: () => numbe
     logger: pino({ level: 'info', base: { service: 'kube-sentinel' } }, pino.destination({ dest: '/dev/null', sync: true })),
     now,
     settings: {
-      workflowNamespace: config.workflowNamespace,
-      dryRun: true,
-      cooldownStoreFailure: config.cooldownStoreFailure,
+      ...config,
       maxWorkflowsPerMinute: options.maxWorkflowsPerMinute ?? config.maxWorkflowsPerMinute,
-      submitTimeoutMs: config.submitTimeoutMs,
-      pendingLeaseMs: config.pendingLeaseMs,
-      auditMaxLen: config.auditMaxLen,
       replica: 'bench',
     },
-  };
+  });
 }

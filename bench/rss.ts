@@ -16,7 +16,6 @@
 import { fileURLToPath } from 'node:url';
 import { NAMESPACES, remediableAlert, unmatchedAlert, webhookBody } from './alerts.js';
 import { inProcessPipeline, ruleSetAt } from './in-process.js';
-import { decideAlerts } from '../src/pipeline/pipeline.js';
 import { alertsFromWebhook, type WebhookBody } from '../src/pipeline/receive.js';
 
 export interface RssCheckpoint {
@@ -41,7 +40,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run bench/rss.ts with node --expose-gc');
 
 const clock = { now: Date.parse('2026-11-26T12:00:00Z') };
-const deps = inProcessPipeline(await ruleSetAt(DEFAULT_RULES), { now: () => clock.now, maxWorkflowsPerMinute: 0 });
+const pipeline = inProcessPipeline(await ruleSetAt(DEFAULT_RULES), { now: () => clock.now, maxWorkflowsPerMinute: 0 });
 const outcomes: Record<string, number> = {};
 
 function group(first: number): WebhookBody {
@@ -56,7 +55,7 @@ function group(first: number): WebhookBody {
 
 async function decide(from: number, to: number): Promise<void> {
   for (let first = from; first < to; first += GROUP) {
-    const decisions = await decideAlerts(alertsFromWebhook(group(first)), 'ingest', deps);
+    const decisions = await pipeline.ingest(alertsFromWebhook(group(first)));
     for (const d of decisions) outcomes[d.outcome] = (outcomes[d.outcome] ?? 0) + 1;
     clock.now += GROUP;
   }

@@ -1,22 +1,25 @@
 import { fileURLToPath } from 'node:url';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import type { WorkflowSubmitter } from './kube/client.js';
-import type { Metrics } from './metrics.js';
-import type { PipelineDeps, PipelineSettings } from './pipeline/pipeline.js';
+import { dryRunSubmitter, type WorkflowSubmitter } from './kube/client.js';
+import type { Metrics } from './pipeline/metrics.js';
+import { createPipeline } from './pipeline/pipeline.js';
+import { requireCredentials } from './routes/auth.js';
+import { decisionRoutes } from './routes/decisions.js';
+import { registerErrorHandler } from './routes/errors.js';
+import { healthRoutes } from './routes/health.js';
+import { ingestRoutes } from './routes/ingest.js';
+import { ruleRoutes } from './routes/rules.js';
+import { type TypeBoxProvider, typeboxCompilers } from './routes/typebox.js';
 import type { RuleSet } from './rules/types.js';
 import type { CooldownStore } from './stores/cooldown-store.js';
-import { registerAuth } from './routes/auth.js';
-import { registerErrorHandler } from './routes/errors.js';
-import { registerInfoRoutes } from './routes/info.js';
-import { registerIngestRoutes } from './routes/ingest.js';
-import { typeboxCompilers } from './routes/schema-compilers.js';
 
 export interface AppDeps {
   /** The rules in force; a reload replaces what this returns. */
   rules: () => RuleSet;
   store: CooldownStore;
+  /** Creates the Workflows; dry-run (asked for, or no cluster) is the submitter that creates nothing. */
   submitter: WorkflowSubmitter;
   metrics: Metrics;
   logger: Logger;
@@ -26,21 +29,6 @@ export interface AppDeps {
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));
-
-/** What the pipeline needs of the settings. Dry-run when asked for, or when there is no cluster to submit to. */
-export function pipelineSettings(config: Config, submitter: WorkflowSubmitter): PipelineSettings {
-  return {
-    workflowNamespace: config.workflowNamespace,
-    ...(config.workflowServiceAccount ? { workflowServiceAccount: config.workflowServiceAccount } : {}),
-    dryRun: config.dryRun || submitter.mode === 'dry-run',
-    cooldownStoreFailure: config.cooldownStoreFailure,
-    maxWorkflowsPerMinute: config.maxWorkflowsPerMinute,
-    submitTimeoutMs: config.submitTimeoutMs,
-    pendingLeaseMs: config.pendingLeaseMs,
-    auditMaxLen: config.auditMaxLen,
-    replica: config.replica,
-  };
-}
 
 /** Plugins and routes; never listens (server.ts does). Closing the app closes the store. */
 export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
@@ -52,28 +40,33 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     // TypeBox validates the routes' TypeBox schemas: alert labels are strings, so a number where a
     // string belongs is a 400, never coerced; unknown payload fields are kept.
     schemaController: typeboxCompilers,
-  });
+  }).withTypeProvider<TypeBoxProvider>();
   registerErrorHandler(app);
-  registerAuth(app, { token: config.authToken, basic: config.basicAuth });
 
-  const pipeline: PipelineDeps = {
-    rules: deps.rules,
-    store: deps.store,
-    submitter: deps.submitter,
-    metrics: deps.metrics,
-    logger: deps.logger,
-    now: deps.now ?? Date.now,
-    settings: pipelineSettings(config, deps.submitter),
-  };
-  deps.metrics.dryRun.set(pipeline.settings.dryRun ? 1 : 0);
-  registerIngestRoutes(app, pipeline);
-  registerInfoRoutes(app, {
-    rules: deps.rules,
-    store: deps.store,
-    metrics: deps.metrics,
-    openapiPath: OPENAPI_PATH,
-    ...(deps.readinessProblems ? { readinessProblems: deps.readinessProblems } : {}),
+  const now = deps.now ?? Date.now;
+  // --dry-run is nothing but the submitter that creates nothing, whatever cluster is configured.
+  const submitter = config.dryRun ? dryRunSubmitter : deps.submitter;
+  const pipeline = createPipeline({ ...deps, submitter, now, settings: config });
+  deps.metrics.dryRun.set(submitter.mode === 'dry-run' ? 1 : 0);
+
+  // Probes, scrapers and readers of the API document send no credentials.
+  app.register(async (open) =>
+    healthRoutes(open, {
+      rules: deps.rules,
+      store: deps.store,
+      metrics: deps.metrics,
+      openapiPath: OPENAPI_PATH,
+      readinessProblems: deps.readinessProblems,
+    }),
+  );
+  // Everything else needs them, when any are configured.
+  app.register(async (api) => {
+    requireCredentials(api, { token: config.authToken, basic: config.basicAuth });
+    ingestRoutes(api, pipeline, now);
+    ruleRoutes(api, deps.rules);
+    decisionRoutes(api, deps.store);
   });
+
   // Alertmanager keeps connections alive: a response sent while shutting down must close its
   // connection, or the server would wait for the client's keep-alive timeout before exiting.
   let closing = false;

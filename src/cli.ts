@@ -1,15 +1,13 @@
 #!/usr/bin/env node
-import { readFile } from 'node:fs/promises';
-import { stringify } from 'yaml';
-import { loadConfig, SERVE_FLAGS, type Config } from './config.js';
+import { explainAlerts } from './commands/explain.js';
+import { runRuleTests } from './commands/test.js';
+import { type Config, loadConfig, SERVE_FLAGS } from './config.js';
 import { ConfigError, RulesError } from './errors.js';
 import { checkPermissions, checkTemplates, kubeProbe } from './kube/check.js';
-import { kubeconfigSource } from './kube/client.js';
-import { offlinePipeline } from './offline.js';
-import { alertsFromEither, isExplainBody } from './pipeline/receive.js';
-import { runRuleTests } from './rule-tests.js';
+import { KubeconfigError, kubeconfigSource } from './kube/client.js';
+import { createLogger } from './logging.js';
 import { loadRules } from './rules/load.js';
-import { closeOnSignals, createLogger, startServer } from './server.js';
+import { closeOnSignals, startServer } from './server.js';
 
 const USAGE = `Usage: kube-sentinel <command> [options]
 
@@ -60,7 +58,7 @@ async function serve(args: string[], env: Env): Promise<number> {
       process.stderr.write(`kube-sentinel: rules in ${config.rules} are invalid:\n${err.problems.join('\n')}\n`);
       return 1;
     }
-    if (err instanceof ConfigError) throw err;
+    if (err instanceof ConfigError || err instanceof KubeconfigError) throw err;
     logger.fatal({ err }, 'could not start');
     return 1;
   }
@@ -82,43 +80,7 @@ async function validate(args: string[], env: Env): Promise<number> {
 async function explain(args: string[], env: Env): Promise<number> {
   const file = takeOption(args, '--alert');
   if (!file) throw new ConfigError('usage: kube-sentinel explain --alert FILE [--rules PATH]');
-  const config = loadConfig(args, env);
-  let body: unknown;
-  try {
-    body = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    process.stderr.write(`kube-sentinel: cannot read ${file}: ${(err as Error).message}\n`);
-    return 1;
-  }
-  if (!isExplainBody(body)) {
-    process.stderr.write(`kube-sentinel: ${file} is neither an Alertmanager webhook body nor a JSON array of v2 alerts\n`);
-    return 1;
-  }
-  const loaded = await loadRules(config.rules);
-  if (!loaded.ok) {
-    process.stderr.write(`${loaded.errors.join('\n')}\n`);
-    return 1;
-  }
-  const now = Date.now();
-  const pipeline = offlinePipeline(loaded.ruleSet, config, () => now);
-  const alerts = alertsFromEither(body, now);
-  const decisions = await pipeline.decide(alerts, 'explain');
-  const report = alerts.map((alert, i) => {
-    const decision = decisions[i]!;
-    return {
-      alertname: decision.alertname,
-      fingerprint: decision.fingerprint,
-      status: decision.status,
-      rule: decision.rule,
-      priority: decision.priority,
-      outcome: decision.outcome,
-      ...(decision.reason ? { reason: decision.reason } : {}),
-      ...(decision.cooldownKey ? { cooldownKey: decision.cooldownKey } : {}),
-      ...(decision.workflow ? { workflow: pipeline.preview(alert, decision.workflow.name) } : {}),
-    };
-  });
-  process.stdout.write(stringify({ alerts: report }));
-  return 0;
+  return explainAlerts(file, loadConfig(args, env));
 }
 
 async function test(args: string[], env: Env): Promise<number> {
@@ -180,9 +142,9 @@ export async function main(argv: string[], env: Env): Promise<number> {
         throw new ConfigError(`unknown command "${command}" (see kube-sentinel --help)`);
     }
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof KubeconfigError) {
       process.stderr.write(`kube-sentinel: ${err.message}\n`);
-      return 2;
+      return err.exitCode;
     }
     throw err;
   }

@@ -1,31 +1,45 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Type, type Static } from '@sinclair/typebox';
+import { KindGuard, type TSchema, Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from './errors.js';
+import { DNS1123_LABEL, DNS1123_LABEL_MAX, DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MAX } from './kube/names.js';
 import { parseDuration } from './rules/duration.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const Duration = Type.Integer({ minimum: 1, description: 'a duration like 10s or 1m30s' });
+
+/** Every setting of `serve`, typed and bounded; each `description` completes "expected …" in an error. */
 export const ConfigSchema = Type.Object({
-  port: Type.Integer({ minimum: 0, maximum: 65535 }),
-  host: Type.String({ minLength: 1 }),
-  rules: Type.String({ minLength: 1 }),
-  redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-  kubeconfig: Type.Optional(Type.String({ minLength: 1 })),
+  port: Type.Integer({ minimum: 0, maximum: 65535, description: 'a port number from 0 to 65535' }),
+  host: Type.String({ minLength: 1, description: 'a host name or address' }),
+  rules: Type.String({ minLength: 1, description: 'a rules file or directory' }),
+  redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://.', description: 'redis://host:port or rediss://...' })),
+  kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'a kubeconfig file' })),
   dryRun: Type.Boolean(),
-  authToken: Type.Optional(Type.String({ minLength: 1 })),
+  authToken: Type.Optional(Type.String({ minLength: 1, description: 'a token (it is empty)' })),
   /** `user:password` for HTTP basic auth (Alertmanager's http_config.basic_auth), besides or instead of the token. */
-  basicAuth: Type.Optional(Type.String({ pattern: '^[^:]+:.+$' })),
-  workflowNamespace: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }),
-  workflowServiceAccount: Type.Optional(Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 })),
+  basicAuth: Type.Optional(Type.String({ pattern: '^[^:]+:.+$', description: 'user:password' })),
+  workflowNamespace: Type.String({
+    pattern: DNS1123_LABEL.source,
+    maxLength: DNS1123_LABEL_MAX,
+    description: 'a namespace name (a DNS-1123 label)',
+  }),
+  workflowServiceAccount: Type.Optional(
+    Type.String({
+      pattern: DNS1123_SUBDOMAIN.source,
+      maxLength: DNS1123_SUBDOMAIN_MAX,
+      description: 'a service account name (a DNS-1123 subdomain)',
+    }),
+  ),
   logLevel: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level))),
   cooldownStoreFailure: Type.Union([Type.Literal('closed'), Type.Literal('open')]),
-  maxWorkflowsPerMinute: Type.Integer({ minimum: 0 }),
-  submitTimeoutMs: Type.Integer({ minimum: 1 }),
+  maxWorkflowsPerMinute: Type.Integer({ minimum: 0, description: 'a whole number (0: no limit)' }),
+  submitTimeoutMs: Duration,
   /** How long a pending claim holds before a dead replica's claim frees itself. */
-  pendingLeaseMs: Type.Integer({ minimum: 1 }),
-  bodyLimitBytes: Type.Integer({ minimum: 1024 }),
+  pendingLeaseMs: Duration,
+  bodyLimitBytes: Type.Integer({ minimum: 1024, description: 'a number of bytes, at least 1024' }),
   /** /readyz also checks that every WorkflowTemplate the rules reference exists. */
   checkTemplates: Type.Boolean(),
   auditMaxLen: Type.Integer({ minimum: 1 }),
@@ -34,113 +48,22 @@ export const ConfigSchema = Type.Object({
 });
 
 export type Config = Static<typeof ConfigSchema>;
-
+type Key = keyof Config;
 type Env = Record<string, string | undefined>;
 
 interface Setting {
   flag: string;
   env?: string;
+  key: Key;
   /** A flag without a value (`--dry-run`). */
   boolean?: boolean;
-  apply(config: Partial<Config>, raw: string, from: string): void;
+  /** How the text becomes the value; by default as the key's schema says (a number, a boolean, text). */
+  read?: (raw: string, from: string) => unknown;
 }
 
 function fail(from: string, message: string): never {
   throw new ConfigError(`invalid ${from}: ${message}`);
 }
-
-function parseBool(raw: string, from: string): boolean {
-  const lower = raw.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on', ''].includes(lower)) return true;
-  if (['false', '0', 'no', 'off'].includes(lower)) return false;
-  return fail(from, `expected true or false, got "${raw}"`);
-}
-
-function parseInteger(raw: string, from: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^\d+$/.test(raw.trim())) fail(from, `expected a whole number, got "${raw}"`);
-  const n = Number(raw);
-  if (n < min || n > max) fail(from, `expected a number from ${min} to ${max}, got ${raw}`);
-  return n;
-}
-
-function parseMs(raw: string, from: string): number {
-  const ms = parseDuration(raw.trim());
-  if (ms === null || ms <= 0) fail(from, `expected a duration like 10s or 1m30s, got "${raw}"`);
-  return ms;
-}
-
-function oneOf<T extends string>(raw: string, from: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(raw)) fail(from, `expected one of ${allowed.join(', ')}, got "${raw}"`);
-  return raw as T;
-}
-
-const SETTINGS: Setting[] = [
-  { flag: '--port', env: 'PORT', apply: (c, raw, from) => (c.port = parseInteger(raw, from, 0, 65535)) },
-  { flag: '--host', env: 'HOST', apply: (c, raw) => (c.host = raw) },
-  { flag: '--rules', env: 'KUBE_SENTINEL_RULES', apply: (c, raw) => (c.rules = raw) },
-  {
-    flag: '--redis-url',
-    env: 'REDIS_URL',
-    apply: (c, raw, from) => {
-      if (!/^rediss?:\/\/./.test(raw)) fail(from, `expected redis://host:port or rediss://..., got "${raw}"`);
-      c.redisUrl = raw;
-    },
-  },
-  { flag: '--kubeconfig', env: 'KUBECONFIG', apply: (c, raw) => (c.kubeconfig = raw) },
-  { flag: '--dry-run', env: 'KUBE_SENTINEL_DRY_RUN', boolean: true, apply: (c, raw, from) => (c.dryRun = parseBool(raw, from)) },
-  { flag: '--auth-token', env: 'KUBE_SENTINEL_AUTH_TOKEN', apply: (c, raw, from) => (c.authToken = nonEmpty(raw, from)) },
-  {
-    flag: '--auth-token-file',
-    env: 'KUBE_SENTINEL_AUTH_TOKEN_FILE',
-    apply: (c, raw, from) => (c.authToken = nonEmpty(readSecretFile(raw, from), `${from} (${raw})`)),
-  },
-  {
-    flag: '--basic-auth-file',
-    env: 'KUBE_SENTINEL_BASIC_AUTH_FILE',
-    apply: (c, raw, from) => (c.basicAuth = basicAuth(readSecretFile(raw, from), `${from} (${raw})`)),
-  },
-  { flag: '--basic-auth', env: 'KUBE_SENTINEL_BASIC_AUTH', apply: (c, raw, from) => (c.basicAuth = basicAuth(raw, from)) },
-  {
-    flag: '--workflow-namespace',
-    env: 'KUBE_SENTINEL_WORKFLOW_NAMESPACE',
-    apply: (c, raw, from) => {
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(raw) || raw.length > 63) fail(from, `"${raw}" is not a valid namespace name`);
-      c.workflowNamespace = raw;
-    },
-  },
-  {
-    flag: '--workflow-service-account',
-    env: 'KUBE_SENTINEL_WORKFLOW_SERVICE_ACCOUNT',
-    apply: (c, raw, from) => {
-      if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(raw) || raw.length > 253) fail(from, `"${raw}" is not a valid service account name`);
-      c.workflowServiceAccount = raw;
-    },
-  },
-  { flag: '--log-level', env: 'LOG_LEVEL', apply: (c, raw, from) => (c.logLevel = oneOf(raw, from, LOG_LEVELS)) },
-  {
-    flag: '--cooldown-store-failure',
-    env: 'KUBE_SENTINEL_COOLDOWN_STORE_FAILURE',
-    apply: (c, raw, from) => (c.cooldownStoreFailure = oneOf(raw, from, ['closed', 'open'] as const)),
-  },
-  {
-    flag: '--max-workflows-per-minute',
-    env: 'KUBE_SENTINEL_MAX_WORKFLOWS_PER_MINUTE',
-    apply: (c, raw, from) => (c.maxWorkflowsPerMinute = parseInteger(raw, from, 0)),
-  },
-  { flag: '--submit-timeout', env: 'KUBE_SENTINEL_SUBMIT_TIMEOUT', apply: (c, raw, from) => (c.submitTimeoutMs = parseMs(raw, from)) },
-  { flag: '--pending-lease', env: 'KUBE_SENTINEL_PENDING_LEASE', apply: (c, raw, from) => (c.pendingLeaseMs = parseMs(raw, from)) },
-  {
-    flag: '--check-templates',
-    env: 'KUBE_SENTINEL_CHECK_TEMPLATES',
-    boolean: true,
-    apply: (c, raw, from) => (c.checkTemplates = parseBool(raw, from)),
-  },
-  {
-    flag: '--body-limit',
-    env: 'KUBE_SENTINEL_BODY_LIMIT',
-    apply: (c, raw, from) => (c.bodyLimitBytes = parseInteger(raw, from, 1024)),
-  },
-];
 
 function readSecretFile(path: string, from: string): string {
   try {
@@ -150,15 +73,31 @@ function readSecretFile(path: string, from: string): string {
   }
 }
 
-function basicAuth(raw: string, from: string): string {
-  if (!/^[^:]+:.+$/.test(raw)) fail(from, 'expected user:password');
-  return raw;
+function readDuration(raw: string, from: string): number {
+  return parseDuration(raw.trim()) ?? fail(from, `expected ${Duration.description}, got "${raw}"`);
 }
 
-function nonEmpty(raw: string, from: string): string {
-  if (raw === '') fail(from, 'must not be empty');
-  return raw;
-}
+const SETTINGS: Setting[] = [
+  { flag: '--port', env: 'PORT', key: 'port' },
+  { flag: '--host', env: 'HOST', key: 'host' },
+  { flag: '--rules', env: 'KUBE_SENTINEL_RULES', key: 'rules' },
+  { flag: '--redis-url', env: 'REDIS_URL', key: 'redisUrl' },
+  { flag: '--kubeconfig', env: 'KUBECONFIG', key: 'kubeconfig' },
+  { flag: '--dry-run', env: 'KUBE_SENTINEL_DRY_RUN', key: 'dryRun', boolean: true },
+  { flag: '--auth-token', env: 'KUBE_SENTINEL_AUTH_TOKEN', key: 'authToken' },
+  { flag: '--auth-token-file', env: 'KUBE_SENTINEL_AUTH_TOKEN_FILE', key: 'authToken', read: readSecretFile },
+  { flag: '--basic-auth-file', env: 'KUBE_SENTINEL_BASIC_AUTH_FILE', key: 'basicAuth', read: readSecretFile },
+  { flag: '--basic-auth', env: 'KUBE_SENTINEL_BASIC_AUTH', key: 'basicAuth' },
+  { flag: '--workflow-namespace', env: 'KUBE_SENTINEL_WORKFLOW_NAMESPACE', key: 'workflowNamespace' },
+  { flag: '--workflow-service-account', env: 'KUBE_SENTINEL_WORKFLOW_SERVICE_ACCOUNT', key: 'workflowServiceAccount' },
+  { flag: '--log-level', env: 'LOG_LEVEL', key: 'logLevel' },
+  { flag: '--cooldown-store-failure', env: 'KUBE_SENTINEL_COOLDOWN_STORE_FAILURE', key: 'cooldownStoreFailure' },
+  { flag: '--max-workflows-per-minute', env: 'KUBE_SENTINEL_MAX_WORKFLOWS_PER_MINUTE', key: 'maxWorkflowsPerMinute' },
+  { flag: '--submit-timeout', env: 'KUBE_SENTINEL_SUBMIT_TIMEOUT', key: 'submitTimeoutMs', read: readDuration },
+  { flag: '--pending-lease', env: 'KUBE_SENTINEL_PENDING_LEASE', key: 'pendingLeaseMs', read: readDuration },
+  { flag: '--check-templates', env: 'KUBE_SENTINEL_CHECK_TEMPLATES', key: 'checkTemplates', boolean: true },
+  { flag: '--body-limit', env: 'KUBE_SENTINEL_BODY_LIMIT', key: 'bodyLimitBytes' },
+];
 
 export const DEFAULTS: Config = {
   port: 8080,
@@ -180,21 +119,54 @@ export const DEFAULTS: Config = {
 /** The flags `serve` understands, for --help. */
 export const SERVE_FLAGS = SETTINGS.map((s) => ({ flag: s.flag, env: s.env, boolean: s.boolean === true }));
 
+/** Text to the type the key's schema wants; whether it is in range is the schema's check, made once for all. */
+function convert(schema: TSchema, raw: string, from: string): unknown {
+  if (KindGuard.IsInteger(schema)) {
+    if (!/^\d+$/.test(raw.trim())) fail(from, `expected ${schema.description ?? 'a whole number'}, got "${raw}"`);
+    return Number(raw);
+  }
+  if (KindGuard.IsBoolean(schema)) {
+    const lower = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on', ''].includes(lower)) return true;
+    if (['false', '0', 'no', 'off'].includes(lower)) return false;
+    return fail(from, `expected true or false, got "${raw}"`);
+  }
+  return raw;
+}
+
+/** What the schema expects of a value, for a message: its description, or the values a union of literals allows. */
+function expectation(schema: TSchema): string {
+  if (KindGuard.IsUnion(schema) && schema.anyOf.every((option) => KindGuard.IsLiteral(option))) {
+    return `one of ${schema.anyOf.map((option) => String(option.const)).join(', ')}`;
+  }
+  return schema.description ?? (Value.Errors(schema, undefined).First()?.message ?? 'a valid value').toLowerCase();
+}
+
 /**
  * Flags win over environment variables, which win over defaults. Throws ConfigError naming the
  * setting for anything it cannot use; unknown flags are errors too (a typo must not go unnoticed).
  */
 export function loadConfig(args: readonly string[], env: Env, defaults: Partial<Config> = {}): Config {
-  const config: Partial<Config> = { ...DEFAULTS, replica: env.HOSTNAME || hostname(), ...defaults };
+  const config: Record<string, unknown> = { ...DEFAULTS, replica: env.HOSTNAME || hostname(), ...defaults };
+  /** Where each value that did not come from the defaults came from, for messages. */
+  const origins = new Map<Key, { from: string; raw: string }>();
+  const apply = (setting: Setting, raw: string, from: string): void => {
+    const schema = ConfigSchema.properties[setting.key];
+    const text = setting.read ? setting.read(raw, from) : raw;
+    const value = typeof text === 'string' ? convert(schema, text, from) : text;
+    config[setting.key] = value;
+    origins.set(setting.key, { from: setting.read === readSecretFile ? `${from} (${raw})` : from, raw: String(text) });
+  };
+
   // A flag wins over its environment variable, even over an invalid one.
   const flagged = new Set(args.map((arg) => arg.split('=')[0]));
   for (const setting of SETTINGS) {
-    if (flagged.has(setting.flag)) continue;
-    const raw = setting.env === undefined ? undefined : env[setting.env];
-    if (raw !== undefined && !(setting.boolean && raw === '')) setting.apply(config, raw, setting.env!);
+    if (flagged.has(setting.flag) || setting.env === undefined) continue;
+    const raw = env[setting.env];
+    if (raw !== undefined && !(setting.boolean && raw === '')) apply(setting, raw, setting.env);
   }
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
+    const arg = args[i] as string;
     const eq = arg.indexOf('=');
     const flag = eq >= 0 ? arg.slice(0, eq) : arg;
     const setting = SETTINGS.find((s) => s.flag === flag);
@@ -208,11 +180,17 @@ export function loadConfig(args: readonly string[], env: Env, defaults: Partial<
       raw = next;
       i++;
     }
-    setting.apply(config, raw, flag);
+    apply(setting, raw, flag);
   }
-  if (!Value.Check(ConfigSchema, config)) {
-    const first = Value.Errors(ConfigSchema, config).First();
-    throw new ConfigError(`invalid setting ${first?.path ?? ''}: ${first?.message ?? 'unknown problem'}`);
+
+  const required = new Set<string>(ConfigSchema.required ?? []);
+  for (const [key, schema] of Object.entries(ConfigSchema.properties) as [Key, TSchema][]) {
+    const value = config[key];
+    if (value === undefined && !required.has(key)) continue;
+    if (Value.Check(schema, value)) continue;
+    const origin = origins.get(key);
+    if (origin) fail(origin.from, `expected ${expectation(schema)}, got "${origin.raw}"`);
+    fail(`setting ${key}`, `expected ${expectation(schema)}, got ${JSON.stringify(value)}`);
   }
-  return config;
+  return config as Config;
 }

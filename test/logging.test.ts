@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { createLogger, TurnBatchedStream } from '../src/server.js';
+import { createLogger, TurnBatchedStream } from '../src/logging.js';
 
 /** One event-loop turn. */
 const turn = () => new Promise((resolve) => setImmediate(resolve));

@@ -1,6 +1,6 @@
 import type { RuleSet } from '../rules/types.js';
-import { classifyKubeError } from '../errors.js';
 import { getWorkflowTemplate, loadKubeConfig, type KubeconfigSource } from './client.js';
+import { classifyKubeError } from './result.js';
 import { ARGO_GROUP } from './workflow.js';
 
 /** One finding of `kube-sentinel check`: what was checked, whether it holds, and how to fix it when not. */
@@ -110,10 +110,8 @@ export async function checkPermissions(ruleSet: RuleSet, workflowNamespace: stri
 
 /** One line from a failed client call, with its HTTP status when there is one. */
 function statusOf(err: unknown): { error: string; status?: number } {
-  const result = classifyKubeError(err);
-  const error = 'reason' in result ? result.reason : '409 AlreadyExists';
-  const status = Number(/^(\d{3})\b/.exec(error)?.[1]);
-  return Number.isFinite(status) ? { error, status } : { error };
+  const { reason, status } = classifyKubeError(err);
+  return status === undefined ? { error: reason } : { error: reason, status };
 }
 
 /** A question `check` asks the API server gets this long before it counts as a timeout. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { classifyKubeError, ConfigError, type SubmitResult } from '../errors.js';
 import { KubeApiError, kubeRequester, type KubeRequest } from './http.js';
 import type { KubeConfig } from './k8s.js';
+import { CREATED, classifyKubeError, EXISTS, isAlreadyExists, type SubmitResult } from './result.js';
 import { ARGO_GROUP, ARGO_VERSION, WORKFLOW_PLURAL, type Workflow } from './workflow.js';
 
 /** Creates Workflows. Submission sees only the finished object. */
@@ -13,13 +13,31 @@ export interface WorkflowSubmitter {
   create(workflow: Workflow, timeoutMs: number): Promise<SubmitResult>;
 }
 
+const NOT_SENT: SubmitResult = { kind: 'not_sent', retryable: false };
+
+/** `--dry-run`, or no cluster: decides and renders, creates nothing. */
 export const dryRunSubmitter: WorkflowSubmitter = {
   mode: 'dry-run',
   target: 'none (dry-run)',
   async create() {
-    return { kind: 'created' };
+    return NOT_SENT;
   },
 };
+
+/** Explain and rule tests: creates nothing, and hands back the Workflow it was given. */
+export const capturingSubmitter: WorkflowSubmitter = {
+  mode: 'dry-run',
+  target: 'none (explain)',
+  async create(workflow) {
+    return { kind: 'not_sent', retryable: false, manifest: workflow };
+  },
+};
+
+/** A kubeconfig that cannot be used: a bad setting, like a ConfigError (exit 2). */
+export class KubeconfigError extends Error {
+  override readonly name = 'KubeconfigError';
+  readonly exitCode = 2;
+}
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -28,7 +46,7 @@ export type KubeconfigSource = { kind: 'file'; path: string } | { kind: 'in-clus
 /** --kubeconfig wins; inside a pod the service account; otherwise nothing (dry-run). */
 export function kubeconfigSource(kubeconfig: string | undefined, env: Record<string, string | undefined>): KubeconfigSource {
   if (kubeconfig) {
-    if (!existsSync(kubeconfig)) throw new ConfigError(`invalid --kubeconfig: ${kubeconfig} does not exist`);
+    if (!existsSync(kubeconfig)) throw new KubeconfigError(`invalid --kubeconfig: ${kubeconfig} does not exist`);
     return { kind: 'file', path: kubeconfig };
   }
   if (env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) return { kind: 'in-cluster' };
@@ -44,12 +62,14 @@ export async function loadKubeConfig(source: KubeconfigSource): Promise<{ kc: Ku
     if (source.kind === 'file') kc.loadFromFile(source.path);
     else kc.loadFromCluster();
   } catch (err) {
-    throw new ConfigError(`invalid --kubeconfig: ${(err as Error).message.split('\n')[0]}`);
+    throw new KubeconfigError(`invalid --kubeconfig: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (!kc.getCurrentCluster()) throw new ConfigError('invalid --kubeconfig: no current cluster');
+  if (!kc.getCurrentCluster()) throw new KubeconfigError('invalid --kubeconfig: no current cluster');
   // Without a user client-node applies none of the cluster's TLS settings either; and creating
   // Workflows anonymously is not something a cluster allows.
-  if (!kc.getCurrentUser()) throw new ConfigError('invalid --kubeconfig: the current context names no user (credentials are needed to create Workflows)');
+  if (!kc.getCurrentUser()) throw new KubeconfigError(
+      'invalid --kubeconfig: the current context names no user (credentials are needed to create Workflows)',
+    );;
   return { kc, request: kubeRequester(kc) };
 }
 
@@ -108,13 +128,15 @@ export async function createKubeSubmitter(
       const signal = AbortSignal.timeout(timeoutMs);
       try {
         const missing = await missingTemplate(workflow, signal);
-        if (missing) return { kind: 'permanent', status: 404, reason: `404 ${missing}` };
+        if (missing) return { kind: 'failed', status: 404, retryable: false, reason: `404 ${missing}` };
         const namespace = encodeURIComponent(workflow.metadata.namespace);
-        await request('POST', `/apis/${ARGO_GROUP}/${ARGO_VERSION}/namespaces/${namespace}/${WORKFLOW_PLURAL}?fieldValidation=Strict`, workflow, signal);
-        return { kind: 'created' };
+        const path = `/apis/${ARGO_GROUP}/${ARGO_VERSION}/namespaces/${namespace}/${WORKFLOW_PLURAL}?fieldValidation=Strict`;
+        await request('POST', path, workflow, signal);
+        return CREATED;
       } catch (err) {
-        if (signal.aborted) return { kind: 'transient', reason: `timeout after ${timeoutMs} ms` };
-        return classifyKubeError(err);
+        if (signal.aborted) return { kind: 'failed', cause: 'timeout', retryable: true, reason: `timeout after ${timeoutMs} ms` };
+        if (isAlreadyExists(err)) return EXISTS;
+        return { kind: 'failed', ...classifyKubeError(err) };
       }
     },
   };

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { sha256Hex } from '../hash.js';
+import { hash } from 'node:crypto';
 import type { KubeConfig } from './k8s.js';
 
 /**
@@ -44,7 +44,7 @@ export class KeepAliveAgents {
     const options = (agent as http.Agent & { options: Record<string, unknown> }).options;
     const tls = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'].map((name) => {
       const value = options[name];
-      return Buffer.isBuffer(value) || typeof value === 'string' ? sha256Hex(value) : String(value);
+      return Buffer.isBuffer(value) || typeof value === 'string' ? hash('sha256', value, 'hex') : String(value);
     });
     const key = `${agent instanceof https.Agent ? 'https' : 'http'}:${tls.join(':')}`;
     let shared = this.byOptions.get(key);

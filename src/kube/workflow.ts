@@ -19,6 +19,15 @@ export const AnnotationKey = {
 
 export const MANAGED_BY = 'kube-sentinel';
 
+/** Parameters every Workflow carries, in this order (SPEC §5); a rule argument must not shadow them. */
+export const BUILT_IN_PARAMETERS = ['namespace', 'pod', 'container', 'alertname', 'priority', 'rule'] as const;
+
+/**
+ * Environment an inline workflow's container sets for itself, beside one variable per parameter:
+ * kubectl keeps its cache under $HOME, which is an emptyDir because the root filesystem is read-only.
+ */
+export const INLINE_ENV = { HOME: '/tmp' } as const;
+
 export interface Parameter {
   name: string;
   value: string;

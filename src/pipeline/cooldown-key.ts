@@ -1,5 +1,6 @@
-import { sha256Hex } from '../hash.js';
-import type { Alert } from './alert.js';
+import { hash } from 'node:crypto';
+import { own, type Alert } from '../alert.js';
+import { DNS1123_LABEL_MAX, toDnsLabelPart } from '../kube/names.js';
 import type { Rule } from '../rules/types.js';
 
 /**
@@ -51,7 +52,7 @@ export function cooldownKey(alert: Alert, rule: Rule): string {
   // Label values are unbounded (a 1 MB label is a valid alert): a key that long would be stored in
   // Redis, the audit trail and every log line. Past the bound, the values are hashed instead.
   if (key.length <= COOLDOWN_KEY_MAX) return key;
-  return `${rule.name}:sha256/${sha256Hex(key)}`;
+  return `${rule.name}:sha256/${hash('sha256', key, 'hex')}`;
 }
 
 const COOLDOWN_KEY_MAX = 512;
@@ -60,28 +61,17 @@ function readableCooldownKey(alert: Alert, rule: Rule): string {
   const labels = alert.labels;
   const names = rule.remediation.cooldownKey;
   if (names !== null) {
-    // Own properties only: label names come from rule files, and `constructor` is not a label.
-    const valueOf = (name: string): string => (Object.hasOwn(labels, name) ? (labels[name] ?? '') : '');
-    return `${rule.name}:` + names.map((name) => `${name}=${valueOf(name)}`).join(',');
+    return `${rule.name}:${names.map((name) => `${name}=${own(labels, name) ?? ''}`).join(',')}`;
   }
   const workload = workloadOf(labels);
   if (workload !== null) return `${rule.name}:${labels['namespace'] ?? ''}/${workload}`;
   return `${rule.name}:fingerprint/${alert.fingerprint}`;
 }
 
-const NAME_MAX = 63;
 const NAME_START = 'kube-sentinel-';
 const SUFFIX_LENGTH = 10;
 /** Used when a rule's name has no character that survives DNS-1123 sanitizing. */
 const FALLBACK_PREFIX = 'workflow';
-
-function dnsLabelPart(text: string): string {
-  return text
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/-+/g, '-')
-    .replace(/^-+|-+$/g, '');
-}
 
 /**
  * metadata.name of the Workflow for one cooldown claim. Derived from the claim rather than
@@ -89,7 +79,7 @@ function dnsLabelPart(text: string): string {
  * creating a duplicate; a new claim (new claimedAt) gets a new name.
  */
 export function workflowNameFor(rule: Rule, cooldownKey: string, claimedAt: number): string {
-  const suffix = sha256Hex(`${cooldownKey}\n${claimedAt}`).slice(0, SUFFIX_LENGTH);
+  const suffix = hash('sha256', `${cooldownKey}\n${claimedAt}`, 'hex').slice(0, SUFFIX_LENGTH);
   return `${NAME_START}${namePrefixOf(rule)}-${suffix}`;
 }
 
@@ -99,9 +89,9 @@ const namePrefixes = new WeakMap<Rule, string>();
 function namePrefixOf(rule: Rule): string {
   let prefix = namePrefixes.get(rule);
   if (prefix === undefined) {
-    const room = NAME_MAX - NAME_START.length - 1 - SUFFIX_LENGTH;
+    const room = DNS1123_LABEL_MAX - NAME_START.length - 1 - SUFFIX_LENGTH;
     prefix =
-      dnsLabelPart(rule.remediation.params.workflowName ?? rule.name)
+      toDnsLabelPart(rule.remediation.params.workflowName ?? rule.name)
         .slice(0, room)
         .replace(/-+$/, '') || FALLBACK_PREFIX;
     namePrefixes.set(rule, prefix);

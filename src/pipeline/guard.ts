@@ -1,11 +1,9 @@
 import type { Logger } from 'pino';
-import type { Metrics } from '../metrics.js';
-import type { Rule } from '../rules/types.js';
+import { decide, type Decision } from '../decision.js';
 import { StoreUnavailableError, type CooldownClaim, type CooldownStore } from '../stores/cooldown-store.js';
-import type { Alert } from './alert.js';
 import { workflowNameFor } from './cooldown-key.js';
-import { decide, type Decision } from './decision.js';
-import { Outcome } from './outcome.js';
+import type { Metrics } from './metrics.js';
+import type { Claim, Claimed, Stage, Targeted } from './stage.js';
 
 export interface GuardSettings {
   cooldownStoreFailure: 'closed' | 'open';
@@ -21,18 +19,12 @@ export interface GuardDeps {
   now: () => number;
 }
 
-/** What the guard hands to submit: the Workflow name, and whether a claim must be committed or released. */
-export interface Pass {
-  workflowName: string;
-  /** The claim this decision holds (its own, or a pending one re-used by a redelivery); null without a guard. */
-  claim: { key: string; workflowName: string; ownedByUs: boolean } | null;
-}
-
 const RATE_WINDOW_MS = 60_000;
 
 /** The reason of a `retry` because the store did not answer; the audit write is skipped then (it would wait out a second timeout). */
 export const STORE_UNAVAILABLE = 'cooldown store unavailable';
 
+/** Counts and logs a store that did not answer, and says whether to go on without it; any other error is rethrown. */
 function storeFailure(deps: GuardDeps, operation: string, err: unknown): 'open' | 'closed' {
   if (!(err instanceof StoreUnavailableError)) throw err;
   deps.metrics.storeErrors.inc({ operation });
@@ -40,91 +32,95 @@ function storeFailure(deps: GuardDeps, operation: string, err: unknown): 'open' 
   return deps.settings.cooldownStoreFailure;
 }
 
-/**
- * Stage 3 (ingest): claim the cooldown key before submitting, so that no replica remediates the
- * same workload twice in a window. A pending claim left by the same alert (a redelivery after a
- * transient failure, or the HA twin of this notification) is re-used with its Workflow name.
- */
-export async function guardStage(alert: Alert, rule: Rule, key: string, deps: GuardDeps): Promise<Decision | Pass> {
-  const claimedAt = deps.now();
-  const ourName = workflowNameFor(rule, key, claimedAt);
-  let pass: Pass;
-  try {
-    const result = await deps.store.claim(
-      key,
-      { workflowName: ourName, fingerprint: alert.fingerprint, state: 'pending', claimedAt },
-      deps.settings.pendingLeaseMs,
-    );
-    if (result.acquired) {
-      pass = { workflowName: ourName, claim: { key, workflowName: ourName, ownedByUs: true } };
-    } else {
-      const held = result.existing;
-      if (held.state === 'pending' && held.fingerprint === alert.fingerprint) {
-        pass = { workflowName: held.workflowName, claim: { key, workflowName: held.workflowName, ownedByUs: false } };
-      } else {
-        return inCooldown(alert, rule, key, held);
-      }
-    }
-  } catch (err) {
-    if (storeFailure(deps, 'claim', err) === 'closed') {
-      return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: STORE_UNAVAILABLE });
-    }
-    pass = { workflowName: ourName, claim: null };
-  }
-
-  if (deps.settings.maxWorkflowsPerMinute > 0) {
-    let allowed: boolean;
-    try {
-      allowed = await deps.store.takeRateSlot(deps.settings.maxWorkflowsPerMinute, RATE_WINDOW_MS);
-    } catch (err) {
-      if (storeFailure(deps, 'rate_limit', err) === 'closed') {
-        await releaseQuietly(pass, deps);
-        return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: STORE_UNAVAILABLE });
-      }
-      allowed = true;
-    }
-    if (!allowed) {
-      await releaseQuietly(pass, deps);
-      return decide(alert, rule, Outcome.RateLimited, {
-        cooldownKey: key,
-        reason: `more than ${deps.settings.maxWorkflowsPerMinute} workflows in the last minute`,
-      });
-    }
-  }
-  return pass;
+function storeUnavailable(draft: Targeted): Decision {
+  return decide(draft.alert, draft.rule, 'retry', { cooldownKey: draft.cooldownKey, reason: STORE_UNAVAILABLE });
 }
 
-/**
- * Explain: the same decision without side effects. The cooldown is peeked at, never claimed,
- * and the rate limit is not consulted (it cannot be peeked at without taking a slot).
- */
-export async function peekStage(alert: Alert, rule: Rule, key: string, deps: GuardDeps): Promise<Decision | Pass> {
-  const ourName = workflowNameFor(rule, key, deps.now());
-  try {
-    const held = await deps.store.peek(key);
-    if (!held) return { workflowName: ourName, claim: null };
-    if (held.state === 'pending' && held.fingerprint === alert.fingerprint) return { workflowName: held.workflowName, claim: null };
-    return inCooldown(alert, rule, key, held);
-  } catch (err) {
-    if (storeFailure(deps, 'peek', err) === 'closed') {
-      return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: STORE_UNAVAILABLE });
-    }
-    return { workflowName: ourName, claim: null };
-  }
-}
-
-function inCooldown(alert: Alert, rule: Rule, key: string, held: CooldownClaim): Decision {
-  return decide(alert, rule, Outcome.Cooldown, {
-    cooldownKey: key,
+function inCooldown(draft: Targeted, held: CooldownClaim): Decision {
+  return decide(draft.alert, draft.rule, 'cooldown', {
+    cooldownKey: draft.cooldownKey,
     reason: held.state === 'pending' ? `${held.workflowName} is being submitted` : `${held.workflowName} was submitted`,
   });
 }
 
+/**
+ * Claims the cooldown key before submitting, so that no replica remediates the same workload twice
+ * in a window. A pending claim left by the same alert (a redelivery after a transient failure, or
+ * the HA twin of this notification) is re-used with its Workflow name.
+ */
+export function claimCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
+  return async (draft) => {
+    const { alert, rule, cooldownKey: key } = draft;
+    const claimedAt = deps.now();
+    const ourName = workflowNameFor(rule, key, claimedAt);
+    let claim: Claim | null;
+    try {
+      const claimed = { workflowName: ourName, fingerprint: alert.fingerprint, state: 'pending', claimedAt } as const;
+      const result = await deps.store.claim(key, claimed, deps.settings.pendingLeaseMs);
+      if (result.acquired) claim = { key, workflowName: ourName, ownedByUs: true };
+      else if (result.existing.state === 'pending' && result.existing.fingerprint === alert.fingerprint) {
+        claim = { key, workflowName: result.existing.workflowName, ownedByUs: false };
+      } else return inCooldown(draft, result.existing);
+    } catch (err) {
+      if (storeFailure(deps, 'claim', err) === 'closed') return storeUnavailable(draft);
+      claim = null;
+    }
+    return { ...draft, workflowName: claim?.workflowName ?? ourName, claim };
+  };
+}
+
+/**
+ * Explain: the claim's answer without taking it. The cooldown is peeked at, never claimed; the
+ * rate limit is not consulted (it cannot be peeked at without taking a slot).
+ */
+export function peekCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
+  return async (draft) => {
+    let workflowName = workflowNameFor(draft.rule, draft.cooldownKey, deps.now());
+    try {
+      const held = await deps.store.peek(draft.cooldownKey);
+      if (held) {
+        if (held.state !== 'pending' || held.fingerprint !== draft.alert.fingerprint) return inCooldown(draft, held);
+        workflowName = held.workflowName;
+      }
+    } catch (err) {
+      if (storeFailure(deps, 'peek', err) === 'closed') return storeUnavailable(draft);
+    }
+    return { ...draft, workflowName, claim: null };
+  };
+}
+
+/**
+ * The storm guard: a budget of Workflows per minute shared by every replica. A refused alert gives
+ * its claim back, so the next notification can act once the budget allows.
+ */
+export function limitRate(deps: GuardDeps): Stage<Claimed, Claimed> {
+  const limit = deps.settings.maxWorkflowsPerMinute;
+  if (limit === 0) return (draft) => draft;
+  return async (draft) => {
+    let allowed: boolean;
+    try {
+      allowed = await deps.store.takeRateSlot(limit, RATE_WINDOW_MS);
+    } catch (err) {
+      if (storeFailure(deps, 'rate_limit', err) === 'closed') {
+        await releaseClaim(draft.claim, deps);
+        return storeUnavailable(draft);
+      }
+      allowed = true;
+    }
+    if (allowed) return draft;
+    await releaseClaim(draft.claim, deps);
+    return decide(draft.alert, draft.rule, 'rate_limited', {
+      cooldownKey: draft.cooldownKey,
+      reason: `more than ${limit} workflows in the last minute`,
+    });
+  };
+}
+
 /** Gives up a claim this decision took itself; one re-used from a redelivery may be mid-submit elsewhere. */
-export async function releaseQuietly(pass: Pass, deps: GuardDeps): Promise<void> {
-  if (!pass.claim?.ownedByUs) return;
+export async function releaseClaim(claim: Claim | null, deps: GuardDeps): Promise<void> {
+  if (!claim?.ownedByUs) return;
   try {
-    await deps.store.release(pass.claim.key, pass.claim.workflowName);
+    await deps.store.release(claim.key, claim.workflowName);
   } catch (err) {
     // The pending lease expires by itself; nothing is lost, the key is only held a little longer.
     storeFailure(deps, 'release', err);

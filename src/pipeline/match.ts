@@ -1,21 +1,24 @@
-import type { Rule, RuleSet } from '../rules/types.js';
-import type { Alert } from './alert.js';
-import { decide, type Decision } from './decision.js';
-import { Outcome } from './outcome.js';
+import { decide } from '../decision.js';
+import { cooldownKey } from './cooldown-key.js';
+import type { Keyed, Matched, Received, Stage } from './stage.js';
 
 /**
- * Stage 1: which rule, if any, acts on this alert. Excluded namespaces are decided before any
- * rule is tried; resolved alerts stop here unless the rule opts in with on_resolved.
+ * Which rule, if any, acts on this alert. Excluded namespaces are decided before any rule is
+ * tried; resolved alerts stop here unless the rule opts in with on_resolved.
  */
-export function matchStage(alert: Alert, ruleSet: RuleSet): Decision | Rule {
+export const matchRule: Stage<Received, Matched> = (draft) => {
+  const { alert, ruleSet } = draft;
   const namespace = alert.labels.namespace;
   if (namespace !== undefined && ruleSet.excludedNamespaces.includes(namespace)) {
-    return decide(alert, null, Outcome.Excluded, { reason: `namespace ${namespace} is excluded` });
+    return decide(alert, null, 'excluded', { reason: `namespace ${namespace} is excluded` });
   }
   const rule = ruleSet.match(alert);
-  if (!rule) return decide(alert, null, Outcome.NoMatch);
+  if (!rule) return decide(alert, null, 'no_match');
   if (alert.status === 'resolved' && !rule.onResolved) {
-    return decide(alert, rule, Outcome.Resolved, { reason: 'alert is resolved; the rule does not set on_resolved' });
+    return decide(alert, rule, 'resolved', { reason: 'alert is resolved; the rule does not set on_resolved' });
   }
-  return rule;
-}
+  return { ...draft, rule };
+};
+
+/** The key the rule's cooldown is claimed under (see cooldownKey). */
+export const keyCooldown: Stage<Matched, Keyed> = (draft) => ({ ...draft, cooldownKey: cooldownKey(draft.alert, draft.rule) });

@@ -1,27 +1,23 @@
 import type { Logger } from 'pino';
-import type { WorkflowSubmitter } from '../kube/client.js';
-import type { Metrics } from '../metrics.js';
+import type { Alert } from '../alert.js';
+import { decide, type Decision } from '../decision.js';
+import { capturingSubmitter, type WorkflowSubmitter } from '../kube/client.js';
 import type { RuleSet } from '../rules/types.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
-import type { Alert } from './alert.js';
-import { cooldownKey } from './cooldown-key.js';
-import { decide, type Decision } from './decision.js';
-import { guardStage, peekStage, releaseQuietly } from './guard.js';
-import { matchStage } from './match.js';
-import { Outcome } from './outcome.js';
-import { recordStage, type RecordDeps } from './record.js';
-import { renderWorkflow } from './render.js';
-import { submitStage } from './submit.js';
+import { buildStage } from './build.js';
+import { claimCooldown, type GuardSettings, limitRate, peekCooldown, releaseClaim } from './guard.js';
+import { keyCooldown, matchRule } from './match.js';
+import type { Metrics } from './metrics.js';
+import { recorder } from './record.js';
+import type { RenderSettings } from './render.js';
+import { type Built, type Received, Stages } from './stage.js';
+import { submitWorkflow } from './submit.js';
+import { validateTarget } from './target.js';
 
-export interface PipelineSettings {
-  workflowNamespace: string;
-  workflowServiceAccount?: string;
-  dryRun: boolean;
-  cooldownStoreFailure: 'closed' | 'open';
-  maxWorkflowsPerMinute: number;
+export interface PipelineSettings extends GuardSettings, RenderSettings {
   submitTimeoutMs: number;
-  pendingLeaseMs: number;
   auditMaxLen: number;
+  /** Names this process in the audit trail. */
   replica: string;
 }
 
@@ -29,6 +25,7 @@ export interface PipelineDeps {
   /** The rules in force now; a reload swaps the whole set, so one alert always sees one set. */
   rules: () => RuleSet;
   store: CooldownStore;
+  /** Creates the Workflows; the dry-run submitter creates nothing. */
   submitter: WorkflowSubmitter;
   settings: PipelineSettings;
   metrics: Metrics;
@@ -36,66 +33,72 @@ export interface PipelineDeps {
   now: () => number;
 }
 
-export type Mode = 'ingest' | 'explain';
+export interface Pipeline {
+  /** Decides every alert of one request and acts on it: claims, submits, records in the audit trail. */
+  ingest(alerts: readonly Alert[]): Promise<Decision[]>;
+  /**
+   * The decisions the same alerts would get, without side effects: the cooldown is peeked at,
+   * nothing is submitted or recorded; `dry_run` stands where `submitted` would, and carries the
+   * Workflow (`manifest`).
+   */
+  explain(alerts: readonly Alert[]): Promise<Decision[]>;
+}
 
 /**
- * The whole flow for one alert, top to bottom:
- * match → render → guard (cooldown claim, rate limit) → submit → record.
- * Rendering comes before the claim so that an invalid target never holds a cooldown.
+ * The whole flow, built once. Each alert goes through the stages top to bottom until one decides:
+ *
+ *   ingest:  match → cooldown key → target → claim → rate limit → build → submit
+ *   explain: match → cooldown key → target → peek  →              build → submit (captured)
+ *
+ * then its decision is recorded. Targets are checked before the claim, so an invalid one never
+ * holds a cooldown; the Workflow is built after it, under the name the claim gave it.
  */
-async function decideAlert(alert: Alert, ruleSet: RuleSet, mode: Mode, deps: PipelineDeps, recordDeps: RecordDeps): Promise<Decision> {
-  const decision = await decideUnrecorded(alert, ruleSet, mode, deps);
-  recordStage(alert, decision, mode, recordDeps);
-  return decision;
-}
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const build = buildStage(deps.settings);
+  const ingest = Stages.of(matchRule)
+    .then(keyCooldown)
+    .then(validateTarget)
+    .then(claimCooldown(deps))
+    .then(limitRate(deps))
+    .then(build)
+    .then(submitWorkflow(deps.submitter, deps));
+  const explain = Stages.of(matchRule)
+    .then(keyCooldown)
+    .then(validateTarget)
+    .then(peekCooldown(deps))
+    .then(build)
+    .then(submitWorkflow(capturingSubmitter, deps));
 
-async function decideUnrecorded(alert: Alert, ruleSet: RuleSet, mode: Mode, deps: PipelineDeps): Promise<Decision> {
-  const matched = matchStage(alert, ruleSet);
-  if (!('remediation' in matched)) return matched;
-  const rule = matched;
-  const key = cooldownKey(alert, rule);
-
-  // Rendered with a placeholder name: the real one comes from the claim.
-  const rendered = renderWorkflow(alert, rule, deps.settings, key, 'pending');
-  if (!rendered.ok) return decide(alert, rule, Outcome.InvalidTarget, { cooldownKey: key, reason: rendered.reason });
-
-  const guardDeps = { store: deps.store, settings: deps.settings, metrics: deps.metrics, logger: deps.logger, now: deps.now };
-  const pass = mode === 'explain' ? await peekStage(alert, rule, key, guardDeps) : await guardStage(alert, rule, key, guardDeps);
-  if (!('workflowName' in pass)) return pass;
-
-  const workflow = { ...rendered.workflow, metadata: { ...rendered.workflow.metadata, name: pass.workflowName } };
-  if (mode === 'explain') {
-    return decide(alert, rule, Outcome.DryRun, { cooldownKey: key, workflow: { namespace: workflow.metadata.namespace, name: workflow.metadata.name } });
-  }
-  try {
-    return await submitStage(alert, rule, key, workflow, pass, {
-      ...guardDeps,
-      submitter: deps.submitter,
-      dryRun: deps.settings.dryRun,
-      submitTimeoutMs: deps.settings.submitTimeoutMs,
+  /** An unexpected bug must not leave the key blocked for the whole lease, nor crash the request. */
+  const rescue = async (last: Received, err: unknown): Promise<Decision> => {
+    // The last draft reached: how far the alert got tells what there is to undo.
+    const draft = last as Received & Partial<Built>;
+    if (draft.claim) await releaseClaim(draft.claim, deps);
+    deps.logger.error({ err, rule: draft.rule?.name ?? null }, 'unexpected error while deciding');
+    return decide(draft.alert, draft.rule ?? null, 'retry', {
+      ...(draft.cooldownKey === undefined ? {} : { cooldownKey: draft.cooldownKey }),
+      reason: 'internal error',
     });
-  } catch (err) {
-    // An unexpected bug must not leave the key blocked for the whole lease, nor crash the request.
-    await releaseQuietly(pass, guardDeps);
-    deps.logger.error({ err, rule: rule.name }, 'unexpected error while submitting');
-    return decide(alert, rule, Outcome.Retry, { cooldownKey: key, reason: 'internal error' });
-  }
-}
+  };
 
-/** Decides every alert of one request. The rule set is read once, so a reload mid-request is not seen half-way. */
-export async function decideAlerts(alerts: readonly Alert[], mode: Mode, deps: PipelineDeps): Promise<Decision[]> {
-  const ruleSet = deps.rules();
-  if (mode === 'ingest') {
-    for (const alert of alerts) deps.metrics.alertsReceived.inc({ source: alert.source, status: alert.status });
-  }
-  const recordDeps: RecordDeps = { ...deps, replica: deps.settings.replica, auditMaxLen: deps.settings.auditMaxLen };
-  return Promise.all(alerts.map((alert) => decideAlert(alert, ruleSet, mode, deps, recordDeps)));
-}
+  const decideEach = (stages: Stages<Received, never>, record: (alert: Alert, decision: Decision) => void) => {
+    const decideOne = async (alert: Alert, ruleSet: RuleSet): Promise<Decision> => {
+      const decision = await stages.run({ alert, ruleSet }, rescue);
+      record(alert, decision);
+      return decision;
+    };
+    return (alerts: readonly Alert[]) => {
+      const ruleSet = deps.rules();
+      return Promise.all(alerts.map((alert) => decideOne(alert, ruleSet)));
+    };
+  };
 
-/** For explain: the Workflow that would be submitted for an alert, or why none would be. */
-export function workflowPreview(alert: Alert, ruleSet: RuleSet, deps: Pick<PipelineDeps, 'settings'>, name: string) {
-  const rule = ruleSet.match(alert);
-  if (!rule) return null;
-  const rendered = renderWorkflow(alert, rule, deps.settings, cooldownKey(alert, rule), name);
-  return rendered.ok ? rendered.workflow : null;
+  const ingestAll = decideEach(ingest, recorder(deps, { audit: true }));
+  return {
+    ingest(alerts) {
+      for (const alert of alerts) deps.metrics.alertsReceived.inc({ source: alert.source, status: alert.status });
+      return ingestAll(alerts);
+    },
+    explain: decideEach(explain, recorder(deps, { audit: false })),
+  };
 }

@@ -1,6 +1,6 @@
 import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { Alert, AlertSource } from './alert.js';
+import { AlertStatus, type Alert, type AlertSource } from '../alert.js';
 import { fingerprintOf } from './fingerprint.js';
 
 // Unknown fields are allowed everywhere (newer Alertmanagers add fields such as
@@ -9,7 +9,7 @@ import { fingerprintOf } from './fingerprint.js';
 const LabelSet = Type.Record(Type.String(), Type.String());
 
 export const WebhookAlert = Type.Object({
-  status: Type.Union([Type.Literal('firing'), Type.Literal('resolved')]),
+  status: AlertStatus,
   labels: LabelSet,
   annotations: Type.Optional(LabelSet),
   startsAt: Type.Optional(Type.String()),
@@ -20,7 +20,7 @@ export const WebhookAlert = Type.Object({
 
 export const WebhookBody = Type.Object({
   version: Type.Optional(Type.Literal('4')),
-  status: Type.Optional(Type.Union([Type.Literal('firing'), Type.Literal('resolved')])),
+  status: Type.Optional(AlertStatus),
   receiver: Type.Optional(Type.String()),
   groupKey: Type.Optional(Type.String()),
   alerts: Type.Array(WebhookAlert, { maxItems: 10_000 }),
@@ -37,21 +37,6 @@ export const PostableAlert = Type.Object({
 
 export const PostableAlerts = Type.Array(PostableAlert, { maxItems: 10_000 });
 export type PostableAlerts = Static<typeof PostableAlerts>;
-
-const DecisionSchema = Type.Object({
-  fingerprint: Type.String(),
-  alertname: Type.String(),
-  status: Type.Union([Type.Literal('firing'), Type.Literal('resolved')]),
-  rule: Type.Union([Type.String(), Type.Null()]),
-  priority: Type.Union([Type.String(), Type.Null()]),
-  outcome: Type.String(),
-  reason: Type.Optional(Type.String()),
-  cooldownKey: Type.Optional(Type.String()),
-  workflow: Type.Optional(Type.Object({ namespace: Type.String(), name: Type.String() })),
-});
-
-/** What every ingest route answers, 200 or 503. */
-export const DecisionsResponse = Type.Object({ decisions: Type.Array(DecisionSchema) });
 
 /** `POST /v1/explain` takes either shape. */
 export const ExplainBody = Type.Union([WebhookBody, PostableAlerts]);

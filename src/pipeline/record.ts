@@ -1,47 +1,54 @@
 import type { Logger } from 'pino';
-import type { Metrics } from '../metrics.js';
+import type { Alert } from '../alert.js';
+import { clip, type Decision } from '../decision.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
-import type { Alert } from './alert.js';
-import { clip, type Decision } from './decision.js';
 import { STORE_UNAVAILABLE } from './guard.js';
+import type { Metrics } from './metrics.js';
 
 export interface RecordDeps {
   store: CooldownStore;
   metrics: Metrics;
   logger: Logger;
   now: () => number;
-  replica: string;
-  auditMaxLen: number;
+  settings: { replica: string; auditMaxLen: number };
+}
+
+/** How a pipeline records: ingest decisions go to the shared audit trail, explain ones are only logged. */
+export interface RecordOptions {
+  audit: boolean;
 }
 
 /**
- * Stage 6: one log line and one metric per decision; ingest decisions also go to the shared
- * audit trail. A failing audit write is logged and counted, never turned into a failed decision:
- * the remediation already happened.
+ * One log line and one metric per decision; with `audit`, an entry in the shared audit trail. A
+ * failing audit write is logged and counted, never turned into a failed decision: the
+ * remediation already happened.
  */
-export function recordStage(alert: Alert, decision: Decision, mode: 'ingest' | 'explain', deps: RecordDeps): void {
-  deps.metrics.decisions.inc({ rule: decision.rule ?? '', outcome: decision.outcome });
-  const line = {
-    rule: decision.rule,
-    action: decision.rule ? 'trigger-argo-workflow' : null,
-    outcome: decision.outcome,
-    workflow: decision.workflow?.name ?? null,
-    namespace: alert.labels.namespace === undefined ? null : clip(alert.labels.namespace),
-    pod: alert.labels.pod === undefined ? null : clip(alert.labels.pod),
-    fingerprint: decision.fingerprint,
-    alertname: decision.alertname,
-    ...(decision.reason ? { reason: decision.reason } : {}),
-    ...(mode === 'explain' ? { explain: true } : {}),
+export function recorder(deps: RecordDeps, options: RecordOptions): (alert: Alert, decision: Decision) => void {
+  return (alert, decision) => {
+    deps.metrics.decisions.inc({ rule: decision.rule ?? '', outcome: decision.outcome });
+    const line = {
+      rule: decision.rule,
+      action: decision.rule ? 'trigger-argo-workflow' : null,
+      outcome: decision.outcome,
+      workflow: decision.workflow?.name ?? null,
+      namespace: alert.labels.namespace === undefined ? null : clip(alert.labels.namespace),
+      pod: alert.labels.pod === undefined ? null : clip(alert.labels.pod),
+      fingerprint: decision.fingerprint,
+      alertname: decision.alertname,
+      ...(decision.reason ? { reason: decision.reason } : {}),
+      ...(options.audit ? {} : { explain: true }),
+    };
+    const level = decision.outcome === 'failed' ? 'error' : decision.outcome === 'retry' ? 'warn' : 'info';
+    deps.logger[level](line, 'decision');
+    if (!options.audit || decision.reason === STORE_UNAVAILABLE) return;
+    const { retryAfterSeconds: _, manifest: __, ...answer } = decision;
+    // Not awaited: the answer to Alertmanager need not wait for a second round trip to Redis. The
+    // write is queued on the same connection (closing the store waits for it).
+    deps.store
+      .appendDecision({ ...answer, at: new Date(deps.now()).toISOString(), replica: deps.settings.replica }, deps.settings.auditMaxLen)
+      .catch((err: unknown) => {
+        deps.metrics.storeErrors.inc({ operation: 'audit' });
+        deps.logger.warn({ err: (err as Error).message }, 'could not append to the audit trail');
+      });
   };
-  const level = decision.outcome === 'failed' ? 'error' : decision.outcome === 'retry' ? 'warn' : 'info';
-  deps.logger[level](line, 'decision');
-  if (mode !== 'ingest' || decision.reason === STORE_UNAVAILABLE) return;
-  // Not awaited: the answer to Alertmanager need not wait for a second round trip to Redis. The
-  // write is queued on the same connection (closing the store waits for it).
-  deps.store
-    .appendDecision({ ...decision, at: new Date(deps.now()).toISOString(), replica: deps.replica }, deps.auditMaxLen)
-    .catch((err: unknown) => {
-      deps.metrics.storeErrors.inc({ operation: 'audit' });
-      deps.logger.warn({ err: (err as Error).message }, 'could not append to the audit trail');
-    });
 }

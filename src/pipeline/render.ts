@@ -1,7 +1,15 @@
-import type { Alert } from './alert.js';
-import type { Rule } from '../rules/types.js';
+import type { Alert } from '../alert.js';
+import {
+  DNS1123_LABEL,
+  DNS1123_LABEL_MAX,
+  DNS1123_SUBDOMAIN,
+  DNS1123_SUBDOMAIN_MAX,
+  envName,
+  toLabelValue,
+} from '../kube/names.js';
 import {
   AnnotationKey,
+  INLINE_ENV,
   LabelKey,
   MANAGED_BY,
   type EnvVar,
@@ -10,45 +18,42 @@ import {
   type Workflow,
   type WorkflowSpec,
 } from '../kube/workflow.js';
+import { substituteReferences } from '../rules/references.js';
+import type { Rule } from '../rules/types.js';
 import { DEFAULT_IMAGE, DEFAULT_INLINE_ACTION, INLINE_SCRIPTS } from './inline-actions.js';
+import type { Target } from './stage.js';
+
+/*
+ * The Workflow for an alert under a rule (SPEC §5), in two pure halves: the parameters, which
+ * come from the alert and are checked before anything is claimed, and the Workflow built from
+ * them once the claim has given it its name. Everything that comes from the rule was checked by
+ * the loader; what comes from the alert is checked here.
+ */
 
 export interface RenderSettings {
   workflowNamespace: string;
-  workflowServiceAccount?: string;
+  workflowServiceAccount?: string | undefined;
 }
 
-/** `ok: false` means the alert cannot safely become a Workflow: the pipeline's `invalid_target`. */
+/** The parameters, or why the alert cannot safely become a Workflow: the pipeline's `invalid_target`. */
+export type ResolvedParameters = { ok: true; target: Target; parameters: Parameter[] } | { ok: false; reason: string };
+
 export type RenderResult = { ok: true; workflow: Workflow } | { ok: false; reason: string };
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
-/** The CRD's pattern for parameter names; the API server refuses any other. */
-const PARAMETER_NAME = /^[-a-zA-Z0-9_]+$/;
-const DNS1123_LABEL_MAX = 63;
-const DNS1123_SUBDOMAIN_MAX = 253;
-const LABEL_VALUE_MAX = 63;
 /** Beyond this a parameter is log text, not a target; it would also bloat every Workflow object. */
 const PARAMETER_VALUE_MAX = 4096;
 const SCRATCH_VOLUME = 'tmp';
-const SCRATCH_DIR = '/tmp';
 /** Longest excerpt of an offending value quoted in a reason: reasons go to logs and responses. */
 const QUOTED_MAX = 80;
-
-/** `{{ labels.NAME }}` / `{{ annotations.NAME }}`: plain lookups, the only substitution a rule argument gets. */
-const ALERT_REFERENCE = /\{\{\s*(labels|annotations)\.([^\s{}]+)\s*\}\}/g;
-
 const INLINE_ENTRYPOINT = 'main';
-
+const INLINE_DEADLINE_SECONDS = 600;
 const TTL_STRATEGY = {
   secondsAfterSuccess: 600,
   secondsAfterFailure: 86400,
   secondsAfterCompletion: 3600,
 } as const;
 
-const INLINE_DEADLINE_SECONDS = 600;
-
-class RenderRefusal extends Error {}
+class Refusal extends Error {}
 
 function quoted(value: string): string {
   const excerpt = value.length > QUOTED_MAX ? `${value.slice(0, QUOTED_MAX)}…` : value;
@@ -61,118 +66,81 @@ function quoted(value: string): string {
  */
 function refuseUnsafeValue(what: string, value: string): void {
   if (value.includes('{{')) {
-    throw new RenderRefusal(`${what} contains "{{", which Argo would expand: ${quoted(value)}`);
+    throw new Refusal(`${what} contains "{{", which Argo would expand: ${quoted(value)}`);
   }
   if (value.length > PARAMETER_VALUE_MAX) {
-    throw new RenderRefusal(
+    throw new Refusal(
       `${what} is ${value.length} characters long, more than the ${PARAMETER_VALUE_MAX} allowed in a parameter: ${quoted(value)}`,
     );
   }
 }
 
 /** The target labels become the workflow's kubectl arguments, so they must be names Kubernetes accepts. */
-function targetLabel(
-  labels: Record<string, string>,
-  name: 'namespace' | 'pod' | 'container',
-  pattern: RegExp,
-  max: number,
-): string {
-  const value = labels[name] ?? '';
+function targetLabel(alert: Alert, name: keyof Target, pattern: RegExp, max: number): string {
+  const value = alert.labels[name] ?? '';
   if (value === '') return '';
   if (value.length > max) {
-    throw new RenderRefusal(
+    throw new Refusal(
       `label "${name}" is not a valid Kubernetes name (${value.length} characters, at most ${max}): ${quoted(value)}`,
     );
   }
-  if (!pattern.test(value)) {
-    throw new RenderRefusal(`label "${name}" is not a valid Kubernetes name: ${quoted(value)}`);
-  }
+  if (!pattern.test(value)) throw new Refusal(`label "${name}" is not a valid Kubernetes name: ${quoted(value)}`);
   return value;
 }
 
-function substituteAlertReferences(alert: Alert, argumentName: string, template: string): string {
-  const value = template.replace(ALERT_REFERENCE, (_reference, scope: string, key: string) => {
-    const source = scope === 'labels' ? alert.labels : alert.annotations;
-    // Own properties only: a reference such as `labels.constructor` must not reach Object.prototype.
-    const substituted = Object.hasOwn(source, key) ? (source[key] ?? '') : '';
-    refuseUnsafeValue(`${scope === 'labels' ? 'label' : 'annotation'} "${key}" (argument "${argumentName}")`, substituted);
-    return substituted;
-  });
-  refuseUnsafeValue(`argument "${argumentName}"`, value);
-  return value;
-}
-
-/** A Kubernetes label value from arbitrary text, e.g. a rule name with spaces. */
-function labelValue(text: string): string {
-  if (text.length <= LABEL_VALUE_MAX && LABEL_VALUE.test(text)) return text;
-  return text
-    .replace(/[^-A-Za-z0-9_.]+/g, '-')
-    .slice(0, LABEL_VALUE_MAX)
-    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
-}
-
-/** Shell-usable: `my-arg` → `MY_ARG`; a leading digit would not be a variable name. */
-export function envName(parameterName: string): string {
-  const name = parameterName.toUpperCase().replace(/[^A-Z0-9]/g, '_');
-  return /^[0-9]/.test(name) ? `_${name}` : name;
-}
-
-function parametersOf(alert: Alert, rule: Rule, target: { namespace: string; pod: string; container: string }): Parameter[] {
-  const builtIn: Parameter[] = [
+function resolve(alert: Alert, rule: Rule): { target: Target; parameters: Parameter[] } {
+  const target: Target = {
+    namespace: targetLabel(alert, 'namespace', DNS1123_LABEL, DNS1123_LABEL_MAX),
+    pod: targetLabel(alert, 'pod', DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MAX),
+    container: targetLabel(alert, 'container', DNS1123_LABEL, DNS1123_LABEL_MAX),
+  };
+  const alertname = alert.labels.alertname ?? '';
+  refuseUnsafeValue('parameter "alertname"', alertname);
+  const parameters: Parameter[] = [
     { name: 'namespace', value: target.namespace },
     { name: 'pod', value: target.pod },
     { name: 'container', value: target.container },
-    { name: 'alertname', value: alert.labels['alertname'] ?? '' },
+    { name: 'alertname', value: alertname },
     { name: 'priority', value: rule.priority },
     { name: 'rule', value: rule.name },
   ];
-  for (const parameter of builtIn.slice(3)) refuseUnsafeValue(`parameter "${parameter.name}"`, parameter.value);
-
-  const taken = new Set(builtIn.map((parameter) => parameter.name));
-  const extra = rule.remediation.params.arguments.map((argument): Parameter => {
-    if (!PARAMETER_NAME.test(argument.name)) {
-      throw new RenderRefusal(
-        `argument ${quoted(argument.name)} of rule "${rule.name}" is not a valid Argo parameter name (letters, digits, "-" and "_")`,
-      );
-    }
-    if (taken.has(argument.name)) {
-      throw new RenderRefusal(`argument "${argument.name}" of rule "${rule.name}" is defined twice or shadows a built-in parameter`);
-    }
-    taken.add(argument.name);
-    return { name: argument.name, value: substituteAlertReferences(alert, argument.name, argument.value) };
-  });
-  return [...builtIn, ...extra];
+  for (const argument of rule.remediation.params.arguments) {
+    const value = substituteReferences(argument.value, alert, (scope, name, substituted) =>
+      refuseUnsafeValue(`${scope} "${name}" (argument "${argument.name}")`, substituted),
+    );
+    refuseUnsafeValue(`argument "${argument.name}"`, value);
+    parameters.push({ name: argument.name, value });
+  }
+  return { target, parameters };
 }
 
-function inlineTemplate(rule: Rule, parameters: Parameter[]): ScriptTemplate {
+/**
+ * The Workflow's parameters from the alert: namespace, pod, container, alertname, priority and
+ * rule, then the rule's arguments with the alert's labels and annotations substituted. Refused
+ * when a target label is not a valid Kubernetes name or a value could be read as an Argo expression.
+ */
+export function resolveParameters(alert: Alert, rule: Rule): ResolvedParameters {
+  try {
+    return { ok: true, ...resolve(alert, rule) };
+  } catch (error) {
+    if (error instanceof Refusal) return { ok: false, reason: error.message };
+    throw error;
+  }
+}
+
+function inlineTemplate(rule: Rule, parameters: readonly Parameter[]): ScriptTemplate {
   const params = rule.remediation.params;
-  const source = params.script ?? INLINE_SCRIPTS[params.inlineAction ?? DEFAULT_INLINE_ACTION];
-  if (source.includes('{{')) {
-    throw new RenderRefusal(
-      `script of rule "${rule.name}" contains "{{": Argo would paste values into the script text; read them from environment variables instead`,
-    );
-  }
-  // The root filesystem is read-only: kubectl keeps its cache under $HOME, an emptyDir at /tmp.
-  const env: EnvVar[] = [{ name: 'HOME', value: SCRATCH_DIR }];
-  const envNames = new Map<string, string>([['HOME', 'HOME']]);
-  for (const parameter of parameters) {
-    const name = envName(parameter.name);
-    const clash = envNames.get(name);
-    if (clash !== undefined) {
-      throw new RenderRefusal(`arguments "${clash}" and "${parameter.name}" of rule "${rule.name}" both become environment variable ${name}`);
-    }
-    envNames.set(name, parameter.name);
-    // Argo substitutes the reference inside the env value, where no shell parses it.
-    env.push({ name, value: `{{workflow.parameters.${parameter.name}}}` });
-  }
+  const env: EnvVar[] = Object.entries(INLINE_ENV).map(([name, value]) => ({ name, value }));
+  // Argo substitutes each reference inside the env value, where no shell parses it.
+  for (const { name } of parameters) env.push({ name: envName(name), value: `{{workflow.parameters.${name}}}` });
   return {
     name: INLINE_ENTRYPOINT,
     script: {
       image: params.image ?? DEFAULT_IMAGE,
       command: ['/bin/sh'],
-      source,
+      source: params.script ?? INLINE_SCRIPTS[params.inlineAction ?? DEFAULT_INLINE_ACTION],
       env,
-      volumeMounts: [{ name: SCRATCH_VOLUME, mountPath: SCRATCH_DIR }],
+      volumeMounts: [{ name: SCRATCH_VOLUME, mountPath: INLINE_ENV.HOME }],
       resources: {
         requests: { cpu: '50m', memory: '64Mi' },
         limits: { cpu: '500m', memory: '256Mi' },
@@ -188,43 +156,24 @@ function inlineTemplate(rule: Rule, parameters: Parameter[]): ScriptTemplate {
   };
 }
 
-/**
- * The Workflow that remediates `alert` under `rule` (SPEC §5). Pure: no I/O, same inputs give
- * the same object. Refuses (ok: false) when a label that would become a parameter is not a
- * valid Kubernetes name or a value could be read as an Argo expression.
- */
-export function renderWorkflow(
+/** The Workflow named `name`, from parameters resolveParameters accepted. Pure: same inputs, equal objects. */
+export function buildWorkflow(
   alert: Alert,
   rule: Rule,
+  resolved: { target: Target; parameters: Parameter[] },
   settings: RenderSettings,
   cooldownKey: string,
   name: string,
-): RenderResult {
-  try {
-    return { ok: true, workflow: buildWorkflow(alert, rule, settings, cooldownKey, name) };
-  } catch (error) {
-    if (error instanceof RenderRefusal) return { ok: false, reason: error.message };
-    throw error;
-  }
-}
-
-function buildWorkflow(alert: Alert, rule: Rule, settings: RenderSettings, cooldownKey: string, name: string): Workflow {
+): Workflow {
   const params = rule.remediation.params;
-  const target = {
-    namespace: targetLabel(alert.labels, 'namespace', DNS1123_LABEL, DNS1123_LABEL_MAX),
-    pod: targetLabel(alert.labels, 'pod', DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MAX),
-    container: targetLabel(alert.labels, 'container', DNS1123_LABEL, DNS1123_LABEL_MAX),
-  };
-  const parameters = parametersOf(alert, rule, target);
-
-  const spec: WorkflowSpec = { arguments: { parameters }, ttlStrategy: { ...TTL_STRATEGY } };
+  const spec: WorkflowSpec = { arguments: { parameters: resolved.parameters }, ttlStrategy: { ...TTL_STRATEGY } };
   if (params.workflowTemplate !== undefined) {
     spec.workflowTemplateRef = params.clusterScope
       ? { name: params.workflowTemplate, clusterScope: true }
       : { name: params.workflowTemplate };
   } else {
     spec.entrypoint = INLINE_ENTRYPOINT;
-    spec.templates = [inlineTemplate(rule, parameters)];
+    spec.templates = [inlineTemplate(rule, resolved.parameters)];
   }
   const serviceAccount = params.serviceAccount ?? settings.workflowServiceAccount;
   if (serviceAccount !== undefined) spec.serviceAccountName = serviceAccount;
@@ -234,7 +183,6 @@ function buildWorkflow(alert: Alert, rule: Rule, settings: RenderSettings, coold
     spec.volumes = [{ name: SCRATCH_VOLUME, emptyDir: {} }];
     spec.activeDeadlineSeconds = INLINE_DEADLINE_SECONDS;
   }
-
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Workflow',
@@ -243,16 +191,29 @@ function buildWorkflow(alert: Alert, rule: Rule, settings: RenderSettings, coold
       namespace: params.namespace ?? settings.workflowNamespace,
       labels: {
         [LabelKey.ManagedBy]: MANAGED_BY,
-        [LabelKey.Rule]: labelValue(rule.name),
-        [LabelKey.Priority]: labelValue(rule.priority),
+        [LabelKey.Rule]: toLabelValue(rule.name),
+        [LabelKey.Priority]: toLabelValue(rule.priority),
       },
       annotations: {
-        [AnnotationKey.AlertName]: alert.labels['alertname'] ?? '',
+        [AnnotationKey.AlertName]: alert.labels.alertname ?? '',
         [AnnotationKey.Fingerprint]: alert.fingerprint,
         [AnnotationKey.CooldownKey]: cooldownKey,
-        [AnnotationKey.Target]: `${target.namespace}/${target.pod}`,
+        [AnnotationKey.Target]: `${resolved.target.namespace}/${resolved.target.pod}`,
       },
     },
     spec,
   };
+}
+
+/** Both halves at once: the Workflow that remediates `alert` under `rule`, or why none can. */
+export function renderWorkflow(
+  alert: Alert,
+  rule: Rule,
+  settings: RenderSettings,
+  cooldownKey: string,
+  name: string,
+): RenderResult {
+  const resolved = resolveParameters(alert, rule);
+  if (!resolved.ok) return resolved;
+  return { ok: true, workflow: buildWorkflow(alert, rule, resolved, settings, cooldownKey, name) };
 }

@@ -1,10 +1,35 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 
-/** The JSON error body of every non-2xx answer: a code, a one-line message, and the field when one is to blame. */
-export interface HttpError {
-  error: string;
-  message: string;
-  field?: string;
+/** Every HTTP error the receiver answers, by code, with its status. */
+export const HTTP_ERRORS = {
+  /** A field of the body or query string is wrong; `field` names it. */
+  invalid_request: 400,
+  /** The body is not JSON. */
+  invalid_json: 400,
+  bad_request: 400,
+  unauthorized: 401,
+  not_found: 404,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  internal: 500,
+  /** The store holding what was asked for did not answer; try again. */
+  store_unavailable: 503,
+} as const;
+
+export type HttpErrorCode = keyof typeof HTTP_ERRORS;
+
+/** The JSON body of every error answer: a code, a one-line message, and the field when one is to blame. */
+export const ErrorBody = Type.Object({
+  error: Type.Union(Object.keys(HTTP_ERRORS).map((code) => Type.Literal(code as HttpErrorCode))),
+  message: Type.String(),
+  field: Type.Optional(Type.String()),
+});
+export type ErrorBody = Static<typeof ErrorBody>;
+
+export function sendError(reply: FastifyReply, error: HttpErrorCode, message: string, field?: string): FastifyReply {
+  const body: ErrorBody = field === undefined ? { error, message } : { error, message, field };
+  return reply.code(HTTP_ERRORS[error]).send(body);
 }
 
 /** Maps fastify's errors to clear 4xx answers; anything else is a 500 that is logged, never a crash. */
@@ -15,28 +40,27 @@ export function registerErrorHandler(app: FastifyInstance): void {
       const path = first?.instancePath ?? '';
       const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
       const field = `${err.validationContext ?? 'body'}${path.replaceAll('/', '.')}${missing ? `.${missing}` : ''}`;
-      const body: HttpError = { error: 'invalid_request', message: `${field} ${first?.message ?? 'is invalid'}`, field };
-      return reply.code(400).send(body);
+      return sendError(reply, 'invalid_request', `${field} ${first?.message ?? 'is invalid'}`, field);
     }
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return reply.code(413).send({ error: 'body_too_large', message: err.message } satisfies HttpError);
+        return sendError(reply, 'body_too_large', err.message);
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return reply.code(415).send({ error: 'unsupported_media_type', message: 'send Content-Type: application/json' } satisfies HttpError);
+        return sendError(reply, 'unsupported_media_type', 'send Content-Type: application/json');
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-        return reply.code(400).send({ error: 'invalid_json', message: err.message, field: 'body' } satisfies HttpError);
+        return sendError(reply, 'invalid_json', err.message, 'body');
     }
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       // JSON.parse's own errors (bad syntax, too deeply nested) arrive here with a 400 status.
-      return reply.code(status).send({ error: 'bad_request', message: err.message.split('\n')[0] ?? 'bad request' } satisfies HttpError);
+      return reply.code(status).send({ error: 'bad_request', message: err.message.split('\n')[0] ?? 'bad request' } satisfies ErrorBody);
     }
     request.log.error({ err }, 'unexpected error');
-    return reply.code(500).send({ error: 'internal', message: 'internal error' } satisfies HttpError);
+    return sendError(reply, 'internal', 'internal error');
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } satisfies HttpError),
+    sendError(reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`),
   );
 }

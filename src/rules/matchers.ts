@@ -3,17 +3,17 @@
  * quoting and escaping rules of Alertmanager's classic parser, so that matchers copied from an
  * Alertmanager route behave the same here.
  */
-import type { LabelMatcher } from './types.js';
+import { LABEL_NAME, own } from '../alert.js';
 import { compileAnchored } from './regex.js';
+import type { LabelMatcher } from './types.js';
 
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 // The name is everything before the first operator (checked afterwards, for a precise message).
 // Longest operators first, so `=~` is not read as `=` followed by a value starting with `~`.
 const MATCHER = /^\s*(.*?)\s*(=~|!~|!=|=)\s*(.*?)\s*$/s;
 
 /** The value of a label as matchers see it: a missing label is the empty string, as in Alertmanager. */
 function labelValue(labels: Record<string, string>, name: string): string {
-  return Object.hasOwn(labels, name) ? (labels[name] ?? '') : '';
+  return own(labels, name) ?? '';
 }
 
 function unquote(raw: string): string | { error: string } {

@@ -1,6 +1,7 @@
-import type { Alert } from '../pipeline/alert.js';
+import type { Alert } from '../alert.js';
+import type { Priority } from '../decision.js';
 
-export type Priority = 'P1' | 'P2' | 'P3' | 'P4';
+export type { Priority };
 
 export type InlineAction = 'restart' | 'describe' | 'logs' | 'events' | 'diagnose';
 

@@ -10,8 +10,8 @@ import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { hashRuleSources, loadRuleSources, readRuleSources } from './load.js';
-import type { LoadResult } from './load.js';
+import { type LoadResult, loadRuleSources } from './load.js';
+import { hashRuleSources, readRuleSources } from './sources.js';
 
 export interface WatchOptions {
   onReload(result: LoadResult): void;

@@ -1,3 +1,5 @@
+import type { DecisionRecord } from '../decision.js';
+
 /** What a cooldown key holds: the Workflow it stands for, and whether that Workflow exists yet. */
 export interface CooldownClaim {
   /** metadata.name of the Workflow this claim stands for; retries of the claim re-use it. */
@@ -14,8 +16,7 @@ export type ClaimResult =
   | { acquired: true; claim: CooldownClaim }
   | { acquired: false; existing: CooldownClaim };
 
-/** One entry of the audit trail, as returned by GET /v1/decisions. */
-export type DecisionRecord = Record<string, unknown> & { at: string; replica: string };
+export type { DecisionRecord };
 
 /**
  * Shared state of all replicas: cooldown claims, the global rate limit and the audit trail.

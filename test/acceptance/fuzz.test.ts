@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { after, before, describe, it } from 'node:test';
-import { ALL_OUTCOMES, type Outcome } from '../../src/pipeline/outcome.js';
+import { ALL_OUTCOMES, type Outcome } from '../../src/decision.js';
 import { rulesFrom } from '../support/app.js';
 import {
   bodySeed,

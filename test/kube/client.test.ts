@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createKubeSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
+import type { SubmitResult } from '../../src/kube/result.js';
 import type { Workflow } from '../../src/kube/workflow.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
@@ -22,6 +23,11 @@ function workflow(name: string, namespace = 'argo'): Workflow {
   };
 }
 
+function failure(result: SubmitResult): Extract<SubmitResult, { kind: 'failed' }> {
+  if (result.kind !== 'failed') assert.fail(`expected a failure, got ${JSON.stringify(result)}`);
+  return result;
+}
+
 describe('the Kubernetes submitter', () => {
   let kube: FakeKube;
   let submitter: WorkflowSubmitter;
@@ -38,7 +44,7 @@ describe('the Kubernetes submitter', () => {
   });
 
   it('creates the Workflow with strict field validation', async () => {
-    assert.deepEqual(await submitter.create(workflow('wf-a'), 2000), { kind: 'created' });
+    assert.deepEqual(await submitter.create(workflow('wf-a'), 2000), { kind: 'created', status: 201, retryable: false });
     assert.equal(kube.workflows.length, 1);
     const create = kube.requests.find((r) => r.method === 'POST');
     assert.equal(create?.query.fieldValidation, 'Strict');
@@ -46,7 +52,7 @@ describe('the Kubernetes submitter', () => {
 
   it('counts 409 AlreadyExists as existing, not as a failure', async () => {
     await submitter.create(workflow('wf-b'), 2000);
-    assert.deepEqual(await submitter.create(workflow('wf-b'), 2000), { kind: 'exists' });
+    assert.deepEqual(await submitter.create(workflow('wf-b'), 2000), { kind: 'exists', status: 409, retryable: false });
     assert.equal(kube.workflows.length, 1);
   });
 
@@ -56,49 +62,49 @@ describe('the Kubernetes submitter', () => {
     ['429 TooManyRequests', 429, 3],
   ];
   for (const [what, status, retryAfterSeconds] of transient) {
-    it(`treats ${what} as transient${retryAfterSeconds ? ', honouring Retry-After' : ''}`, async () => {
+    it(`treats ${what} as retryable${retryAfterSeconds ? ', honouring Retry-After' : ''}`, async () => {
       kube.failNext(1, { status, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) });
-      const result = await submitter.create(workflow('wf-c'), 2000);
-      assert.equal(result.kind, 'transient');
-      assert.match((result as { reason: string }).reason, new RegExp(`^${status} `));
-      assert.equal((result as { retryAfterSeconds?: number }).retryAfterSeconds, retryAfterSeconds);
+      const result = failure(await submitter.create(workflow('wf-c'), 2000));
+      assert.equal(result.retryable, true);
+      assert.equal(result.status, status);
+      assert.match(result.reason, new RegExp(`^${status} `));
+      assert.equal(result.retryAfterSeconds, retryAfterSeconds);
     });
   }
 
-  it('treats 403 Forbidden as permanent, with the Status message on one line', async () => {
+  it('treats 403 Forbidden as not retryable, with the Status message on one line', async () => {
     kube.denyCreate('prod');
-    const result = await submitter.create(workflow('wf-d', 'prod'), 2000);
-    assert.equal(result.kind, 'permanent');
-    const { reason, status } = result as { reason: string; status: number };
+    const { reason, status, retryable } = failure(await submitter.create(workflow('wf-d', 'prod'), 2000));
+    assert.equal(retryable, false);
     assert.equal(status, 403);
     assert.match(reason, /^403 Forbidden .*cannot create resource "workflows"/);
     assert.doesNotMatch(reason, /\n/);
   });
 
-  it('treats 422 Invalid as permanent and names the field', async () => {
+  it('treats 422 Invalid as not retryable and names the field', async () => {
     const bad = workflow('wf-e') as unknown as { spec: Record<string, unknown> };
     bad.spec.entryPoint = 'typo';
-    const result = await submitter.create(bad as unknown as Workflow, 2000);
-    assert.equal(result.kind, 'permanent');
-    assert.match((result as { reason: string }).reason, /422 Invalid.*entryPoint/);
+    const result = failure(await submitter.create(bad as unknown as Workflow, 2000));
+    assert.deepEqual([result.retryable, result.status], [false, 422]);
+    assert.match(result.reason, /422 Invalid.*entryPoint/);
   });
 
-  it('gives up after the submit timeout and says so (transient)', async () => {
+  it('gives up after the submit timeout and says so (retryable)', async () => {
     kube.delayNext(1, 1500, { store: true });
     const result = await submitter.create(workflow('wf-f'), 200);
-    assert.deepEqual(result, { kind: 'transient', reason: 'timeout after 200 ms' });
+    assert.deepEqual(result, { kind: 'failed', cause: 'timeout', retryable: true, reason: 'timeout after 200 ms' });
     // The create landed anyway: a retry with the same name answers 409, which counts as existing.
     await kube.waitForWorkflows(1);
-    assert.deepEqual(await submitter.create(workflow('wf-f'), 2000), { kind: 'exists' });
+    assert.equal((await submitter.create(workflow('wf-f'), 2000)).kind, 'exists');
     assert.equal(kube.workflows.length, 1);
   });
 
-  it('treats a refused connection as transient', async () => {
+  it('treats a refused connection as retryable, without a status', async () => {
     await kube.refuseConnections();
     try {
-      const result = await submitter.create(workflow('wf-g'), 2000);
-      assert.equal(result.kind, 'transient');
-      assert.match((result as { reason: string }).reason, /ECONNREFUSED|ECONNRESET/);
+      const result = failure(await submitter.create(workflow('wf-g'), 2000));
+      assert.deepEqual([result.retryable, result.status, result.cause], [true, undefined, 'connection']);
+      assert.match(result.reason, /ECONNREFUSED|ECONNRESET/);
     } finally {
       await kube.acceptConnections();
     }
@@ -109,7 +115,7 @@ describe('the Kubernetes submitter', () => {
     // A fresh submitter: the shared one has seen the template in earlier tests.
     const fresh = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 'kube-token') });
     const result = await fresh.create(workflow('wf-i'), 2000);
-    assert.deepEqual(result, { kind: 'permanent', status: 404, reason: '404 WorkflowTemplate argo/diagnose-pod not found' });
+    assert.deepEqual(result, { kind: 'failed', status: 404, retryable: false, reason: '404 WorkflowTemplate argo/diagnose-pod not found' });
     assert.equal(kube.workflows.length, 0);
   });
 
@@ -121,12 +127,11 @@ describe('the Kubernetes submitter', () => {
     assert.equal(kube.workflows.length, 2);
   });
 
-  it('treats 401 (a bad token) as permanent', async () => {
+  it('treats 401 (a bad token) as not retryable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ks-kube-'));
     const wrong = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(dir, kube.url, 'wrong') });
-    const result = await wrong.create(workflow('wf-h'), 2000);
-    assert.equal(result.kind, 'permanent');
-    assert.equal((result as { status: number }).status, 401);
+    const result = failure(await wrong.create(workflow('wf-h'), 2000));
+    assert.deepEqual([result.retryable, result.status], [false, 401]);
   });
 });
 
@@ -163,7 +168,7 @@ describe('TLS to the API server', () => {
       const server = (kube as unknown as { server: import('node:https').Server }).server;
       let handshakes = 0;
       server.on('secureConnection', () => void handshakes++);
-      for (let i = 0; i < 5; i++) assert.deepEqual(await submitter.create(workflow(`wf-tls-${i}`), 2000), { kind: 'created' });
+      for (let i = 0; i < 5; i++) assert.equal((await submitter.create(workflow(`wf-tls-${i}`), 2000)).kind, 'created');
       assert.deepEqual(kube.workflows.map((w) => w.metadata.name), [0, 1, 2, 3, 4].map((i) => `wf-tls-${i}`));
       assert.ok(handshakes <= 2, `${handshakes} TLS handshakes for 5 creates and a template check`);
     } finally {
@@ -176,9 +181,9 @@ describe('TLS to the API server', () => {
     try {
       kube.addWorkflowTemplate('argo', 'diagnose-pod');
       const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't', { ca: pki.ca });
-      const result = await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-mitm'), 2000);
-      assert.equal(result.kind, 'transient');
-      assert.match((result as { reason: string }).reason, /certificate/i);
+      const result = failure(await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-mitm'), 2000));
+      assert.equal(result.retryable, true);
+      assert.match(result.reason, /certificate/i);
       assert.equal(kube.workflows.length, 0);
       assert.equal(kube.requests.length, 0, 'no request reached the server');
     } finally {
@@ -191,8 +196,8 @@ describe('TLS to the API server', () => {
     try {
       kube.addWorkflowTemplate('argo', 'diagnose-pod');
       const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't', { ca: pki.ca });
-      const result = await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-nocert'), 2000);
-      assert.equal(result.kind, 'transient');
+      const result = failure(await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-nocert'), 2000));
+      assert.equal(result.retryable, true);
       assert.equal(kube.workflows.length, 0);
     } finally {
       await kube.close();

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Alert } from '../../src/pipeline/alert.js';
+import type { Alert } from '../../src/alert.js';
 import type { Rule } from '../../src/rules/types.js';
 import { cooldownKey, workflowNameFor, workloadOf } from '../../src/pipeline/cooldown-key.js';
 

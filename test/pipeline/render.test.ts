@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Alert } from '../../src/pipeline/alert.js';
+import type { Alert } from '../../src/alert.js';
 import type { InlineAction, Rule, TriggerParams } from '../../src/rules/types.js';
 import { INLINE_ACTIONS } from '../../src/rules/types.js';
 import type { Workflow } from '../../src/kube/workflow.js';
@@ -354,45 +354,11 @@ describe('renderWorkflow', () => {
       assertAcceptedByKubernetes(workflow);
     });
 
-    it('refuses a rule script that asks Argo to paste values into it', () => {
-      const pasting = ruleWith({ workflowName: 'restart-pod', script: 'kubectl delete pod {{workflow.parameters.pod}}' });
-      assert.match(refusal(renderWorkflow(alertWith(), pasting, SETTINGS, KEY, NAME)), /script of rule "crashloop" contains "\{\{"/);
-    });
-
-    it('refuses two arguments that would share one environment variable', () => {
-      const clashing = ruleWith({
-        workflowName: 'restart-pod',
-        arguments: [
-          { name: 'my-arg', value: '1' },
-          { name: 'my_arg', value: '2' },
-        ],
-      });
-      assert.match(refusal(renderWorkflow(alertWith(), clashing, SETTINGS, KEY, NAME)), /"my-arg" and "my_arg".*MY_ARG/);
-    });
-
     it('prefixes an environment variable that would start with a digit', () => {
       const digits = ruleWith({ workflowName: 'restart-pod', arguments: [{ name: '2fa', value: 'x' }] });
       const env = onlyTemplate(rendered(renderWorkflow(alertWith(), digits, SETTINGS, KEY, NAME))).script.env;
       assert.deepEqual(env.at(-1), { name: '_2FA', value: '{{workflow.parameters.2fa}}' });
     });
-  });
-
-  describe('refuses an argument that shadows a built-in parameter', () => {
-    for (const name of ['namespace', 'pod', 'rule']) {
-      it(`named ${name}`, () => {
-        const shadowing = ruleWith({ workflowTemplate: 'diagnose-pod', arguments: [{ name, value: 'x' }] });
-        assert.match(refusal(renderWorkflow(alertWith(), shadowing, SETTINGS, KEY, NAME)), new RegExp(`argument "${name}"`));
-      });
-    }
-  });
-
-  describe('refuses an argument name that Argo does not accept', () => {
-    for (const name of ['log.lines', 'with space', '', 'ü', '{{x}}']) {
-      it(`named ${JSON.stringify(name)}`, () => {
-        const invalid = ruleWith({ workflowTemplate: 'diagnose-pod', arguments: [{ name, value: 'x' }] });
-        assert.match(refusal(renderWorkflow(alertWith(), invalid, SETTINGS, KEY, NAME)), /is not a valid Argo parameter name/);
-      });
-    }
   });
 
   describe('with hostile target labels', () => {

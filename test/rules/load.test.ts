@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadRules, parseRulesText } from '../../src/rules/load.js';
+import { loadRules } from '../../src/rules/load.js';
+import { parseRulesText } from '../../src/rules/parse.js';
 import type { LoadResult } from '../../src/rules/load.js';
 import type { RuleSet } from '../../src/rules/types.js';
 
@@ -416,6 +417,49 @@ describe('parseRulesText', () => {
           'rules.yaml:9: remediation.params.script must not contain "{{": read parameters from the environment ("$POD", "$NAMESPACE", "$CONTAINER", arguments upper-cased)',
           'rules.yaml:12: remediation.params.arguments[1].name "my_arg" and "my-arg" both become the environment variable MY_ARG',
         ],
+      },
+      {
+        problem: 'inline arguments whose variables the container already has, and names Argo refuses',
+        text: yaml`
+          rules:
+            - name: db-failure
+              match: {pattern: "x"}
+              priority: P1
+              remediation:
+                action: trigger-argo-workflow
+                params:
+                  workflow_name: fix
+                  arguments:
+                    - {name: Namespace, value: "1"}
+                    - {name: home, value: "2"}
+                    - {name: log.lines, value: "3"}
+                    - {name: "ü", value: "4"}
+                    - {name: "", value: "5"}
+        `,
+        errors: [
+          'rules.yaml:10: remediation.params.arguments[0].name "Namespace" and "namespace" both become the environment variable NAMESPACE',
+          'rules.yaml:11: remediation.params.arguments[1].name "home" becomes the environment variable HOME, which the inline workflow sets itself',
+          `rules.yaml:12: remediation.params.arguments[2].name "log.lines" must be letters, digits, '_' and '-'`,
+          `rules.yaml:13: remediation.params.arguments[3].name "ü" must be letters, digits, '_' and '-'`,
+          `rules.yaml:14: remediation.params.arguments[4].name "" must be letters, digits, '_' and '-'`,
+        ],
+      },
+      {
+        problem: 'nothing for the same names with a WorkflowTemplate, which gets no environment variables',
+        text: yaml`
+          rules:
+            - name: db-failure
+              match: {pattern: "x"}
+              priority: P1
+              remediation:
+                action: trigger-argo-workflow
+                params:
+                  workflow_template: t
+                  arguments:
+                    - {name: Namespace, value: "1"}
+                    - {name: home, value: "2"}
+        `,
+        errors: [],
       },
       {
         problem: 'template expressions other than alert labels and annotations',

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRuleSet, parseRulesText } from '../../src/rules/load.js';
-import type { Alert } from '../../src/pipeline/alert.js';
+import { parseRulesText } from '../../src/rules/parse.js';
+import { buildRuleSet } from '../../src/rules/rule-set.js';
+import type { Alert } from '../../src/alert.js';
 import type { Rule, RuleSet } from '../../src/rules/types.js';
 
 /** One rule as YAML list item; `match` is a flow mapping, `extra` more rule fields. */

@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Alert } from '../../src/pipeline/alert.js';
+import type { Alert } from '../../src/alert.js';
 import { fingerprintOf } from '../../src/pipeline/fingerprint.js';
-import { parseRulesText, buildRuleSet } from '../../src/rules/load.js';
+import { parseRulesText } from '../../src/rules/parse.js';
+import { buildRuleSet } from '../../src/rules/rule-set.js';
 import { compilePattern } from '../../src/rules/regex.js';
 import type { Rule, RuleSet } from '../../src/rules/types.js';
 import { Random } from '../support/fuzz.js';

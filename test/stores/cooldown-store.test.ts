@@ -9,6 +9,7 @@ import {
 } from '../../src/stores/cooldown-store.js';
 import { MemoryCooldownStore } from '../../src/stores/memory.js';
 import { RedisCooldownStore } from '../../src/stores/redis.js';
+import { auditRecord } from '../support/records.js';
 import { startRedis, uniquePrefix, type RedisServer } from '../support/redis-server.js';
 
 const WINDOW_MS = 60_000;
@@ -33,7 +34,7 @@ function pendingClaim(workflowName: string, fingerprint = `fp-${workflowName}`):
 }
 
 function decision(index: number): DecisionRecord {
-  return { at: new Date(START + index).toISOString(), replica: 'replica-a', outcome: 'submitted', index };
+  return auditRecord(index, START);
 }
 
 /** The contract of src/stores/cooldown-store.ts, the same for every store. */
@@ -259,8 +260,13 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
           at: '2024-05-01T10:00:00.000Z',
           replica: 'replica-b',
           fingerprint: 'a1b2c3d4e5f60718',
+          alertname: 'KubePodCrashLooping',
+          status: 'resolved',
           rule: 'pod-crash',
-          reason: null,
+          priority: null,
+          outcome: 'failed',
+          reason: 'kubernetes: 403 Forbidden "x"\n…',
+          cooldownKey: 'pod-crash:shop/checkout',
           workflow: { namespace: 'argo', name: 'remediate-pod-crash-x7k2p' },
         };
         await store.appendDecision(record, 100);

@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError, type CooldownClaim } from '../../src/stores/cooldown-store.js';
 import { RedisCooldownStore, type StoreLogger } from '../../src/stores/redis.js';
+import { auditRecord } from '../support/records.js';
 import { startRedis, uniquePrefix, type RedisServer } from '../support/redis-server.js';
 
 const COMMAND_TIMEOUT_MS = 400;
@@ -114,7 +115,7 @@ describe('RedisCooldownStore against a real redis-server', () => {
         ['release', () => store.release('k', 'wf-1')],
         ['peek', () => store.peek('k')],
         ['takeRateSlot', () => store.takeRateSlot(10, 60_000)],
-        ['appendDecision', () => store.appendDecision({ at: 'now', replica: 'r' }, 100)],
+        ['appendDecision', () => store.appendDecision(auditRecord(0), 100)],
         ['listDecisions', () => store.listDecisions(10)],
         ['ping', () => store.ping()],
       ];
@@ -275,17 +276,17 @@ describe('RedisCooldownStore against a real redis-server', () => {
       const store = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
       await store.ping();
       const before = await scriptCalls();
-      const records = Array.from({ length: 5 }, (_, i) => ({ outcome: 'cooldown', n: i, at: new Date(i).toISOString(), replica: 'r' }));
+      const records = Array.from({ length: 5 }, (_, i) => auditRecord(i));
       await Promise.all(records.map((record) => store.appendDecision(record, 100)));
       assert.equal((await scriptCalls()) - before, 1, 'one script call for 5 records');
       // Not awaited, as the pipeline does: close must still send them before QUIT.
-      const late = store.appendDecision({ outcome: 'no_match', n: 5, at: new Date(5).toISOString(), replica: 'r' }, 100);
+      const late = store.appendDecision(auditRecord(5), 100);
       await store.close();
       await late;
       const reader = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
       stores.push(reader);
       const listed = await reader.listDecisions(10);
-      assert.deepEqual(listed.map((r) => r.n), [5, 4, 3, 2, 1, 0]);
+      assert.deepEqual(listed.map((r) => r.at), [5, 4, 3, 2, 1, 0].map((i) => new Date(i).toISOString()));
     });
   });
 

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createMetrics } from '../../src/pipeline/metrics.js';
 import { loadRules } from '../../src/rules/load.js';
 import type { RuleSet } from '../../src/rules/types.js';
 import type { CooldownStore } from '../../src/stores/cooldown-store.js';

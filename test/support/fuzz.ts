@@ -12,7 +12,7 @@ import pino from 'pino';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { dryRunSubmitter } from '../../src/kube/client.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createMetrics } from '../../src/pipeline/metrics.js';
 import type { RuleSet } from '../../src/rules/types.js';
 import { MemoryCooldownStore } from '../../src/stores/memory.js';
 import { rulesFrom, TEST_RULES } from './app.js';

@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
-import type { Config } from './config.js';
+import type { Alert } from '../alert.js';
+import type { Config } from '../config.js';
+import { fingerprintOf } from '../pipeline/fingerprint.js';
+import { parseDuration } from '../rules/duration.js';
+import { loadRules } from '../rules/load.js';
+import type { RuleSet } from '../rules/types.js';
 import { offlinePipeline } from './offline.js';
-import { fingerprintOf } from './pipeline/fingerprint.js';
-import type { Alert } from './pipeline/alert.js';
-import { parseDuration } from './rules/duration.js';
-import { loadRules } from './rules/load.js';
 
 /**
  * `kube-sentinel test FILE...`: rule unit tests in the style of `promtool test rules`.
@@ -22,8 +23,9 @@ import { loadRules } from './rules/load.js';
  *           expect: {rule: general-diagnostics, outcome: dry_run, template: diagnose-pod,
  *                    cooldown_key: "general-diagnostics:shop/checkout", parameters: {pod: checkout-7d9f8b6c5-x2x9k}}
  *
- * Every alert of a test goes through the dry-run pipeline in order against one empty in-memory
- * cooldown store, so a test can show cooldowns too.
+ * Every alert of a test goes, in order, through the stages `serve` runs, with one empty in-memory
+ * cooldown store (so a test can show cooldowns too) and a submitter that only captures the
+ * Workflow: `dry_run` stands where `submitted` would.
  */
 
 interface ExpectSpec {
@@ -91,7 +93,7 @@ export async function runRuleTests(files: readonly string[], config: Config): Pr
   return report;
 }
 
-async function runOne(alerts: AlertSpec[], ruleSet: Parameters<typeof offlinePipeline>[0], config: Config): Promise<string[]> {
+async function runOne(alerts: AlertSpec[], ruleSet: RuleSet, config: Config): Promise<string[]> {
   if (alerts.length === 0) return ['no alerts'];
   let clock = T0;
   const pipeline = offlinePipeline(ruleSet, config, () => clock);
@@ -114,7 +116,7 @@ async function runOne(alerts: AlertSpec[], ruleSet: Parameters<typeof offlinePip
       annotations: Object.fromEntries(Object.entries(spec.annotations ?? {}).map(([k, v]) => [k, String(v)])),
       fingerprint: fingerprintOf(labels),
     };
-    const [decision] = await pipeline.decide([alert], 'ingest');
+    const [decision] = await pipeline.ingest([alert]);
     if (!decision) continue;
     const want = spec.expect ?? {};
     const check = (what: string, expected: unknown, actual: unknown) => {
@@ -126,7 +128,7 @@ async function runOne(alerts: AlertSpec[], ruleSet: Parameters<typeof offlinePip
     check('outcome', want.outcome, decision.outcome);
     check('cooldown_key', want.cooldown_key, decision.cooldownKey);
     if (want.template !== undefined || want.parameters !== undefined) {
-      const workflow = pipeline.preview(alert, decision.workflow?.name ?? 'preview');
+      const workflow = decision.manifest;
       check('template', want.template, workflow?.spec.workflowTemplateRef?.name ?? workflow?.spec.templates?.[0]?.name);
       const params = new Map(workflow?.spec.arguments.parameters.map((p) => [p.name, p.value]));
       for (const [name, value] of Object.entries(want.parameters ?? {})) check(`parameter ${name}`, String(value), params.get(name));

@@ -1,7 +1,31 @@
-import { KindGuard, type TSchema } from '@sinclair/typebox';
+import { KindGuard, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
-import type { FastifyServerOptions } from 'fastify';
+import { Value } from '@sinclair/typebox/value';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyServerOptions,
+  FastifyTypeProvider,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+
+/** Routes see their body, query and params as the types of their TypeBox schemas: no casts. */
+export interface TypeBoxProvider extends FastifyTypeProvider {
+  validator: this['schema'] extends TSchema ? Static<this['schema']> : unknown;
+  serializer: this['schema'] extends TSchema ? Static<this['schema']> : unknown;
+}
+
+/** The fastify instance routes are registered on. */
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxProvider
+>;
 
 /**
  * Route schemas are TypeBox schemas, so TypeBox's own compiler validates them. fastify's default
@@ -60,14 +84,20 @@ function firstProblem(check: TypeCheck<TSchema>, value: unknown): SchemaProblem 
 /**
  * A validator for fastify's validatorCompiler. A top-level union (POST /v1/explain takes either
  * payload shape) reports the problem of the branch whose JSON type the value has, not a bare
- * "expected union value".
+ * "expected union value". A query string arrives as text: `convert` turns `?limit=5` into the
+ * number its schema asks for, and fills in defaults. Bodies are never converted: a number where a
+ * string belongs is a 400.
  */
-export function compileValidator(schema: TSchema): (value: unknown) => { value: unknown } | { error: SchemaProblem[] } {
+export function compileValidator(
+  schema: TSchema,
+  convert = false,
+): (value: unknown) => { value: unknown } | { error: SchemaProblem[] } {
   const check = TypeCompiler.Compile(schema);
   const branches: Branch[] = KindGuard.IsUnion(schema)
     ? schema.anyOf.map((branch) => ({ schema: branch, check: TypeCompiler.Compile(branch) }))
     : [];
-  return (value) => {
+  return (given) => {
+    const value = convert ? Value.Default(schema, Value.Convert(schema, given)) : given;
     if (check.Check(value)) return { value };
     const branch = branches.find((b) => topType(b.schema) === jsonType(value));
     return { error: [firstProblem(branch?.check ?? check, value)] };
@@ -80,7 +110,10 @@ export function compileValidator(schema: TSchema): (value: unknown) => { value: 
  */
 export const typeboxCompilers = {
   compilersFactory: {
-    buildValidator: () => ({ schema }: { schema: unknown }) => compileValidator(schema as TSchema),
+    buildValidator:
+      () =>
+      ({ schema, httpPart }: { schema: unknown; httpPart?: string }) =>
+        compileValidator(schema as TSchema, httpPart === 'querystring'),
     buildSerializer: () => () => (data: unknown) => JSON.stringify(data),
   },
   // fastify types these factories as Ajv's and fast-json-stringify's; it calls them as above.

@@ -1,0 +1,25 @@
+import { Type } from '@sinclair/typebox';
+import { DecisionRecord } from '../decision.js';
+import type { CooldownStore } from '../stores/cooldown-store.js';
+import { ErrorBody, sendError } from './errors.js';
+import type { App } from './typebox.js';
+
+const STORE_RETRY_AFTER_SECONDS = 5;
+
+export const DecisionRecords = Type.Object({ decisions: Type.Array(DecisionRecord) });
+
+/** The shared audit trail, newest first. */
+export function decisionRoutes(app: App, store: CooldownStore): void {
+  const schema = {
+    querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }),
+    response: { 200: DecisionRecords, 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
+  };
+  app.get('/v1/decisions', { schema }, async (request, reply) => {
+    try {
+      return { decisions: await store.listDecisions(request.query.limit) };
+    } catch (err) {
+      reply.header('Retry-After', String(STORE_RETRY_AFTER_SECONDS));
+      return sendError(reply, 'store_unavailable', (err as Error).message);
+    }
+  });
+}

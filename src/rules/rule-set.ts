@@ -1,0 +1,153 @@
+/**
+ * Matching, the hot path: a loaded rule set answers which rule acts on an alert. Everything a
+ * match needs is worked out once, when the set is built; all patterns run through one RE2 set.
+ */
+import { own, type Alert } from '../alert.js';
+import type { Priority } from '../decision.js';
+import { compilePattern, compilePatternSet } from './regex.js';
+import type { LabelMatcher, Rule, RuleSet } from './types.js';
+
+const DEFAULT_EXCLUDED_NAMESPACES = ['kube-system'];
+
+const PRIORITY_RANK: Readonly<Record<Priority, number>> = { P1: 0, P2: 1, P3: 2, P4: 3 };
+
+/** A rule with everything the hot path needs computed once at load. */
+interface CompiledRule {
+  rule: Rule;
+  test: ((text: string) => boolean) | null;
+  matchers: readonly LabelMatcher[];
+  allowed: ReadonlySet<string> | null;
+  denied: ReadonlySet<string> | null;
+  labelFields: readonly string[] | null;
+  annotationFields: readonly string[] | null;
+}
+
+function patternFinds(compiled: CompiledRule, alert: Alert): boolean {
+  const test = compiled.test;
+  if (test === null) return true;
+  if (compiled.labelFields === null || compiled.annotationFields === null) {
+    for (const key in alert.labels) {
+      const value = own(alert.labels, key);
+      if (value !== undefined && test(value)) return true;
+    }
+    for (const key in alert.annotations) {
+      const value = own(alert.annotations, key);
+      if (value !== undefined && test(value)) return true;
+    }
+    return false;
+  }
+  for (const key of compiled.labelFields) {
+    const value = own(alert.labels, key);
+    if (value !== undefined && test(value)) return true;
+  }
+  for (const key of compiled.annotationFields) {
+    const value = own(alert.annotations, key);
+    if (value !== undefined && test(value)) return true;
+  }
+  return false;
+}
+
+function ruleMatches(compiled: CompiledRule, alert: Alert): boolean {
+  return namespaceAndLabelsMatch(compiled, alert) && patternFinds(compiled, alert);
+}
+
+function namespaceAndLabelsMatch(compiled: CompiledRule, alert: Alert): boolean {
+  if (compiled.allowed !== null || compiled.denied !== null) {
+    const namespace = own(alert.labels, 'namespace') ?? '';
+    if (compiled.allowed !== null && !compiled.allowed.has(namespace)) return false;
+    if (compiled.denied !== null && compiled.denied.has(namespace)) return false;
+  }
+  for (const matcher of compiled.matchers) if (!matcher.matches(alert.labels)) return false;
+  return true;
+}
+
+function compileRule(rule: Rule): CompiledRule {
+  let test: CompiledRule['test'] = null;
+  if (rule.match.pattern !== '') {
+    const compiled = compilePattern(rule.match.pattern);
+    if (!compiled.ok) throw new Error(`rule ${rule.name}: invalid pattern: ${compiled.error}`);
+    test = compiled.test;
+  }
+  const selected = rule.match.fields;
+  const pick = (prefix: string): string[] => selected.filter((f) => f.startsWith(prefix)).map((f) => f.slice(prefix.length));
+  return {
+    rule,
+    test,
+    matchers: rule.match.labels,
+    allowed: rule.match.namespaces.length > 0 ? new Set(rule.match.namespaces) : null,
+    denied: rule.match.excludedNamespaces.length > 0 ? new Set(rule.match.excludedNamespaces) : null,
+    labelFields: selected.length > 0 ? pick('labels.') : null,
+    annotationFields: selected.length > 0 ? pick('annotations.') : null,
+  };
+}
+
+/**
+ * The immutable set used for matching. `rules` must already be in file order (file name order,
+ * then position); this orders them by priority, keeping file order within a priority.
+ * `excludedNamespaces` null means no file set it: the default `[kube-system]`.
+ */
+export function buildRuleSet(rules: readonly Rule[], excludedNamespaces: readonly string[] | null, files: readonly string[]): RuleSet {
+  const ordered = [...rules].sort((a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority]);
+  const active = ordered.filter((rule) => rule.enabled).map(compileRule);
+  const prefilter = patternPrefilter(active);
+  return Object.freeze({
+    rules: Object.freeze(ordered),
+    excludedNamespaces: Object.freeze([...(excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES)]),
+    files: Object.freeze([...files]),
+    match(alert: Alert): Rule | null {
+      const found = prefilter?.(alert);
+      if (found === undefined) {
+        for (const compiled of active) if (ruleMatches(compiled, alert)) return compiled.rule;
+        return null;
+      }
+      for (let i = 0; i < active.length; i++) {
+        const compiled = active[i]!;
+        if (compiled.test !== null && !found.has(i)) continue;
+        if (namespaceAndLabelsMatch(compiled, alert)) return compiled.rule;
+      }
+      return null;
+    },
+  });
+}
+
+/**
+ * With many rules, trying every pattern on every value is what costs: all patterns go into one RE2
+ * set, and one pass per label or annotation value says which rules' patterns find a match there
+ * (honouring each rule's `fields`). Returns the indexes (into `active`) whose pattern matched, or
+ * undefined when there is no set (the plain loop then decides).
+ */
+function patternPrefilter(active: readonly CompiledRule[]): ((alert: Alert) => Set<number> | undefined) | null {
+  const owners: number[] = [];
+  const sources: string[] = [];
+  active.forEach((compiled, index) => {
+    if (compiled.test === null) return;
+    owners.push(index);
+    sources.push(compiled.rule.match.pattern);
+  });
+  // Even ten patterns are tried faster as one set than one by one (17 µs → 4 µs per alert here).
+  if (sources.length < 2) return null;
+  const set = compilePatternSet(sources);
+  if (set === null) return null;
+  const scan = (values: Record<string, string>, fieldsOf: (c: CompiledRule) => readonly string[] | null, found: Set<number>) => {
+    for (const key in values) {
+      const value = own(values, key);
+      if (value === undefined) continue;
+      for (const member of set.matching(value)) {
+        const index = owners[member]!;
+        const fields = fieldsOf(active[index]!);
+        if (fields === null || fields.includes(key)) found.add(index);
+      }
+    }
+  };
+  return (alert) => {
+    try {
+      const found = new Set<number>();
+      scan(alert.labels, (c) => c.labelFields, found);
+      scan(alert.annotations, (c) => c.annotationFields, found);
+      return found;
+    } catch {
+      // e.g. the set's automaton ran out of its memory budget on a pathological text
+      return undefined;
+    }
+  };
+}
