@@ -37,7 +37,14 @@ export function podName(workload: string, seed: number): string {
 export function remediableAlert(namespace: string, workload: string, podSeed: number, kind: number): LabelledAlert {
   const pod = podName(workload, podSeed);
   const container = workload.split('-')[0] ?? workload;
-  const common = { namespace, pod, container, job: 'kube-state-metrics', prometheus: 'monitoring/k8s', cluster: 'prod-eu-1' };
+  const common = {
+    namespace,
+    pod,
+    container,
+    job: 'kube-state-metrics',
+    prometheus: 'monitoring/k8s',
+    cluster: 'prod-eu-1',
+  };
   switch (kind % 4) {
     case 0:
       return {
@@ -139,7 +146,8 @@ export function webhookBody(alerts: readonly LabelledAlert[]): string {
       annotations: a.annotations,
       startsAt: STARTS_AT,
       endsAt: ZERO_TIME,
-      generatorURL: 'http://prometheus.monitoring.svc:9090/graph?g0.expr=increase%28kube_pod_container_status_restarts_total%5B10m%5D%29+%3E+0',
+      generatorURL:
+        'http://prometheus.monitoring.svc:9090/graph?g0.expr=increase%28kube_pod_container_status_restarts_total%5B10m%5D%29+%3E+0',
       fingerprint: fingerprintHex(a.labels),
     })),
     groupLabels: { alertname: first.labels.alertname, namespace: first.labels.namespace },
@@ -163,7 +171,8 @@ export function postableBody(alerts: readonly LabelledAlert[], endsAt: string): 
       annotations: a.annotations,
       startsAt: STARTS_AT,
       endsAt,
-      generatorURL: 'http://prometheus.monitoring.svc:9090/graph?g0.expr=increase%28kube_pod_container_status_restarts_total%5B10m%5D%29+%3E+0',
+      generatorURL:
+        'http://prometheus.monitoring.svc:9090/graph?g0.expr=increase%28kube_pod_container_status_restarts_total%5B10m%5D%29+%3E+0',
     })),
   );
 }

@@ -26,6 +26,9 @@ process.stdout.write(`${JSON.stringify({ url, msg: 'baseline listening' })}\n`);
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    void app.close().then(() => process.exit(0));
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   });
 }

@@ -2,7 +2,7 @@
  * The processes the bench runs: servers under test, the load generator, the fake Kubernetes API,
  * Alertmanager. Every child is killed when the runner exits, however it exits.
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -57,7 +57,8 @@ export interface HttpAnswer {
 /** One request over a fresh connection, with node:http (fetch would load undici on first use and skew the first timing). */
 function send(method: 'GET' | 'POST', url: string, body?: string): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const headers =
+      body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
     const req = request(url, { method, agent: false, headers });
     req.once('error', reject);
     req.once('response', (res) => {
@@ -107,11 +108,14 @@ export async function startKubeSentinel(args: string[]): Promise<Server> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) {
-      throw new Error(`kube-sentinel exited (${child.exitCode}) before it was ready; run: node ${argv.join(' ')}\n${stderr}`);
+      throw new Error(
+        `kube-sentinel exited (${child.exitCode}) before it was ready; run: node ${argv.join(' ')}\n${stderr}`,
+      );
     }
     const ready = await get(`${url}/readyz`).catch(() => undefined);
     if (ready?.status === 200) break;
-    if (Date.now() > deadline) throw new Error(`kube-sentinel was not ready within 30 s: ${ready?.body ?? 'no answer'}\n${stderr}`);
+    if (Date.now() > deadline)
+      throw new Error(`kube-sentinel was not ready within 30 s: ${ready?.body ?? 'no answer'}\n${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return { name: 'kube-sentinel', url, pid: child.pid!, stop: stopper(child) };
@@ -128,7 +132,10 @@ export async function startBaseline(): Promise<Server> {
 /** A real prometheus-alertmanager: fresh storage, no cluster, a route whose receiver notifies nobody. */
 export async function startAlertmanager(): Promise<Server & { version: string }> {
   const probe = spawnSync('prometheus-alertmanager', ['--version'], { encoding: 'utf8' });
-  if (probe.error) throw new Error('prometheus-alertmanager is not installed: apt-get install -y --no-install-recommends prometheus-alertmanager');
+  if (probe.error)
+    throw new Error(
+      'prometheus-alertmanager is not installed: apt-get install -y --no-install-recommends prometheus-alertmanager',
+    );
   const version = /version (\S+)/.exec(`${probe.stdout}${probe.stderr}`)?.[1] ?? 'unknown';
   const dir = mkdtempSync(join(tmpdir(), 'ks-bench-am-'));
   writeFileSync(
@@ -147,18 +154,36 @@ export async function startAlertmanager(): Promise<Server & { version: string }>
   );
   const started = startProcess(
     'prometheus-alertmanager',
-    [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, '--web.listen-address=127.0.0.1:0', '--cluster.listen-address='],
+    [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(dir, 'data')}`,
+      '--web.listen-address=127.0.0.1:0',
+      '--cluster.listen-address=',
+    ],
     { env: childEnv() },
   );
   track(started.child);
   const [, address] = await started.waitFor(/msg="Listening on" address=([\d.:]+)/);
-  return { name: `Alertmanager ${version}`, url: `http://${address}`, pid: started.child.pid!, stop: stopper(started.child), version };
+  return {
+    name: `Alertmanager ${version}`,
+    url: `http://${address}`,
+    pid: started.child.pid!,
+    stop: stopper(started.child),
+    version,
+  };
 }
 
 /** The fake Kubernetes API in its own process (validation off); `created()` counts Workflows it stored. */
-export async function startFakeKubeProcess(templates: string[]): Promise<{ url: string; created(): Promise<number>; stop(): Promise<void> }> {
+export async function startFakeKubeProcess(
+  templates: string[],
+): Promise<{ url: string; created(): Promise<number>; stop(): Promise<void> }> {
   const child = track(
-    fork(join(REPO_ROOT, 'bench/fake-kube-server.ts'), templates, { cwd: REPO_ROOT, execArgv: ['--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(join(REPO_ROOT, 'bench/fake-kube-server.ts'), templates, {
+      cwd: REPO_ROOT,
+      execArgv: ['--import', 'tsx'],
+      env: childEnv(),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
   );
   const url = await new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the fake Kubernetes API exited (${code}) before it was ready`)));
@@ -194,7 +219,12 @@ export interface LoadGenerator {
 
 export function startLoadGenerator(): LoadGenerator {
   const child = track(
-    fork(join(REPO_ROOT, 'bench/loadgen.ts'), [], { cwd: REPO_ROOT, execArgv: ['--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(join(REPO_ROOT, 'bench/loadgen.ts'), [], {
+      cwd: REPO_ROOT,
+      execArgv: ['--import', 'tsx'],
+      env: childEnv(),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
   );
   let nextId = 1;
   return {
@@ -247,7 +277,8 @@ export async function coldStart(argv: string[], listening: RegExp, path: string,
         resolve(found);
       }
     };
-    const onExit = (code: number | null) => reject(new Error(`${argv.join(' ')} exited (${code}) before listening:\n${output}`));
+    const onExit = (code: number | null) =>
+      reject(new Error(`${argv.join(' ')} exited (${code}) before listening:\n${output}`));
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', onExit);

@@ -10,11 +10,12 @@
  *
  * Prints one JSON line: LatencyReport.
  */
-import { alertSet, remediableAlert, unmatchedAlert, webhookBody, type LabelledAlert } from './alerts.js';
+
+import { alertsFromWebhook, type WebhookBody } from '../src/pipeline/receive.js';
+import { alertSet, type LabelledAlert, remediableAlert, unmatchedAlert, webhookBody } from './alerts.js';
 import { inProcessPipeline, ruleSetFrom } from './in-process.js';
 import { generatedRules, MATCHING_RULE } from './rules.js';
 import { median, percentile } from './stats.js';
-import { alertsFromWebhook, type WebhookBody } from '../src/pipeline/receive.js';
 
 export interface LatencyOptions {
   ruleCounts: number[];

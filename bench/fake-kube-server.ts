@@ -36,11 +36,15 @@ setInterval(() => {
   addTemplates();
 }, PRUNE_EVERY_MS).unref();
 
-if (!process.send) throw new Error('bench/fake-kube-server.ts runs as a child of bench/run.ts (it needs an IPC channel)');
+if (!process.send)
+  throw new Error('bench/fake-kube-server.ts runs as a child of bench/run.ts (it needs an IPC channel)');
 process.send({ type: 'ready', url: fake.url } satisfies FakeKubeMessage);
 process.on('message', (message: { type: 'count' }) => {
   if (message.type === 'count') process.send!({ type: 'created', total: created() } satisfies FakeKubeMessage);
 });
 process.on('disconnect', () => {
-  void fake.close().then(() => process.exit(0));
+  fake.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 });

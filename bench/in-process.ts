@@ -28,7 +28,10 @@ export async function ruleSetAt(path: string): Promise<RuleSet> {
   return loaded.ruleSet;
 }
 
-export function inProcessPipeline(ruleSet: RuleSet, options: { now?: () => number; maxWorkflowsPerMinute?: number } = {}): Pipeline {
+export function inProcessPipeline(
+  ruleSet: RuleSet,
+  options: { now?: () => number; maxWorkflowsPerMinute?: number } = {},
+): Pipeline {
   const now = options.now ?? Date.now;
   const config = loadConfig(['--dry-run'], {});
   return createPipeline({
@@ -36,7 +39,10 @@ export function inProcessPipeline(ruleSet: RuleSet, options: { now?: () => numbe
     store: new MemoryCooldownStore({ now }),
     submitter: dryRunSubmitter,
     metrics: createMetrics(),
-    logger: pino({ level: 'info', base: { service: 'kube-sentinel' } }, pino.destination({ dest: '/dev/null', sync: true })),
+    logger: pino(
+      { level: 'info', base: { service: 'kube-sentinel' } },
+      pino.destination({ dest: '/dev/null', sync: true }),
+    ),
     now,
     settings: {
       ...config,

@@ -4,7 +4,7 @@
  * measurement and answers with its counts.
  */
 import autocannon, { type Request } from 'autocannon';
-import { newAlert, postableBody, webhookBody, type LabelledAlert } from './alerts.js';
+import { type LabelledAlert, newAlert, postableBody, webhookBody } from './alerts.js';
 
 export type Stream =
   /** The same bodies over and over (each connection cycles through them): the cooldown and no-match paths. */

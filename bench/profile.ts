@@ -62,7 +62,12 @@ function summarize(profile: CpuProfile): string {
     const place = where(url);
     const name = `${functionName || '(anonymous)'} ${place}${url ? `:${lineNumber + 1}` : ''}`;
     byFunction.set(name, (byFunction.get(name) ?? 0) + count);
-    const bucket = url === '' ? functionName || '(native / V8)' : place.startsWith('kube-sentinel') ? 'kube-sentinel (own code)' : place;
+    const bucket =
+      url === ''
+        ? functionName || '(native / V8)'
+        : place.startsWith('kube-sentinel')
+          ? 'kube-sentinel (own code)'
+          : place;
     byPlace.set(bucket, (byPlace.get(bucket) ?? 0) + count);
   }
   const share = (count: number) => `${((count / sampled) * 100).toFixed(1)}%`;
@@ -88,28 +93,64 @@ async function main(): Promise<void> {
   mkdirSync(PROFILE_DIR, { recursive: true });
 
   const redis = await startRedis();
-  const fakeKube = await startFakeKubeProcess(['argo/diagnose-and-recover', 'argo/diagnose-memory', 'argo/network-diagnostics', 'argo/check-image-registry', 'argo/diagnose-pod']);
+  const fakeKube = await startFakeKubeProcess([
+    'argo/diagnose-and-recover',
+    'argo/diagnose-memory',
+    'argo/network-diagnostics',
+    'argo/check-image-registry',
+    'argo/diagnose-pod',
+  ]);
   const kubeconfig = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-bench-kube-')), fakeKube.url);
   const port = await freePort();
   const child = spawn(
     'node',
-    ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--rules', join(REPO_ROOT, 'rules/default.yaml'), '--redis-url', redis.url, '--kubeconfig', kubeconfig, '--max-workflows-per-minute', '0'],
+    [
+      '--cpu-prof',
+      `--cpu-prof-dir=${PROFILE_DIR}`,
+      CLI,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--rules',
+      join(REPO_ROOT, 'rules/default.yaml'),
+      '--redis-url',
+      redis.url,
+      '--kubeconfig',
+      kubeconfig,
+      '--max-workflows-per-minute',
+      '0',
+    ],
     { cwd: REPO_ROOT, env: childEnv(), stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const url = `http://127.0.0.1:${port}`;
-  while ((await get(`${url}/readyz`).catch(() => undefined))?.status !== 200) await new Promise((r) => setTimeout(r, 50));
+  while ((await get(`${url}/readyz`).catch(() => undefined))?.status !== 200)
+    await new Promise((r) => setTimeout(r, 50));
 
   let stream: Stream;
   const remediable = alertSet(100, remediableAlert);
   if (mode === 'cooldown') {
     const bodies = chunks(remediable, perRequest).map(webhookBody);
-    for (const body of [...remediable.map((a) => webhookBody([a])), ...bodies]) await post(`${url}/webhook/alertmanager`, body);
+    for (const body of [...remediable.map((a) => webhookBody([a])), ...bodies])
+      await post(`${url}/webhook/alertmanager`, body);
     stream = { kind: 'fixed', path: '/webhook/alertmanager', bodies };
   } else if (mode === 'submit') {
-    stream = { kind: 'new-alerts', path: '/webhook/alertmanager', shape: 'webhook', alertsPerBody: perRequest, tag: 'prof', endsAt: '' };
+    stream = {
+      kind: 'new-alerts',
+      path: '/webhook/alertmanager',
+      shape: 'webhook',
+      alertsPerBody: perRequest,
+      tag: 'prof',
+      endsAt: '',
+    };
   } else {
     const endsAt = new Date(Date.now() + 3600_000).toISOString();
-    stream = { kind: 'fixed', path: '/api/v2/alerts', bodies: chunks(alertSet(100, unmatchedAlert), perRequest).map((g) => postableBody(g, endsAt)) };
+    stream = {
+      kind: 'fixed',
+      path: '/api/v2/alerts',
+      bodies: chunks(alertSet(100, unmatchedAlert), perRequest).map((g) => postableBody(g, endsAt)),
+    };
   }
   const loadgen = startLoadGenerator();
   const result = await loadgen.run(url, stream, seconds, 10);
@@ -124,7 +165,7 @@ async function main(): Promise<void> {
   if (!file) throw new Error(`no .cpuprofile in ${PROFILE_DIR}: did the server exit cleanly?`);
   const profile = JSON.parse(readFileSync(join(PROFILE_DIR, file), 'utf8')) as CpuProfile;
   process.stdout.write(
-    `kube-sentinel under the ${mode} stream: ${thousands(result.ok2xx * perRequest / result.seconds)} alerts/s while profiled (${result.non2xx} non-2xx)\n` +
+    `kube-sentinel under the ${mode} stream: ${thousands((result.ok2xx * perRequest) / result.seconds)} alerts/s while profiled (${result.non2xx} non-2xx)\n` +
       `profile: bench/results/profile/${file}\n\n${summarize(profile)}\n`,
   );
 }

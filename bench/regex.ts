@@ -74,16 +74,20 @@ const candidate = median(Array.from({ length: runs }, () => opsPerSecond(re2Matc
 
 console.log('alert texts matched against the 5 default patterns (median of 5 runs of 1 s)');
 console.log(`  V8 RegExp (baseline)  ${Math.round(baseline).toLocaleString()} texts/s`);
-console.log(`  re2js                 ${Math.round(candidate).toLocaleString()} texts/s  (${(candidate / baseline).toFixed(2)}× baseline)`);
+console.log(
+  `  re2js                 ${Math.round(candidate).toLocaleString()} texts/s  (${(candidate / baseline).toFixed(2)}× baseline)`,
+);
 console.log(`  per text, re2js       ${(1e6 / candidate).toFixed(2)} µs for all 5 patterns`);
 
 console.log('\nReDoS bait: (a+)+$ against "a"×N + "!"');
 const evil = '(a+)+$';
 for (const n of [20, 22, 24]) {
-  const text = 'a'.repeat(n) + '!';
+  const text = `${'a'.repeat(n)}!`;
   const v8Ms = timeMs(() => new RegExp(evil).test(text));
   const re2Ms = timeMs(() => re2(evil)(text));
-  console.log(`  N=${String(n).padEnd(6)} V8 ${v8Ms.toFixed(1).padStart(8)} ms   re2js ${re2Ms.toFixed(2).padStart(6)} ms`);
+  console.log(
+    `  N=${String(n).padEnd(6)} V8 ${v8Ms.toFixed(1).padStart(8)} ms   re2js ${re2Ms.toFixed(2).padStart(6)} ms`,
+  );
 }
-const big = 'a'.repeat(50_000) + '!';
+const big = `${'a'.repeat(50_000)}!`;
 console.log(`  N=50000  V8 (not run: exponential, ~2^N)   re2js ${timeMs(() => re2(evil)(big)).toFixed(1)} ms`);

@@ -14,9 +14,9 @@
  * Prints one JSON line: RssReport. Memory is read after a full GC, so it is what stays.
  */
 import { fileURLToPath } from 'node:url';
+import { alertsFromWebhook, type WebhookBody } from '../src/pipeline/receive.js';
 import { NAMESPACES, remediableAlert, unmatchedAlert, webhookBody } from './alerts.js';
 import { inProcessPipeline, ruleSetAt } from './in-process.js';
-import { alertsFromWebhook, type WebhookBody } from '../src/pipeline/receive.js';
 
 export interface RssCheckpoint {
   alerts: number;
@@ -48,7 +48,9 @@ function group(first: number): WebhookBody {
   for (let i = first; i < first + GROUP; i++) {
     const namespace = NAMESPACES[i % NAMESPACES.length]!;
     const workload = `svc-${Math.floor(i / 2) % WORKLOADS}`;
-    alerts.push(i % 2 === 0 ? remediableAlert(namespace, workload, i, i >> 1) : unmatchedAlert(namespace, workload, i, i >> 1));
+    alerts.push(
+      i % 2 === 0 ? remediableAlert(namespace, workload, i, i >> 1) : unmatchedAlert(namespace, workload, i, i >> 1),
+    );
   }
   return JSON.parse(webhookBody(alerts)) as WebhookBody;
 }

@@ -14,9 +14,26 @@ function random(seed: number): () => number {
   return () => generator.next();
 }
 
-const WORDS = ['billing', 'ledger', 'search', 'indexer', 'gateway', 'mailer', 'thumbnailer', 'scheduler', 'inventory', 'pricing'];
+const WORDS = [
+  'billing',
+  'ledger',
+  'search',
+  'indexer',
+  'gateway',
+  'mailer',
+  'thumbnailer',
+  'scheduler',
+  'inventory',
+  'pricing',
+];
 const PRIORITIES = ['P1', 'P2', 'P3', 'P4'] as const;
-const TEMPLATES = ['diagnose-pod', 'diagnose-memory', 'network-diagnostics', 'check-image-registry', 'diagnose-and-recover'];
+const TEMPLATES = [
+  'diagnose-pod',
+  'diagnose-memory',
+  'network-diagnostics',
+  'check-image-registry',
+  'diagnose-and-recover',
+];
 
 /** The rule the bench's crash-loop alerts match, always tried last. */
 export const MATCHING_RULE = 'crashloop-catch-all';
@@ -60,10 +77,18 @@ function labelMatchers(n: number, next: () => number): string[] {
 export function generatedRules(count: number, seed = 42): string {
   const next = random(seed);
   const lines = ['excluded_namespaces: [kube-system]', 'rules:'];
-  const rule = (name: string, priority: string, patternText: string, labels: string[], namespaces: string[], template: string) => {
+  const rule = (
+    name: string,
+    priority: string,
+    patternText: string,
+    labels: string[],
+    namespaces: string[],
+    template: string,
+  ) => {
     lines.push(`  - name: ${name}`, '    match:', `      pattern: ${JSON.stringify(patternText)}`);
     if (labels.length > 0) lines.push(`      labels: [${labels.map((l) => JSON.stringify(l)).join(', ')}]`);
-    if (namespaces.length > 0) lines.push(`      namespaces: [${namespaces.map((ns) => JSON.stringify(ns)).join(', ')}]`);
+    if (namespaces.length > 0)
+      lines.push(`      namespaces: [${namespaces.map((ns) => JSON.stringify(ns)).join(', ')}]`);
     lines.push(
       `    priority: ${priority}`,
       '    remediation:',
@@ -82,8 +107,22 @@ export function generatedRules(count: number, seed = 42): string {
       continue;
     }
     const namespaces = next() < 0.15 ? [`tenant-${n % 31}`, `tenant-${(n + 11) % 31}`] : [];
-    rule(`rule-${String(n).padStart(4, '0')}`, priority, pattern(n, next), labelMatchers(n, next), namespaces, template);
+    rule(
+      `rule-${String(n).padStart(4, '0')}`,
+      priority,
+      pattern(n, next),
+      labelMatchers(n, next),
+      namespaces,
+      template,
+    );
   }
-  rule(MATCHING_RULE, 'P4', '(?i)CrashLoopBackOff|crash[ -]?looping', ['severity=~"critical|warning"'], [], 'diagnose-pod');
+  rule(
+    MATCHING_RULE,
+    'P4',
+    '(?i)CrashLoopBackOff|crash[ -]?looping',
+    ['severity=~"critical|warning"'],
+    [],
+    'diagnose-pod',
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -3,29 +3,39 @@
  *
  * Why a bundle: a Kube Sentinel start is mostly module loading — hundreds of files resolved, read
  * and compiled one by one. One file for the receiver, plus a chunk per lazily loaded backend
- * (ioredis with --redis-url, @kubernetes/client-node with a cluster), starts in about 60% of the
- * time (bench/README.md, scenario 5), which is what scale-from-zero waits for.
+ * (ioredis with --redis-url, @kubernetes/client-node with a cluster), starts markedly faster
+ * (bench/README.md, scenario 5), which is what scale-from-zero waits for.
  *
  * pino-pretty stays in node_modules, imported only on a terminal, as an in-process stream (pino's
  * worker-thread transports load files by path, which a bundle does not have). Chunks sit next to
  * cli.js, so paths relative to import.meta.url (../openapi.yaml) hold for every output file.
  */
-import { build } from 'esbuild';
+
 import { chmodSync, rmSync } from 'node:fs';
+import { build } from 'esbuild';
 import { nodeBundleOptions } from './bundle-options.mjs';
 
 /**
  * client-node's generated models (2,500 files of class declarations, no top-level code) reach
  * KubeConfig through its generated-API index; declared free of side effects, the ones nothing
- * uses are left out of the bundle: 400 KB less to compile, about 45 ms of a start with a cluster.
+ * uses are left out of the bundle: less to compile at every start with a cluster.
  * A model that is used is kept, as always.
  */
 const pureGeneratedModels = {
   name: 'client-node-models-without-side-effects',
   setup(builder) {
     builder.onResolve({ filter: /^\.\.?\// }, async (args) => {
-      if (args.pluginData === 'resolving' || !/[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]gen[\\/]/.test(args.importer)) return undefined;
-      const resolved = await builder.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'resolving' });
+      if (
+        args.pluginData === 'resolving' ||
+        !/[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]gen[\\/]/.test(args.importer)
+      )
+        return undefined;
+      const resolved = await builder.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: 'resolving',
+      });
       if (resolved.errors.length > 0) return { errors: resolved.errors };
       return { path: resolved.path, sideEffects: !/[\\/]gen[\\/]models[\\/]/.test(resolved.path) };
     });
@@ -38,7 +48,7 @@ await build({
   entryPoints: ['src/cli.ts'],
   outdir: 'dist',
   splitting: true,
-  // pino-pretty: loaded only for a person at a terminal (src/server.ts createLogger).
+  // pino-pretty: loaded only for a person at a terminal (src/logging.ts createLogger).
   external: [...nodeBundleOptions.external, 'pino-pretty'],
   sourcemap: 'linked',
   chunkNames: '[name]-[hash]',

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 
 /** Where an alert came in: the Alertmanager webhook, or the v2 API that Prometheus and the Loki ruler post to. */
 export type AlertSource = 'alertmanager' | 'api_v2';

@@ -50,21 +50,23 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   deps.metrics.dryRun.set(submitter.mode === 'dry-run' ? 1 : 0);
 
   // Probes, scrapers and readers of the API document send no credentials.
-  app.register(async (open) =>
+  app.register((open, _options, done) => {
     healthRoutes(open, {
       rules: deps.rules,
       store: deps.store,
       metrics: deps.metrics,
       openapiPath: OPENAPI_PATH,
       readinessProblems: deps.readinessProblems,
-    }),
-  );
+    });
+    done();
+  });
   // Everything else needs them, when any are configured.
-  app.register(async (api) => {
+  app.register((api, _options, done) => {
     requireCredentials(api, { token: config.authToken, basic: config.basicAuth });
     ingestRoutes(api, pipeline, now);
     ruleRoutes(api, deps.rules);
     decisionRoutes(api, deps.store);
+    done();
   });
 
   // Alertmanager keeps connections alive: a response sent while shutting down must close its

@@ -96,7 +96,9 @@ async function check(args: string[], env: Env): Promise<number> {
   const config = loadConfig(args, env);
   const source = kubeconfigSource(config.kubeconfig, env);
   if (source.kind === 'none') {
-    process.stderr.write('kube-sentinel: check needs a cluster: pass --kubeconfig (or KUBECONFIG), or run it inside a pod\n');
+    process.stderr.write(
+      'kube-sentinel: check needs a cluster: pass --kubeconfig (or KUBECONFIG), or run it inside a pod\n',
+    );
     return 1;
   }
   const loaded = await loadRules(config.rules);
@@ -107,7 +109,12 @@ async function check(args: string[], env: Env): Promise<number> {
   const probe = await kubeProbe(source);
   const results = [
     ...(await checkTemplates(loaded.ruleSet, config.workflowNamespace, probe)),
-    ...(await checkPermissions(loaded.ruleSet, config.workflowNamespace, probe, probe.user ? { user: probe.user } : {})),
+    ...(await checkPermissions(
+      loaded.ruleSet,
+      config.workflowNamespace,
+      probe,
+      probe.user ? { user: probe.user } : {},
+    )),
   ];
   for (const result of results) {
     if (result.ok) process.stdout.write(`ok    ${result.what}\n`);

@@ -1,5 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
-import { AlertStatus, type Alert } from './alert.js';
+import { type Static, Type } from '@sinclair/typebox';
+import { type Alert, AlertStatus } from './alert.js';
 import type { Workflow } from './kube/workflow.js';
 
 export const Priority = Type.Union([Type.Literal('P1'), Type.Literal('P2'), Type.Literal('P3'), Type.Literal('P4')]);
@@ -78,4 +78,3 @@ export function decide(
     ...extra,
   };
 }
-

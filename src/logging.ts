@@ -16,18 +16,21 @@ export async function createLogger(
     const { default: pinoPretty } = await import('pino-pretty');
     return pino(options, pinoPretty({ destination: fd, sync: true }));
   }
-  // Buffered, asynchronous writes: a synchronous write per decision line was a third of the cost
-  // of a decision. What is still buffered is written out when the process exits. The buffer is
+  // Buffered, asynchronous writes: a synchronous write per decision line would be a large share of
+  // the cost of a decision (bench/README.md). What is still buffered is written out when the process exits. The buffer is
   // bounded: if stdout cannot keep up for long, lines are dropped rather than memory exhausted.
-  const destination = new TurnBatchedStream(pino.destination({ dest: fd, sync: false, maxLength: 16 * 1024 * 1024 }), fd);
+  const destination = new TurnBatchedStream(
+    pino.destination({ dest: fd, sync: false, maxLength: 16 * 1024 * 1024 }),
+    fd,
+  );
   process.on('exit', () => destination.flushSync());
   return pino(options, destination);
 }
 
 /**
  * Hands the lines of one event-loop turn (a webhook's 20 decision lines) to sonic-boom as one
- * string. sonic-boom measures the byte length of its whole pending buffer on every write, which
- * made a busy receiver spend 5–8% of its time counting bytes.
+ * string. sonic-boom measures the byte length of its whole pending buffer on every write, so one
+ * write per line makes a busy receiver spend its time counting bytes.
  */
 export class TurnBatchedStream {
   private lines: string[] = [];

@@ -15,7 +15,11 @@ import { MemoryCooldownStore } from './stores/memory.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
-export async function createSubmitter(config: Config, env: Record<string, string | undefined>, logger: Logger): Promise<WorkflowSubmitter> {
+export async function createSubmitter(
+  config: Config,
+  env: Record<string, string | undefined>,
+  logger: Logger,
+): Promise<WorkflowSubmitter> {
   if (config.dryRun) return dryRunSubmitter;
   const source = kubeconfigSource(config.kubeconfig, env);
   if (source.kind === 'none') {
@@ -27,7 +31,7 @@ export async function createSubmitter(config: Config, env: Record<string, string
 
 export async function createStore(config: Config, logger: Logger): Promise<CooldownStore> {
   if (config.redisUrl) {
-    // ioredis is imported only when used: it is a third of a second of a cold start.
+    // ioredis is imported only when used: defining its command functions is a good part of a cold start.
     const { RedisCooldownStore } = await import('./stores/redis.js');
     return new RedisCooldownStore({ url: config.redisUrl, logger });
   }
@@ -42,7 +46,12 @@ const TEMPLATE_CHECK_TTL_MS = 30_000;
  * lacks. Probes come every few seconds; the answer is cached so the API server is asked at most
  * every 30 s.
  */
-async function templateReadiness(config: Config, env: Record<string, string | undefined>, rules: () => RuleSet, logger: Logger) {
+async function templateReadiness(
+  config: Config,
+  env: Record<string, string | undefined>,
+  rules: () => RuleSet,
+  logger: Logger,
+) {
   const source = kubeconfigSource(config.kubeconfig, env);
   if (source.kind === 'none') {
     logger.warn('--check-templates needs a cluster (--kubeconfig or in-cluster); not checking');
@@ -69,7 +78,11 @@ export interface RunningServer {
 }
 
 /** config → rules, store, submitter → buildApp → listen; hot reload; graceful shutdown on SIGTERM/SIGINT. */
-export async function startServer(config: Config, env: Record<string, string | undefined>, logger: Logger): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  env: Record<string, string | undefined>,
+  logger: Logger,
+): Promise<RunningServer> {
   const loaded = await loadRules(config.rules);
   if (!loaded.ok) throw new RulesError(loaded.errors);
   for (const warning of loaded.warnings) logger.warn(warning);
@@ -81,8 +94,17 @@ export async function startServer(config: Config, env: Record<string, string | u
   metrics.rulesLoaded.set(ruleSet.rules.length);
   metrics.lastReloadSuccess.set(1);
 
-  const readinessProblems = config.checkTemplates ? await templateReadiness(config, env, () => ruleSet, logger) : undefined;
-  const app = buildApp(config, { rules: () => ruleSet, store, submitter, metrics, logger, ...(readinessProblems ? { readinessProblems } : {}) });
+  const readinessProblems = config.checkTemplates
+    ? await templateReadiness(config, env, () => ruleSet, logger)
+    : undefined;
+  const app = buildApp(config, {
+    rules: () => ruleSet,
+    store,
+    submitter,
+    metrics,
+    logger,
+    ...(readinessProblems ? { readinessProblems } : {}),
+  });
 
   const watcher = watchRules(config.rules, {
     onReload(result) {
@@ -115,7 +137,8 @@ export async function startServer(config: Config, env: Record<string, string | u
     },
     'kube-sentinel listening',
   );
-  if (!config.authToken && !config.basicAuth) logger.warn('no auth token set: anyone who can reach this port can trigger remediations');
+  if (!config.authToken && !config.basicAuth)
+    logger.warn('no auth token set: anyone who can reach this port can trigger remediations');
 
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= app.close());

@@ -1,14 +1,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { RedisCooldownStore } from '../src/stores/redis.js';
 import { fingerprintOf } from '../src/pipeline/fingerprint.js';
-import { sharedPath } from './support/argo-schema.js';
+import { RedisCooldownStore } from '../src/stores/redis.js';
 import { firing, testApp, webhook } from './support/app.js';
+import { sharedPath } from './support/argo-schema.js';
 import { freePort } from './support/processes.js';
 
 function sample(name: string): unknown {
-  return JSON.parse(readFileSync(sharedPath(`alertmanager/${name}`, `alertmanager/${name} (see shared/alertmanager/SOURCES.tsv)`), 'utf8'));
+  return JSON.parse(
+    readFileSync(
+      sharedPath(`alertmanager/${name}`, `alertmanager/${name} (see shared/alertmanager/SOURCES.tsv)`),
+      'utf8',
+    ),
+  );
 }
 
 describe('intake', () => {
@@ -28,8 +33,15 @@ describe('intake', () => {
 
     it('accepts the fields newer Alertmanagers add (notification_reason, routeLabels, truncatedAlerts)', async () => {
       const { app } = await testApp();
-      for (const name of ['authored-from-spec__firing-2-alerts-loki.json', 'authored-from-spec__firing-truncated-loki.json']) {
-        const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: sample(`samples/${name}`) as object });
+      for (const name of [
+        'authored-from-spec__firing-2-alerts-loki.json',
+        'authored-from-spec__firing-truncated-loki.json',
+      ]) {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/webhook/alertmanager',
+          payload: sample(`samples/${name}`) as object,
+        });
         assert.equal(res.statusCode, 200, name);
         assert.equal(res.json().decisions.length, 2, name);
       }
@@ -37,14 +49,23 @@ describe('intake', () => {
 
     it('does not remediate resolved alerts', async () => {
       const { app } = await testApp();
-      const body = webhook([{ ...firing({ alertname: 'X', namespace: 'shop', pod: 'api-0' }, { description: 'crash looping' }), status: 'resolved' }]);
+      const body = webhook([
+        {
+          ...firing({ alertname: 'X', namespace: 'shop', pod: 'api-0' }, { description: 'crash looping' }),
+          status: 'resolved',
+        },
+      ]);
       const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: body });
       assert.equal(res.statusCode, 200);
       assert.equal(res.json().decisions[0].outcome, 'resolved');
     });
 
     const badBodies: [string, unknown, string][] = [
-      ['a label value that is a number', webhook([{ status: 'firing', labels: { pod: 5 } }]), 'body.alerts.0.labels.pod'],
+      [
+        'a label value that is a number',
+        webhook([{ status: 'firing', labels: { pod: 5 } }]),
+        'body.alerts.0.labels.pod',
+      ],
       ['no alerts field', { version: '4' }, 'body.alerts'],
       ['an unknown status', webhook([{ status: 'burning', labels: { a: 'b' } }]), 'body.alerts.0.status'],
       ['a webhook version other than 4', webhook([], { version: '3' }), 'body.version'],
@@ -63,7 +84,11 @@ describe('intake', () => {
 
     it('says which values a field allows, and that a missing field is required', async () => {
       const { app } = await testApp();
-      const status = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([{ status: 'burning', labels: {} }]) });
+      const status = await app.inject({
+        method: 'POST',
+        url: '/webhook/alertmanager',
+        payload: webhook([{ status: 'burning', labels: {} }]),
+      });
       assert.equal(status.json().message, 'body.alerts.0.status must be one of "firing", "resolved"');
       const missing = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: { version: '4' } });
       assert.equal(missing.json().message, 'body.alerts is required');
@@ -71,11 +96,21 @@ describe('intake', () => {
 
     it('answers 400 for truncated JSON and 413 over the body limit', async () => {
       const { app } = await testApp();
-      const truncated = await app.inject({ method: 'POST', url: '/webhook/alertmanager', headers: { 'content-type': 'application/json' }, payload: '{"alerts":[{"status":' });
+      const truncated = await app.inject({
+        method: 'POST',
+        url: '/webhook/alertmanager',
+        headers: { 'content-type': 'application/json' },
+        payload: '{"alerts":[{"status":',
+      });
       assert.equal(truncated.statusCode, 400);
       assert.equal(truncated.json().error, 'invalid_json');
       const huge = JSON.stringify(webhook([firing({ alertname: 'X', big: 'x'.repeat(1024 * 1024) })]));
-      const tooLarge = await app.inject({ method: 'POST', url: '/webhook/alertmanager', headers: { 'content-type': 'application/json' }, payload: huge });
+      const tooLarge = await app.inject({
+        method: 'POST',
+        url: '/webhook/alertmanager',
+        headers: { 'content-type': 'application/json' },
+        payload: huge,
+      });
       assert.equal(tooLarge.statusCode, 413);
     });
   });
@@ -83,14 +118,23 @@ describe('intake', () => {
   describe('POST /api/v2/alerts', () => {
     it('computes the fingerprint like Alertmanager and reads status from endsAt', async () => {
       const { app, clock } = await testApp();
-      const alerts = sample('samples/authored-from-spec__loki-ruler-to-am-postable-alerts.json') as { labels: Record<string, string>; endsAt: string }[];
+      const alerts = sample('samples/authored-from-spec__loki-ruler-to-am-postable-alerts.json') as {
+        labels: Record<string, string>;
+        endsAt: string;
+      }[];
       // The Loki ruler sends endsAt a few minutes ahead while the alert fires.
       clock.now = Date.parse(alerts[0]!.endsAt) - 60_000;
       const res = await app.inject({ method: 'POST', url: '/api/v2/alerts', payload: alerts });
       assert.equal(res.statusCode, 200);
       const decisions = res.json().decisions as { fingerprint: string; status: string }[];
-      assert.deepEqual(decisions.map((d) => d.status), alerts.map(() => 'firing'));
-      assert.deepEqual(decisions.map((d) => d.fingerprint), alerts.map((a) => fingerprintOf(a.labels)));
+      assert.deepEqual(
+        decisions.map((d) => d.status),
+        alerts.map(() => 'firing'),
+      );
+      assert.deepEqual(
+        decisions.map((d) => d.fingerprint),
+        alerts.map((a) => fingerprintOf(a.labels)),
+      );
 
       clock.now = Date.parse(alerts[0]!.endsAt) + 1;
       const later = await app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [alerts[0]] });
@@ -98,7 +142,10 @@ describe('intake', () => {
     });
 
     it('matches the fingerprints Alertmanager put in its webhooks', () => {
-      for (const name of ['captured/am-0.25-webhook-firing.json', 'samples/authored-from-spec__firing-2-alerts-loki.json']) {
+      for (const name of [
+        'captured/am-0.25-webhook-firing.json',
+        'samples/authored-from-spec__firing-2-alerts-loki.json',
+      ]) {
         const body = sample(name) as { alerts: { labels: Record<string, string>; fingerprint: string }[] };
         for (const alert of body.alerts) assert.equal(fingerprintOf(alert.labels), alert.fingerprint, name);
       }
@@ -131,7 +178,11 @@ describe('intake', () => {
       it(`${ok ? 'accepts' : 'refuses with 400'} endsAt ${JSON.stringify(endsAt)}`, async () => {
         const { app, clock } = await testApp();
         clock.now = Date.parse('2030-01-01T00:00:00Z');
-        const res = await app.inject({ method: 'POST', url: '/api/v2/alerts', payload: [{ labels: { alertname: 'A' }, endsAt }] });
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/v2/alerts',
+          payload: [{ labels: { alertname: 'A' }, endsAt }],
+        });
         if (ok) {
           assert.equal(res.statusCode, 200, res.body);
           assert.equal(res.json().decisions[0].status, 'resolved', 'an endsAt in the past resolves the alert');
@@ -149,33 +200,68 @@ describe('decisions', () => {
   it('gives a repeat and a second pod of the same Deployment a cooldown, another namespace a workflow', async () => {
     const { app } = await testApp();
     const send = async (labels: Record<string, string>) =>
-      (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing(labels, { description: 'CrashLoop' })]) })).json().decisions[0];
-    assert.equal((await send({ alertname: 'A', namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k' })).outcome, 'dry_run');
-    assert.equal((await send({ alertname: 'A', namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k' })).outcome, 'cooldown');
-    assert.equal((await send({ alertname: 'A', namespace: 'shop', pod: 'checkout-7d9f8b6c5-zz9pq' })).outcome, 'cooldown');
-    assert.equal((await send({ alertname: 'A', namespace: 'web', pod: 'checkout-7d9f8b6c5-zz9pq' })).outcome, 'dry_run');
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/webhook/alertmanager',
+          payload: webhook([firing(labels, { description: 'CrashLoop' })]),
+        })
+      ).json().decisions[0];
+    assert.equal(
+      (await send({ alertname: 'A', namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k' })).outcome,
+      'dry_run',
+    );
+    assert.equal(
+      (await send({ alertname: 'A', namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k' })).outcome,
+      'cooldown',
+    );
+    assert.equal(
+      (await send({ alertname: 'A', namespace: 'shop', pod: 'checkout-7d9f8b6c5-zz9pq' })).outcome,
+      'cooldown',
+    );
+    assert.equal(
+      (await send({ alertname: 'A', namespace: 'web', pod: 'checkout-7d9f8b6c5-zz9pq' })).outcome,
+      'dry_run',
+    );
   });
 
   it('lets the cooldown expire with the clock', async () => {
     const { app, clock } = await testApp();
     const payload = webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'db-0' }, { description: 'crashloop' })]);
-    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0].outcome, 'dry_run');
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0].outcome,
+      'dry_run',
+    );
     clock.now += 9 * 60_000;
-    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0].outcome, 'cooldown');
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0].outcome,
+      'cooldown',
+    );
     clock.now += 2 * 60_000;
-    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0].outcome, 'dry_run');
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0].outcome,
+      'dry_run',
+    );
   });
 
   const hostile = ['a;curl x|sh', '$(id)', '{{workflow.name}}', '`id`', 'pod\nname'];
   for (const pod of hostile) {
     it(`refuses a hostile pod label ${JSON.stringify(pod)} as invalid_target, holding no cooldown`, async () => {
       const { app } = await testApp();
-      const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod }, { description: 'crashloop' })]) });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/webhook/alertmanager',
+        payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod }, { description: 'crashloop' })]),
+      });
       assert.equal(res.statusCode, 200);
       const decision = res.json().decisions[0];
       assert.equal(decision.outcome, 'invalid_target');
       assert.match(decision.reason, /pod/);
-      const again = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'ok-0' }, { description: 'crashloop' })]) });
+      const again = await app.inject({
+        method: 'POST',
+        url: '/webhook/alertmanager',
+        payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'ok-0' }, { description: 'crashloop' })]),
+      });
       assert.equal(again.json().decisions[0].outcome, 'dry_run');
     });
   }
@@ -185,27 +271,47 @@ describe('decisions', () => {
     const res = await app.inject({
       method: 'POST',
       url: '/webhook/alertmanager',
-      payload: webhook([firing({ alertname: 'Db', namespace: 'shop', pod: 'orders-0', severity: 'critical' }, { description: 'database connection failed', summary: '{{workflow.uid}}' })]),
+      payload: webhook([
+        firing(
+          { alertname: 'Db', namespace: 'shop', pod: 'orders-0', severity: 'critical' },
+          { description: 'database connection failed', summary: '{{workflow.uid}}' },
+        ),
+      ]),
     });
     assert.equal(res.json().decisions[0].outcome, 'invalid_target');
   });
 
   it('rate-limits across the window and answers 200 for rate_limited', async () => {
     const { app, clock } = await testApp({ args: ['--max-workflows-per-minute', '2'] });
-    const alerts = ['a', 'b', 'c'].map((ns) => firing({ alertname: 'A', namespace: ns, pod: 'p-0' }, { description: 'crashloop' }));
+    const alerts = ['a', 'b', 'c'].map((ns) =>
+      firing({ alertname: 'A', namespace: ns, pod: 'p-0' }, { description: 'crashloop' }),
+    );
     const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook(alerts) });
     assert.equal(res.statusCode, 200);
-    const outcomes = res.json().decisions.map((d: { outcome: string }) => d.outcome).sort();
+    const outcomes = res
+      .json()
+      .decisions.map((d: { outcome: string }) => d.outcome)
+      .sort();
     assert.deepEqual(outcomes, ['dry_run', 'dry_run', 'rate_limited']);
     // The rate-limited alert's claim was released: next minute it goes through.
     clock.now += 60_000;
     const retry = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook(alerts) });
-    assert.deepEqual(retry.json().decisions.map((d: { outcome: string }) => d.outcome).sort(), ['cooldown', 'cooldown', 'dry_run']);
+    assert.deepEqual(
+      retry
+        .json()
+        .decisions.map((d: { outcome: string }) => d.outcome)
+        .sort(),
+      ['cooldown', 'cooldown', 'dry_run'],
+    );
   });
 
   it('logs one line per decision with rule, action, outcome, workflow, namespace, pod and fingerprint', async () => {
     const { app, logs } = await testApp();
-    await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]) });
+    await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]),
+    });
     const line = logs().find((l) => l.msg === 'decision');
     assert.ok(line);
     assert.equal(line.rule, 'crashloop');
@@ -221,17 +327,27 @@ describe('decisions', () => {
 describe('POST /v1/explain', () => {
   it('names the field of either payload shape that is wrong', async () => {
     const { app } = await testApp();
-    const v2 = await app.inject({ method: 'POST', url: '/v1/explain', payload: [{ labels: { a: 'b' } }, { annotations: {} }] });
+    const v2 = await app.inject({
+      method: 'POST',
+      url: '/v1/explain',
+      payload: [{ labels: { a: 'b' } }, { annotations: {} }],
+    });
     assert.equal(v2.statusCode, 400);
     assert.equal(v2.json().field, 'body.1.labels');
-    const hook = await app.inject({ method: 'POST', url: '/v1/explain', payload: webhook([{ status: 'firing', labels: { pod: 5 } }]) });
+    const hook = await app.inject({
+      method: 'POST',
+      url: '/v1/explain',
+      payload: webhook([{ status: 'firing', labels: { pod: 5 } }]),
+    });
     assert.equal(hook.statusCode, 400);
     assert.equal(hook.json().field, 'body.alerts.0.labels.pod');
   });
 
   it('decides without side effects: nothing claimed, nothing recorded', async () => {
     const { app } = await testApp();
-    const payload = webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]);
+    const payload = webhook([
+      firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+    ]);
     for (let i = 0; i < 2; i++) {
       const res = await app.inject({ method: 'POST', url: '/v1/explain', payload });
       assert.equal(res.json().decisions[0].outcome, 'dry_run');
@@ -240,7 +356,13 @@ describe('POST /v1/explain', () => {
     assert.deepEqual(audit.json().decisions, []);
     const real = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload });
     assert.equal(real.json().decisions[0].outcome, 'dry_run');
-    const peeked = await app.inject({ method: 'POST', url: '/v1/explain', payload: [{ labels: { alertname: 'A', namespace: 'shop', pod: 'api-1' }, annotations: { description: 'crashloop' } }] });
+    const peeked = await app.inject({
+      method: 'POST',
+      url: '/v1/explain',
+      payload: [
+        { labels: { alertname: 'A', namespace: 'shop', pod: 'api-1' }, annotations: { description: 'crashloop' } },
+      ],
+    });
     assert.equal(peeked.json().decisions[0].outcome, 'cooldown');
   });
 });
@@ -250,7 +372,11 @@ describe('the audit trail', () => {
     const { app, clock } = await testApp();
     for (const pod of ['a-0', 'b-0']) {
       clock.now += 1000;
-      await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod }, { description: 'crashloop' })]) });
+      await app.inject({
+        method: 'POST',
+        url: '/webhook/alertmanager',
+        payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod }, { description: 'crashloop' })]),
+      });
     }
     const res = await app.inject({ method: 'GET', url: '/v1/decisions?limit=1' });
     assert.equal(res.json().decisions.length, 1);
@@ -265,12 +391,29 @@ describe('the audit trail', () => {
 describe('auth', () => {
   it('requires the bearer token everywhere but the probes, metrics and API document', async () => {
     const { app } = await testApp({ config: { authToken: 's3cret' } });
-    const payload = webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]);
+    const payload = webhook([
+      firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+    ]);
     assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).statusCode, 401);
-    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/webhook/alertmanager',
+          payload,
+          headers: { authorization: 'Bearer wrong' },
+        })
+      ).statusCode,
+      401,
+    );
     assert.equal((await app.inject({ method: 'GET', url: '/v1/rules' })).statusCode, 401);
     assert.equal((await app.inject({ method: 'GET', url: '/v1/decisions' })).statusCode, 401);
-    const ok = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: { authorization: 'Bearer s3cret' } });
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload,
+      headers: { authorization: 'Bearer s3cret' },
+    });
     assert.equal(ok.statusCode, 200);
     for (const url of ['/healthz', '/readyz', '/metrics', '/openapi.yaml']) {
       assert.equal((await app.inject({ method: 'GET', url })).statusCode, 200, url);
@@ -280,15 +423,51 @@ describe('auth', () => {
 
 describe('basic auth', () => {
   it('accepts the configured user and password, alone or beside the token', async () => {
-    const payload = webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]);
+    const payload = webhook([
+      firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+    ]);
     const basic = (credentials: string) => ({ authorization: `Basic ${Buffer.from(credentials).toString('base64')}` });
     const { app } = await testApp({ args: ['--basic-auth', 'alertmanager:pa:ss'] });
     assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).statusCode, 401);
-    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: basic('alertmanager:wrong') })).statusCode, 401);
-    assert.equal((await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: basic('alertmanager:pa:ss') })).statusCode, 200);
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/webhook/alertmanager',
+          payload,
+          headers: basic('alertmanager:wrong'),
+        })
+      ).statusCode,
+      401,
+    );
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/webhook/alertmanager',
+          payload,
+          headers: basic('alertmanager:pa:ss'),
+        })
+      ).statusCode,
+      200,
+    );
     const both = (await testApp({ args: ['--basic-auth', 'am:pw'], config: { authToken: 'tok' } })).app;
-    assert.equal((await both.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: basic('am:pw') })).statusCode, 200);
-    assert.equal((await both.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: { authorization: 'Bearer tok' } })).statusCode, 200);
+    assert.equal(
+      (await both.inject({ method: 'POST', url: '/webhook/alertmanager', payload, headers: basic('am:pw') }))
+        .statusCode,
+      200,
+    );
+    assert.equal(
+      (
+        await both.inject({
+          method: 'POST',
+          url: '/webhook/alertmanager',
+          payload,
+          headers: { authorization: 'Bearer tok' },
+        })
+      ).statusCode,
+      200,
+    );
     assert.equal((await both.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
   });
 });
@@ -305,7 +484,11 @@ describe('when the cooldown store is down', async () => {
 
   it('fails closed: 503 with Retry-After and a retry decision; /readyz says why', async () => {
     const { app } = await testApp({ store: deadStore() });
-    const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]),
+    });
     assert.equal(res.statusCode, 503);
     assert.ok(Number(res.headers['retry-after']) > 0);
     assert.equal(res.json().decisions[0].outcome, 'retry');
@@ -316,14 +499,22 @@ describe('when the cooldown store is down', async () => {
 
   it('with --cooldown-store-failure=open remediates without the guard', async () => {
     const { app } = await testApp({ store: deadStore(), args: ['--cooldown-store-failure=open'] });
-    const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]),
+    });
     assert.equal(res.statusCode, 200);
     assert.equal(res.json().decisions[0].outcome, 'dry_run');
   });
 
   it('still decides alerts that need no guard (no match) with 200', async () => {
     const { app } = await testApp({ store: deadStore() });
-    const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'Watchdog' })]) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: webhook([firing({ alertname: 'Watchdog' })]),
+    });
     assert.equal(res.statusCode, 200);
     assert.equal(res.json().decisions[0].outcome, 'no_match');
   });
@@ -333,16 +524,34 @@ describe('GET /v1/rules and /metrics', () => {
   it('lists the loaded rules in evaluation order', async () => {
     const { app } = await testApp();
     const res = await app.inject({ method: 'GET', url: '/v1/rules' });
-    assert.deepEqual(res.json().rules.map((r: { name: string }) => r.name), ['db-recover', 'restart-inline', 'crashloop']);
+    assert.deepEqual(
+      res.json().rules.map((r: { name: string }) => r.name),
+      ['db-recover', 'restart-inline', 'crashloop'],
+    );
     assert.deepEqual(res.json().rules[0], {
-      name: 'db-recover', priority: 'P1', enabled: true, action: 'trigger-argo-workflow', template: 'diagnose-and-recover',
-      cluster_scope: false, workflow_name: null, cooldown: '10m', on_resolved: false, source: res.json().rules[0].source,
+      name: 'db-recover',
+      priority: 'P1',
+      enabled: true,
+      action: 'trigger-argo-workflow',
+      template: 'diagnose-and-recover',
+      cluster_scope: false,
+      workflow_name: null,
+      cooldown: '10m',
+      on_resolved: false,
+      source: res.json().rules[0].source,
     });
   });
 
   it('counts alerts received and decisions by outcome', async () => {
     const { app } = await testApp();
-    await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }), firing({ alertname: 'W' })]) });
+    await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: webhook([
+        firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+        firing({ alertname: 'W' }),
+      ]),
+    });
     const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     assert.match(text, /kube_sentinel_alerts_received_total\{source="alertmanager",status="firing"\} 2/);
     assert.match(text, /kube_sentinel_decisions_total\{rule="crashloop",outcome="dry_run"\} 1/);

@@ -20,7 +20,12 @@ describe('settings', () => {
   });
 
   it('reads environment variables, and flags win over them', () => {
-    const env = { PORT: '9000', REDIS_URL: 'redis://r:6379', KUBE_SENTINEL_SUBMIT_TIMEOUT: '2s', KUBE_SENTINEL_DRY_RUN: 'true' };
+    const env = {
+      PORT: '9000',
+      REDIS_URL: 'redis://r:6379',
+      KUBE_SENTINEL_SUBMIT_TIMEOUT: '2s',
+      KUBE_SENTINEL_DRY_RUN: 'true',
+    };
     const fromEnv = loadConfig([], env);
     assert.equal(fromEnv.port, 9000);
     assert.equal(fromEnv.redisUrl, 'redis://r:6379');
@@ -47,7 +52,10 @@ describe('settings', () => {
   ];
   for (const [args, env, message] of bad) {
     it(`refuses ${[...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(' ')} with one line naming it`, () => {
-      assert.throws(() => loadConfig(args, env), (err: unknown) => err instanceof ConfigError && message.test(err.message) && !err.message.includes('\n'));
+      assert.throws(
+        () => loadConfig(args, env),
+        (err: unknown) => err instanceof ConfigError && message.test(err.message) && !err.message.includes('\n'),
+      );
     });
   }
 });

@@ -11,7 +11,14 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 function recordingTarget() {
   const writes: string[] = [];
   const flushed: string[] = [];
-  return { writes, flushed, write: (chunk: string) => (writes.push(chunk), true), flushSync: () => void flushed.push('flushSync') };
+  return {
+    writes,
+    flushed,
+    write: (chunk: string) => writes.push(chunk) > 0,
+    flushSync: () => {
+      flushed.push('flushSync');
+    },
+  };
 }
 
 describe('the log stream', () => {

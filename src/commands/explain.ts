@@ -18,7 +18,9 @@ export async function explainAlerts(file: string, config: Config): Promise<numbe
     return 1;
   }
   if (!isExplainBody(body)) {
-    process.stderr.write(`kube-sentinel: ${file} is neither an Alertmanager webhook body nor a JSON array of v2 alerts\n`);
+    process.stderr.write(
+      `kube-sentinel: ${file} is neither an Alertmanager webhook body nor a JSON array of v2 alerts\n`,
+    );
     return 1;
   }
   const loaded = await loadRules(config.rules);

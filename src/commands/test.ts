@@ -121,7 +121,9 @@ async function runOne(alerts: AlertSpec[], ruleSet: RuleSet, config: Config): Pr
     const want = spec.expect ?? {};
     const check = (what: string, expected: unknown, actual: unknown) => {
       if (expected !== undefined && expected !== actual) {
-        problems.push(`${where}: expected ${what} ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}${decision.reason ? ` (${decision.reason})` : ''}`);
+        problems.push(
+          `${where}: expected ${what} ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}${decision.reason ? ` (${decision.reason})` : ''}`,
+        );
       }
     };
     check('rule', want.rule, decision.rule);
@@ -131,7 +133,8 @@ async function runOne(alerts: AlertSpec[], ruleSet: RuleSet, config: Config): Pr
       const workflow = decision.manifest;
       check('template', want.template, workflow?.spec.workflowTemplateRef?.name ?? workflow?.spec.templates?.[0]?.name);
       const params = new Map(workflow?.spec.arguments.parameters.map((p) => [p.name, p.value]));
-      for (const [name, value] of Object.entries(want.parameters ?? {})) check(`parameter ${name}`, String(value), params.get(name));
+      for (const [name, value] of Object.entries(want.parameters ?? {}))
+        check(`parameter ${name}`, String(value), params.get(name));
     }
   }
   return problems;

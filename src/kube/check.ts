@@ -1,5 +1,5 @@
 import type { RuleSet } from '../rules/types.js';
-import { getWorkflowTemplate, loadKubeConfig, type KubeconfigSource } from './client.js';
+import { getWorkflowTemplate, type KubeconfigSource, loadKubeConfig } from './client.js';
 import { classifyKubeError } from './result.js';
 import { ARGO_GROUP } from './workflow.js';
 
@@ -16,7 +16,11 @@ export interface CheckResult {
 /** The cluster questions `check` asks; the real one talks to the API server, tests may give their own. */
 export interface ClusterProbe {
   /** 'found', 'missing', or an error line (403 included). */
-  template(ref: { name: string; namespace?: string; clusterScope: boolean }): Promise<'found' | 'missing' | { error: string; status?: number }>;
+  template(ref: {
+    name: string;
+    namespace?: string;
+    clusterScope: boolean;
+  }): Promise<'found' | 'missing' | { error: string; status?: number }>;
   /** SelfSubjectAccessReview for create workflows.argoproj.io in the namespace. */
   mayCreateWorkflows(namespace: string): Promise<boolean | { error: string }>;
 }
@@ -29,7 +33,10 @@ interface TemplateRef {
 }
 
 /** Every template and target namespace the enabled rules use, deduplicated. */
-export function clusterNeeds(ruleSet: RuleSet, workflowNamespace: string): { templates: TemplateRef[]; namespaces: Map<string, string[]> } {
+export function clusterNeeds(
+  ruleSet: RuleSet,
+  workflowNamespace: string,
+): { templates: TemplateRef[]; namespaces: Map<string, string[]> } {
   const templates = new Map<string, TemplateRef>();
   const namespaces = new Map<string, string[]>();
   for (const rule of ruleSet.rules) {
@@ -57,7 +64,11 @@ export interface CheckIdentity {
 }
 
 /** The integration guide's "workflow not triggering" steps, as data. */
-export async function checkTemplates(ruleSet: RuleSet, workflowNamespace: string, probe: ClusterProbe): Promise<CheckResult[]> {
+export async function checkTemplates(
+  ruleSet: RuleSet,
+  workflowNamespace: string,
+  probe: ClusterProbe,
+): Promise<CheckResult[]> {
   const { templates } = clusterNeeds(ruleSet, workflowNamespace);
   return Promise.all(
     templates.map(async (ref): Promise<CheckResult> => {
@@ -90,9 +101,16 @@ export async function checkTemplates(ruleSet: RuleSet, workflowNamespace: string
   );
 }
 
-export async function checkPermissions(ruleSet: RuleSet, workflowNamespace: string, probe: ClusterProbe, identity: CheckIdentity = {}): Promise<CheckResult[]> {
+export async function checkPermissions(
+  ruleSet: RuleSet,
+  workflowNamespace: string,
+  probe: ClusterProbe,
+  identity: CheckIdentity = {},
+): Promise<CheckResult[]> {
   const { namespaces } = clusterNeeds(ruleSet, workflowNamespace);
-  const as = identity.user ? ` --as=${identity.user}` : ' --as=system:serviceaccount:<namespace>:<kube-sentinel service account>';
+  const as = identity.user
+    ? ` --as=${identity.user}`
+    : ' --as=system:serviceaccount:<namespace>:<kube-sentinel service account>';
   return Promise.all(
     [...namespaces.entries()].map(async ([namespace, rules]): Promise<CheckResult> => {
       const what = `create workflows.argoproj.io in namespace ${namespace} (rules: ${rules.join(', ')})`;
@@ -101,7 +119,10 @@ export async function checkPermissions(ruleSet: RuleSet, workflowNamespace: stri
       return {
         ok: false,
         what,
-        problem: allowed === false ? `the receiver may not create workflows in ${namespace}` : `access review failed: ${allowed.error}`,
+        problem:
+          allowed === false
+            ? `the receiver may not create workflows in ${namespace}`
+            : `access review failed: ${allowed.error}`,
         fix: `add a Role in ${namespace} with rules: [{apiGroups: [argoproj.io], resources: [workflows], verbs: [create]}] bound to the receiver's ServiceAccount (the chart's rbac.extraWorkflowNamespaces does this); verify: kubectl auth can-i create workflows.argoproj.io -n ${namespace}${as}`,
       };
     }),
@@ -118,7 +139,9 @@ function statusOf(err: unknown): { error: string; status?: number } {
 const CHECK_TIMEOUT_MS = 10_000;
 
 /** The ClusterProbe that asks the real API server (read-only, plus SelfSubjectAccessReview, which changes nothing). */
-export async function kubeProbe(source: Exclude<KubeconfigSource, { kind: 'none' }>): Promise<ClusterProbe & { user?: string }> {
+export async function kubeProbe(
+  source: Exclude<KubeconfigSource, { kind: 'none' }>,
+): Promise<ClusterProbe & { user?: string }> {
   const { request } = await loadKubeConfig(source);
   const namespace = process.env.POD_NAMESPACE;
   const serviceAccount = process.env.SERVICE_ACCOUNT_NAME;
@@ -126,7 +149,11 @@ export async function kubeProbe(source: Exclude<KubeconfigSource, { kind: 'none'
     ...(namespace && serviceAccount ? { user: `system:serviceaccount:${namespace}:${serviceAccount}` } : {}),
     async template(ref) {
       try {
-        await getWorkflowTemplate(request, { name: ref.name, namespace: ref.namespace ?? '', clusterScope: ref.clusterScope }, AbortSignal.timeout(CHECK_TIMEOUT_MS));
+        await getWorkflowTemplate(
+          request,
+          { name: ref.name, namespace: ref.namespace ?? '', clusterScope: ref.clusterScope },
+          AbortSignal.timeout(CHECK_TIMEOUT_MS),
+        );
         return 'found';
       } catch (err) {
         const status = statusOf(err);

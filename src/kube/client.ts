@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { KubeApiError, kubeRequester, type KubeRequest } from './http.js';
+import { KubeApiError, type KubeRequest, kubeRequester } from './http.js';
 import type { KubeConfig } from './k8s.js';
 import { CREATED, classifyKubeError, EXISTS, isAlreadyExists, type SubmitResult } from './result.js';
 import { ARGO_GROUP, ARGO_VERSION, WORKFLOW_PLURAL, type Workflow } from './workflow.js';
@@ -44,7 +44,10 @@ const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/tok
 export type KubeconfigSource = { kind: 'file'; path: string } | { kind: 'in-cluster' } | { kind: 'none' };
 
 /** --kubeconfig wins; inside a pod the service account; otherwise nothing (dry-run). */
-export function kubeconfigSource(kubeconfig: string | undefined, env: Record<string, string | undefined>): KubeconfigSource {
+export function kubeconfigSource(
+  kubeconfig: string | undefined,
+  env: Record<string, string | undefined>,
+): KubeconfigSource {
   if (kubeconfig) {
     if (!existsSync(kubeconfig)) throw new KubeconfigError(`invalid --kubeconfig: ${kubeconfig} does not exist`);
     return { kind: 'file', path: kubeconfig };
@@ -67,9 +70,10 @@ export async function loadKubeConfig(source: KubeconfigSource): Promise<{ kc: Ku
   if (!kc.getCurrentCluster()) throw new KubeconfigError('invalid --kubeconfig: no current cluster');
   // Without a user client-node applies none of the cluster's TLS settings either; and creating
   // Workflows anonymously is not something a cluster allows.
-  if (!kc.getCurrentUser()) throw new KubeconfigError(
+  if (!kc.getCurrentUser())
+    throw new KubeconfigError(
       'invalid --kubeconfig: the current context names no user (credentials are needed to create Workflows)',
-    );;
+    );
   return { kc, request: kubeRequester(kc) };
 }
 
@@ -110,12 +114,18 @@ export async function createKubeSubmitter(
     const seen = templatesSeen.get(key);
     if (seen !== undefined && now() - seen < TEMPLATE_SEEN_TTL_MS) return null;
     try {
-      await getWorkflowTemplate(request, { name: ref.name, namespace, clusterScope: ref.clusterScope === true }, signal);
+      await getWorkflowTemplate(
+        request,
+        { name: ref.name, namespace, clusterScope: ref.clusterScope === true },
+        signal,
+      );
       templatesSeen.set(key, now());
       return null;
     } catch (err) {
       if (err instanceof KubeApiError && err.code === 404) {
-        return ref.clusterScope ? `ClusterWorkflowTemplate ${ref.name} not found` : `WorkflowTemplate ${namespace}/${ref.name} not found`;
+        return ref.clusterScope
+          ? `ClusterWorkflowTemplate ${ref.name} not found`
+          : `WorkflowTemplate ${namespace}/${ref.name} not found`;
       }
       return null;
     }
@@ -134,7 +144,8 @@ export async function createKubeSubmitter(
         await request('POST', path, workflow, signal);
         return CREATED;
       } catch (err) {
-        if (signal.aborted) return { kind: 'failed', cause: 'timeout', retryable: true, reason: `timeout after ${timeoutMs} ms` };
+        if (signal.aborted)
+          return { kind: 'failed', cause: 'timeout', retryable: true, reason: `timeout after ${timeoutMs} ms` };
         if (isAlreadyExists(err)) return EXISTS;
         return { kind: 'failed', ...classifyKubeError(err) };
       }

@@ -1,6 +1,6 @@
+import { hash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { hash } from 'node:crypto';
 import type { KubeConfig } from './k8s.js';
 
 /**
@@ -29,7 +29,12 @@ export class KubeApiError extends Error {
 /** Answers longer than this are cut off (a Status or a template is a few KiB). */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
-export type KubeRequest = (method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal) => Promise<unknown>;
+export type KubeRequest = (
+  method: 'GET' | 'POST',
+  path: string,
+  body: unknown,
+  signal?: AbortSignal,
+) => Promise<unknown>;
 
 /**
  * client-node builds a new Agent for every call, so every call would open a new connection —
@@ -40,7 +45,8 @@ export class KeepAliveAgents {
   private readonly byOptions = new Map<string, http.Agent>();
 
   reuse(agent: unknown): http.Agent | undefined {
-    if (!(agent instanceof http.Agent) || (agent.constructor !== http.Agent && agent.constructor !== https.Agent)) return undefined;
+    if (!(agent instanceof http.Agent) || (agent.constructor !== http.Agent && agent.constructor !== https.Agent))
+      return undefined;
     const options = (agent as http.Agent & { options: Record<string, unknown> }).options;
     const tls = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'].map((name) => {
       const value = options[name];
@@ -75,7 +81,10 @@ export function kubeRequester(kc: KubeConfig): KubeRequest {
     await kc.applyToHTTPSOptions(options);
     const url = new URL(server + path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: http.OutgoingHttpHeaders = { ...(options.headers as http.OutgoingHttpHeaders | undefined), accept: 'application/json' };
+    const headers: http.OutgoingHttpHeaders = {
+      ...(options.headers as http.OutgoingHttpHeaders | undefined),
+      accept: 'application/json',
+    };
     if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
     if (payload !== undefined) {
       headers['content-type'] = 'application/json';
@@ -84,28 +93,32 @@ export function kubeRequester(kc: KubeConfig): KubeRequest {
     const agent = agents.reuse(options.agent) ?? options.agent;
     const client = url.protocol === 'https:' ? https : http;
     return new Promise<unknown>((resolve, reject) => {
-      const request = client.request(url, { method, headers, ...(agent ? { agent } : {}), ...(signal ? { signal } : {}) }, (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
-        });
-        response.on('error', reject);
-        response.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const status = response.statusCode ?? 0;
-          if (status < 200 || status > 299) {
-            reject(new KubeApiError(status, text, headerRecord(response.headers)));
-            return;
-          }
-          try {
-            resolve(text === '' ? undefined : JSON.parse(text));
-          } catch {
-            reject(new Error(`the API server answered ${status} with a body that is not JSON`));
-          }
-        });
-      });
+      const request = client.request(
+        url,
+        { method, headers, ...(agent ? { agent } : {}), ...(signal ? { signal } : {}) },
+        (response) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+          });
+          response.on('error', reject);
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = response.statusCode ?? 0;
+            if (status < 200 || status > 299) {
+              reject(new KubeApiError(status, text, headerRecord(response.headers)));
+              return;
+            }
+            try {
+              resolve(text === '' ? undefined : JSON.parse(text));
+            } catch {
+              reject(new Error(`the API server answered ${status} with a body that is not JSON`));
+            }
+          });
+        },
+      );
       request.on('error', reject);
       request.end(payload);
     });

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { own, type Alert } from '../alert.js';
+import { type Alert, own } from '../alert.js';
 import { DNS1123_LABEL_MAX, toDnsLabelPart } from '../kube/names.js';
 import type { Rule } from '../rules/types.js';
 
@@ -33,7 +33,7 @@ export function workloadOf(labels: Record<string, string>): string | null {
     const value = labels[name];
     if (value) return value;
   }
-  const pod = labels['pod'];
+  const pod = labels.pod;
   if (!pod) return null;
   for (const suffix of POD_SUFFIXES) {
     const stripped = suffix.exec(pod)?.[1];
@@ -64,7 +64,7 @@ function readableCooldownKey(alert: Alert, rule: Rule): string {
     return `${rule.name}:${names.map((name) => `${name}=${own(labels, name) ?? ''}`).join(',')}`;
   }
   const workload = workloadOf(labels);
-  if (workload !== null) return `${rule.name}:${labels['namespace'] ?? ''}/${workload}`;
+  if (workload !== null) return `${rule.name}:${labels.namespace ?? ''}/${workload}`;
   return `${rule.name}:fingerprint/${alert.fingerprint}`;
 }
 

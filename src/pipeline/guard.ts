@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { decide, type Decision } from '../decision.js';
-import { StoreUnavailableError, type CooldownClaim, type CooldownStore } from '../stores/cooldown-store.js';
+import { type Decision, decide } from '../decision.js';
+import { type CooldownClaim, type CooldownStore, StoreUnavailableError } from '../stores/cooldown-store.js';
 import { workflowNameFor } from './cooldown-key.js';
 import type { Metrics } from './metrics.js';
 import type { Claim, Claimed, Stage, Targeted } from './stage.js';

@@ -21,4 +21,7 @@ export const matchRule: Stage<Received, Matched> = (draft) => {
 };
 
 /** The key the rule's cooldown is claimed under (see cooldownKey). */
-export const keyCooldown: Stage<Matched, Keyed> = (draft) => ({ ...draft, cooldownKey: cooldownKey(draft.alert, draft.rule) });
+export const keyCooldown: Stage<Matched, Keyed> = (draft) => ({
+  ...draft,
+  cooldownKey: cooldownKey(draft.alert, draft.rule),
+});

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Every kube_sentinel_* series (SPEC §7), on a registry of its own so that apps never share counters. */
 export function createMetrics(options: { defaults?: boolean } = {}) {
@@ -38,7 +38,11 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       labelNames: ['operation'] as const,
       registers,
     }),
-    rulesLoaded: new Gauge({ name: 'kube_sentinel_rules_loaded', help: 'Rules currently loaded (enabled and disabled).', registers }),
+    rulesLoaded: new Gauge({
+      name: 'kube_sentinel_rules_loaded',
+      help: 'Rules currently loaded (enabled and disabled).',
+      registers,
+    }),
     lastReloadSuccess: new Gauge({
       name: 'kube_sentinel_rules_last_reload_success',
       help: '1 when the last rules reload succeeded, 0 when it failed and the previous rules stayed in force.',
@@ -50,7 +54,11 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers,
     }),
-    dryRun: new Gauge({ name: 'kube_sentinel_dry_run', help: '1 when Kube Sentinel decides and renders but submits nothing.', registers }),
+    dryRun: new Gauge({
+      name: 'kube_sentinel_dry_run',
+      help: '1 when Kube Sentinel decides and renders but submits nothing.',
+      registers,
+    }),
   };
 }
 

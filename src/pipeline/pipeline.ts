@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Alert } from '../alert.js';
-import { decide, type Decision } from '../decision.js';
+import { type Decision, decide } from '../decision.js';
 import { capturingSubmitter, type WorkflowSubmitter } from '../kube/client.js';
 import type { RuleSet } from '../rules/types.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
@@ -56,18 +56,18 @@ export interface Pipeline {
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const build = buildStage(deps.settings);
   const ingest = Stages.of(matchRule)
-    .then(keyCooldown)
-    .then(validateTarget)
-    .then(claimCooldown(deps))
-    .then(limitRate(deps))
-    .then(build)
-    .then(submitWorkflow(deps.submitter, deps));
+    .pipe(keyCooldown)
+    .pipe(validateTarget)
+    .pipe(claimCooldown(deps))
+    .pipe(limitRate(deps))
+    .pipe(build)
+    .pipe(submitWorkflow(deps.submitter, deps));
   const explain = Stages.of(matchRule)
-    .then(keyCooldown)
-    .then(validateTarget)
-    .then(peekCooldown(deps))
-    .then(build)
-    .then(submitWorkflow(capturingSubmitter, deps));
+    .pipe(keyCooldown)
+    .pipe(validateTarget)
+    .pipe(peekCooldown(deps))
+    .pipe(build)
+    .pipe(submitWorkflow(capturingSubmitter, deps));
 
   /** An unexpected bug must not leave the key blocked for the whole lease, nor crash the request. */
   const rescue = async (last: Received, err: unknown): Promise<Decision> => {

@@ -1,6 +1,6 @@
-import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
+import { FormatRegistry, type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { AlertStatus, type Alert, type AlertSource } from '../alert.js';
+import { type Alert, type AlertSource, AlertStatus } from '../alert.js';
 import { fingerprintOf } from './fingerprint.js';
 
 // Unknown fields are allowed everywhere (newer Alertmanagers add fields such as

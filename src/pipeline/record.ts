@@ -45,7 +45,10 @@ export function recorder(deps: RecordDeps, options: RecordOptions): (alert: Aler
     // Not awaited: the answer to Alertmanager need not wait for a second round trip to Redis. The
     // write is queued on the same connection (closing the store waits for it).
     deps.store
-      .appendDecision({ ...answer, at: new Date(deps.now()).toISOString(), replica: deps.settings.replica }, deps.settings.auditMaxLen)
+      .appendDecision(
+        { ...answer, at: new Date(deps.now()).toISOString(), replica: deps.settings.replica },
+        deps.settings.auditMaxLen,
+      )
       .catch((err: unknown) => {
         deps.metrics.storeErrors.inc({ operation: 'audit' });
         deps.logger.warn({ err: (err as Error).message }, 'could not append to the audit trail');

@@ -9,10 +9,10 @@ import {
 } from '../kube/names.js';
 import {
   AnnotationKey,
+  type EnvVar,
   INLINE_ENV,
   LabelKey,
   MANAGED_BY,
-  type EnvVar,
   type Parameter,
   type ScriptTemplate,
   type Workflow,

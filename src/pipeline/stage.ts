@@ -76,7 +76,7 @@ export class Stages<In extends object, Out> {
     return new Stages<In, Out>([first as AnyStage]);
   }
 
-  then<Next>(stage: Stage<Out, Next>): Stages<In, Next> {
+  pipe<Next>(stage: Stage<Out, Next>): Stages<In, Next> {
     return new Stages<In, Next>([...this.list, stage as AnyStage]);
   }
 

@@ -48,7 +48,13 @@ export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): 
         }
         await releaseClaim(claim, deps);
         deps.logger.error(
-          { rule: rule.name, workflow: ref.name, namespace: ref.namespace, status: result.status, reason: result.reason },
+          {
+            rule: rule.name,
+            workflow: ref.name,
+            namespace: ref.namespace,
+            status: result.status,
+            reason: result.reason,
+          },
           result.status === 403
             ? `kubernetes refused the workflow: kube-sentinel may not create workflows.argoproj.io in namespace ${ref.namespace}`
             : 'kubernetes refused the workflow',
@@ -66,7 +72,12 @@ function count(
   deps: SubmitDeps,
 ): void {
   const kind = result.kind === 'failed' ? (result.retryable ? 'transient' : 'permanent') : result.kind;
-  const code = result.status !== undefined ? String(result.status) : result.kind === 'failed' && result.cause === 'timeout' ? 'timeout' : 'connection';
+  const code =
+    result.status !== undefined
+      ? String(result.status)
+      : result.kind === 'failed' && result.cause === 'timeout'
+        ? 'timeout'
+        : 'connection';
   deps.metrics.submitDuration.observe({ result: kind }, seconds);
   deps.metrics.submissions.inc({ template: params.workflowTemplate ?? params.workflowName ?? '', result: kind, code });
 }
@@ -82,13 +93,19 @@ function commitInBackground(claim: Claim | null, cooldownMs: number, deps: Submi
   deps.store.commit(claim.key, claim.workflowName, cooldownMs).then(
     (held) => {
       if (!held) {
-        deps.logger.warn({ key: claim.key, workflow: claim.workflowName }, 'cooldown key was taken by another claim while submitting');
+        deps.logger.warn(
+          { key: claim.key, workflow: claim.workflowName },
+          'cooldown key was taken by another claim while submitting',
+        );
       }
     },
     (err: unknown) => {
       // The Workflow exists; only the cooldown could not be extended past the pending lease.
       deps.metrics.storeErrors.inc({ operation: 'commit' });
-      deps.logger.error({ err: (err as Error).message, key: claim.key }, 'could not commit the cooldown after submitting');
+      deps.logger.error(
+        { err: (err as Error).message, key: claim.key },
+        'could not commit the cooldown after submitting',
+      );
     },
   );
 }

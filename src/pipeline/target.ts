@@ -9,7 +9,10 @@ import type { Keyed, Stage, Targeted } from './stage.js';
 export const validateTarget: Stage<Keyed, Targeted> = (draft) => {
   const resolved = resolveParameters(draft.alert, draft.rule);
   if (!resolved.ok) {
-    return decide(draft.alert, draft.rule, 'invalid_target', { cooldownKey: draft.cooldownKey, reason: resolved.reason });
+    return decide(draft.alert, draft.rule, 'invalid_target', {
+      cooldownKey: draft.cooldownKey,
+      reason: resolved.reason,
+    });
   }
   return { ...draft, target: resolved.target, parameters: resolved.parameters };
 };

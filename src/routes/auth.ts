@@ -33,7 +33,11 @@ export function requireCredentials(scope: FastifyInstance, credentials: Credenti
     for (const expected of accepted) ok = timingSafeEqual(given, expected) || ok;
     if (!ok) {
       reply.header('WWW-Authenticate', challenge);
-      return sendError(reply, 'unauthorized', request.headers.authorization ? 'wrong credentials' : `missing Authorization: ${schemes}`);
+      return sendError(
+        reply,
+        'unauthorized',
+        request.headers.authorization ? 'wrong credentials' : `missing Authorization: ${schemes}`,
+      );
     }
   });
 }

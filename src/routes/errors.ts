@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 
 /** Every HTTP error the receiver answers, by code, with its status. */
@@ -55,7 +55,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       // JSON.parse's own errors (bad syntax, too deeply nested) arrive here with a 400 status.
-      return reply.code(status).send({ error: 'bad_request', message: err.message.split('\n')[0] ?? 'bad request' } satisfies ErrorBody);
+      return reply
+        .code(status)
+        .send({ error: 'bad_request', message: err.message.split('\n')[0] ?? 'bad request' } satisfies ErrorBody);
     }
     request.log.error({ err }, 'unexpected error');
     return sendError(reply, 'internal', 'internal error');

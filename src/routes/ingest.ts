@@ -32,7 +32,9 @@ function answer(reply: FastifyReply, decisions: Decision[]) {
     reply.code(503).header('Retry-After', String(after));
   }
   // retryAfterSeconds only feeds the header; the answer is what DecisionsAnswer documents.
-  return { decisions: decisions.some((d) => d.retryAfterSeconds !== undefined) ? decisions.map(withoutRetryAfter) : decisions };
+  return {
+    decisions: decisions.some((d) => d.retryAfterSeconds !== undefined) ? decisions.map(withoutRetryAfter) : decisions,
+  };
 }
 
 export function ingestRoutes(app: App, pipeline: Pipeline, now: () => number): void {

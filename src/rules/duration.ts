@@ -32,7 +32,12 @@ export function formatDuration(ms: number): string {
   let rest = Math.round(ms);
   if (rest === 0) return '0s';
   let text = '';
-  for (const [unit, unitMs] of [['h', 3_600_000], ['m', 60_000], ['s', 1_000], ['ms', 1]] as const) {
+  for (const [unit, unitMs] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+    ['ms', 1],
+  ] as const) {
     const count = Math.floor(rest / unitMs);
     if (count > 0) text += `${count}${unit}`;
     rest -= count * unitMs;

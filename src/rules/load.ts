@@ -1,7 +1,7 @@
 /** Loading rules: every file under a path, validated as one set, or every problem found. */
 import { parseFile } from './parse.js';
 import { buildRuleSet } from './rule-set.js';
-import { readRuleSources, type RuleSource } from './sources.js';
+import { type RuleSource, readRuleSources } from './sources.js';
 import type { Rule, RuleSet } from './types.js';
 import { formatProblem } from './yaml.js';
 
@@ -24,7 +24,11 @@ export function loadRuleSources(path: string, sources: readonly RuleSource[]): L
       const first = firstDefinition.get(name);
       if (first === undefined) firstDefinition.set(name, { file: source.file, line });
       // Duplicates within this file were reported by parseFile already.
-      else if (first.file !== source.file) problems.push({ line, message: `duplicate rule name ${JSON.stringify(name)} (first defined at ${first.file}:${first.line})` });
+      else if (first.file !== source.file)
+        problems.push({
+          line,
+          message: `duplicate rule name ${JSON.stringify(name)} (first defined at ${first.file}:${first.line})`,
+        });
     }
     problems.sort((a, b) => a.line - b.line);
     errors.push(...problems.map((problem) => formatProblem(source.file, problem)));
@@ -32,14 +36,23 @@ export function loadRuleSources(path: string, sources: readonly RuleSource[]): L
     if (parsed.empty && sources.length > 1) warnings.push(`${source.file}: no rules in this file`);
     if (parsed.excludedNamespaces !== null) {
       excludedNamespaces ??= [];
-      for (const namespace of parsed.excludedNamespaces) if (!excludedNamespaces.includes(namespace)) excludedNamespaces.push(namespace);
+      for (const namespace of parsed.excludedNamespaces)
+        if (!excludedNamespaces.includes(namespace)) excludedNamespaces.push(namespace);
     }
     rules.push(...parsed.rules);
   }
 
   if (errors.length === 0 && ruleEntries === 0) errors.push(`no rules found in ${path}`);
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, ruleSet: buildRuleSet(rules, excludedNamespaces, sources.map((source) => source.file)), warnings };
+  return {
+    ok: true,
+    ruleSet: buildRuleSet(
+      rules,
+      excludedNamespaces,
+      sources.map((source) => source.file),
+    ),
+    warnings,
+  };
 }
 
 /** Loads PATH (a rules file, or a directory of them) as one validated RuleSet, or every problem found. */

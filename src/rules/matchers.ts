@@ -54,7 +54,8 @@ function unquote(raw: string): string | { error: string } {
 
 export function parseMatcher(text: string): LabelMatcher | { error: string } {
   const parts = MATCHER.exec(text);
-  if (parts === null) return { error: `not a matcher (expected name="value", name!="value", name=~"regex" or name!~"regex"): ${text}` };
+  if (parts === null)
+    return { error: `not a matcher (expected name="value", name!="value", name=~"regex" or name!~"regex"): ${text}` };
   const name = parts[1] ?? '';
   const op = parts[2] as LabelMatcher['op'];
   if (!LABEL_NAME.test(name)) return { error: `invalid label name ${JSON.stringify(name)} in matcher: ${text}` };

@@ -40,13 +40,19 @@ function checkArgument(
   let ok = true;
   const name = record.name;
   if (typeof name !== 'string') {
-    report(lineOf(name === undefined ? null : 'name'), `${path}.name ${name === undefined || name === null ? 'is required' : 'must be a string'}`);
+    report(
+      lineOf(name === undefined ? null : 'name'),
+      `${path}.name ${name === undefined || name === null ? 'is required' : 'must be a string'}`,
+    );
     ok = false;
   } else if (!PARAMETER_NAME.test(name)) {
     report(lineOf('name'), `${path}.name ${JSON.stringify(name)} must be letters, digits, '_' and '-'`);
     ok = false;
   } else if (isBuiltIn(name)) {
-    report(lineOf('name'), `${path}.name ${JSON.stringify(name)} is reserved: every Workflow already gets ${BUILT_IN_LIST}`);
+    report(
+      lineOf('name'),
+      `${path}.name ${JSON.stringify(name)} is reserved: every Workflow already gets ${BUILT_IN_LIST}`,
+    );
     ok = false;
   }
   const raw = record.value;
@@ -55,7 +61,10 @@ function checkArgument(
   if (typeof raw === 'string') value = raw;
   else if (typeof raw === 'number' || typeof raw === 'boolean') value = String(raw);
   else {
-    report(lineOf(raw === undefined ? null : 'value'), `${path}.value ${raw === undefined || raw === null ? 'is required' : 'must be a string, number or boolean'}`);
+    report(
+      lineOf(raw === undefined ? null : 'value'),
+      `${path}.value ${raw === undefined || raw === null ? 'is required' : 'must be a string, number or boolean'}`,
+    );
     ok = false;
   }
   if (value !== null) {
@@ -121,7 +130,12 @@ function parseArguments(v: FileValidator, field: Field, path: string, inline: bo
         if (scalar !== null && typeof scalar.value === 'number') record[key] = scalar.source ?? String(scalar.value);
         else record[key] = scalar !== null ? scalar.value : f.value === null ? null : {};
       }
-      const argument = checkArgument(record, entryPath, (key) => (key === null ? line : (fields.get(key)?.line ?? line)), report);
+      const argument = checkArgument(
+        record,
+        entryPath,
+        (key) => (key === null ? line : (fields.get(key)?.line ?? line)),
+        report,
+      );
       checked.push({ argument: v.problems.length > before ? null : argument, line });
     });
   } else {
@@ -149,10 +163,16 @@ function parseArguments(v: FileValidator, field: Field, path: string, inline: bo
     const env = envName(argument.name);
     const clash = envNames.get(env);
     if (clash === '') {
-      v.report(line, `${path}[${index}].name ${JSON.stringify(argument.name)} becomes the environment variable ${env}, which the inline workflow sets itself`);
+      v.report(
+        line,
+        `${path}[${index}].name ${JSON.stringify(argument.name)} becomes the environment variable ${env}, which the inline workflow sets itself`,
+      );
       ok = false;
     } else if (clash !== undefined && clash !== argument.name) {
-      v.report(line, `${path}[${index}].name ${JSON.stringify(argument.name)} and ${JSON.stringify(clash)} both become the environment variable ${env}`);
+      v.report(
+        line,
+        `${path}[${index}].name ${JSON.stringify(argument.name)} and ${JSON.stringify(clash)} both become the environment variable ${env}`,
+      );
       ok = false;
     } else envNames.set(env, argument.name);
   });
@@ -183,7 +203,10 @@ export function parseParams(v: FileValidator, field: Field | undefined, ruleLine
   const templateField = fields.get('workflow_template');
   const nameField = fields.get('workflow_name');
   if (templateField === undefined && nameField === undefined) {
-    v.report(field.keyLine, `${path} needs workflow_template (a WorkflowTemplate) or workflow_name (an inline workflow)`);
+    v.report(
+      field.keyLine,
+      `${path} needs workflow_template (a WorkflowTemplate) or workflow_name (an inline workflow)`,
+    );
   } else if (templateField !== undefined && nameField !== undefined) {
     v.report(nameField.keyLine, `${path} has both workflow_template and workflow_name; give exactly one`);
   }
@@ -199,26 +222,40 @@ export function parseParams(v: FileValidator, field: Field | undefined, ruleLine
   const script = v.string(scriptField, `${path}.script`);
   if (script !== undefined && scriptField !== undefined && script.includes('{{')) {
     // Argo would substitute into the script text, where a shell parses it: the injection hole.
-    v.report(scriptField.line, `${path}.script must not contain "{{": read parameters from the environment ("$POD", "$NAMESPACE", "$CONTAINER", arguments upper-cased)`);
+    v.report(
+      scriptField.line,
+      `${path}.script must not contain "{{": read parameters from the environment ("$POD", "$NAMESPACE", "$CONTAINER", arguments upper-cased)`,
+    );
   }
   let inlineAction: InlineAction | undefined;
   const actionField = fields.get('inline_action');
   const actionText = v.string(actionField, `${path}.inline_action`);
   if (actionText !== undefined && actionField !== undefined) {
     if ((INLINE_ACTIONS as readonly string[]).includes(actionText)) inlineAction = actionText as InlineAction;
-    else v.report(actionField.line, `${path}.inline_action ${JSON.stringify(actionText)} is not one of ${INLINE_ACTIONS.join(', ')}`);
+    else
+      v.report(
+        actionField.line,
+        `${path}.inline_action ${JSON.stringify(actionText)} is not one of ${INLINE_ACTIONS.join(', ')}`,
+      );
   }
   if (templateField !== undefined) {
     for (const key of INLINE_ONLY_PARAMS) {
       const f = fields.get(key);
-      if (f !== undefined) v.report(f.keyLine, `${path}.${key} applies only to inline workflows (workflow_name), not with workflow_template`);
+      if (f !== undefined)
+        v.report(
+          f.keyLine,
+          `${path}.${key} applies only to inline workflows (workflow_name), not with workflow_template`,
+        );
     }
   }
   if (script !== undefined && actionField !== undefined) {
     v.report(actionField.keyLine, `${path} has both script and inline_action; give one`);
   }
   const argumentsField = fields.get('arguments');
-  const args = argumentsField === undefined ? [] : parseArguments(v, argumentsField, `${path}.arguments`, templateField === undefined);
+  const args =
+    argumentsField === undefined
+      ? []
+      : parseArguments(v, argumentsField, `${path}.arguments`, templateField === undefined);
 
   if (v.problems.length > before || args === null) return null;
   const params: TriggerParams = { clusterScope, arguments: args };

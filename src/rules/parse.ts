@@ -69,7 +69,8 @@ function parseMatch(v: FileValidator, field: Field | undefined, ruleLine: number
     if (pattern === '') v.report(patternField.line, 'match.pattern is empty (to match every alert, say pattern: ".*")');
     else {
       const compiled = compilePattern(pattern);
-      if (!compiled.ok) v.report(patternField.line, `match.pattern is not a valid RE2 regular expression: ${compiled.error}`);
+      if (!compiled.ok)
+        v.report(patternField.line, `match.pattern is not a valid RE2 regular expression: ${compiled.error}`);
     }
   }
 
@@ -123,7 +124,10 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
   const action = v.string(actionField, 'remediation.action');
   if (actionField === undefined) v.report(field.keyLine, 'remediation.action is required (trigger-argo-workflow)');
   else if (action !== undefined && action !== 'trigger-argo-workflow') {
-    v.report(actionField.line, `remediation.action ${JSON.stringify(action)} is not supported; the only action is trigger-argo-workflow`);
+    v.report(
+      actionField.line,
+      `remediation.action ${JSON.stringify(action)} is not supported; the only action is trigger-argo-workflow`,
+    );
   }
 
   const params = parseParams(v, fields.get('params'), field.keyLine);
@@ -133,8 +137,13 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
   const cooldown = v.string(cooldownField, 'remediation.cooldown');
   if (cooldown !== undefined && cooldownField !== undefined) {
     const parsed = parseDuration(cooldown);
-    if (parsed === null) v.report(cooldownField.line, `remediation.cooldown ${JSON.stringify(cooldown)} is not a duration (like 30s, 10m, 1h30m)`);
-    else if (parsed < MIN_COOLDOWN_MS) v.report(cooldownField.line, `remediation.cooldown ${JSON.stringify(cooldown)} must be at least 1s`);
+    if (parsed === null)
+      v.report(
+        cooldownField.line,
+        `remediation.cooldown ${JSON.stringify(cooldown)} is not a duration (like 30s, 10m, 1h30m)`,
+      );
+    else if (parsed < MIN_COOLDOWN_MS)
+      v.report(cooldownField.line, `remediation.cooldown ${JSON.stringify(cooldown)} must be at least 1s`);
     else cooldownMs = parsed;
   }
 
@@ -143,12 +152,17 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
   if (keyField !== undefined) {
     const entries = v.stringList(keyField, 'remediation.cooldown_key');
     if (isSeq(keyField.value) && keyField.value.items.length === 0) {
-      v.report(keyField.line, 'remediation.cooldown_key must list at least one label name (omit it for namespace + workload)');
+      v.report(
+        keyField.line,
+        'remediation.cooldown_key must list at least one label name (omit it for namespace + workload)',
+      );
     }
     cooldownKey = [];
     for (const entry of entries ?? []) {
-      if (!LABEL_NAME.test(entry.text)) v.report(entry.line, `${entry.path} ${JSON.stringify(entry.text)} is not a label name`);
-      else if (cooldownKey.includes(entry.text)) v.report(entry.line, `${entry.path} ${JSON.stringify(entry.text)} is listed twice`);
+      if (!LABEL_NAME.test(entry.text))
+        v.report(entry.line, `${entry.path} ${JSON.stringify(entry.text)} is not a label name`);
+      else if (cooldownKey.includes(entry.text))
+        v.report(entry.line, `${entry.path} ${JSON.stringify(entry.text)} is listed twice`);
       else cooldownKey.push(entry.text);
     }
   }
@@ -157,7 +171,14 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
   return { action: 'trigger-argo-workflow', params, cooldownMs, cooldownKey };
 }
 
-function parseRule(v: FileValidator, node: YamlNode | null, index: number, line: number, file: string, parsed: ParsedFile): void {
+function parseRule(
+  v: FileValidator,
+  node: YamlNode | null,
+  index: number,
+  line: number,
+  file: string,
+  parsed: ParsedFile,
+): void {
   const fields = v.fields(node, '', line, RULE_FIELDS, `rules[${index}]`);
   if (fields === null) return;
   const before = v.problems.length;
@@ -179,19 +200,38 @@ function parseRule(v: FileValidator, node: YamlNode | null, index: number, line:
   if (priorityField === undefined) v.report(line, 'priority is required (P1-P4, or critical, high, medium, low)');
   else if (priorityText !== undefined) {
     priority = PRIORITY_ALIASES[priorityText.toLowerCase()];
-    if (priority === undefined) v.report(priorityField.line, `priority ${JSON.stringify(priorityText)} is not one of P1, P2, P3, P4, critical, high, medium, low`);
+    if (priority === undefined)
+      v.report(
+        priorityField.line,
+        `priority ${JSON.stringify(priorityText)} is not one of P1, P2, P3, P4, critical, high, medium, low`,
+      );
   }
 
   const onResolved = v.boolean(fields.get('on_resolved'), 'on_resolved', false);
   const enabled = v.boolean(fields.get('enabled'), 'enabled', true);
   const remediation = parseRemediation(v, fields.get('remediation'), line);
 
-  if (v.problems.length > before || name === undefined || match === null || priority === undefined || remediation === null) return;
+  if (
+    v.problems.length > before ||
+    name === undefined ||
+    match === null ||
+    priority === undefined ||
+    remediation === null
+  )
+    return;
   parsed.rules.push({ name, priority, enabled, onResolved, match, remediation, source: { file, line } });
 }
 
 export function parseFile(text: string, file: string): ParsedFile {
-  const parsed: ParsedFile = { rules: [], names: [], ruleEntries: 0, excludedNamespaces: null, empty: false, problems: [], warnings: [] };
+  const parsed: ParsedFile = {
+    rules: [],
+    names: [],
+    ruleEntries: 0,
+    excludedNamespaces: null,
+    empty: false,
+    problems: [],
+    warnings: [],
+  };
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const at = (offset: number | undefined): number => (offset === undefined ? 1 : lines.linePos(offset).line);
@@ -244,7 +284,8 @@ export function parseFile(text: string, file: string): ParsedFile {
   const firstLine = new Map<string, number>();
   for (const { name, line } of parsed.names) {
     const seen = firstLine.get(name);
-    if (seen !== undefined) v.report(line, `duplicate rule name ${JSON.stringify(name)} (first defined at ${file}:${seen})`);
+    if (seen !== undefined)
+      v.report(line, `duplicate rule name ${JSON.stringify(name)} (first defined at ${file}:${seen})`);
     else firstLine.set(name, line);
   }
   // Keep only the first of a duplicated name, so parseRulesText never returns two rules of one name.
@@ -257,9 +298,11 @@ export function parseFile(text: string, file: string): ParsedFile {
   return parsed;
 }
 
-
 /** Validates one file's text; `file` names it in messages. Only fully valid rules are returned. */
-export function parseRulesText(text: string, file: string): { rules: Rule[]; excludedNamespaces: string[] | null; errors: string[] } {
+export function parseRulesText(
+  text: string,
+  file: string,
+): { rules: Rule[]; excludedNamespaces: string[] | null; errors: string[] } {
   const parsed = parseFile(text, file);
   return {
     rules: parsed.rules,

@@ -1,4 +1,4 @@
-import { own, type Alert } from '../alert.js';
+import { type Alert, own } from '../alert.js';
 
 /**
  * A rule argument's value may name the alert's labels and annotations, `{{ labels.NAME }}` and

@@ -8,9 +8,7 @@
  */
 import { RE2JS, RE2Set } from 're2js';
 
-export type CompiledPattern =
-  | { ok: true; test(text: string): boolean }
-  | { ok: false; error: string };
+export type CompiledPattern = { ok: true; test(text: string): boolean } | { ok: false; error: string };
 
 function compile(source: string): CompiledPattern {
   let compiled: RE2JS;

@@ -3,6 +3,7 @@
  * mount, and a hash of what was read, so that a reload happens only when the content changed.
  */
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -31,7 +32,7 @@ function isRulesFileName(name: string): boolean {
  * `..data` and the timestamped directories that the visible symlinks point into.
  */
 export async function readRuleSources(path: string): Promise<ReadResult> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (err) {
@@ -83,4 +84,3 @@ export function hashRuleSources(sources: readonly RuleSource[]): string {
   }
   return hash.digest('hex');
 }
-

@@ -6,8 +6,9 @@
  * in place and a watch on it (or on its inode) would miss every update. Editors that save by
  * rename behave the same way.
  */
-import { watch } from 'node:fs';
+
 import type { FSWatcher } from 'node:fs';
+import { watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type LoadResult, loadRuleSources } from './load.js';
@@ -86,7 +87,12 @@ export function watchRules(path: string, options: WatchOptions): RulesWatcher {
     if (timer !== null) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = null;
-      void reload(false);
+      // reload handles its own failures; what escapes is the caller's callback throwing, which is theirs.
+      reload(false).catch((err: unknown) =>
+        process.nextTick(() => {
+          throw err;
+        }),
+      );
     }, debounceMs);
   }
 
@@ -102,7 +108,10 @@ export function watchRules(path: string, options: WatchOptions): RulesWatcher {
     try {
       watcher = watch(directory, { persistent: true }, schedule);
     } catch (err) {
-      deliver({ ok: false, errors: [`${directory}: cannot watch for rule changes: ${err instanceof Error ? err.message : String(err)}`] });
+      deliver({
+        ok: false,
+        errors: [`${directory}: cannot watch for rule changes: ${err instanceof Error ? err.message : String(err)}`],
+      });
       return;
     }
     watcher.on('error', (err) => {

@@ -2,8 +2,9 @@
  * Walking a parsed YAML document while validating it: every problem is kept with the line of the
  * node at fault, so that a rules file is reported whole as `file:line: message`.
  */
-import { isAlias, isMap, isScalar, isSeq, type LineCounter } from 'yaml';
+
 import type { Document, Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, type LineCounter } from 'yaml';
 
 export interface Problem {
   line: number;
@@ -52,7 +53,13 @@ export class FileValidator {
    * The fields of a mapping; reports unknown keys by their path (relative to the rule, as users
    * read them: "match.patern") and a node that is not a mapping, named `what`.
    */
-  fields(node: YamlNode | null, path: string, line: number, allowed: readonly string[], what = path): Map<string, Field> | null {
+  fields(
+    node: YamlNode | null,
+    path: string,
+    line: number,
+    allowed: readonly string[],
+    what = path,
+  ): Map<string, Field> | null {
     if (!isMap(node)) {
       this.report(line, `${what} must be a mapping`);
       return null;
@@ -69,7 +76,11 @@ export class FileValidator {
       }
       const value = this.resolve(pair.value);
       const isEmpty = value === null || (isScalar(value) && value.value === null);
-      fields.set(name, { keyLine, line: isEmpty ? keyLine : this.lineOf(value, keyLine), value: isEmpty ? null : value });
+      fields.set(name, {
+        keyLine,
+        line: isEmpty ? keyLine : this.lineOf(value, keyLine),
+        value: isEmpty ? null : value,
+      });
     }
     return fields;
   }

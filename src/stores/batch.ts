@@ -58,13 +58,17 @@ export class Batcher<Item, Result> {
           for (const waiter of waiters) waiter.reject(error);
           return;
         }
-        waiters.forEach((waiter, i) => waiter.resolve(results[i] as Result));
+        for (const [i, waiter] of waiters.entries()) waiter.resolve(results[i] as Result);
       },
       (error: unknown) => {
         for (const waiter of waiters) waiter.reject(error);
       },
     );
     this.inFlight.add(settled);
-    void settled.finally(() => this.inFlight.delete(settled));
+    // settled never rejects: both outcomes were handed to the waiters above.
+    const forget = (): void => {
+      this.inFlight.delete(settled);
+    };
+    settled.then(forget, forget);
   }
 }

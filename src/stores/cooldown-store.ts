@@ -12,9 +12,7 @@ export interface CooldownClaim {
   claimedAt: number;
 }
 
-export type ClaimResult =
-  | { acquired: true; claim: CooldownClaim }
-  | { acquired: false; existing: CooldownClaim };
+export type ClaimResult = { acquired: true; claim: CooldownClaim } | { acquired: false; existing: CooldownClaim };
 
 export type { DecisionRecord };
 

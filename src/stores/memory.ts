@@ -1,9 +1,9 @@
 import {
-  StoreUnavailableError,
   type ClaimResult,
   type CooldownClaim,
   type CooldownStore,
   type DecisionRecord,
+  StoreUnavailableError,
 } from './cooldown-store.js';
 
 interface HeldClaim {

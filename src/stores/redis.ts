@@ -1,11 +1,11 @@
 import { Redis, type RedisStatus } from 'ioredis';
 import { Batcher } from './batch.js';
 import {
-  StoreUnavailableError,
   type ClaimResult,
   type CooldownClaim,
   type CooldownStore,
   type DecisionRecord,
+  StoreUnavailableError,
 } from './cooldown-store.js';
 
 /** The part of a pino logger the store uses. */
@@ -151,11 +151,20 @@ export class RedisCooldownStore implements CooldownStore {
   private readonly logger: StoreLogger | undefined;
   /** Claims, commits and audit records asked for in one event-loop turn go to Redis as one script call each. */
   private readonly claims = new Batcher<{ key: string; value: string; ttl: number }, string | null | Error>(
-    (items) => this.client.cooldownClaim(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.value, i.ttl])),
+    (items) =>
+      this.client.cooldownClaim(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.value, i.ttl])),
     MAX_BATCH,
   );
-  private readonly commits = new Batcher<{ key: string; workflowName: string; ttl: number; absent: string }, number | Error>(
-    (items) => this.client.cooldownCommit(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.workflowName, i.ttl, i.absent])),
+  private readonly commits = new Batcher<
+    { key: string; workflowName: string; ttl: number; absent: string },
+    number | Error
+  >(
+    (items) =>
+      this.client.cooldownCommit(
+        items.length,
+        ...items.map((i) => i.key),
+        ...items.flatMap((i) => [i.workflowName, i.ttl, i.absent]),
+      ),
     MAX_BATCH,
   );
   private readonly records = new Batcher<{ json: string; maxLen: number }, void>(async (items) => {
@@ -210,7 +219,12 @@ export class RedisCooldownStore implements CooldownStore {
 
   async commit(key: string, workflowName: string, cooldownMs: number): Promise<boolean> {
     const absentClaim: CooldownClaim = { workflowName, fingerprint: '', state: 'committed', claimedAt: this.now() };
-    const item = { key: this.cooldownKey(key), workflowName, ttl: positiveMs(cooldownMs), absent: JSON.stringify(absentClaim) };
+    const item = {
+      key: this.cooldownKey(key),
+      workflowName,
+      ttl: positiveMs(cooldownMs),
+      absent: JSON.stringify(absentClaim),
+    };
     return this.run('commit', async () => {
       const committed = await this.commits.add(item);
       if (committed instanceof Error) throw committed;
@@ -219,7 +233,10 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   async release(key: string, workflowName: string): Promise<boolean> {
-    return this.run('release', async () => (await this.client.cooldownRelease(this.cooldownKey(key), workflowName)) === 1);
+    return this.run(
+      'release',
+      async () => (await this.client.cooldownRelease(this.cooldownKey(key), workflowName)) === 1,
+    );
   }
 
   async peek(key: string): Promise<CooldownClaim | null> {
@@ -272,7 +289,9 @@ export class RedisCooldownStore implements CooldownStore {
     try {
       await Promise.race([
         // What was asked for before closing (the last requests' audit records) goes out before QUIT.
-        Promise.allSettled([this.claims.drain(), this.commits.drain(), this.records.drain()]).then(() => this.client.quit()),
+        Promise.allSettled([this.claims.drain(), this.commits.drain(), this.records.drain()]).then(() =>
+          this.client.quit(),
+        ),
         new Promise((resolve) => {
           timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
         }),
@@ -287,7 +306,7 @@ export class RedisCooldownStore implements CooldownStore {
 
   /** Runs one store operation, turning every failure into StoreUnavailableError. */
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
-    if (this.closing) throw new StoreUnavailableError(`cooldown store (redis) is closed: ${operation} refused`);
+    if (await this.closing) throw new StoreUnavailableError(`cooldown store (redis) is closed: ${operation} refused`);
     // Connected, the command is queued right away (synchronously): close() then finds it queued.
     if (CONNECTING.has(this.client.status)) await this.connectionAttemptSettled();
     try {

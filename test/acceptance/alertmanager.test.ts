@@ -8,14 +8,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startAlertmanager, type Alertmanager } from '../support/alertmanager.js';
+import { type Alertmanager, startAlertmanager } from '../support/alertmanager.js';
 import { TEST_RULES } from '../support/app.js';
 import { validateArgoObject } from '../support/argo-schema.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
+import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
 import { eventually, freePort } from '../support/processes.js';
-import { startReceiver, type Receiver } from '../support/receiver.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { type Receiver, startReceiver } from '../support/receiver.js';
+import { type RedisServer, startRedis } from '../support/redis-server.js';
 
 const TOKEN = 'acceptance-token';
 
@@ -40,19 +40,28 @@ describe('Alertmanager → Kube Sentinel → Argo Workflow', () => {
   };
 
   const audit = async (): Promise<AuditEntry[]> => {
-    const res = await fetch(`http://127.0.0.1:${port}/v1/decisions?limit=1000`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`http://127.0.0.1:${port}/v1/decisions?limit=1000`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     return ((await res.json()) as { decisions: AuditEntry[] }).decisions;
   };
 
   /** Waits until Kube Sentinel has recorded a decision for the alert that satisfies `accept`. */
   const decisionFor = (labels: Record<string, string>, accept: (d: AuditEntry) => boolean = () => true) =>
-    eventually(async () => {
-      const { fingerprintOf } = await import('../../src/pipeline/fingerprint.js');
-      const fingerprint = fingerprintOf(labels);
-      return (await audit()).find((d) => d.fingerprint === fingerprint && accept(d));
-    }, `a decision for ${JSON.stringify(labels)}`);
+    eventually(
+      async () => {
+        const { fingerprintOf } = await import('../../src/pipeline/fingerprint.js');
+        const fingerprint = fingerprintOf(labels);
+        return (await audit()).find((d) => d.fingerprint === fingerprint && accept(d));
+      },
+      `a decision for ${JSON.stringify(labels)}`,
+    );
 
-  const alert = (labels: Record<string, string>, annotations: Record<string, string> = { description: 'Pod is crash looping' }, endsAt?: string) => ({
+  const alert = (
+    labels: Record<string, string>,
+    annotations: Record<string, string> = { description: 'Pod is crash looping' },
+    endsAt?: string,
+  ) => ({
     labels: { alertname: 'KubePodCrashLooping', ...labels },
     annotations,
     ...(endsAt ? { endsAt } : {}),
@@ -68,11 +77,16 @@ describe('Alertmanager → Kube Sentinel → Argo Workflow', () => {
     writeFileSync(rulesFile, TEST_RULES);
     port = await freePort();
     receiverArgs = [
-      '--port', String(port),
-      '--rules', rulesFile,
-      '--redis-url', redis.url,
-      '--kubeconfig', writeKubeconfig(dir, kube.url, 'kube-token'),
-      '--max-workflows-per-minute', '0',
+      '--port',
+      String(port),
+      '--rules',
+      rulesFile,
+      '--redis-url',
+      redis.url,
+      '--kubeconfig',
+      writeKubeconfig(dir, kube.url, 'kube-token'),
+      '--max-workflows-per-minute',
+      '0',
     ];
     await startKubeSentinel();
     am = await startAlertmanager({ webhookUrl: `http://127.0.0.1:${port}/webhook/alertmanager`, token: TOKEN });
@@ -88,13 +102,22 @@ describe('Alertmanager → Kube Sentinel → Argo Workflow', () => {
   it('turns an alert posted to Alertmanager into exactly one valid Workflow', async () => {
     await am.postAlerts([alert({ namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k', container: 'checkout' })]);
     await kube.waitForWorkflows(1);
-    const decision = await decisionFor({ alertname: 'KubePodCrashLooping', namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k', container: 'checkout' });
+    const decision = await decisionFor({
+      alertname: 'KubePodCrashLooping',
+      namespace: 'shop',
+      pod: 'checkout-7d9f8b6c5-x2x9k',
+      container: 'checkout',
+    });
     assert.equal(decision.outcome, 'submitted');
     assert.equal(kube.workflows.length, 1);
     const [workflow] = kube.workflows;
     assert.deepEqual(validateArgoObject(workflow), []);
     assert.equal(workflow!.metadata.name, decision.workflow?.name);
-    const params = Object.fromEntries((workflow!.spec as { arguments: { parameters: { name: string; value: string }[] } }).arguments.parameters.map((p) => [p.name, p.value]));
+    const params = Object.fromEntries(
+      (workflow!.spec as { arguments: { parameters: { name: string; value: string }[] } }).arguments.parameters.map(
+        (p) => [p.name, p.value],
+      ),
+    );
     assert.equal(params.namespace, 'shop');
     assert.equal(params.pod, 'checkout-7d9f8b6c5-x2x9k');
     assert.equal(params.container, 'checkout');
@@ -130,13 +153,17 @@ describe('Alertmanager → Kube Sentinel → Argo Workflow', () => {
     const res = await fetch(`http://127.0.0.1:${port}/webhook/alertmanager`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-      body: JSON.stringify({ version: '4', status: 'firing', alerts: [{ status: 'firing', ...alert({ namespace: 'shop', pod: 'checkout-7d9f8b6c5-q4w5x' }) }] }),
+      body: JSON.stringify({
+        version: '4',
+        status: 'firing',
+        alerts: [{ status: 'firing', ...alert({ namespace: 'shop', pod: 'checkout-7d9f8b6c5-q4w5x' }) }],
+      }),
     });
     assert.equal(((await res.json()) as { decisions: AuditEntry[] }).decisions[0]!.outcome, 'cooldown');
     assert.equal(kube.workflows.length, 2);
   });
 
-  it('answers a Kubernetes 500 with 503, and Alertmanager\'s redelivery submits exactly once', async () => {
+  it("answers a Kubernetes 500 with 503, and Alertmanager's redelivery submits exactly once", async () => {
     kube.failNext(1, { status: 500, message: 'etcdserver: request timed out' });
     const labels = { alertname: 'KubePodCrashLooping', namespace: 'payments', pod: 'ledger-0' };
     await am.postAlerts([alert({ namespace: 'payments', pod: 'ledger-0' })]);
@@ -160,7 +187,9 @@ describe('Alertmanager → Kube Sentinel → Argo Workflow', () => {
     const res = await fetch(`http://127.0.0.1:${port}/api/v2/alerts`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-      body: JSON.stringify([alert({ namespace: 'billing', pod: 'invoice-0' }, undefined, new Date(Date.now() - 1000).toISOString())]),
+      body: JSON.stringify([
+        alert({ namespace: 'billing', pod: 'invoice-0' }, undefined, new Date(Date.now() - 1000).toISOString()),
+      ]),
     });
     assert.equal(((await res.json()) as { decisions: AuditEntry[] }).decisions[0]!.outcome, 'resolved');
     assert.equal(kube.workflows.length, before);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/processes.js';
-import { startReceiver, type Receiver } from '../support/receiver.js';
+import { type Receiver, startReceiver } from '../support/receiver.js';
 
 function ruleSet(version: string): string {
   // Two files per version, so a reader that saw one new file and one old one would be caught.
@@ -47,7 +47,10 @@ describe('rule reload under load', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ks-reload-'));
-    publish({ 'a.yaml': ruleSet('v1').split('\n  - name: oom')[0]!, 'b.yaml': `rules:\n  - name: oom${ruleSet('v1').split('\n  - name: oom')[1]!}` });
+    publish({
+      'a.yaml': ruleSet('v1').split('\n  - name: oom')[0]!,
+      'b.yaml': `rules:\n  - name: oom${ruleSet('v1').split('\n  - name: oom')[1]!}`,
+    });
     for (const name of ['a.yaml', 'b.yaml']) symlinkSync(join('..data', name), join(dir, name));
     receiver = await startReceiver(['--port', '0', '--rules', dir, '--max-workflows-per-minute', '0']);
   });
@@ -55,7 +58,10 @@ describe('rule reload under load', () => {
 
   it('answers every request from exactly one complete, valid rule set', async () => {
     const versions = ['v1', 'v2'];
-    const split = (text: string) => ({ 'a.yaml': text.split('\n  - name: oom')[0]!, 'b.yaml': `rules:\n  - name: oom${text.split('\n  - name: oom')[1]!}` });
+    const split = (text: string) => ({
+      'a.yaml': text.split('\n  - name: oom')[0]!,
+      'b.yaml': `rules:\n  - name: oom${text.split('\n  - name: oom')[1]!}`,
+    });
     let stop = false;
     const seen = new Set<string>();
     const load = (async () => {
@@ -81,7 +87,10 @@ describe('rule reload under load', () => {
       const version = versions[round % 2 === 0 ? 1 : 0]!;
       // An invalid version first: refused, the previous rules stay.
       publish({ 'a.yaml': 'rules:\n  - name: Broken_Name\n', 'b.yaml': 'rules: []\n' });
-      await eventually(() => (receiver.process.output().match(/rules reload failed/g)?.length ?? 0) >= round + 1 || undefined, 'the invalid rules to be refused');
+      await eventually(
+        () => (receiver.process.output().match(/rules reload failed/g)?.length ?? 0) >= round + 1 || undefined,
+        'the invalid rules to be refused',
+      );
       publish(split(ruleSet(version)));
       await eventually(async () => {
         const rules = (await (await fetch(`${receiver.url}/v1/rules`)).json()) as { rules: { name: string }[] };

@@ -11,19 +11,19 @@ import { TEST_RULES } from '../support/app.js';
 import {
   auditTrail,
   crashLoopAlert,
+  type DecisionView,
   fingerprint,
+  type PostableAlert,
   post,
   startAlertmanagerPair,
   workflowCountProblems,
   writeRules,
-  type DecisionView,
-  type PostableAlert,
 } from '../support/cluster.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
+import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
 import { eventually } from '../support/processes.js';
-import { startReceiver, type Receiver } from '../support/receiver.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { type Receiver, startReceiver } from '../support/receiver.js';
+import { type RedisServer, startRedis } from '../support/redis-server.js';
 
 const TOKEN = 'replicas-token';
 const KUBE_TOKEN = 'kube-token';
@@ -44,8 +44,20 @@ async function startReplicas(names: string[], extraArgs: string[]): Promise<Repl
   kube.addWorkflowTemplate('argo', 'diagnose-pod');
   kube.addWorkflowTemplate('argo', 'diagnose-and-recover');
   const { dir, file } = writeRules(TEST_RULES);
-  const args = ['--port', '0', '--rules', file, '--redis-url', redis.url, '--kubeconfig', writeKubeconfig(dir, kube.url, KUBE_TOKEN), ...extraArgs];
-  const receivers = await Promise.all(names.map((name) => startReceiver(args, { KUBE_SENTINEL_AUTH_TOKEN: TOKEN, HOSTNAME: name })));
+  const args = [
+    '--port',
+    '0',
+    '--rules',
+    file,
+    '--redis-url',
+    redis.url,
+    '--kubeconfig',
+    writeKubeconfig(dir, kube.url, KUBE_TOKEN),
+    ...extraArgs,
+  ];
+  const receivers = await Promise.all(
+    names.map((name) => startReceiver(args, { KUBE_SENTINEL_AUTH_TOKEN: TOKEN, HOSTNAME: name })),
+  );
   return { redis, kube, receivers };
 }
 
@@ -69,14 +81,22 @@ describe('three replicas behind one Redis and an Alertmanager HA pair', () => {
   let peers: { clusterAddresses: string[]; seen: [string[], string[]] };
 
   // Distinct namespaces: every alert has a cooldown key of its own, so each must get its own Workflow.
-  const alerts = Array.from({ length: ALERT_COUNT }, (_, i) => crashLoopAlert({ namespace: `team-${i}`, pod: `api-0`, container: 'api' }));
+  const alerts = Array.from({ length: ALERT_COUNT }, (_, i) =>
+    crashLoopAlert({ namespace: `team-${i}`, pod: `api-0`, container: 'api' }),
+  );
   const fingerprints = new Set(alerts.map(fingerprint));
 
   before(async () => {
-    Object.assign(replicas, await startReplicas(['replica-a', 'replica-b', 'replica-c'], ['--max-workflows-per-minute', '0']));
+    Object.assign(
+      replicas,
+      await startReplicas(['replica-a', 'replica-b', 'replica-c'], ['--max-workflows-per-minute', '0']),
+    );
     kube = replicas.kube!;
     [a, b, c] = replicas.receivers as [Receiver, Receiver, Receiver];
-    const started = await startAlertmanagerPair([`${a.url}/webhook/alertmanager`, `${b.url}/webhook/alertmanager`], TOKEN);
+    const started = await startAlertmanagerPair(
+      [`${a.url}/webhook/alertmanager`, `${b.url}/webhook/alertmanager`],
+      TOKEN,
+    );
     alertmanagers = started.pair;
     peers = { clusterAddresses: started.clusterAddresses, seen: started.peers };
   });
@@ -91,7 +111,10 @@ describe('three replicas behind one Redis and an Alertmanager HA pair', () => {
   /** Audit entries for our alerts that came in through an Alertmanager (replicas a and b only get webhooks), at or after `since`. */
   const viaAlertmanager = async (since: number, of: ReadonlySet<string> = fingerprints): Promise<DecisionView[]> =>
     (await auditTrail(c.url, TOKEN)).filter(
-      (d) => of.has(d.fingerprint) && (d.replica === 'replica-a' || d.replica === 'replica-b') && Date.parse(d.at ?? '') >= since,
+      (d) =>
+        of.has(d.fingerprint) &&
+        (d.replica === 'replica-a' || d.replica === 'replica-b') &&
+        Date.parse(d.at ?? '') >= since,
     );
 
   it('runs the two Alertmanagers as one gossiping cluster', BOUNDED, () => {
@@ -102,30 +125,42 @@ describe('three replicas behind one Redis and an Alertmanager HA pair', () => {
     assert.deepEqual(peers.seen[1], peers.clusterAddresses);
   });
 
-  it('turns N alerts sent through both Alertmanagers and straight to a third replica into exactly N Workflows', BOUNDED, async () => {
-    const since = Date.now() - 1000;
-    // As Prometheus does with an HA pair: every alert to both Alertmanagers; and as a Prometheus
-    // pointed straight at Kube Sentinel, the same alerts to replica c, all at once.
-    const [, , direct] = await Promise.all([
-      alertmanagers[0]!.postAlerts(alerts),
-      alertmanagers[1]!.postAlerts(alerts),
-      post(c.url, '/api/v2/alerts', alerts, TOKEN),
-    ]);
-    assert.equal(direct.status, 200, JSON.stringify(direct.decisions));
-    assert.equal(direct.decisions.length, ALERT_COUNT);
-    for (const decision of direct.decisions) assert.ok(['submitted', 'cooldown'].includes(decision.outcome), JSON.stringify(decision));
+  it(
+    'turns N alerts sent through both Alertmanagers and straight to a third replica into exactly N Workflows',
+    BOUNDED,
+    async () => {
+      const since = Date.now() - 1000;
+      // As Prometheus does with an HA pair: every alert to both Alertmanagers; and as a Prometheus
+      // pointed straight at Kube Sentinel, the same alerts to replica c, all at once.
+      const [, , direct] = await Promise.all([
+        alertmanagers[0]!.postAlerts(alerts),
+        alertmanagers[1]!.postAlerts(alerts),
+        post(c.url, '/api/v2/alerts', alerts, TOKEN),
+      ]);
+      assert.equal(direct.status, 200, JSON.stringify(direct.decisions));
+      assert.equal(direct.decisions.length, ALERT_COUNT);
+      for (const decision of direct.decisions)
+        assert.ok(['submitted', 'cooldown'].includes(decision.outcome), JSON.stringify(decision));
 
-    const delivered = await eventually(async () => {
-      const decisions = await viaAlertmanager(since);
-      const seen = new Set(decisions.map((d) => d.fingerprint));
-      const submitted = new Set((await auditTrail(a.url, TOKEN)).filter((d) => d.outcome === 'submitted').map((d) => d.fingerprint));
-      return seen.size === ALERT_COUNT && [...fingerprints].every((f) => submitted.has(f)) ? decisions : undefined;
-    }, `decisions from the Alertmanager deliveries for all ${ALERT_COUNT} alerts`, 30_000);
-    for (const decision of delivered) assert.ok(['submitted', 'cooldown'].includes(decision.outcome), JSON.stringify(decision));
+      const delivered = await eventually(
+        async () => {
+          const decisions = await viaAlertmanager(since);
+          const seen = new Set(decisions.map((d) => d.fingerprint));
+          const submitted = new Set(
+            (await auditTrail(a.url, TOKEN)).filter((d) => d.outcome === 'submitted').map((d) => d.fingerprint),
+          );
+          return seen.size === ALERT_COUNT && [...fingerprints].every((f) => submitted.has(f)) ? decisions : undefined;
+        },
+        `decisions from the Alertmanager deliveries for all ${ALERT_COUNT} alerts`,
+        30_000,
+      );
+      for (const decision of delivered)
+        assert.ok(['submitted', 'cooldown'].includes(decision.outcome), JSON.stringify(decision));
 
-    assert.deepEqual(workflowCountProblems(kube.workflows, expectOnceEach(alerts)), []);
-    assert.equal(kube.workflows.length, ALERT_COUNT);
-  });
+      assert.deepEqual(workflowCountProblems(kube.workflows, expectOnceEach(alerts)), []);
+      assert.equal(kube.workflows.length, ALERT_COUNT);
+    },
+  );
 
   it('submits nothing more when every alert is sent again through every path', BOUNDED, async () => {
     const since = Date.now();
@@ -134,7 +169,9 @@ describe('three replicas behind one Redis and an Alertmanager HA pair', () => {
     // again within repeat_interval (checked against 0.25). A second pod of the same workload
     // joining each group makes both Alertmanagers notify the whole group again, which resends
     // every original alert (with its new annotation) alongside its sibling.
-    const changed = alerts.map((alert) => crashLoopAlert(alert.labels, { description: 'Pod is still crash looping', summary: 'resent' }));
+    const changed = alerts.map((alert) =>
+      crashLoopAlert(alert.labels, { description: 'Pod is still crash looping', summary: 'resent' }),
+    );
     const siblings = alerts.map((alert) => crashLoopAlert({ ...alert.labels, pod: 'api-1' }));
     const [, , ...direct] = await Promise.all([
       alertmanagers[0]!.postAlerts([...changed, ...siblings]),
@@ -143,16 +180,24 @@ describe('three replicas behind one Redis and an Alertmanager HA pair', () => {
     ]);
     for (const answer of direct) {
       assert.equal(answer.status, 200);
-      assert.deepEqual(new Set(answer.decisions.map((d) => d.outcome)), new Set(['cooldown']), JSON.stringify(answer.decisions));
+      assert.deepEqual(
+        new Set(answer.decisions.map((d) => d.outcome)),
+        new Set(['cooldown']),
+        JSON.stringify(answer.decisions),
+      );
     }
 
     // Only this renotification carries the siblings, so their decisions prove it reached a
     // replica for every group; the original alert rode in the same webhook.
     const siblingFingerprints = new Set(siblings.map(fingerprint));
-    const renotified = await eventually(async () => {
-      const decisions = await viaAlertmanager(since, siblingFingerprints);
-      return new Set(decisions.map((d) => d.fingerprint)).size === ALERT_COUNT ? decisions : undefined;
-    }, `the Alertmanagers' renotification of all ${ALERT_COUNT} groups`, 30_000);
+    const renotified = await eventually(
+      async () => {
+        const decisions = await viaAlertmanager(since, siblingFingerprints);
+        return new Set(decisions.map((d) => d.fingerprint)).size === ALERT_COUNT ? decisions : undefined;
+      },
+      `the Alertmanagers' renotification of all ${ALERT_COUNT} groups`,
+      30_000,
+    );
     for (const decision of renotified) assert.equal(decision.outcome, 'cooldown', JSON.stringify(decision));
     // The audit time is when a decision ended: the HA twin of the first notification (sent by
     // the second Alertmanager after its peer timeout) may still end in this window. It re-used
@@ -176,33 +221,47 @@ describe('the global rate limit across replicas', () => {
   const replicas: Partial<Replicas> = {};
 
   before(async () => {
-    Object.assign(replicas, await startReplicas(['replica-a', 'replica-b', 'replica-c'], ['--max-workflows-per-minute', String(LIMIT)]));
+    Object.assign(
+      replicas,
+      await startReplicas(['replica-a', 'replica-b', 'replica-c'], ['--max-workflows-per-minute', String(LIMIT)]),
+    );
   });
   after(() => stopReplicas(replicas));
 
-  it(`lets ${LIMIT} of ${SENT} distinct alerts sent round-robin to three replicas through, and answers the other ${SENT - LIMIT} rate_limited with 200`, BOUNDED, async () => {
-    const receivers = replicas.receivers!;
-    const kube = replicas.kube!;
-    const alerts = Array.from({ length: SENT }, (_, i) => crashLoopAlert({ namespace: `storm-${i}`, pod: 'web-0' }));
-    // The budget is per fixed minute: a burst that straddled a window boundary would rightly get
-    // two budgets. Wait (on the clock, bounded) until the burst fits in one window.
-    await eventually(() => (Date.now() % 60_000 < 50_000 ? true : undefined), 'a minute window with 10 s to spare');
-    const answers = await Promise.all(alerts.map((alert, i) => post(receivers[i % receivers.length]!.url, '/api/v2/alerts', [alert], TOKEN)));
+  it(
+    `lets ${LIMIT} of ${SENT} distinct alerts sent round-robin to three replicas through, and answers the other ${SENT - LIMIT} rate_limited with 200`,
+    BOUNDED,
+    async () => {
+      const receivers = replicas.receivers!;
+      const kube = replicas.kube!;
+      const alerts = Array.from({ length: SENT }, (_, i) => crashLoopAlert({ namespace: `storm-${i}`, pod: 'web-0' }));
+      // The budget is per fixed minute: a burst that straddled a window boundary would rightly get
+      // two budgets. Wait (on the clock, bounded) until the burst fits in one window.
+      await eventually(() => (Date.now() % 60_000 < 50_000 ? true : undefined), 'a minute window with 10 s to spare');
+      const answers = await Promise.all(
+        alerts.map((alert, i) => post(receivers[i % receivers.length]!.url, '/api/v2/alerts', [alert], TOKEN)),
+      );
 
-    for (const answer of answers) assert.equal(answer.status, 200, JSON.stringify(answer.decisions));
-    const outcomes = answers.map((answer) => answer.decisions[0]?.outcome);
-    assert.equal(outcomes.filter((o) => o === 'submitted').length, LIMIT, JSON.stringify(outcomes));
-    assert.equal(outcomes.filter((o) => o === 'rate_limited').length, SENT - LIMIT, JSON.stringify(outcomes));
-    assert.equal(kube.workflows.length, LIMIT);
-    const submittedNames = answers.flatMap((answer) => answer.decisions.filter((d) => d.outcome === 'submitted').map((d) => d.workflow?.name));
-    assert.deepEqual(kube.workflows.map((w) => w.metadata.name).sort(), submittedNames.sort());
+      for (const answer of answers) assert.equal(answer.status, 200, JSON.stringify(answer.decisions));
+      const outcomes = answers.map((answer) => answer.decisions[0]?.outcome);
+      assert.equal(outcomes.filter((o) => o === 'submitted').length, LIMIT, JSON.stringify(outcomes));
+      assert.equal(outcomes.filter((o) => o === 'rate_limited').length, SENT - LIMIT, JSON.stringify(outcomes));
+      assert.equal(kube.workflows.length, LIMIT);
+      const submittedNames = answers.flatMap((answer) =>
+        answer.decisions.filter((d) => d.outcome === 'submitted').map((d) => d.workflow?.name),
+      );
+      assert.deepEqual(kube.workflows.map((w) => w.metadata.name).sort(), submittedNames.sort());
 
-    // Counted: the replicas' decision counters add up to the refusals.
-    let counted = 0;
-    for (const receiver of receivers) {
-      const metrics = await (await fetch(`${receiver.url}/metrics`)).text();
-      for (const match of metrics.matchAll(/^kube_sentinel_decisions_total\{[^}]*outcome="rate_limited"[^}]*\} (\d+)$/gm)) counted += Number(match[1]);
-    }
-    assert.equal(counted, SENT - LIMIT);
-  });
+      // Counted: the replicas' decision counters add up to the refusals.
+      let counted = 0;
+      for (const receiver of receivers) {
+        const metrics = await (await fetch(`${receiver.url}/metrics`)).text();
+        for (const match of metrics.matchAll(
+          /^kube_sentinel_decisions_total\{[^}]*outcome="rate_limited"[^}]*\} (\d+)$/gm,
+        ))
+          counted += Number(match[1]);
+      }
+      assert.equal(counted, SENT - LIMIT);
+    },
+  );
 });

@@ -5,11 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import * as k8s from '@kubernetes/client-node';
 import type {
   V1ClusterRole,
   V1ClusterRoleBinding,
@@ -26,6 +35,7 @@ import type {
   V1Service,
   V2HorizontalPodAutoscaler,
 } from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -35,7 +45,15 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig, SERVE_FLAGS } from '../../src/config.js';
 import { loadRules } from '../../src/rules/load.js';
 import { isDns1123Label, isDns1123Subdomain, labelProblems, validateArgoObject } from '../support/argo-schema.js';
-import { CHART_DIR, helm, parseManifests, RELEASE_NAME, RELEASE_NAMESPACE, renderChart, type KubeObject } from '../support/helm.js';
+import {
+  CHART_DIR,
+  helm,
+  type KubeObject,
+  parseManifests,
+  RELEASE_NAME,
+  RELEASE_NAMESPACE,
+  renderChart,
+} from '../support/helm.js';
 
 const REPO_ROOT = resolve(CHART_DIR, '../..');
 const DEFAULT_RULES = readFileSync(join(REPO_ROOT, 'rules/default.yaml'), 'utf8');
@@ -125,8 +143,16 @@ const CORE_KINDS: Readonly<Record<string, { apiVersion: string; model: Validatin
   Role: { apiVersion: 'rbac.authorization.k8s.io/v1', model: Role, type: 'V1Role' },
   RoleBinding: { apiVersion: 'rbac.authorization.k8s.io/v1', model: RoleBinding, type: 'V1RoleBinding' },
   ClusterRole: { apiVersion: 'rbac.authorization.k8s.io/v1', model: ClusterRole, type: 'V1ClusterRole' },
-  ClusterRoleBinding: { apiVersion: 'rbac.authorization.k8s.io/v1', model: ClusterRoleBinding, type: 'V1ClusterRoleBinding' },
-  HorizontalPodAutoscaler: { apiVersion: 'autoscaling/v2', model: HorizontalPodAutoscaler, type: 'V2HorizontalPodAutoscaler' },
+  ClusterRoleBinding: {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    model: ClusterRoleBinding,
+    type: 'V1ClusterRoleBinding',
+  },
+  HorizontalPodAutoscaler: {
+    apiVersion: 'autoscaling/v2',
+    model: HorizontalPodAutoscaler,
+    type: 'V2HorizontalPodAutoscaler',
+  },
   PodDisruptionBudget: { apiVersion: 'policy/v1', model: PodDisruptionBudget, type: 'V1PodDisruptionBudget' },
 };
 
@@ -148,12 +174,16 @@ const MODELS = k8s as unknown as Record<string, { getAttributeTypeMap?: () => At
 function unknownFields(value: unknown, type: string, path: string): string[] {
   const array = /^Array<(.+)>$/.exec(type);
   if (array) {
-    return Array.isArray(value) ? value.flatMap((item, index) => unknownFields(item, array[1]!, `${path}[${index}]`)) : [];
+    return Array.isArray(value)
+      ? value.flatMap((item, index) => unknownFields(item, array[1]!, `${path}[${index}]`))
+      : [];
   }
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
   if (map) {
     if (typeof value !== 'object' || value === null) return [];
-    return Object.entries(value).flatMap(([key, item]) => unknownFields(item, map[1]!, `${path}[${JSON.stringify(key)}]`));
+    return Object.entries(value).flatMap(([key, item]) =>
+      unknownFields(item, map[1]!, `${path}[${JSON.stringify(key)}]`),
+    );
   }
   const attributes = MODELS[type]?.getAttributeTypeMap?.();
   if (!attributes || typeof value !== 'object' || value === null || Array.isArray(value)) return [];
@@ -171,7 +201,8 @@ function coreProblems(object: KubeObject): string[] {
   const core = CORE_KINDS[kind];
   if (!core) return [`kind ${kind}: not a core kind this test knows`];
   const problems: string[] = [];
-  if (object.apiVersion !== core.apiVersion) problems.push(`apiVersion: ${String(object.apiVersion)}, expected ${core.apiVersion}`);
+  if (object.apiVersion !== core.apiVersion)
+    problems.push(`apiVersion: ${String(object.apiVersion)}, expected ${core.apiVersion}`);
   try {
     new core.model(object as never).validate();
   } catch (error) {
@@ -190,8 +221,10 @@ function metadataProblems(object: KubeObject, namespaced: boolean): string[] {
   // Service names become DNS labels (and environment variable prefixes): a label, starting with a letter.
   const validName = object.kind === 'Service' ? isDns1123Label(name) && /^[a-z]/.test(name) : isDns1123Subdomain(name);
   if (!validName) problems.push(`metadata.name: invalid: ${JSON.stringify(name)}`);
-  if (namespaced && !isDns1123Label(metadata.namespace ?? '')) problems.push(`metadata.namespace: missing or invalid: ${JSON.stringify(metadata.namespace)}`);
-  if (!namespaced && metadata.namespace !== undefined) problems.push('metadata.namespace: set on a cluster-scoped object');
+  if (namespaced && !isDns1123Label(metadata.namespace ?? ''))
+    problems.push(`metadata.namespace: missing or invalid: ${JSON.stringify(metadata.namespace)}`);
+  if (!namespaced && metadata.namespace !== undefined)
+    problems.push('metadata.namespace: set on a cluster-scoped object');
   problems.push(...labelProblems(metadata.labels));
   return problems;
 }
@@ -228,20 +261,59 @@ interface ServiceMonitor {
 
 interface PrometheusRule {
   metadata: V1ObjectMeta;
-  spec: { groups: Array<{ name: string; rules: Array<{ alert?: string; record?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }> }> };
+  spec: {
+    groups: Array<{
+      name: string;
+      rules: Array<{
+        alert?: string;
+        record?: string;
+        expr: string;
+        for?: string;
+        labels?: Record<string, string>;
+        annotations?: Record<string, string>;
+      }>;
+    }>;
+  };
 }
 
 /**
  * The pod and container fields a Knative Service accepts on a cluster with default feature flags
  * (knative.dev/serving pkg/apis/serving/fieldmask.go); anything else needs a flag turned on.
  */
-const KNATIVE_POD_FIELDS = new Set(['serviceAccountName', 'containers', 'volumes', 'imagePullSecrets', 'enableServiceLinks']);
+const KNATIVE_POD_FIELDS = new Set([
+  'serviceAccountName',
+  'containers',
+  'volumes',
+  'imagePullSecrets',
+  'enableServiceLinks',
+]);
 const KNATIVE_CONTAINER_FIELDS = new Set([
-  'name', 'args', 'command', 'env', 'workingDir', 'envFrom', 'image', 'imagePullPolicy', 'livenessProbe', 'ports',
-  'readinessProbe', 'startupProbe', 'resources', 'securityContext', 'terminationMessagePath', 'terminationMessagePolicy', 'volumeMounts',
+  'name',
+  'args',
+  'command',
+  'env',
+  'workingDir',
+  'envFrom',
+  'image',
+  'imagePullPolicy',
+  'livenessProbe',
+  'ports',
+  'readinessProbe',
+  'startupProbe',
+  'resources',
+  'securityContext',
+  'terminationMessagePath',
+  'terminationMessagePolicy',
+  'volumeMounts',
 ]);
 const KNATIVE_SECURITY_CONTEXT_FIELDS = new Set([
-  'runAsUser', 'runAsGroup', 'runAsNonRoot', 'readOnlyRootFilesystem', 'capabilities', 'allowPrivilegeEscalation', 'seccompProfile',
+  'runAsUser',
+  'runAsGroup',
+  'runAsNonRoot',
+  'readOnlyRootFilesystem',
+  'capabilities',
+  'allowPrivilegeEscalation',
+  'seccompProfile',
 ]);
 const KNATIVE_VOLUME_SOURCES = new Set(['secret', 'configMap', 'projected']);
 /** Knative sets these itself and refuses them from the user. */
@@ -258,31 +330,38 @@ function knativeProblems(service: KnativeService): string[] {
   for (const field of Object.keys(template.spec)) {
     if (!KNATIVE_POD_FIELDS.has(field)) problems.push(`spec.template.spec.${field}: needs a Knative feature flag`);
   }
-  if (template.spec.containers.length !== 1) problems.push('spec.template.spec.containers: exactly one container serves');
+  if (template.spec.containers.length !== 1)
+    problems.push('spec.template.spec.containers: exactly one container serves');
   for (const container of template.spec.containers) {
     for (const field of Object.keys(container)) {
-      if (!KNATIVE_CONTAINER_FIELDS.has(field)) problems.push(`container ${container.name}.${field}: not allowed by Knative`);
+      if (!KNATIVE_CONTAINER_FIELDS.has(field))
+        problems.push(`container ${container.name}.${field}: not allowed by Knative`);
     }
     for (const field of Object.keys(container.securityContext ?? {})) {
-      if (!KNATIVE_SECURITY_CONTEXT_FIELDS.has(field)) problems.push(`container ${container.name}.securityContext.${field}: not allowed by Knative`);
+      if (!KNATIVE_SECURITY_CONTEXT_FIELDS.has(field))
+        problems.push(`container ${container.name}.securityContext.${field}: not allowed by Knative`);
     }
     for (const variable of container.env ?? []) {
       if (KNATIVE_RESERVED_ENV.has(variable.name)) problems.push(`env ${variable.name}: reserved by Knative`);
       const source = variable.valueFrom ?? {};
       for (const field of Object.keys(source)) {
-        if (field !== 'configMapKeyRef' && field !== 'secretKeyRef') problems.push(`env ${variable.name}.valueFrom.${field}: needs a Knative feature flag`);
+        if (field !== 'configMapKeyRef' && field !== 'secretKeyRef')
+          problems.push(`env ${variable.name}.valueFrom.${field}: needs a Knative feature flag`);
       }
     }
     const ports = container.ports ?? [];
-    if (ports.length !== 1 || !['http1', 'h2c', undefined].includes(ports[0]!.name)) problems.push(`ports: one port named http1 or h2c, got ${JSON.stringify(ports)}`);
+    if (ports.length !== 1 || !['http1', 'h2c', undefined].includes(ports[0]!.name))
+      problems.push(`ports: one port named http1 or h2c, got ${JSON.stringify(ports)}`);
     for (const probe of [container.livenessProbe, container.readinessProbe]) {
       const port = probe?.httpGet?.port;
-      if (port !== undefined && port !== ports[0]?.containerPort) problems.push(`probes: port ${String(port)} is not the container port`);
+      if (port !== undefined && port !== ports[0]?.containerPort)
+        problems.push(`probes: port ${String(port)} is not the container port`);
     }
   }
   for (const volume of template.spec.volumes ?? []) {
     for (const field of Object.keys(volume)) {
-      if (field !== 'name' && !KNATIVE_VOLUME_SOURCES.has(field)) problems.push(`volume ${volume.name}.${field}: needs a Knative feature flag`);
+      if (field !== 'name' && !KNATIVE_VOLUME_SOURCES.has(field))
+        problems.push(`volume ${volume.name}.${field}: needs a Knative feature flag`);
     }
   }
   return problems;
@@ -290,8 +369,10 @@ function knativeProblems(service: KnativeService): string[] {
 
 function serviceMonitorProblems(monitor: ServiceMonitor): string[] {
   const problems = metadataProblems(monitor as unknown as KubeObject, true);
-  if (!monitor.spec?.selector?.matchLabels || Object.keys(monitor.spec.selector.matchLabels).length === 0) problems.push('spec.selector.matchLabels: required');
-  if (!Array.isArray(monitor.spec?.endpoints) || monitor.spec.endpoints.length === 0) problems.push('spec.endpoints: required');
+  if (!monitor.spec?.selector?.matchLabels || Object.keys(monitor.spec.selector.matchLabels).length === 0)
+    problems.push('spec.selector.matchLabels: required');
+  if (!Array.isArray(monitor.spec?.endpoints) || monitor.spec.endpoints.length === 0)
+    problems.push('spec.endpoints: required');
   for (const endpoint of monitor.spec?.endpoints ?? []) {
     if (typeof endpoint.port !== 'string') problems.push('spec.endpoints[].port: a named port is required');
   }
@@ -304,12 +385,16 @@ function prometheusRuleProblems(rule: PrometheusRule): string[] {
   for (const group of rule.spec.groups) {
     if (typeof group.name !== 'string' || group.name === '') problems.push('spec.groups[].name: required');
     for (const entry of group.rules ?? []) {
-      if (typeof entry.expr !== 'string' || entry.expr.trim() === '') problems.push(`${entry.alert ?? '?'}: expr required`);
-      if ((entry.alert === undefined) === (entry.record === undefined)) problems.push(`${entry.alert ?? '?'}: exactly one of alert and record`);
-      if (entry.for !== undefined && !/^([0-9]+(ms|s|m|h|d|w|y))+$/.test(entry.for)) problems.push(`${entry.alert ?? '?'}: for: ${entry.for}`);
+      if (typeof entry.expr !== 'string' || entry.expr.trim() === '')
+        problems.push(`${entry.alert ?? '?'}: expr required`);
+      if ((entry.alert === undefined) === (entry.record === undefined))
+        problems.push(`${entry.alert ?? '?'}: exactly one of alert and record`);
+      if (entry.for !== undefined && !/^([0-9]+(ms|s|m|h|d|w|y))+$/.test(entry.for))
+        problems.push(`${entry.alert ?? '?'}: for: ${entry.for}`);
       // Prometheus' own template syntax must reach Prometheus, not be eaten by Helm.
       for (const text of Object.values(entry.annotations ?? {})) {
-        if (text.includes('{{') !== text.includes('}}')) problems.push(`${entry.alert ?? '?'}: unbalanced template in ${JSON.stringify(text)}`);
+        if (text.includes('{{') !== text.includes('}}'))
+          problems.push(`${entry.alert ?? '?'}: unbalanced template in ${JSON.stringify(text)}`);
       }
     }
   }
@@ -345,7 +430,11 @@ describe('the object validator these tests rely on', () => {
     },
   };
   const broken: ReadonlyArray<{ what: string; object: unknown; field: RegExp }> = [
-    { what: 'replicas given as a string', object: { ...valid, spec: { ...valid.spec, replicas: 'two' } }, field: /replicas/ },
+    {
+      what: 'replicas given as a string',
+      object: { ...valid, spec: { ...valid.spec, replicas: 'two' } },
+      field: /replicas/,
+    },
     { what: 'a missing selector', object: { ...valid, spec: { template: valid.spec.template } }, field: /selector/ },
     {
       what: 'a misspelt field (subpath)',
@@ -353,12 +442,21 @@ describe('the object validator these tests rely on', () => {
         ...valid,
         spec: {
           ...valid.spec,
-          template: { ...valid.spec.template, spec: { containers: [{ name: 'x', image: 'i:1', volumeMounts: [{ name: 'v', mountPath: '/v', subpath: 'f' }] }] } },
+          template: {
+            ...valid.spec.template,
+            spec: {
+              containers: [{ name: 'x', image: 'i:1', volumeMounts: [{ name: 'v', mountPath: '/v', subpath: 'f' }] }],
+            },
+          },
         },
       },
       field: /volumeMounts\[0\]\.subpath: unknown field/,
     },
-    { what: 'an invalid label value', object: { ...valid, metadata: { name: 'x', namespace: 'n', labels: { a: 'not ok!' } } }, field: /metadata\.labels/ },
+    {
+      what: 'an invalid label value',
+      object: { ...valid, metadata: { name: 'x', namespace: 'n', labels: { a: 'not ok!' } } },
+      field: /metadata\.labels/,
+    },
   ];
 
   it('accepts a valid Deployment', () => {
@@ -368,7 +466,10 @@ describe('the object validator these tests rely on', () => {
   for (const { what, object, field } of broken) {
     it(`rejects a Deployment with ${what}`, () => {
       const problems = coreProblems(object as KubeObject);
-      assert.ok(problems.some((problem) => field.test(problem)), `expected a problem matching ${field}, got ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((problem) => field.test(problem)),
+        `expected a problem matching ${field}, got ${JSON.stringify(problems)}`,
+      );
     });
   }
 });
@@ -376,21 +477,56 @@ describe('the object validator these tests rely on', () => {
 describe('helm lint', () => {
   for (const { name, set } of TOGGLES) {
     it(`passes --strict with ${name}`, async () => {
-      const result = await helm(['lint', '--strict', CHART_DIR, '--namespace', RELEASE_NAMESPACE, ...set.flatMap((s) => ['--set', s])]);
+      const result = await helm([
+        'lint',
+        '--strict',
+        CHART_DIR,
+        '--namespace',
+        RELEASE_NAMESPACE,
+        ...set.flatMap((s) => ['--set', s]),
+      ]);
       assert.equal(result.status, 0, result.stdout + result.stderr);
       assert.match(result.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
     });
   }
 
   const wrong: ReadonlyArray<{ what: string; args: string[]; message: RegExp }> = [
-    { what: 'replicaCount given as a string', args: ['--set-string', 'replicaCount=two'], message: /replicaCount: Invalid type\. Expected: integer, given: string/ },
-    { what: 'an unknown config.logLevel', args: ['--set', 'config.logLevel=loud'], message: /config\.logLevel.*must be one of/ },
-    { what: 'an unknown config.cooldownStoreFailure', args: ['--set', 'config.cooldownStoreFailure=maybe'], message: /config\.cooldownStoreFailure.*must be one of/ },
-    { what: 'a misspelt top-level key', args: ['--set', 'replicas=3'], message: /Additional property replicas is not allowed/ },
-    { what: 'a misspelt key in config', args: ['--set', 'config.dryrun=true'], message: /config.*Additional property dryrun is not allowed/ },
+    {
+      what: 'replicaCount given as a string',
+      args: ['--set-string', 'replicaCount=two'],
+      message: /replicaCount: Invalid type\. Expected: integer, given: string/,
+    },
+    {
+      what: 'an unknown config.logLevel',
+      args: ['--set', 'config.logLevel=loud'],
+      message: /config\.logLevel.*must be one of/,
+    },
+    {
+      what: 'an unknown config.cooldownStoreFailure',
+      args: ['--set', 'config.cooldownStoreFailure=maybe'],
+      message: /config\.cooldownStoreFailure.*must be one of/,
+    },
+    {
+      what: 'a misspelt top-level key',
+      args: ['--set', 'replicas=3'],
+      message: /Additional property replicas is not allowed/,
+    },
+    {
+      what: 'a misspelt key in config',
+      args: ['--set', 'config.dryrun=true'],
+      message: /config.*Additional property dryrun is not allowed/,
+    },
     { what: 'an image tag of latest', args: ['--set', 'image.tag=latest'], message: /image\.tag/ },
-    { what: 'a submitTimeout that is not a duration', args: ['--set', 'config.submitTimeout=10'], message: /config\.submitTimeout/ },
-    { what: 'two cooldown stores at once', args: ['--set', 'redis.enabled=true', '--set', 'redis.url=redis://r:6379'], message: /redis\.url/ },
+    {
+      what: 'a submitTimeout that is not a duration',
+      args: ['--set', 'config.submitTimeout=10'],
+      message: /config\.submitTimeout/,
+    },
+    {
+      what: 'two cooldown stores at once',
+      args: ['--set', 'redis.enabled=true', '--set', 'redis.url=redis://r:6379'],
+      message: /redis\.url/,
+    },
     { what: 'no rules at all', args: ['--set', 'rules.defaults=false'], message: /rules/ },
   ];
   for (const { what, args, message } of wrong) {
@@ -419,7 +555,9 @@ describe('helm template', () => {
     it(`renders only objects the API server would accept with ${name}`, async () => {
       const objects = await render(set);
       assert.ok(objects.length > 0);
-      const problems = objects.flatMap((object) => objectProblems(object).map((problem) => `${describeObject(object)}: ${problem}`));
+      const problems = objects.flatMap((object) =>
+        objectProblems(object).map((problem) => `${describeObject(object)}: ${problem}`),
+      );
       assert.deepEqual(problems, []);
     });
 
@@ -452,7 +590,14 @@ describe('helm template', () => {
 
   it('writes no number in exponent notation (the API server cannot read 1e+06 as an integer)', async () => {
     for (const { set } of TOGGLES) {
-      const result = await helm(['template', RELEASE_NAME, CHART_DIR, '--namespace', RELEASE_NAMESPACE, ...set.flatMap((s) => ['--set', s])]);
+      const result = await helm([
+        'template',
+        RELEASE_NAME,
+        CHART_DIR,
+        '--namespace',
+        RELEASE_NAMESPACE,
+        ...set.flatMap((s) => ['--set', s]),
+      ]);
       assert.equal(result.status, 0, result.stderr);
       const exponents = result.stdout.split('\n').filter((line) => /:\s+-?[0-9.]+e[+-]?[0-9]+\s*$/.test(line));
       assert.deepEqual(exponents, [], set.join(','));
@@ -472,7 +617,15 @@ describe('helm template', () => {
   });
 
   it('fails on settings that contradict each other, naming them', async () => {
-    const result = await helm(['template', RELEASE_NAME, CHART_DIR, '--set', 'knative.enabled=true', '--set', 'serviceMonitor.enabled=true']);
+    const result = await helm([
+      'template',
+      RELEASE_NAME,
+      CHART_DIR,
+      '--set',
+      'knative.enabled=true',
+      '--set',
+      'serviceMonitor.enabled=true',
+    ]);
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /serviceMonitor\.enabled/);
   });
@@ -508,14 +661,17 @@ describe('the receiver Deployment', () => {
     assert.equal(podSpec?.securityContext?.runAsNonRoot, true);
     assert.equal(podSpec?.securityContext?.seccompProfile?.type, 'RuntimeDefault');
     assert.equal(container.securityContext?.runAsNonRoot, true);
-    assert.ok((container.securityContext?.runAsUser ?? 0) > 0, 'a numeric non-root user lets the kubelet verify runAsNonRoot');
+    assert.ok(
+      (container.securityContext?.runAsUser ?? 0) > 0,
+      'a numeric non-root user lets the kubelet verify runAsNonRoot',
+    );
     assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
     assert.equal(container.securityContext?.allowPrivilegeEscalation, false);
     assert.deepEqual(container.securityContext?.capabilities?.drop, ['ALL']);
     assert.ok(container.resources?.requests && container.resources.limits, 'resources');
   });
 
-  it('keeps the image\'s command: `node dist/cli.js serve`', async () => {
+  it("keeps the image's command: `node dist/cli.js serve`", async () => {
     const container = receiverContainer(receiver(await render()).spec?.template.spec);
     assert.equal(container.command, undefined);
     assert.ok(container.args === undefined || JSON.stringify(container.args) === '["serve"]');
@@ -525,7 +681,10 @@ describe('the receiver Deployment', () => {
   it('rolls out without ever dropping below the asked-for replicas, and spreads them across nodes', async () => {
     const deployment = receiver(await render());
     assert.equal(deployment.spec?.replicas, 2);
-    assert.deepEqual(deployment.spec?.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    assert.deepEqual(deployment.spec?.strategy, {
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+    });
     assert.equal(deployment.spec?.template.spec?.terminationGracePeriodSeconds, 30);
     const spread = deployment.spec?.template.spec?.topologySpreadConstraints ?? [];
     assert.ok(
@@ -559,10 +718,19 @@ describe('the receiver Deployment', () => {
     const known = new Set(SERVE_FLAGS.map((flag) => flag.env).filter((name): name is string => name !== undefined));
     // Read by `kube-sentinel check` to name the receiver's identity in its fixes.
     const identity = new Set(['POD_NAMESPACE', 'SERVICE_ACCOUNT_NAME']);
-    for (const name of env.keys()) assert.ok(known.has(name) || identity.has(name), `${name} is not a setting of src/config.ts`);
+    for (const name of env.keys())
+      assert.ok(known.has(name) || identity.has(name), `${name} is not a setting of src/config.ts`);
     // Everything but what the chart deliberately leaves to the defaults or to other values.
     // Basic auth is for installs without the chart: the chart authenticates with its bearer token.
-    const leftOut = new Set(['HOST', 'KUBECONFIG', 'KUBE_SENTINEL_AUTH_TOKEN', 'KUBE_SENTINEL_AUTH_TOKEN_FILE', 'REDIS_URL', 'KUBE_SENTINEL_BASIC_AUTH', 'KUBE_SENTINEL_BASIC_AUTH_FILE']);
+    const leftOut = new Set([
+      'HOST',
+      'KUBECONFIG',
+      'KUBE_SENTINEL_AUTH_TOKEN',
+      'KUBE_SENTINEL_AUTH_TOKEN_FILE',
+      'REDIS_URL',
+      'KUBE_SENTINEL_BASIC_AUTH',
+      'KUBE_SENTINEL_BASIC_AUTH_FILE',
+    ]);
     for (const name of known) if (!leftOut.has(name)) assert.ok(env.has(name), `the chart does not set ${name}`);
 
     const literal = Object.fromEntries([...env].map(([name, variable]) => [name, variable.value]));
@@ -586,12 +754,23 @@ describe('the receiver Deployment', () => {
     const container = receiverContainer(
       receiver(
         await render({
-          config: { logLevel: 'debug', dryRun: true, cooldownStoreFailure: 'open', maxWorkflowsPerMinute: 0, submitTimeout: '1m30s', checkTemplates: true, bodyLimit: 4_194_304 },
+          config: {
+            logLevel: 'debug',
+            dryRun: true,
+            cooldownStoreFailure: 'open',
+            maxWorkflowsPerMinute: 0,
+            submitTimeout: '1m30s',
+            checkTemplates: true,
+            bodyLimit: 4_194_304,
+          },
           workflow: { namespace: 'remediation', serviceAccount: 'fixer' },
         }),
       ).spec?.template.spec,
     );
-    const config = loadConfig([], Object.fromEntries([...envOf(container)].map(([name, variable]) => [name, variable.value])));
+    const config = loadConfig(
+      [],
+      Object.fromEntries([...envOf(container)].map(([name, variable]) => [name, variable.value])),
+    );
     assert.equal(config.logLevel, 'debug');
     assert.equal(config.dryRun, true);
     assert.equal(config.cooldownStoreFailure, 'open');
@@ -604,7 +783,11 @@ describe('the receiver Deployment', () => {
   });
 
   it('omits replicas under autoscaling and renders an HPA on CPU for the Deployment', async () => {
-    const objects = await render(['autoscaling.enabled=true', 'autoscaling.minReplicas=3', 'autoscaling.maxReplicas=9']);
+    const objects = await render([
+      'autoscaling.enabled=true',
+      'autoscaling.minReplicas=3',
+      'autoscaling.maxReplicas=9',
+    ]);
     assert.equal(receiver(objects).spec?.replicas, undefined, 'replicas would fight the HPA on every upgrade');
     const hpa = one<V2HorizontalPodAutoscaler>(objects, 'HorizontalPodAutoscaler', RELEASE_NAME);
     assert.deepEqual(hpa.spec?.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: RELEASE_NAME });
@@ -627,7 +810,10 @@ describe('the PodDisruptionBudget', () => {
   for (const { set, rendered } of cases) {
     it(`is ${rendered ? '' : 'not '}rendered with ${set.join(', ') || 'default values'}`, async () => {
       const objects = await render(set);
-      const budgets = ofKind<{ spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } }>(objects, 'PodDisruptionBudget');
+      const budgets = ofKind<{ spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } }>(
+        objects,
+        'PodDisruptionBudget',
+      );
       assert.equal(budgets.length, rendered ? 1 : 0);
       if (rendered) {
         assert.equal(budgets[0]!.spec.minAvailable, 1);
@@ -642,10 +828,17 @@ describe('the Service', () => {
     const objects = await render(['redis.enabled=true']);
     const service = one<V1Service>(objects, 'Service', RELEASE_NAME);
     assert.equal(service.spec?.type, 'ClusterIP');
-    assert.deepEqual(service.spec?.ports?.map((p) => [p.name, p.port, p.targetPort]), [['http', 8080, 'http']]);
-    const selects = (pod: V1Deployment) => Object.entries(service.spec?.selector ?? {}).every(([k, v]) => pod.spec?.template.metadata?.labels?.[k] === v);
+    assert.deepEqual(
+      service.spec?.ports?.map((p) => [p.name, p.port, p.targetPort]),
+      [['http', 8080, 'http']],
+    );
+    const selects = (pod: V1Deployment) =>
+      Object.entries(service.spec?.selector ?? {}).every(([k, v]) => pod.spec?.template.metadata?.labels?.[k] === v);
     assert.ok(selects(receiver(objects)));
-    assert.ok(!selects(one<V1Deployment>(objects, 'Deployment', `${RELEASE_NAME}-redis`)), 'the receiver Service must not route to Redis');
+    assert.ok(
+      !selects(one<V1Deployment>(objects, 'Deployment', `${RELEASE_NAME}-redis`)),
+      'the receiver Service must not route to Redis',
+    );
   });
 });
 
@@ -671,12 +864,15 @@ describe('the rules ConfigMap', () => {
     assert.equal(data['default.yaml'], DEFAULT_RULES);
   });
 
-  it('holds rules the project\'s loader accepts, the same as rules/default.yaml', async () => {
+  it("holds rules the project's loader accepts, the same as rules/default.yaml", async () => {
     const loaded = await loadMounted(await rulesData());
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.errors.join('\n'));
     const direct = await loadRules(join(REPO_ROOT, 'rules/default.yaml'));
     assert.ok(direct.ok);
-    assert.deepEqual(loaded.ruleSet.rules.map((r) => r.name), direct.ruleSet.rules.map((r) => r.name));
+    assert.deepEqual(
+      loaded.ruleSet.rules.map((r) => r.name),
+      direct.ruleSet.rules.map((r) => r.name),
+    );
     assert.deepEqual(loaded.ruleSet.excludedNamespaces, ['kube-system']);
   });
 
@@ -684,7 +880,11 @@ describe('the rules ConfigMap', () => {
     name: 'checkout-deadlock',
     match: { pattern: '(?i)deadlock detected', namespaces: ['shop'] },
     priority: 'P2',
-    remediation: { action: 'trigger-argo-workflow', params: { workflow_template: 'restart-with-backup' }, cooldown: '30m' },
+    remediation: {
+      action: 'trigger-argo-workflow',
+      params: { workflow_template: 'restart-with-backup' },
+      cooldown: '30m',
+    },
   };
 
   it('holds only the custom rules with rules.defaults=false, and the loader accepts them', async () => {
@@ -692,24 +892,40 @@ describe('the rules ConfigMap', () => {
     assert.deepEqual(Object.keys(data), ['custom.yaml']);
     const loaded = await loadMounted(data);
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.errors.join('\n'));
-    assert.deepEqual(loaded.ruleSet.rules.map((r) => r.name), ['checkout-deadlock']);
+    assert.deepEqual(
+      loaded.ruleSet.rules.map((r) => r.name),
+      ['checkout-deadlock'],
+    );
     assert.equal(loaded.ruleSet.rules[0]!.remediation.cooldownMs, 30 * 60_000);
   });
 
   it('extends the defaults with custom rules, extra files and excluded namespaces', async () => {
-    const extra = 'rules:\n  - name: payments-oom\n    match: {pattern: "OOMKilled", namespaces: [payments]}\n    priority: P1\n    remediation:\n      action: trigger-argo-workflow\n      params: {workflow_template: diagnose-memory}\n';
-    const data = await rulesData({ rules: { custom: [customRule], files: { 'payments.yaml': extra }, excludedNamespaces: ['monitoring'] } });
-    assert.deepEqual(Object.keys(data).sort(), ['custom.yaml', 'default.yaml', 'excluded-namespaces.yaml', 'payments.yaml']);
+    const extra =
+      'rules:\n  - name: payments-oom\n    match: {pattern: "OOMKilled", namespaces: [payments]}\n    priority: P1\n    remediation:\n      action: trigger-argo-workflow\n      params: {workflow_template: diagnose-memory}\n';
+    const data = await rulesData({
+      rules: { custom: [customRule], files: { 'payments.yaml': extra }, excludedNamespaces: ['monitoring'] },
+    });
+    assert.deepEqual(Object.keys(data).sort(), [
+      'custom.yaml',
+      'default.yaml',
+      'excluded-namespaces.yaml',
+      'payments.yaml',
+    ]);
     assert.equal(data['payments.yaml'], extra);
     const loaded = await loadMounted(data);
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.errors.join('\n'));
     const names = loaded.ruleSet.rules.map((r) => r.name);
-    assert.ok(names.includes('checkout-deadlock') && names.includes('payments-oom') && names.includes('oom-investigation'), names.join(', '));
+    assert.ok(
+      names.includes('checkout-deadlock') && names.includes('payments-oom') && names.includes('oom-investigation'),
+      names.join(', '),
+    );
     assert.deepEqual([...loaded.ruleSet.excludedNamespaces].sort(), ['kube-system', 'monitoring']);
   });
 
   it('excludes no namespace at all with rules.defaults=false and rules.excludedNamespaces=[]', async () => {
-    const loaded = await loadMounted(await rulesData({ rules: { defaults: false, custom: [customRule], excludedNamespaces: [] } }));
+    const loaded = await loadMounted(
+      await rulesData({ rules: { defaults: false, custom: [customRule], excludedNamespaces: [] } }),
+    );
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.errors.join('\n'));
     assert.deepEqual(loaded.ruleSet.excludedNamespaces, []);
   });
@@ -720,7 +936,10 @@ describe('the rules ConfigMap', () => {
     assert.match(clash.stderr, /rules\.files/);
     const dir = mkdtempSync(join(tmpdir(), 'kube-sentinel-values-'));
     try {
-      writeFileSync(join(dir, 'values.json'), JSON.stringify({ rules: { custom: [{ ...customRule, cooldown: '5m' }] } }));
+      writeFileSync(
+        join(dir, 'values.json'),
+        JSON.stringify({ rules: { custom: [{ ...customRule, cooldown: '5m' }] } }),
+      );
       const typo = await helm(['lint', CHART_DIR, '--values', join(dir, 'values.json')]);
       assert.notEqual(typo.status, 0);
       assert.match(typo.stdout, /Additional property cooldown is not allowed/);
@@ -731,23 +950,26 @@ describe('the rules ConfigMap', () => {
 });
 
 describe('the default rules in the chart', () => {
-  it('are a relative symlink to the repository\'s rules/default.yaml', () => {
+  it("are a relative symlink to the repository's rules/default.yaml", () => {
     const link = join(CHART_DIR, 'files/rules/default.yaml');
     assert.ok(lstatSync(link).isSymbolicLink());
     assert.equal(readlinkSync(link), '../../../../rules/default.yaml');
   });
 
-  it('are packaged by `helm package` with the linked file\'s content', async () => {
+  it("are packaged by `helm package` with the linked file's content", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kube-sentinel-package-'));
     try {
       const packaged = await helm(['package', CHART_DIR, '--destination', dir]);
       assert.equal(packaged.status, 0, packaged.stderr);
       const archive = join(dir, 'kube-sentinel-0.1.0.tgz');
-      const content = spawnSync('tar', ['-xzOf', archive, 'kube-sentinel/files/rules/default.yaml'], { encoding: 'utf8' });
+      const content = spawnSync('tar', ['-xzOf', archive, 'kube-sentinel/files/rules/default.yaml'], {
+        encoding: 'utf8',
+      });
       assert.equal(content.status, 0, content.stderr);
       assert.equal(content.stdout, DEFAULT_RULES);
       const listing = spawnSync('tar', ['-tzf', archive], { encoding: 'utf8' }).stdout.split('\n');
-      for (const name of BUILT_IN_TEMPLATES) assert.ok(listing.includes(`kube-sentinel/files/workflowtemplates/${name}.yaml`), `${name} not packaged`);
+      for (const name of BUILT_IN_TEMPLATES)
+        assert.ok(listing.includes(`kube-sentinel/files/workflowtemplates/${name}.yaml`), `${name} not packaged`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -780,13 +1002,19 @@ describe('the auth token', () => {
     const item = volume.secret?.items?.[0];
     const mount = receiverContainer(podSpec).volumeMounts?.find((m) => m.name === volume.name);
     assert.equal(item?.key, 'bearer');
-    assert.equal(envValue(receiverContainer(podSpec), 'KUBE_SENTINEL_AUTH_TOKEN_FILE'), `${mount?.mountPath}/${item?.path}`);
+    assert.equal(
+      envValue(receiverContainer(podSpec), 'KUBE_SENTINEL_AUTH_TOKEN_FILE'),
+      `${mount?.mountPath}/${item?.path}`,
+    );
   });
 
   it('is absent by default: no Secret, no token file', async () => {
     const objects = await render();
     assert.equal(ofKind(objects, 'Secret').length, 0);
-    assert.equal(envOf(receiverContainer(receiver(objects).spec?.template.spec)).has('KUBE_SENTINEL_AUTH_TOKEN_FILE'), false);
+    assert.equal(
+      envOf(receiverContainer(receiver(objects).spec?.template.spec)).has('KUBE_SENTINEL_AUTH_TOKEN_FILE'),
+      false,
+    );
   });
 });
 
@@ -809,10 +1037,17 @@ describe('the cooldown store', () => {
   });
 
   it('comes from redis.url, or from a Secret with redis.existingSecret', async () => {
-    const fromValue = receiverContainer(receiver(await render(['redis.url=rediss://cache.example:6380'])).spec?.template.spec);
+    const fromValue = receiverContainer(
+      receiver(await render(['redis.url=rediss://cache.example:6380'])).spec?.template.spec,
+    );
     assert.equal(envValue(fromValue, 'REDIS_URL'), 'rediss://cache.example:6380');
-    const fromSecret = receiverContainer(receiver(await render(['redis.existingSecret=redis-credentials'])).spec?.template.spec);
-    assert.deepEqual(envOf(fromSecret).get('REDIS_URL')?.valueFrom?.secretKeyRef, { name: 'redis-credentials', key: 'redis-url' });
+    const fromSecret = receiverContainer(
+      receiver(await render(['redis.existingSecret=redis-credentials'])).spec?.template.spec,
+    );
+    assert.deepEqual(envOf(fromSecret).get('REDIS_URL')?.valueFrom?.secretKeyRef, {
+      name: 'redis-credentials',
+      key: 'redis-url',
+    });
   });
 
   it('is in-memory by default: no REDIS_URL and no Redis objects', async () => {
@@ -824,23 +1059,37 @@ describe('the cooldown store', () => {
 
 describe('knative.enabled', () => {
   it('renders a serving.knative.dev/v1 Service that scales to zero, and no Deployment, Service, HPA or PDB', async () => {
-    const objects = await render(['knative.enabled=true', 'autoscaling.enabled=true', 'podDisruptionBudget.enabled=true']);
+    const objects = await render([
+      'knative.enabled=true',
+      'autoscaling.enabled=true',
+      'podDisruptionBudget.enabled=true',
+    ]);
     const service = one<KnativeService>(objects, 'Service', RELEASE_NAME, 'serving.knative.dev/v1');
     assert.equal(service.spec.template.metadata.annotations?.['autoscaling.knative.dev/min-scale'], '0');
     const container = receiverContainer(service.spec.template.spec);
     assert.equal(container.ports?.[0]?.containerPort, 8080);
-    for (const kind of ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget']) assert.equal(ofKind(objects, kind).length, 0, kind);
+    for (const kind of ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'])
+      assert.equal(ofKind(objects, kind).length, 0, kind);
     assert.equal(ofKind(objects, 'Service', 'v1').length, 0);
   });
 
   it('runs the same container as the Deployment, less what Knative sets or refuses itself', async () => {
-    const knative = receiverContainer(one<KnativeService>(await render(['knative.enabled=true']), 'Service', RELEASE_NAME, 'serving.knative.dev/v1').spec.template.spec);
+    const knative = receiverContainer(
+      one<KnativeService>(await render(['knative.enabled=true']), 'Service', RELEASE_NAME, 'serving.knative.dev/v1')
+        .spec.template.spec,
+    );
     const deployment = receiverContainer(receiver(await render()).spec?.template.spec);
     assert.equal(knative.image, deployment.image);
     assert.deepEqual(knative.securityContext, deployment.securityContext);
     assert.deepEqual(knative.resources, deployment.resources);
-    assert.deepEqual(knative.env, deployment.env?.filter((v) => v.name !== 'PORT'));
-    assert.deepEqual(knative.volumeMounts, deployment.volumeMounts?.filter((m) => m.name !== 'tmp'));
+    assert.deepEqual(
+      knative.env,
+      deployment.env?.filter((v) => v.name !== 'PORT'),
+    );
+    assert.deepEqual(
+      knative.volumeMounts,
+      deployment.volumeMounts?.filter((m) => m.name !== 'tmp'),
+    );
     assert.equal(knative.readinessProbe?.httpGet?.path, '/readyz');
     assert.equal(knative.livenessProbe?.httpGet?.path, '/healthz');
   });
@@ -857,7 +1106,11 @@ describe('RBAC', () => {
   ];
   const workflowRules: V1PolicyRule[] = [
     { apiGroups: [''], resources: ['pods', 'pods/log', 'events'], verbs: ['get', 'list', 'watch', 'delete'] },
-    { apiGroups: ['apps'], resources: ['deployments', 'replicasets'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
+    {
+      apiGroups: ['apps'],
+      resources: ['deployments', 'replicasets'],
+      verbs: ['get', 'list', 'watch', 'update', 'patch'],
+    },
     { apiGroups: ['apps'], resources: ['deployments/scale'], verbs: ['get', 'update', 'patch'] },
     { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list'] },
     { apiGroups: [''], resources: ['services'], verbs: ['get', 'list'] },
@@ -888,7 +1141,11 @@ describe('RBAC', () => {
     const objects = await render();
     assert.deepEqual(one<V1ClusterRole>(objects, 'ClusterRole', RELEASE_NAME).rules, receiverClusterRules);
     const binding = one<V1ClusterRoleBinding>(objects, 'ClusterRoleBinding', RELEASE_NAME);
-    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RELEASE_NAME });
+    assert.deepEqual(binding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: RELEASE_NAME,
+    });
     assert.deepEqual(binding.subjects, [receiverSubject]);
   });
 
@@ -902,16 +1159,25 @@ describe('RBAC', () => {
     for (const binding of bindings) assert.deepEqual(binding.subjects, [receiverSubject]);
   });
 
-  it('gives the workflows\' ServiceAccount the seed\'s kube-sentinel-workflow permissions in the workflow namespace', async () => {
+  it("gives the workflows' ServiceAccount the seed's kube-sentinel-workflow permissions in the workflow namespace", async () => {
     const objects = await render({ workflow: { namespace: 'remediation', serviceAccount: 'fixer' } });
     const role = one<V1ClusterRole>(objects, 'ClusterRole', `${RELEASE_NAME}-workflow`);
     assert.deepEqual(role.rules, workflowRules);
     const binding = one<V1ClusterRoleBinding>(objects, 'ClusterRoleBinding', `${RELEASE_NAME}-workflow`);
-    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${RELEASE_NAME}-workflow` });
+    assert.deepEqual(binding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: `${RELEASE_NAME}-workflow`,
+    });
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'fixer', namespace: 'remediation' }]);
     const account = one(objects, 'ServiceAccount', 'fixer');
     assert.equal(metadataOf(account).namespace, 'remediation');
-    assert.equal(ofKind(await render(['workflow.createServiceAccount=false']), 'ServiceAccount').filter((a) => metadataOf(a).name === 'argo-workflow').length, 0);
+    assert.equal(
+      ofKind(await render(['workflow.createServiceAccount=false']), 'ServiceAccount').filter(
+        (a) => metadataOf(a).name === 'argo-workflow',
+      ).length,
+      0,
+    );
   });
 
   it('grants no wildcard anywhere', async () => {
@@ -920,7 +1186,13 @@ describe('RBAC', () => {
     assert.ok(roles.length >= 3);
     for (const role of roles) {
       for (const rule of role.rules ?? []) {
-        for (const value of [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...(rule.verbs ?? []), ...(rule.resourceNames ?? []), ...(rule.nonResourceURLs ?? [])]) {
+        for (const value of [
+          ...(rule.apiGroups ?? []),
+          ...(rule.resources ?? []),
+          ...(rule.verbs ?? []),
+          ...(rule.resourceNames ?? []),
+          ...(rule.nonResourceURLs ?? []),
+        ]) {
           assert.ok(!value.includes('*'), `${role.metadata?.name}: ${JSON.stringify(rule)}`);
         }
       }
@@ -929,7 +1201,8 @@ describe('RBAC', () => {
 
   it('renders no RBAC with rbac.create=false', async () => {
     const objects = await render(['rbac.create=false']);
-    for (const kind of ['Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']) assert.equal(ofKind(objects, kind).length, 0, kind);
+    for (const kind of ['Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'])
+      assert.equal(ofKind(objects, kind).length, 0, kind);
   });
 });
 
@@ -939,8 +1212,11 @@ describe('the built-in WorkflowTemplates', () => {
     return parseManifests(text)[0]!;
   }
 
-  it('are the seven the issue names, one file each', () => {
-    const files = readdirSync(TEMPLATE_DIR).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
+  it('are the seven SPEC §8 names, one file each', () => {
+    const files = readdirSync(TEMPLATE_DIR)
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => f.replace(/\.yaml$/, ''))
+      .sort();
     assert.deepEqual(files, BUILT_IN_TEMPLATES);
   });
 
@@ -950,7 +1226,10 @@ describe('the built-in WorkflowTemplates', () => {
     assert.deepEqual(templates.map((t) => metadataOf(t).name).sort(), BUILT_IN_TEMPLATES);
     for (const rendered of templates) {
       const name = metadataOf(rendered).name!;
-      const expected = structuredClone(sourceOf(name)) as { metadata: V1ObjectMeta; spec: { serviceAccountName?: string; artifactGC?: { serviceAccountName?: string } } };
+      const expected = structuredClone(sourceOf(name)) as {
+        metadata: V1ObjectMeta;
+        spec: { serviceAccountName?: string; artifactGC?: { serviceAccountName?: string } };
+      };
       expected.metadata.namespace = 'remediation';
       expected.metadata.labels = { ...metadataOf(rendered).labels, ...expected.metadata.labels };
       expected.spec.serviceAccountName = 'fixer';
@@ -960,11 +1239,18 @@ describe('the built-in WorkflowTemplates', () => {
     }
   });
 
-  it('give artifact garbage collection the workflows\' ServiceAccount where a template collects artifacts', async () => {
+  it("give artifact garbage collection the workflows' ServiceAccount where a template collects artifacts", async () => {
     const objects = await render();
-    const collecting = ofKind<{ metadata: V1ObjectMeta; spec: { artifactGC?: { serviceAccountName?: string } } }>(objects, 'WorkflowTemplate').filter((t) => t.spec.artifactGC);
-    assert.ok(collecting.some((t) => t.metadata.name === 'restart-with-backup'), 'restart-with-backup sets artifactGC');
-    for (const template of collecting) assert.equal(template.spec.artifactGC?.serviceAccountName, 'argo-workflow', template.metadata.name);
+    const collecting = ofKind<{ metadata: V1ObjectMeta; spec: { artifactGC?: { serviceAccountName?: string } } }>(
+      objects,
+      'WorkflowTemplate',
+    ).filter((t) => t.spec.artifactGC);
+    assert.ok(
+      collecting.some((t) => t.metadata.name === 'restart-with-backup'),
+      'restart-with-backup sets artifactGC',
+    );
+    for (const template of collecting)
+      assert.equal(template.spec.artifactGC?.serviceAccountName, 'argo-workflow', template.metadata.name);
   });
 
   it('are not rendered with workflowTemplates.enabled=false', async () => {
@@ -973,12 +1259,13 @@ describe('the built-in WorkflowTemplates', () => {
 });
 
 describe('ServiceMonitor and PrometheusRule', () => {
-  it('scrape /metrics through the receiver Service\'s named port', async () => {
+  it("scrape /metrics through the receiver Service's named port", async () => {
     const objects = await render(['serviceMonitor.enabled=true', 'serviceMonitor.labels.release=prometheus']);
     const monitor = one<ServiceMonitor>(objects, 'ServiceMonitor', RELEASE_NAME, 'monitoring.coreos.com/v1');
     const service = one<V1Service>(objects, 'Service', RELEASE_NAME);
     assert.equal(monitor.metadata.labels?.release, 'prometheus');
-    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata?.labels?.[key], value, key);
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels))
+      assert.equal(service.metadata?.labels?.[key], value, key);
     assert.deepEqual(monitor.spec.namespaceSelector?.matchNames, [RELEASE_NAMESPACE]);
     const endpoint = monitor.spec.endpoints[0];
     assert.equal(endpoint?.path, '/metrics');
@@ -986,10 +1273,18 @@ describe('ServiceMonitor and PrometheusRule', () => {
   });
 
   it('alert on permanent and transient submission failures, store errors, rate limiting, failed reloads and a down receiver', async () => {
-    const rule = one<PrometheusRule>(await render(['prometheusRule.enabled=true']), 'PrometheusRule', RELEASE_NAME, 'monitoring.coreos.com/v1');
+    const rule = one<PrometheusRule>(
+      await render(['prometheusRule.enabled=true']),
+      'PrometheusRule',
+      RELEASE_NAME,
+      'monitoring.coreos.com/v1',
+    );
     const alerts = new Map(rule.spec.groups.flatMap((g) => g.rules).map((r) => [r.alert, r]));
     const expectations: ReadonlyArray<[string, RegExp]> = [
-      ['KubeSentinelSubmissionsFailing', /kube_sentinel_submissions_total\{result="permanent",job="kube-sentinel",namespace="kube-sentinel"\}/],
+      [
+        'KubeSentinelSubmissionsFailing',
+        /kube_sentinel_submissions_total\{result="permanent",job="kube-sentinel",namespace="kube-sentinel"\}/,
+      ],
       ['KubeSentinelSubmissionsRetrying', /kube_sentinel_submissions_total\{result="transient",/],
       ['KubeSentinelCooldownStoreErrors', /kube_sentinel_cooldown_store_errors_total\{/],
       ['KubeSentinelRateLimited', /kube_sentinel_decisions_total\{outcome="rate_limited",/],
@@ -1003,11 +1298,18 @@ describe('ServiceMonitor and PrometheusRule', () => {
       assert.ok(['warning', 'critical'].includes(entry.labels?.severity ?? ''), `${alert} severity`);
       assert.ok(entry.annotations?.summary, `${alert} summary`);
     }
-    assert.match(alerts.get('KubeSentinelSubmissionsFailing')?.annotations?.summary ?? '', /\{\{ \$labels\.template \}\}/);
+    assert.match(
+      alerts.get('KubeSentinelSubmissionsFailing')?.annotations?.summary ?? '',
+      /\{\{ \$labels\.template \}\}/,
+    );
   });
 
   it('use prometheusRule.selector when series come from another scrape job', async () => {
-    const rule = one<PrometheusRule>(await render(['prometheusRule.enabled=true', 'prometheusRule.selector=job="kubernetes-pods"']), 'PrometheusRule', RELEASE_NAME);
+    const rule = one<PrometheusRule>(
+      await render(['prometheusRule.enabled=true', 'prometheusRule.selector=job="kubernetes-pods"']),
+      'PrometheusRule',
+      RELEASE_NAME,
+    );
     for (const entry of rule.spec.groups[0]!.rules) assert.match(entry.expr, /job="kubernetes-pods"/, entry.alert);
   });
 });
@@ -1023,7 +1325,16 @@ async function renderNotes(set: readonly string[]): Promise<string> {
     cpSync(CHART_DIR, chart, { recursive: true, dereference: true });
     renameSync(join(chart, 'templates/NOTES.txt'), join(chart, 'files/NOTES.txt'));
     writeFileSync(join(chart, 'templates/notes.yaml'), 'notes: {{ tpl (.Files.Get "files/NOTES.txt") . | toJson }}\n');
-    const result = await helm(['template', RELEASE_NAME, chart, '--namespace', RELEASE_NAMESPACE, '--show-only', 'templates/notes.yaml', ...set.flatMap((s) => ['--set', s])]);
+    const result = await helm([
+      'template',
+      RELEASE_NAME,
+      chart,
+      '--namespace',
+      RELEASE_NAMESPACE,
+      '--show-only',
+      'templates/notes.yaml',
+      ...set.flatMap((s) => ['--set', s]),
+    ]);
     assert.equal(result.status, 0, result.stderr);
     return String(parseManifests(result.stdout)[0]?.notes);
   } finally {
@@ -1035,7 +1346,10 @@ describe('NOTES.txt', () => {
   it('tells where to point Alertmanager and warns about no auth and unshared cooldowns by default', async () => {
     const notes = await renderNotes([]);
     assert.match(notes, /http:\/\/kube-sentinel\.kube-sentinel\.svc:8080\/webhook\/alertmanager/);
-    assert.match(notes, /kubectl auth can-i create workflows\.argoproj\.io -n argo --as=system:serviceaccount:kube-sentinel:kube-sentinel/);
+    assert.match(
+      notes,
+      /kubectl auth can-i create workflows\.argoproj\.io -n argo --as=system:serviceaccount:kube-sentinel:kube-sentinel/,
+    );
     assert.match(notes, /WARNING: no auth token/);
     assert.match(notes, /WARNING: no Redis/);
   });
@@ -1060,10 +1374,23 @@ describe('the chart', () => {
     const values = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<string, unknown>;
     const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
     // Kubernetes objects passed through as they are get one row each, not one per field.
-    const passThrough = new Set(['resources', 'podSecurityContext', 'securityContext', 'redis.resources', 'redis.podSecurityContext', 'redis.securityContext']);
+    const passThrough = new Set([
+      'resources',
+      'podSecurityContext',
+      'securityContext',
+      'redis.resources',
+      'redis.podSecurityContext',
+      'redis.securityContext',
+    ]);
     const keys: string[] = [];
     const walk = (node: unknown, path: string) => {
-      if (!passThrough.has(path) && node !== null && typeof node === 'object' && !Array.isArray(node) && Object.keys(node).length > 0) {
+      if (
+        !passThrough.has(path) &&
+        node !== null &&
+        typeof node === 'object' &&
+        !Array.isArray(node) &&
+        Object.keys(node).length > 0
+      ) {
         for (const [key, child] of Object.entries(node)) walk(child, path === '' ? key : `${path}.${key}`);
       } else keys.push(path);
     };

@@ -13,8 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { createKubeSubmitter } from '../../src/kube/client.js';
 import { firing, testApp, webhook } from '../support/app.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
-import { renderChart, type KubeObject } from '../support/helm.js';
+import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
+import { type KubeObject, renderChart } from '../support/helm.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
 import { CLI, REPO_ROOT } from '../support/receiver.js';
 
@@ -38,12 +38,15 @@ function granted(objects: KubeObject[]): Set<Permission> {
   for (const object of objects) {
     const kind = object.kind as string;
     const metadata = object.metadata as { name: string; namespace?: string; labels?: Record<string, string> };
-    if ((kind !== 'Role' && kind !== 'ClusterRole') || metadata.labels?.['app.kubernetes.io/component'] !== 'receiver') continue;
+    if ((kind !== 'Role' && kind !== 'ClusterRole') || metadata.labels?.['app.kubernetes.io/component'] !== 'receiver')
+      continue;
     const scope = kind === 'Role' ? metadata.namespace! : 'cluster';
     for (const rule of object.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
-      for (const group of rule.apiGroups) for (const resource of rule.resources) for (const verb of rule.verbs) {
-        permissions.add(`${group}/${resource} ${verb} @${scope}`);
-      }
+      for (const group of rule.apiGroups)
+        for (const resource of rule.resources)
+          for (const verb of rule.verbs) {
+            permissions.add(`${group}/${resource} ${verb} @${scope}`);
+          }
     }
   }
   return permissions;
@@ -61,11 +64,17 @@ describe('the receiver RBAC in the chart', () => {
 
     // Submit: the pipeline creates a Workflow.
     const { app } = await testApp({ submitter: await createKubeSubmitter({ kind: 'file', path: kubeconfig }) });
-    const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]),
+    });
     assert.equal(res.json().decisions[0].outcome, 'submitted');
 
     // check (and /readyz --check-templates, which asks the same): templates of both scopes, access reviews.
-    writeFileSync(join(dir, 'rules.yaml'), `
+    writeFileSync(
+      join(dir, 'rules.yaml'),
+      `
 rules:
   - name: a
     match: {pattern: a}
@@ -75,10 +84,19 @@ rules:
     match: {pattern: b}
     priority: P1
     remediation: {action: trigger-argo-workflow, params: {workflow_template: cluster-diagnose, cluster_scope: true}}
-`);
-    const { stdout } = await promisify(execFile)('node', [CLI, 'check', '--rules', join(dir, 'rules.yaml'), '--kubeconfig', kubeconfig], { cwd: REPO_ROOT, env: { PATH: process.env.PATH } });
+`,
+    );
+    const { stdout } = await promisify(execFile)(
+      'node',
+      [CLI, 'check', '--rules', join(dir, 'rules.yaml'), '--kubeconfig', kubeconfig],
+      { cwd: REPO_ROOT, env: { PATH: process.env.PATH } },
+    );
     assert.match(stdout, /3 passed, 0 failed/);
-    called = new Set(kube.requests.filter((r) => r.path.startsWith('/apis/') && !/^\/apis(\/[^/]+(\/[^/]+)?)?$/.test(r.path)).map((r) => permissionOf(r.method, r.path)));
+    called = new Set(
+      kube.requests
+        .filter((r) => r.path.startsWith('/apis/') && !/^\/apis(\/[^/]+(\/[^/]+)?)?$/.test(r.path))
+        .map((r) => permissionOf(r.method, r.path)),
+    );
   });
   after(() => kube.close());
 
@@ -89,9 +107,15 @@ rules:
 
   it('grants nothing the code does not call (SPEC §8 adds list beside get on templates)', async () => {
     const permissions = granted(await renderChart());
-    const allowedExtra = new Set([`argoproj.io/workflowtemplates list @${WORKFLOW_NAMESPACE}`, 'argoproj.io/clusterworkflowtemplates list @cluster']);
+    const allowedExtra = new Set([
+      `argoproj.io/workflowtemplates list @${WORKFLOW_NAMESPACE}`,
+      'argoproj.io/clusterworkflowtemplates list @cluster',
+    ]);
     for (const permission of permissions) {
-      assert.ok(called.has(permission) || allowedExtra.has(permission), `the chart grants ${permission}, which the code never calls`);
+      assert.ok(
+        called.has(permission) || allowedExtra.has(permission),
+        `the chart grants ${permission}, which the code never calls`,
+      );
     }
     assert.deepEqual([...called].sort(), [
       'argoproj.io/clusterworkflowtemplates get @cluster',

@@ -1,35 +1,35 @@
-import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { validateArgoObject } from '../support/argo-schema.js';
 import {
-  BUILT_IN_TEMPLATES,
-  WORKFLOW_TEMPLATES_DIR,
   argumentProblems,
+  BUILT_IN_TEMPLATES,
+  type BuiltInTemplate,
   containersIn,
+  type FakeAnswer,
   hardeningProblems,
   imageProblems,
   inputParameterProblems,
   isPinnedImage,
+  type Json,
   jqProblem,
   loadWorkflowTemplate,
   outputReferenceProblems,
   runScript,
   scriptOf,
-  scriptVariableProblems,
   scriptsIn,
+  scriptVariableProblems,
   shellExpansions,
   shellSyntaxProblems,
   shellTemplatingProblems,
   templateReferenceProblems,
   unquotedParameterExpansions,
+  WORKFLOW_TEMPLATES_DIR,
   workflowParameterProblems,
   workflowTemplateFiles,
-  type BuiltInTemplate,
-  type FakeAnswer,
-  type Json,
 } from '../support/workflowtemplates.js';
 
 const NAMESPACE = 'shop';
@@ -53,21 +53,32 @@ function withNamespace(workflowTemplate: Json): Json {
 
 const SPEC_TTL = { secondsAfterSuccess: 600, secondsAfterFailure: 86400, secondsAfterCompletion: 3600 };
 const ALERT_PARAMETERS = ['alertname', 'priority', 'rule'];
-const WITH_EXIT_HANDLER: BuiltInTemplate[] = ['diagnose-pod', 'restart-with-backup', 'scale-and-monitor', 'diagnose-and-recover'];
+const WITH_EXIT_HANDLER: BuiltInTemplate[] = [
+  'diagnose-pod',
+  'restart-with-backup',
+  'scale-and-monitor',
+  'diagnose-and-recover',
+];
 
 function metadataProblems(name: string, workflowTemplate: Json): string[] {
   const problems: string[] = [];
-  if (workflowTemplate.apiVersion !== 'argoproj.io/v1alpha1') problems.push(`apiVersion ${workflowTemplate.apiVersion}`);
+  if (workflowTemplate.apiVersion !== 'argoproj.io/v1alpha1')
+    problems.push(`apiVersion ${workflowTemplate.apiVersion}`);
   if (workflowTemplate.kind !== 'WorkflowTemplate') problems.push(`kind ${workflowTemplate.kind}`);
   const metadata = workflowTemplate.metadata ?? {};
   if (metadata.name !== name) problems.push(`metadata.name ${metadata.name} is not the file name ${name}`);
-  if (metadata.labels?.['app.kubernetes.io/managed-by'] !== 'kube-sentinel') problems.push('no label app.kubernetes.io/managed-by: kube-sentinel');
-  if (metadata.labels?.['app.kubernetes.io/part-of'] !== 'kube-sentinel') problems.push('no label app.kubernetes.io/part-of: kube-sentinel');
+  if (metadata.labels?.['app.kubernetes.io/managed-by'] !== 'kube-sentinel')
+    problems.push('no label app.kubernetes.io/managed-by: kube-sentinel');
+  if (metadata.labels?.['app.kubernetes.io/part-of'] !== 'kube-sentinel')
+    problems.push('no label app.kubernetes.io/part-of: kube-sentinel');
   const description = metadata.annotations?.['workflows.argoproj.io/description'];
-  if (typeof description !== 'string' || description.trim() === '') problems.push('no workflows.argoproj.io/description annotation');
+  if (typeof description !== 'string' || description.trim() === '')
+    problems.push('no workflows.argoproj.io/description annotation');
   if (metadata.namespace !== undefined) problems.push('metadata.namespace is set; the chart sets it');
-  if (workflowTemplate.spec?.serviceAccountName !== undefined) problems.push('spec.serviceAccountName is set; the chart sets it');
-  if (workflowTemplate.spec?.artifactGC?.serviceAccountName !== undefined) problems.push('spec.artifactGC.serviceAccountName is set; the chart sets it');
+  if (workflowTemplate.spec?.serviceAccountName !== undefined)
+    problems.push('spec.serviceAccountName is set; the chart sets it');
+  if (workflowTemplate.spec?.artifactGC?.serviceAccountName !== undefined)
+    problems.push('spec.artifactGC.serviceAccountName is set; the chart sets it');
   return problems;
 }
 
@@ -84,7 +95,8 @@ function workflowArgumentProblems(workflowTemplate: Json): string[] {
     if (byName.get(name)?.value !== '') problems.push(`${name} is not declared with the default ""`);
   }
   for (const parameter of parameters) {
-    if (parameter.value !== undefined && typeof parameter.value !== 'string') problems.push(`${parameter.name}: value is not a string`);
+    if (parameter.value !== undefined && typeof parameter.value !== 'string')
+      problems.push(`${parameter.name}: value is not a string`);
   }
   return problems;
 }
@@ -95,8 +107,15 @@ function lifecycleProblems(workflowTemplate: Json): string[] {
   if (!isDeepEqual(spec.ttlStrategy, SPEC_TTL)) {
     problems.push(`ttlStrategy ${JSON.stringify(spec.ttlStrategy)} is not ${JSON.stringify(SPEC_TTL)}`);
   }
-  if (!['OnPodCompletion', 'OnWorkflowSuccess'].includes(spec.podGC?.strategy)) problems.push(`podGC.strategy ${spec.podGC?.strategy}`);
-  if (!(Number.isInteger(spec.activeDeadlineSeconds) && spec.activeDeadlineSeconds > 0 && spec.activeDeadlineSeconds <= 3600)) {
+  if (!['OnPodCompletion', 'OnWorkflowSuccess'].includes(spec.podGC?.strategy))
+    problems.push(`podGC.strategy ${spec.podGC?.strategy}`);
+  if (
+    !(
+      Number.isInteger(spec.activeDeadlineSeconds) &&
+      spec.activeDeadlineSeconds > 0 &&
+      spec.activeDeadlineSeconds <= 3600
+    )
+  ) {
     problems.push(`activeDeadlineSeconds ${spec.activeDeadlineSeconds} is not between 1 and 3600`);
   }
   return problems;
@@ -112,7 +131,9 @@ function isDeepEqual(a: unknown, b: unknown): boolean {
 }
 
 function scriptProblems(workflowTemplate: Json, check: (source: string) => string[]): string[] {
-  return scriptsIn(workflowTemplate).flatMap((site) => check(site.source).map((problem) => `template ${site.template}: ${problem}`));
+  return scriptsIn(workflowTemplate).flatMap((site) =>
+    check(site.source).map((problem) => `template ${site.template}: ${problem}`),
+  );
 }
 
 // The scripts run with the machine's jq, as they do with the image's.
@@ -138,31 +159,49 @@ describe('built-in WorkflowTemplates', () => {
 const SHAPE: Partial<Record<BuiltInTemplate, (workflowTemplate: Json) => void>> = {
   'diagnose-pod': (workflowTemplate) => {
     it('is a DAG: describe, logs and events in parallel, then a summary that depends on all three', () => {
-      const dag = workflowTemplate.spec.templates.find((template: Json) => template.name === workflowTemplate.spec.entrypoint).dag;
+      const dag = workflowTemplate.spec.templates.find(
+        (template: Json) => template.name === workflowTemplate.spec.entrypoint,
+      ).dag;
       const tasks = new Map<string, Json>(dag.tasks.map((task: Json) => [task.name, task]));
       for (const name of ['describe', 'logs', 'events']) {
-        assert.equal(tasks.get(name)?.depends ?? tasks.get(name)?.dependencies, undefined, `${name} waits for something`);
+        assert.equal(
+          tasks.get(name)?.depends ?? tasks.get(name)?.dependencies,
+          undefined,
+          `${name} waits for something`,
+        );
       }
       assert.equal(tasks.get('summary')?.depends, 'describe && logs && events');
     });
   },
   'restart-with-backup': (workflowTemplate) => {
     it('backs up, then deletes, then verifies, one step after the other', () => {
-      const steps = workflowTemplate.spec.templates.find((template: Json) => template.name === workflowTemplate.spec.entrypoint).steps;
-      assert.deepEqual(steps.map((group: Json[]) => group.map((step) => step.template)), [['backup-logs'], ['delete-pod'], ['verify-replacement']]);
+      const steps = workflowTemplate.spec.templates.find(
+        (template: Json) => template.name === workflowTemplate.spec.entrypoint,
+      ).steps;
+      assert.deepEqual(
+        steps.map((group: Json[]) => group.map((step) => step.template)),
+        [['backup-logs'], ['delete-pod'], ['verify-replacement']],
+      );
     });
 
     it('declares the logs as an unarchived output artifact in the default artifact repository', () => {
       const backup = workflowTemplate.spec.templates.find((template: Json) => template.name === 'backup-logs');
-      assert.deepEqual(backup.outputs.artifacts, [{ name: 'logs', path: '/tmp/backup/logs.txt', archive: { none: {} } }]);
+      assert.deepEqual(backup.outputs.artifacts, [
+        { name: 'logs', path: '/tmp/backup/logs.txt', archive: { none: {} } },
+      ]);
     });
 
     it('garbage-collects its artifacts when the workflow is deleted, even if the collection fails', () => {
-      assert.deepEqual(workflowTemplate.spec.artifactGC, { strategy: 'OnWorkflowDeletion', forceFinalizerRemoval: true });
+      assert.deepEqual(workflowTemplate.spec.artifactGC, {
+        strategy: 'OnWorkflowDeletion',
+        forceFinalizerRemoval: true,
+      });
     });
   },
   'scale-and-monitor': (workflowTemplate) => {
-    const parameters = new Map<string, Json>(workflowTemplate.spec.arguments.parameters.map((parameter: Json) => [parameter.name, parameter.value]));
+    const parameters = new Map<string, Json>(
+      workflowTemplate.spec.arguments.parameters.map((parameter: Json) => [parameter.name, parameter.value]),
+    );
 
     it('takes replicas (default "2") and deployment (default "": from the owner chain)', () => {
       assert.equal(parameters.get('replicas'), '2');
@@ -170,20 +209,33 @@ const SHAPE: Partial<Record<BuiltInTemplate, (workflowTemplate: Json) => void>> 
     });
 
     it('resolves, scales, then monitors, one step after the other', () => {
-      const steps = workflowTemplate.spec.templates.find((template: Json) => template.name === workflowTemplate.spec.entrypoint).steps;
-      assert.deepEqual(steps.map((group: Json[]) => group.map((step) => step.name)), [['resolve'], ['scale'], ['monitor']]);
+      const steps = workflowTemplate.spec.templates.find(
+        (template: Json) => template.name === workflowTemplate.spec.entrypoint,
+      ).steps;
+      assert.deepEqual(
+        steps.map((group: Json[]) => group.map((step) => step.name)),
+        [['resolve'], ['scale'], ['monitor']],
+      );
     });
   },
   'diagnose-and-recover': (workflowTemplate) => {
-    const templates = new Map<string, Json>(workflowTemplate.spec.templates.map((template: Json) => [template.name, template]));
+    const templates = new Map<string, Json>(
+      workflowTemplate.spec.templates.map((template: Json) => [template.name, template]),
+    );
 
     it('publishes the verdict as an output parameter read from /tmp/verdict', () => {
-      assert.deepEqual(templates.get('diagnose').outputs.parameters.find((parameter: Json) => parameter.name === 'verdict'), { name: 'verdict', valueFrom: { path: '/tmp/verdict' } });
+      assert.deepEqual(
+        templates.get('diagnose').outputs.parameters.find((parameter: Json) => parameter.name === 'verdict'),
+        { name: 'verdict', valueFrom: { path: '/tmp/verdict' } },
+      );
     });
 
     it('restarts when the verdict is unhealthy and escalates when it is critical, after the diagnosis', () => {
       const steps = templates.get(workflowTemplate.spec.entrypoint).steps;
-      assert.deepEqual(steps[0].map((step: Json) => step.name), ['diagnose']);
+      assert.deepEqual(
+        steps[0].map((step: Json) => step.name),
+        ['diagnose'],
+      );
       assert.deepEqual(
         steps[1].map((step: Json) => [step.name, step.template, step.when]),
         [
@@ -195,7 +247,10 @@ const SHAPE: Partial<Record<BuiltInTemplate, (workflowTemplate: Json) => void>> 
 
     it('reads the webhook URL from an optional Secret', () => {
       const webhook = templates.get('notify').script.env.find((variable: Json) => variable.name === 'WEBHOOK_URL');
-      assert.deepEqual(webhook, { name: 'WEBHOOK_URL', valueFrom: { secretKeyRef: { name: 'kube-sentinel-escalation', key: 'webhook-url', optional: true } } });
+      assert.deepEqual(webhook, {
+        name: 'WEBHOOK_URL',
+        valueFrom: { secretKeyRef: { name: 'kube-sentinel-escalation', key: 'webhook-url', optional: true } },
+      });
     });
   },
 };
@@ -204,31 +259,75 @@ for (const name of BUILT_IN_TEMPLATES) {
   describe(name, () => {
     const workflowTemplate = loadWorkflowTemplate(name);
     const checks: { it: string; problems: () => string[] }[] = [
-      { it: 'is a WorkflowTemplate named after its file, labelled managed-by kube-sentinel, described, with namespace and service account left to the chart', problems: () => metadataProblems(name, workflowTemplate) },
-      { it: 'validates strictly against the Argo CRD with metadata.namespace added', problems: () => validateArgoObject(withNamespace(workflowTemplate)) },
-      { it: 'validates strictly against the Argo CRD as the chart renders it', problems: () => validateArgoObject(asTheChartRendersIt(workflowTemplate)) },
-      { it: 'declares namespace and pod without defaults, and container, alertname, priority and rule defaulting to ""', problems: () => workflowArgumentProblems(workflowTemplate) },
-      { it: 'uses only the {{inputs.parameters}} each template declares, and every one it declares', problems: () => inputParameterProblems(workflowTemplate) },
-      { it: 'uses only the {{workflow.parameters}} that spec.arguments declares', problems: () => workflowParameterProblems(workflowTemplate) },
-      { it: 'keeps every {{...}} out of the command, args and source of every container', problems: () => shellTemplatingProblems(workflowTemplate) },
-      { it: 'has its entrypoint, its onExit and every template its steps and tasks call', problems: () => templateReferenceProblems(workflowTemplate) },
-      { it: 'passes each step and task exactly the parameters its template takes', problems: () => argumentProblems(workflowTemplate) },
-      { it: 'reads only outputs that an earlier step declares', problems: () => outputReferenceProblems(workflowTemplate) },
+      {
+        it: 'is a WorkflowTemplate named after its file, labelled managed-by kube-sentinel, described, with namespace and service account left to the chart',
+        problems: () => metadataProblems(name, workflowTemplate),
+      },
+      {
+        it: 'validates strictly against the Argo CRD with metadata.namespace added',
+        problems: () => validateArgoObject(withNamespace(workflowTemplate)),
+      },
+      {
+        it: 'validates strictly against the Argo CRD as the chart renders it',
+        problems: () => validateArgoObject(asTheChartRendersIt(workflowTemplate)),
+      },
+      {
+        it: 'declares namespace and pod without defaults, and container, alertname, priority and rule defaulting to ""',
+        problems: () => workflowArgumentProblems(workflowTemplate),
+      },
+      {
+        it: 'uses only the {{inputs.parameters}} each template declares, and every one it declares',
+        problems: () => inputParameterProblems(workflowTemplate),
+      },
+      {
+        it: 'uses only the {{workflow.parameters}} that spec.arguments declares',
+        problems: () => workflowParameterProblems(workflowTemplate),
+      },
+      {
+        it: 'keeps every {{...}} out of the command, args and source of every container',
+        problems: () => shellTemplatingProblems(workflowTemplate),
+      },
+      {
+        it: 'has its entrypoint, its onExit and every template its steps and tasks call',
+        problems: () => templateReferenceProblems(workflowTemplate),
+      },
+      {
+        it: 'passes each step and task exactly the parameters its template takes',
+        problems: () => argumentProblems(workflowTemplate),
+      },
+      {
+        it: 'reads only outputs that an earlier step declares',
+        problems: () => outputReferenceProblems(workflowTemplate),
+      },
       { it: 'pins every image to a version', problems: () => imageProblems(workflowTemplate) },
-      { it: 'gives every container requests, limits, the restricted security context and HOME on an emptyDir /tmp', problems: () => hardeningProblems(workflowTemplate) },
-      { it: 'sets the TTL strategy of SPEC §5, a pod GC strategy and a deadline', problems: () => lifecycleProblems(workflowTemplate) },
+      {
+        it: 'gives every container requests, limits, the restricted security context and HOME on an emptyDir /tmp',
+        problems: () => hardeningProblems(workflowTemplate),
+      },
+      {
+        it: 'sets the TTL strategy of SPEC §5, a pod GC strategy and a deadline',
+        problems: () => lifecycleProblems(workflowTemplate),
+      },
       { it: 'has scripts that sh -n accepts', problems: () => scriptProblems(workflowTemplate, shellSyntaxProblems) },
       {
         it: 'expands its parameters only inside double quotes',
         problems: () =>
           scriptProblems(workflowTemplate, (source) =>
-            unquotedParameterExpansions(source).map((expansion) => `line ${expansion.line}: $${expansion.name} outside double quotes`),
+            unquotedParameterExpansions(source).map(
+              (expansion) => `line ${expansion.line}: $${expansion.name} outside double quotes`,
+            ),
           ),
       },
-      { it: 'reads in each script only the variables its env sets, and sets none it does not read', problems: () => scriptsIn(workflowTemplate).flatMap(scriptVariableProblems) },
+      {
+        it: 'reads in each script only the variables its env sets, and sets none it does not read',
+        problems: () => scriptsIn(workflowTemplate).flatMap(scriptVariableProblems),
+      },
       {
         it: 'starts every script with set -eu',
-        problems: () => scriptProblems(workflowTemplate, (source) => (source.startsWith('set -eu\n') ? [] : ['does not start with set -eu'])),
+        problems: () =>
+          scriptProblems(workflowTemplate, (source) =>
+            source.startsWith('set -eu\n') ? [] : ['does not start with set -eu'],
+          ),
       },
     ];
     for (const check of checks) {
@@ -241,7 +340,9 @@ for (const name of BUILT_IN_TEMPLATES) {
 
     if (WITH_EXIT_HANDLER.includes(name)) {
       it('has an onExit handler that reports the workflow status, failures and target through env', () => {
-        const exit = workflowTemplate.spec.templates.find((template: Json) => template.name === workflowTemplate.spec.onExit);
+        const exit = workflowTemplate.spec.templates.find(
+          (template: Json) => template.name === workflowTemplate.spec.onExit,
+        );
         assert.ok(exit?.script, `onExit ${workflowTemplate.spec.onExit} is not a script template`);
         const env = new Map<string, string>(exit.script.env.map((variable: Json) => [variable.name, variable.value]));
         assert.equal(env.get('WORKFLOW_STATUS'), '{{workflow.status}}');
@@ -252,7 +353,9 @@ for (const name of BUILT_IN_TEMPLATES) {
       });
 
       it('prints each failed node when the workflow failed, whether Argo quotes workflow.failures or not', () => {
-        const failures = JSON.stringify([{ displayName: 'verify', templateName: 'verify-replacement', message: 'Error (exit code 1)' }]);
+        const failures = JSON.stringify([
+          { displayName: 'verify', templateName: 'verify-replacement', message: 'Error (exit code 1)' },
+        ]);
         for (const value of [failures, JSON.stringify(failures)]) {
           const run = runScript(scriptOf(workflowTemplate, workflowTemplate.spec.onExit), {
             env: {
@@ -283,7 +386,17 @@ for (const name of BUILT_IN_TEMPLATES) {
     }
 
     const clusterScripts = scriptsIn(workflowTemplate).filter((site) => site.source.includes('kubectl'));
-    const validEnv = { NAMESPACE, POD, CONTAINER: '', OWNER_UID: 'rs-uid', DEPLOYMENT: 'checkout', READY_TIMEOUT: '60', REPLICAS: '2', MAX_REPLICAS: '20', ROLLOUT_TIMEOUT: '60' };
+    const validEnv = {
+      NAMESPACE,
+      POD,
+      CONTAINER: '',
+      OWNER_UID: 'rs-uid',
+      DEPLOYMENT: 'checkout',
+      READY_TIMEOUT: '60',
+      REPLICAS: '2',
+      MAX_REPLICAS: '20',
+      ROLLOUT_TIMEOUT: '60',
+    };
 
     it('stops every script that calls kubectl before the call when the namespace is empty', () => {
       assert.ok(clusterScripts.length > 0);
@@ -315,9 +428,15 @@ describe('the template checks', () => {
     change(copy);
     return copy;
   };
-  const script = (copy: Json, name: string): Json => copy.spec.templates.find((template: Json) => template.name === name).script;
+  const script = (copy: Json, name: string): Json =>
+    copy.spec.templates.find((template: Json) => template.name === name).script;
 
-  const cases: { name: string; check: (workflowTemplate: Json) => string[]; change: (copy: Json) => void; finds: RegExp }[] = [
+  const cases: {
+    name: string;
+    check: (workflowTemplate: Json) => string[];
+    change: (copy: Json) => void;
+    finds: RegExp;
+  }[] = [
     {
       name: 'a parameter pasted into a script source',
       check: shellTemplatingProblems,
@@ -330,7 +449,9 @@ describe('the template checks', () => {
       name: 'an expression in the args of a sidecar',
       check: shellTemplatingProblems,
       change: (copy) => {
-        copy.spec.templates[1].sidecars = [{ name: 'x', image: 'docker.io/busybox:1.37.0', args: ['{{=inputs.parameters.pod}}'] }];
+        copy.spec.templates[1].sidecars = [
+          { name: 'x', image: 'docker.io/busybox:1.37.0', args: ['{{=inputs.parameters.pod}}'] },
+        ];
       },
       finds: /sidecars\[0\]\.args\[0\]: contains \{\{/,
     },
@@ -338,7 +459,14 @@ describe('the template checks', () => {
       name: 'a step output in the command of a containerSet container',
       check: shellTemplatingProblems,
       change: (copy) => {
-        copy.spec.templates.push({ name: 'set', containerSet: { containers: [{ name: 'a', image: 'docker.io/busybox:1.37.0', command: ['echo', '{{steps.x.outputs.result}}'] }] } });
+        copy.spec.templates.push({
+          name: 'set',
+          containerSet: {
+            containers: [
+              { name: 'a', image: 'docker.io/busybox:1.37.0', command: ['echo', '{{steps.x.outputs.result}}'] },
+            ],
+          },
+        });
       },
       finds: /containerSet\.containers\[0\]\.command\[1\]: contains \{\{/,
     },
@@ -354,7 +482,9 @@ describe('the template checks', () => {
       name: 'a declared input nobody uses',
       check: inputParameterProblems,
       change: (copy) => {
-        copy.spec.templates.find((template: Json) => template.name === 'delete-pod').inputs.parameters.push({ name: 'unused' });
+        copy.spec.templates
+          .find((template: Json) => template.name === 'delete-pod')
+          .inputs.parameters.push({ name: 'unused' });
       },
       finds: /declares input unused but never uses it/,
     },
@@ -402,7 +532,10 @@ describe('the template checks', () => {
       name: 'a step output read before the step runs',
       check: outputReferenceProblems,
       change: (copy) => {
-        copy.spec.templates[0].steps[0][0].arguments.parameters.push({ name: 'x', value: '{{steps.delete.outputs.parameters.owner-uid}}' });
+        copy.spec.templates[0].steps[0][0].arguments.parameters.push({
+          name: 'x',
+          value: '{{steps.delete.outputs.parameters.owner-uid}}',
+        });
       },
       finds: /delete does not run before it/,
     },
@@ -426,7 +559,10 @@ describe('the template checks', () => {
       name: 'a container without limits',
       check: hardeningProblems,
       change: (copy) => {
-        copy.spec.templates[1].script = { ...script(copy, 'backup-logs'), resources: { requests: { cpu: '1', memory: '1Gi' } } };
+        copy.spec.templates[1].script = {
+          ...script(copy, 'backup-logs'),
+          resources: { requests: { cpu: '1', memory: '1Gi' } },
+        };
       },
       finds: /no resources\.limits\.cpu/,
     },
@@ -451,7 +587,10 @@ describe('the template checks', () => {
     it(`finds ${name}`, () => {
       assert.deepEqual(check(base), [], 'the unchanged template must pass');
       const problems = check(mutate(change));
-      assert.ok(problems.some((problem) => finds.test(problem)), `expected ${finds} in ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((problem) => finds.test(problem)),
+        `expected ${finds} in ${JSON.stringify(problems)}`,
+      );
     });
   }
 
@@ -485,8 +624,10 @@ describe('the template checks', () => {
 
   const expansions: { script: string; seen: string[]; unquoted: string[] }[] = [
     { script: 'echo $POD', seen: ['POD'], unquoted: ['POD'] },
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text, not a template literal.
     { script: 'echo ${POD}', seen: ['POD'], unquoted: ['POD'] },
     { script: 'echo "$POD"', seen: ['POD'], unquoted: [] },
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text, not a template literal.
     { script: 'echo "${CONTAINER:+, container $CONTAINER}"', seen: ['CONTAINER', 'CONTAINER'], unquoted: [] },
     { script: "echo '$POD'", seen: [], unquoted: [] },
     { script: '# echo $POD\necho "$NAMESPACE"', seen: ['NAMESPACE'], unquoted: [] },
@@ -500,13 +641,24 @@ describe('the template checks', () => {
   ];
   for (const { script: source, seen, unquoted } of expansions) {
     it(`sees ${JSON.stringify(unquoted)} of ${JSON.stringify(seen)} unquoted in ${JSON.stringify(source)}`, () => {
-      assert.deepEqual(shellExpansions(source).map((expansion) => expansion.name), seen);
-      assert.deepEqual(unquotedParameterExpansions(source).map((expansion) => expansion.name), unquoted);
+      assert.deepEqual(
+        shellExpansions(source).map((expansion) => expansion.name),
+        seen,
+      );
+      assert.deepEqual(
+        unquotedParameterExpansions(source).map((expansion) => expansion.name),
+        unquoted,
+      );
     });
   }
 
   it('finds a script that reads a variable nobody sets, or sets one nobody reads', () => {
-    const problems = scriptVariableProblems({ path: 'x', template: 't', source: 'set -eu\necho "$NAMESPCE"\n', env: ['HOME', 'NAMESPACE'] });
+    const problems = scriptVariableProblems({
+      path: 'x',
+      template: 't',
+      source: 'set -eu\necho "$NAMESPCE"\n',
+      env: ['HOME', 'NAMESPACE'],
+    });
     assert.deepEqual(problems, [
       'template t: the script reads $NAMESPCE, which its env does not set',
       'template t: env NAMESPACE is set but the script never reads it',
@@ -536,7 +688,14 @@ interface PodOptions {
   reason?: string;
 }
 
-const REPLICASET_OWNER = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'checkout-7d9f8b6c5', uid: 'rs-uid', controller: true, blockOwnerDeletion: true };
+const REPLICASET_OWNER = {
+  apiVersion: 'apps/v1',
+  kind: 'ReplicaSet',
+  name: 'checkout-7d9f8b6c5',
+  uid: 'rs-uid',
+  controller: true,
+  blockOwnerDeletion: true,
+};
 
 function running(name: string, restartCount = 0): Json {
   return { name, ready: true, restartCount, state: { running: { startedAt: '2025-01-01T00:00:00Z' } }, lastState: {} };
@@ -557,7 +716,12 @@ function pod(options: PodOptions = {}): Json {
     },
     spec: {
       containers: options.containers ?? [
-        { name: 'app', image: 'registry.example.com/shop/checkout:1.4.2', ports: [{ containerPort: 8080 }], resources: { requests: { memory: '256Mi' }, limits: { memory: '512Mi' } } },
+        {
+          name: 'app',
+          image: 'registry.example.com/shop/checkout:1.4.2',
+          ports: [{ containerPort: 8080 }],
+          resources: { requests: { memory: '256Mi' }, limits: { memory: '512Mi' } },
+        },
       ],
       imagePullSecrets: options.imagePullSecrets?.map((name) => ({ name })),
       nodeName: 'node-1',
@@ -574,14 +738,21 @@ function pod(options: PodOptions = {}): Json {
 
 const json = (value: unknown): string => JSON.stringify(value);
 const getPod = (value: Json): FakeAnswer => ({ when: ['get', 'pod', POD, '-o', 'json'], stdout: json(value) });
-const NOT_FOUND: FakeAnswer = { when: ['get', 'pod', POD], exit: 1, stderr: `Error from server (NotFound): pods "${POD}" not found\n` };
+const NOT_FOUND: FakeAnswer = {
+  when: ['get', 'pod', POD],
+  exit: 1,
+  stderr: `Error from server (NotFound): pods "${POD}" not found\n`,
+};
 
 describe('scripts, run against fake kubectl', () => {
   describe('diagnose-pod', () => {
     const workflowTemplate = loadWorkflowTemplate('diagnose-pod');
 
     it('describes the pod', () => {
-      const run = runScript(scriptOf(workflowTemplate, 'describe-pod'), { env: TARGET, answers: { kubectl: [{ when: ['describe'], stdout: 'Name: x\n' }] } });
+      const run = runScript(scriptOf(workflowTemplate, 'describe-pod'), {
+        env: TARGET,
+        answers: { kubectl: [{ when: ['describe'], stdout: 'Name: x\n' }] },
+      });
       assert.equal(run.status, 0, run.stderr);
       assert.deepEqual(run.callsTo('kubectl'), [['describe', 'pod', POD, '-n', NAMESPACE]]);
     });
@@ -605,16 +776,39 @@ describe('scripts, run against fake kubectl', () => {
     });
 
     it('collects every container when the alert names none', () => {
-      const run = runScript(scriptOf(workflowTemplate, 'collect-logs'), { env: { ...TARGET, CONTAINER: '' }, answers: { kubectl: [{ when: ['logs'] }] } });
+      const run = runScript(scriptOf(workflowTemplate, 'collect-logs'), {
+        env: { ...TARGET, CONTAINER: '' },
+        answers: { kubectl: [{ when: ['logs'] }] },
+      });
       assert.equal(run.status, 0, run.stderr);
-      assert.deepEqual(run.callsTo('kubectl')[0], ['logs', POD, '-n', NAMESPACE, '--all-containers=true', '--prefix=true', '--tail=500', '--timestamps=true']);
+      assert.deepEqual(run.callsTo('kubectl')[0], [
+        'logs',
+        POD,
+        '-n',
+        NAMESPACE,
+        '--all-containers=true',
+        '--prefix=true',
+        '--tail=500',
+        '--timestamps=true',
+      ]);
     });
 
     it("gathers the pod's events, which outlive it", () => {
-      const run = runScript(scriptOf(workflowTemplate, 'gather-events'), { env: TARGET, answers: { kubectl: [{ when: ['events'] }] } });
+      const run = runScript(scriptOf(workflowTemplate, 'gather-events'), {
+        env: TARGET,
+        answers: { kubectl: [{ when: ['events'] }] },
+      });
       assert.equal(run.status, 0, run.stderr);
       assert.deepEqual(run.callsTo('kubectl'), [
-        ['get', 'events', '-n', NAMESPACE, '--field-selector', `involvedObject.kind=Pod,involvedObject.name=${POD}`, '--sort-by=.metadata.creationTimestamp'],
+        [
+          'get',
+          'events',
+          '-n',
+          NAMESPACE,
+          '--field-selector',
+          `involvedObject.kind=Pod,involvedObject.name=${POD}`,
+          '--sort-by=.metadata.creationTimestamp',
+        ],
       ]);
     });
 
@@ -626,25 +820,35 @@ describe('scripts, run against fake kubectl', () => {
         state: { waiting: { reason: 'CrashLoopBackOff' } },
         lastState: { terminated: { reason: 'Error', exitCode: 1, finishedAt: '2025-01-01T00:04:00Z' } },
       };
-      const events = { items: [
-        { reason: 'BackOff', count: 5, message: 'Back-off restarting failed container' },
-        { reason: 'BackOff', count: 2, message: 'Back-off restarting failed container app' },
-        { reason: 'Unhealthy', message: 'Readiness probe failed:\nconnection refused' },
-      ] };
+      const events = {
+        items: [
+          { reason: 'BackOff', count: 5, message: 'Back-off restarting failed container' },
+          { reason: 'BackOff', count: 2, message: 'Back-off restarting failed container app' },
+          { reason: 'Unhealthy', message: 'Readiness probe failed:\nconnection refused' },
+        ],
+      };
       const run = runScript(scriptOf(workflowTemplate, 'summarize'), {
         env: TARGET,
-        answers: { kubectl: [getPod(pod({ ready: false, statuses: [crashing] })), { when: ['events'], stdout: json(events) }] },
+        answers: {
+          kubectl: [getPod(pod({ ready: false, statuses: [crashing] })), { when: ['events'], stdout: json(events) }],
+        },
       });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /phase: Running on node node-1/);
       assert.match(run.stdout, /ready: false/);
-      assert.match(run.stdout, /container app: ready=false restarts=7 state=waiting \(CrashLoopBackOff\) last-termination=Error exit=1 at 2025-01-01T00:04:00Z/);
+      assert.match(
+        run.stdout,
+        /container app: ready=false restarts=7 state=waiting \(CrashLoopBackOff\) last-termination=Error exit=1 at 2025-01-01T00:04:00Z/,
+      );
       assert.match(run.stdout, /BackOff x7: Back-off restarting failed container app/);
       assert.match(run.stdout, /Unhealthy x1: Readiness probe failed: connection refused/);
     });
 
     it('still succeeds when the pod is gone by the time of the summary', () => {
-      const run = runScript(scriptOf(workflowTemplate, 'summarize'), { env: TARGET, answers: { kubectl: [NOT_FOUND] } });
+      const run = runScript(scriptOf(workflowTemplate, 'summarize'), {
+        env: TARGET,
+        answers: { kubectl: [NOT_FOUND] },
+      });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /no longer exists/);
     });
@@ -666,18 +870,40 @@ describe('scripts, run against fake kubectl', () => {
       });
       assert.equal(run.status, 0, run.stderr);
       const backup = run.file('/tmp/backup/logs.txt') ?? '';
-      assert.match(backup, /current container instance\n2025-01-01T00:00:00Z database connection failed\n# --- previous container instance\n# \(no previous logs/);
-      assert.deepEqual(run.callsTo('kubectl')[1], ['logs', POD, '-n', NAMESPACE, '-c', 'app', '--timestamps=true', '--limit-bytes=104857600']);
+      assert.match(
+        backup,
+        /current container instance\n2025-01-01T00:00:00Z database connection failed\n# --- previous container instance\n# \(no previous logs/,
+      );
+      assert.deepEqual(run.callsTo('kubectl')[1], [
+        'logs',
+        POD,
+        '-n',
+        NAMESPACE,
+        '-c',
+        'app',
+        '--timestamps=true',
+        '--limit-bytes=104857600',
+      ]);
     });
 
     it('fails before reading logs when the pod is gone', () => {
-      const run = runScript(scriptOf(workflowTemplate, 'backup-logs'), { env: { ...TARGET, CONTAINER: '' }, answers: { kubectl: [NOT_FOUND] } });
+      const run = runScript(scriptOf(workflowTemplate, 'backup-logs'), {
+        env: { ...TARGET, CONTAINER: '' },
+        answers: { kubectl: [NOT_FOUND] },
+      });
       assert.notEqual(run.status, 0);
-      assert.deepEqual(run.callsTo('kubectl').filter((args) => args[0] === 'logs'), []);
+      assert.deepEqual(
+        run.callsTo('kubectl').filter((args) => args[0] === 'logs'),
+        [],
+      );
     });
 
     const sibling = pod({ name: 'checkout-7d9f8b6c5-aaaaa', uid: 'pod-uid-2' });
-    const stranger = pod({ name: 'cart-5f5f5f5f5-bbbbb', uid: 'pod-uid-9', owner: { ...REPLICASET_OWNER, name: 'cart-5f5f5f5f5', uid: 'other-rs' } });
+    const stranger = pod({
+      name: 'cart-5f5f5f5f5-bbbbb',
+      uid: 'pod-uid-9',
+      owner: { ...REPLICASET_OWNER, name: 'cart-5f5f5f5f5', uid: 'other-rs' },
+    });
     const replicaSet = { spec: { selector: { matchLabels: { app: 'checkout', 'pod-template-hash': '7d9f8b6c5' } } } };
 
     it("records the owner, the owner's current pods and its selector, then deletes only this pod", () => {
@@ -697,7 +923,16 @@ describe('scripts, run against fake kubectl', () => {
       assert.equal(run.file('/tmp/out/known-uids'), 'pod-uid-1 pod-uid-2');
       assert.equal(run.file('/tmp/out/selector'), 'app=checkout,pod-template-hash=7d9f8b6c5');
       const calls = run.callsTo('kubectl');
-      assert.deepEqual(calls[2], ['get', 'pods', '-n', NAMESPACE, '-l', 'app=checkout,pod-template-hash=7d9f8b6c5', '-o', 'json']);
+      assert.deepEqual(calls[2], [
+        'get',
+        'pods',
+        '-n',
+        NAMESPACE,
+        '-l',
+        'app=checkout,pod-template-hash=7d9f8b6c5',
+        '-o',
+        'json',
+      ]);
       assert.deepEqual(calls.at(-1), ['delete', 'pod', POD, '-n', NAMESPACE, '--wait=false']);
     });
 
@@ -715,46 +950,81 @@ describe('scripts, run against fake kubectl', () => {
       });
       assert.equal(run.status, 0, run.stderr);
       assert.equal(run.file('/tmp/out/selector'), '');
-      assert.ok(run.callsTo('kubectl').some((args) => json(args) === json(['get', 'pods', '-n', NAMESPACE, '-o', 'json'])));
+      assert.ok(
+        run.callsTo('kubectl').some((args) => json(args) === json(['get', 'pods', '-n', NAMESPACE, '-o', 'json'])),
+      );
     });
 
     it('does not delete when it cannot list the owner pods, which it needs to recognise the replacement', () => {
       const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), {
         env: { ...TARGET, READY_TIMEOUT: '300' },
-        answers: { kubectl: [getPod(pod()), { when: ['get', 'replicasets.apps'], stdout: json(replicaSet) }, { when: ['get', 'pods'], exit: 1 }, { when: ['delete'] }] },
+        answers: {
+          kubectl: [
+            getPod(pod()),
+            { when: ['get', 'replicasets.apps'], stdout: json(replicaSet) },
+            { when: ['get', 'pods'], exit: 1 },
+            { when: ['delete'] },
+          ],
+        },
       });
       assert.notEqual(run.status, 0);
-      assert.deepEqual(run.callsTo('kubectl').filter((args) => args[0] === 'delete'), []);
+      assert.deepEqual(
+        run.callsTo('kubectl').filter((args) => args[0] === 'delete'),
+        [],
+      );
     });
 
     const unrestartable: { name: string; owner: Json | null; says: RegExp }[] = [
       { name: 'a pod no controller owns', owner: null, says: /no controller owns it/ },
-      { name: 'the mirror of a static pod', owner: { apiVersion: 'v1', kind: 'Node', name: 'node-1', uid: 'node-uid', controller: true }, says: /static pod/ },
+      {
+        name: 'the mirror of a static pod',
+        owner: { apiVersion: 'v1', kind: 'Node', name: 'node-1', uid: 'node-uid', controller: true },
+        says: /static pod/,
+      },
     ];
     for (const { name, owner, says } of unrestartable) {
       it(`refuses to delete ${name}`, () => {
-        const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), { env: { ...TARGET, READY_TIMEOUT: '300' }, answers: { kubectl: [getPod(pod({ owner })), { when: ['delete'] }] } });
+        const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), {
+          env: { ...TARGET, READY_TIMEOUT: '300' },
+          answers: { kubectl: [getPod(pod({ owner })), { when: ['delete'] }] },
+        });
         assert.equal(run.status, 1);
         assert.match(run.stderr, says);
-        assert.deepEqual(run.callsTo('kubectl').filter((args) => args[0] === 'delete'), []);
+        assert.deepEqual(
+          run.callsTo('kubectl').filter((args) => args[0] === 'delete'),
+          [],
+        );
       });
     }
 
     for (const timeout of ['', 'abc', '-5', '010', '100000', '5; touch pwned', '3.5']) {
       it(`refuses ready-timeout ${JSON.stringify(timeout)} before touching the cluster`, () => {
-        const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), { env: { ...TARGET, READY_TIMEOUT: timeout }, answers: { kubectl: [{ when: [] }] } });
+        const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), {
+          env: { ...TARGET, READY_TIMEOUT: timeout },
+          answers: { kubectl: [{ when: [] }] },
+        });
         assert.equal(run.status, 2);
         assert.deepEqual(run.callsTo('kubectl'), []);
       });
     }
 
-    const verifyEnv = { ...TARGET, READY_TIMEOUT: '0', OWNER_UID: 'rs-uid', KNOWN_UIDS: 'pod-uid-1 pod-uid-2', SELECTOR: 'app=checkout' };
+    const verifyEnv = {
+      ...TARGET,
+      READY_TIMEOUT: '0',
+      OWNER_UID: 'rs-uid',
+      KNOWN_UIDS: 'pod-uid-1 pod-uid-2',
+      SELECTOR: 'app=checkout',
+    };
 
     it('succeeds once a new pod of the owner is Ready, ignoring the pods that existed before', () => {
       const replacement = pod({ name: 'checkout-7d9f8b6c5-zzzzz', uid: 'pod-uid-3' });
       const run = runScript(scriptOf(workflowTemplate, 'verify-replacement'), {
         env: verifyEnv,
-        answers: { kubectl: [{ when: ['get', 'pods'], stdout: json({ items: [pod({ deleting: true }), sibling, replacement] }) }] },
+        answers: {
+          kubectl: [
+            { when: ['get', 'pods'], stdout: json({ items: [pod({ deleting: true }), sibling, replacement] }) },
+          ],
+        },
       });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /replacement pod shop\/checkout-7d9f8b6c5-zzzzz is Ready/);
@@ -792,21 +1062,31 @@ describe('scripts, run against fake kubectl', () => {
   describe('scale-and-monitor', () => {
     const workflowTemplate = loadWorkflowTemplate('scale-and-monitor');
     const ownerOf = (kind: string, answer: string): FakeAnswer => ({
-      when: ['get', kind, '-o', 'jsonpath={range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}'],
+      when: [
+        'get',
+        kind,
+        '-o',
+        'jsonpath={range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}',
+      ],
       stdout: answer,
     });
 
     it('follows pod -> ReplicaSet -> Deployment when no deployment is given', () => {
       const run = runScript(scriptOf(workflowTemplate, 'resolve-deployment'), {
         env: { ...TARGET, DEPLOYMENT: '' },
-        answers: { kubectl: [ownerOf('pod', 'ReplicaSet/checkout-7d9f8b6c5'), ownerOf('replicaset', 'Deployment/checkout')] },
+        answers: {
+          kubectl: [ownerOf('pod', 'ReplicaSet/checkout-7d9f8b6c5'), ownerOf('replicaset', 'Deployment/checkout')],
+        },
       });
       assert.equal(run.status, 0, run.stderr);
       assert.equal(run.file('/tmp/out/deployment'), 'checkout');
-      assert.deepEqual(run.callsTo('kubectl').map((args) => args.slice(0, 5)), [
-        ['get', 'pod', POD, '-n', NAMESPACE],
-        ['get', 'replicaset', 'checkout-7d9f8b6c5', '-n', NAMESPACE],
-      ]);
+      assert.deepEqual(
+        run.callsTo('kubectl').map((args) => args.slice(0, 5)),
+        [
+          ['get', 'pod', POD, '-n', NAMESPACE],
+          ['get', 'replicaset', 'checkout-7d9f8b6c5', '-n', NAMESPACE],
+        ],
+      );
     });
 
     it('uses the deployment it is given, after checking that it exists', () => {
@@ -820,13 +1100,24 @@ describe('scripts, run against fake kubectl', () => {
     });
 
     const unresolvable: { name: string; answers: FakeAnswer[]; says: RegExp }[] = [
-      { name: 'a pod of a StatefulSet', answers: [ownerOf('pod', 'StatefulSet/db')], says: /owned by 'StatefulSet\/db', not a ReplicaSet/ },
+      {
+        name: 'a pod of a StatefulSet',
+        answers: [ownerOf('pod', 'StatefulSet/db')],
+        says: /owned by 'StatefulSet\/db', not a ReplicaSet/,
+      },
       { name: 'a bare pod', answers: [ownerOf('pod', '')], says: /owned by 'nothing'/ },
-      { name: 'a ReplicaSet no Deployment owns', answers: [ownerOf('pod', 'ReplicaSet/legacy'), ownerOf('replicaset', '')], says: /not a Deployment/ },
+      {
+        name: 'a ReplicaSet no Deployment owns',
+        answers: [ownerOf('pod', 'ReplicaSet/legacy'), ownerOf('replicaset', '')],
+        says: /not a Deployment/,
+      },
     ];
     for (const { name, answers, says } of unresolvable) {
       it(`fails for ${name}, and names the deployment parameter`, () => {
-        const run = runScript(scriptOf(workflowTemplate, 'resolve-deployment'), { env: { ...TARGET, DEPLOYMENT: '' }, answers: { kubectl: answers } });
+        const run = runScript(scriptOf(workflowTemplate, 'resolve-deployment'), {
+          env: { ...TARGET, DEPLOYMENT: '' },
+          answers: { kubectl: answers },
+        });
         assert.equal(run.status, 1);
         assert.match(run.stderr, says);
         assert.equal(run.file('/tmp/out/deployment'), undefined);
@@ -834,26 +1125,51 @@ describe('scripts, run against fake kubectl', () => {
     }
 
     it('fails without calling kubectl when it has neither a deployment nor a pod', () => {
-      const run = runScript(scriptOf(workflowTemplate, 'resolve-deployment'), { env: { NAMESPACE, POD: '', DEPLOYMENT: '' } });
+      const run = runScript(scriptOf(workflowTemplate, 'resolve-deployment'), {
+        env: { NAMESPACE, POD: '', DEPLOYMENT: '' },
+      });
       assert.equal(run.status, 1);
       assert.deepEqual(run.callsTo('kubectl'), []);
     });
 
     const scaleEnv = { NAMESPACE, DEPLOYMENT: 'checkout', REPLICAS: '3', MAX_REPLICAS: '20', ROLLOUT_TIMEOUT: '300' };
-    const scaleAnswers: FakeAnswer[] = [{ when: ['get', 'deployment', 'checkout', '-o', 'jsonpath={.spec.replicas}'], stdout: '1' }, { when: ['scale'] }];
+    const scaleAnswers: FakeAnswer[] = [
+      { when: ['get', 'deployment', 'checkout', '-o', 'jsonpath={.spec.replicas}'], stdout: '1' },
+      { when: ['scale'] },
+    ];
 
     it('scales the deployment and prints how to undo it', () => {
-      const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), { env: scaleEnv, answers: { kubectl: scaleAnswers } });
+      const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), {
+        env: scaleEnv,
+        answers: { kubectl: scaleAnswers },
+      });
       assert.equal(run.status, 0, run.stderr);
-      assert.deepEqual(run.callsTo('kubectl').at(-1), ['scale', 'deployment', 'checkout', '-n', NAMESPACE, '--replicas=3']);
+      assert.deepEqual(run.callsTo('kubectl').at(-1), [
+        'scale',
+        'deployment',
+        'checkout',
+        '-n',
+        NAMESPACE,
+        '--replicas=3',
+      ]);
       assert.match(run.stdout, /from 1 to 3 replicas/);
       assert.match(run.stdout, /to undo: kubectl scale deployment checkout -n shop --replicas=1/);
     });
 
     it('scales to zero when asked', () => {
-      const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), { env: { ...scaleEnv, REPLICAS: '0' }, answers: { kubectl: scaleAnswers } });
+      const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), {
+        env: { ...scaleEnv, REPLICAS: '0' },
+        answers: { kubectl: scaleAnswers },
+      });
       assert.equal(run.status, 0, run.stderr);
-      assert.deepEqual(run.callsTo('kubectl').at(-1), ['scale', 'deployment', 'checkout', '-n', NAMESPACE, '--replicas=0']);
+      assert.deepEqual(run.callsTo('kubectl').at(-1), [
+        'scale',
+        'deployment',
+        'checkout',
+        '-n',
+        NAMESPACE,
+        '--replicas=0',
+      ]);
     });
 
     const invalid: [string, Record<string, string>][] = [
@@ -870,7 +1186,10 @@ describe('scripts, run against fake kubectl', () => {
     ];
     for (const [name, change] of invalid) {
       it(`refuses ${name} before touching the cluster`, () => {
-        const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), { env: { ...scaleEnv, ...change }, answers: { kubectl: scaleAnswers } });
+        const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), {
+          env: { ...scaleEnv, ...change },
+          answers: { kubectl: scaleAnswers },
+        });
         assert.equal(run.status, 2, run.stderr);
         assert.deepEqual(run.callsTo('kubectl'), []);
       });
@@ -881,15 +1200,34 @@ describe('scripts, run against fake kubectl', () => {
       { when: ['get', 'deployment', 'checkout', '-o', 'json'], stdout: json(deployment) },
     ];
     const readiness: { name: string; deployment: Json; status: number }[] = [
-      { name: 'every replica is ready', deployment: { spec: { replicas: 3 }, status: { readyReplicas: 3 } }, status: 0 },
+      {
+        name: 'every replica is ready',
+        deployment: { spec: { replicas: 3 }, status: { readyReplicas: 3 } },
+        status: 0,
+      },
       { name: 'it was scaled to zero', deployment: { spec: { replicas: 0 }, status: {} }, status: 0 },
-      { name: 'a replica is not ready after the rollout', deployment: { spec: { replicas: 3 }, status: { readyReplicas: 2 } }, status: 1 },
+      {
+        name: 'a replica is not ready after the rollout',
+        deployment: { spec: { replicas: 3 }, status: { readyReplicas: 2 } },
+        status: 1,
+      },
     ];
     for (const { name, deployment, status } of readiness) {
       it(`${status === 0 ? 'succeeds' : 'fails'} after the rollout when ${name}`, () => {
-        const run = runScript(scriptOf(workflowTemplate, 'wait-for-rollout'), { env: { NAMESPACE, DEPLOYMENT: 'checkout', ROLLOUT_TIMEOUT: '120' }, answers: { kubectl: rollout(deployment) } });
+        const run = runScript(scriptOf(workflowTemplate, 'wait-for-rollout'), {
+          env: { NAMESPACE, DEPLOYMENT: 'checkout', ROLLOUT_TIMEOUT: '120' },
+          answers: { kubectl: rollout(deployment) },
+        });
         assert.equal(run.status, status, run.stderr);
-        assert.deepEqual(run.callsTo('kubectl')[0], ['rollout', 'status', 'deployment', 'checkout', '-n', NAMESPACE, '--timeout=120s']);
+        assert.deepEqual(run.callsTo('kubectl')[0], [
+          'rollout',
+          'status',
+          'deployment',
+          'checkout',
+          '-n',
+          NAMESPACE,
+          '--timeout=120s',
+        ]);
       });
     }
 
@@ -931,7 +1269,10 @@ describe('scripts, run against fake kubectl', () => {
         },
       });
       assert.equal(run.status, 0, run.stderr);
-      assert.match(run.stdout, /container app:\n {2}memory request 256Mi, limit 512Mi\n {2}usage now 500Mi \(97% of the limit\)\n {2}restarts 4, state waiting \(CrashLoopBackOff\)\n {2}last termination: OOMKilled \(exit 137/);
+      assert.match(
+        run.stdout,
+        /container app:\n {2}memory request 256Mi, limit 512Mi\n {2}usage now 500Mi \(97% of the limit\)\n {2}restarts 4, state waiting \(CrashLoopBackOff\)\n {2}last termination: OOMKilled \(exit 137/,
+      );
       assert.match(run.stdout, /=== findings\nOOMKilled: container app used more than its limit 512Mi/);
       assert.match(run.stdout, /container sidecar has no memory limit/);
       assert.match(run.stdout, /container app is at 97% of its memory limit now/);
@@ -940,7 +1281,13 @@ describe('scripts, run against fake kubectl', () => {
     it('still answers "was it OOMKilled" without metrics-server', () => {
       const run = runScript(script, {
         env,
-        answers: { kubectl: [getPod(pod({ containers: twoContainers, statuses: [oomKilled, running('sidecar')] })), { when: ['top'], exit: 1, stderr: 'error: Metrics API not available\n' }, events] },
+        answers: {
+          kubectl: [
+            getPod(pod({ containers: twoContainers, statuses: [oomKilled, running('sidecar')] })),
+            { when: ['top'], exit: 1, stderr: 'error: Metrics API not available\n' },
+            events,
+          ],
+        },
       });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /no current usage: kubectl top failed/);
@@ -951,7 +1298,13 @@ describe('scripts, run against fake kubectl', () => {
     it('says so when nothing memory-related stands out, and looks only at the alert container', () => {
       const run = runScript(script, {
         env: { ...env, CONTAINER: 'app' },
-        answers: { kubectl: [getPod(pod({ containers: twoContainers, statuses: [running('app'), running('sidecar')] })), { when: ['top'], stdout: `${POD} app 3m 100Mi\n` }, events] },
+        answers: {
+          kubectl: [
+            getPod(pod({ containers: twoContainers, statuses: [running('app'), running('sidecar')] })),
+            { when: ['top'], stdout: `${POD} app 3m 100Mi\n` },
+            events,
+          ],
+        },
       });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /nothing memory-related stands out/);
@@ -970,12 +1323,27 @@ describe('scripts, run against fake kubectl', () => {
     const env = { ...TARGET, CONTAINER: '', TARGET_HOST: '', TARGET_PORT: '', ALERTNAME: '' };
     const services = {
       items: [
-        { metadata: { name: 'checkout' }, spec: { selector: { app: 'checkout' }, clusterIP: '10.96.0.10', ports: [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }] } },
-        { metadata: { name: 'cart' }, spec: { selector: { app: 'cart' }, clusterIP: '10.96.0.11', ports: [{ port: 80 }] } },
+        {
+          metadata: { name: 'checkout' },
+          spec: {
+            selector: { app: 'checkout' },
+            clusterIP: '10.96.0.10',
+            ports: [
+              { port: 80, protocol: 'TCP' },
+              { port: 53, protocol: 'UDP' },
+            ],
+          },
+        },
+        {
+          metadata: { name: 'cart' },
+          spec: { selector: { app: 'cart' }, clusterIP: '10.96.0.11', ports: [{ port: 80 }] },
+        },
         { metadata: { name: 'external' }, spec: { type: 'ExternalName', externalName: 'example.com' } },
       ],
     };
-    const slices = (addresses: string[], ready = true) => ({ items: [{ endpoints: addresses.map((address) => ({ addresses: [address], conditions: { ready } })) }] });
+    const slices = (addresses: string[], ready = true) => ({
+      items: [{ endpoints: addresses.map((address) => ({ addresses: [address], conditions: { ready } })) }],
+    });
     const resolves: FakeAnswer = { when: ['hosts'], stdout: '10.96.0.1       kubernetes.default.svc.cluster.local\n' };
 
     it('checks DNS, the Services that select the pod, their endpoints and TCP ports, and the pod itself', () => {
@@ -985,7 +1353,10 @@ describe('scripts, run against fake kubectl', () => {
           kubectl: [
             getPod(pod()),
             { when: ['get', 'services'], stdout: json(services) },
-            { when: ['get', 'endpointslices.discovery.k8s.io', 'kubernetes.io/service-name=checkout'], stdout: json(slices(['10.0.0.7'])) },
+            {
+              when: ['get', 'endpointslices.discovery.k8s.io', 'kubernetes.io/service-name=checkout'],
+              stdout: json(slices(['10.0.0.7'])),
+            },
             { when: ['get', 'networkpolicies.networking.k8s.io'], stdout: '' },
           ],
           getent: [resolves],
@@ -993,8 +1364,14 @@ describe('scripts, run against fake kubectl', () => {
         },
       });
       assert.equal(run.status, 0, run.stderr);
-      assert.deepEqual(run.callsTo('getent'), [['hosts', 'kubernetes.default.svc'], ['hosts', 'checkout.shop.svc']]);
-      assert.deepEqual(run.callsTo('nc'), [['-z', '-w', '3', 'checkout.shop.svc', '80'], ['-z', '-w', '3', '10.0.0.7', '8080']]);
+      assert.deepEqual(run.callsTo('getent'), [
+        ['hosts', 'kubernetes.default.svc'],
+        ['hosts', 'checkout.shop.svc'],
+      ]);
+      assert.deepEqual(run.callsTo('nc'), [
+        ['-z', '-w', '3', 'checkout.shop.svc', '80'],
+        ['-z', '-w', '3', '10.0.0.7', '8080'],
+      ]);
       assert.doesNotMatch(run.stdout, /cart/);
       assert.match(run.stdout, /=== findings: 0 problem\(s\)/);
     });
@@ -1007,7 +1384,10 @@ describe('scripts, run against fake kubectl', () => {
             getPod(pod({ ready: false })),
             { when: ['get', 'services'], stdout: json(services) },
             { when: ['get', 'endpointslices.discovery.k8s.io'], stdout: json(slices(['10.0.0.8'])) },
-            { when: ['get', 'networkpolicies.networking.k8s.io'], stdout: 'networkpolicy.networking.k8s.io/default-deny\n' },
+            {
+              when: ['get', 'networkpolicies.networking.k8s.io'],
+              stdout: 'networkpolicy.networking.k8s.io/default-deny\n',
+            },
           ],
           getent: [{ when: ['db.shop.svc'], exit: 2 }, resolves],
           nc: [{ when: ['10.0.0.7'], exit: 1 }, { when: ['db.shop.svc'], exit: 1 }, { when: [] }],
@@ -1030,7 +1410,11 @@ describe('scripts, run against fake kubectl', () => {
       const run = runScript(script, {
         env,
         answers: {
-          kubectl: [getPod(pod()), { when: ['get', 'services'], exit: 1, stderr: 'Forbidden\n' }, { when: ['get', 'networkpolicies.networking.k8s.io'], exit: 1 }],
+          kubectl: [
+            getPod(pod()),
+            { when: ['get', 'services'], exit: 1, stderr: 'Forbidden\n' },
+            { when: ['get', 'networkpolicies.networking.k8s.io'], exit: 1 },
+          ],
           getent: [resolves],
           nc: [{ when: [] }],
         },
@@ -1058,19 +1442,46 @@ describe('scripts, run against fake kubectl', () => {
   describe('check-image-registry', () => {
     const script = scriptOf(loadWorkflowTemplate('check-image-registry'), 'registry-report');
     const password = 'hunter2-secret';
-    const dockerConfig = Buffer.from(json({ auths: { 'https://registry.example.com': { username: 'ci', password, auth: Buffer.from(`ci:${password}`).toString('base64') } } })).toString('base64');
+    const dockerConfig = Buffer.from(
+      json({
+        auths: {
+          'https://registry.example.com': {
+            username: 'ci',
+            password,
+            auth: Buffer.from(`ci:${password}`).toString('base64'),
+          },
+        },
+      }),
+    ).toString('base64');
     const containers = [
       { name: 'app', image: 'registry.example.com/shop/checkout:1.4.2' },
       { name: 'proxy', image: 'envoyproxy/envoy' },
     ];
     const statuses = [
-      { name: 'app', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image' } } },
+      {
+        name: 'app',
+        ready: false,
+        restartCount: 0,
+        state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image' } },
+      },
       running('proxy'),
     ];
-    const events = { items: [
-      { metadata: { creationTimestamp: '2025-01-01T00:01:00Z' }, type: 'Warning', reason: 'Failed', message: 'Failed to pull image: 401 Unauthorized' },
-      { metadata: { creationTimestamp: '2025-01-01T00:00:00Z' }, type: 'Normal', reason: 'Scheduled', message: 'Successfully assigned' },
-    ] };
+    const events = {
+      items: [
+        {
+          metadata: { creationTimestamp: '2025-01-01T00:01:00Z' },
+          type: 'Warning',
+          reason: 'Failed',
+          message: 'Failed to pull image: 401 Unauthorized',
+        },
+        {
+          metadata: { creationTimestamp: '2025-01-01T00:00:00Z' },
+          type: 'Normal',
+          reason: 'Scheduled',
+          message: 'Successfully assigned',
+        },
+      ],
+    };
 
     const run = () =>
       runScript(script, {
@@ -1078,13 +1489,25 @@ describe('scripts, run against fake kubectl', () => {
         answers: {
           kubectl: [
             getPod(pod({ containers, statuses, imagePullSecrets: ['regcred', 'gone'] })),
-            { when: ['get', 'secret', 'regcred'], stdout: json({ type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': dockerConfig } }) },
-            { when: ['get', 'secret', 'gone'], exit: 1, stderr: 'Error from server (NotFound): secrets "gone" not found\n' },
+            {
+              when: ['get', 'secret', 'regcred'],
+              stdout: json({ type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': dockerConfig } }),
+            },
+            {
+              when: ['get', 'secret', 'gone'],
+              exit: 1,
+              stderr: 'Error from server (NotFound): secrets "gone" not found\n',
+            },
             { when: ['get', 'events'], stdout: json(events) },
           ],
           curl: [
             { when: ['https://registry.example.com/v2/'], stdout: '401' },
-            { when: ['https://registry-1.docker.io/v2/'], stdout: '000', exit: 6, stderr: 'curl: (6) Could not resolve host\n' },
+            {
+              when: ['https://registry-1.docker.io/v2/'],
+              stdout: '000',
+              exit: 6,
+              stderr: 'curl: (6) Could not resolve host\n',
+            },
           ],
         },
       });
@@ -1099,7 +1522,10 @@ describe('scripts, run against fake kubectl', () => {
         'PROBLEM: registry docker.io is unreachable (DNS, TCP or TLS failed) at https://registry-1.docker.io/v2/',
       ]);
       assert.match(result.stdout, /ok: pull secret regcred has credentials for: registry\.example\.com/);
-      assert.match(result.stdout, /ok: registry registry\.example\.com answers on https:\/\/registry\.example\.com\/v2\/ and asks for credentials/);
+      assert.match(
+        result.stdout,
+        /ok: registry registry\.example\.com answers on https:\/\/registry\.example\.com\/v2\/ and asks for credentials/,
+      );
       assert.match(result.stdout, /ok: a pull secret has credentials for registry\.example\.com/);
       assert.match(result.stdout, /note: envoyproxy\/envoy has no tag, so it means :latest/);
       assert.match(result.stdout, /Warning Failed: Failed to pull image: 401 Unauthorized/);
@@ -1127,27 +1553,77 @@ describe('scripts, run against fake kubectl', () => {
   describe('diagnose-and-recover', () => {
     const workflowTemplate = loadWorkflowTemplate('diagnose-and-recover');
     const diagnose = scriptOf(workflowTemplate, 'diagnose');
-    const diagnoseEnv = { ...TARGET, CONTAINER: 'app', RESTART_THRESHOLD: '5', ERROR_PATTERN: 'database connection failed|connection pool exhausted', LOG_WINDOW: '5m' };
+    const diagnoseEnv = {
+      ...TARGET,
+      CONTAINER: 'app',
+      RESTART_THRESHOLD: '5',
+      ERROR_PATTERN: 'database connection failed|connection pool exhausted',
+      LOG_WINDOW: '5m',
+    };
     const quietLogs: FakeAnswer = { when: ['logs'], stdout: 'GET /healthz 200\n' };
-    const crashLooping = (restartCount: number) => ({ name: 'app', ready: false, restartCount, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { reason: 'Error', exitCode: 1 } } });
+    const crashLooping = (restartCount: number) => ({
+      name: 'app',
+      ready: false,
+      restartCount,
+      state: { waiting: { reason: 'CrashLoopBackOff' } },
+      lastState: { terminated: { reason: 'Error', exitCode: 1 } },
+    });
     const verdicts: { name: string; answers: FakeAnswer[]; verdict: string; reason: RegExp }[] = [
-      { name: 'a ready pod with quiet logs', answers: [getPod(pod()), quietLogs], verdict: 'healthy', reason: /ready, every container running/ },
-      { name: 'a crash-looping pod below the restart threshold', answers: [getPod(pod({ ready: false, statuses: [crashLooping(2)] })), quietLogs], verdict: 'unhealthy', reason: /not ready/ },
+      {
+        name: 'a ready pod with quiet logs',
+        answers: [getPod(pod()), quietLogs],
+        verdict: 'healthy',
+        reason: /ready, every container running/,
+      },
+      {
+        name: 'a crash-looping pod below the restart threshold',
+        answers: [getPod(pod({ ready: false, statuses: [crashLooping(2)] })), quietLogs],
+        verdict: 'unhealthy',
+        reason: /not ready/,
+      },
       {
         name: 'a ready pod that still logs the error',
-        answers: [getPod(pod()), { when: ['logs'], stdout: 'ERROR Database connection failed\nok\nWARN connection pool exhausted\n' }],
+        answers: [
+          getPod(pod()),
+          { when: ['logs'], stdout: 'ERROR Database connection failed\nok\nWARN connection pool exhausted\n' },
+        ],
         verdict: 'unhealthy',
         reason: /2 matching error line\(s\) in the last 5m/,
       },
-      { name: 'a pod restarted past the threshold', answers: [getPod(pod({ ready: false, statuses: [crashLooping(7)] })), quietLogs], verdict: 'critical', reason: /restarted 7 times already/ },
+      {
+        name: 'a pod restarted past the threshold',
+        answers: [getPod(pod({ ready: false, statuses: [crashLooping(7)] })), quietLogs],
+        verdict: 'critical',
+        reason: /restarted 7 times already/,
+      },
       {
         name: 'a pod that cannot pull its image',
-        answers: [getPod(pod({ ready: false, statuses: [{ name: 'app', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff' } } }] })), quietLogs],
+        answers: [
+          getPod(
+            pod({
+              ready: false,
+              statuses: [
+                { name: 'app', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff' } } },
+              ],
+            }),
+          ),
+          quietLogs,
+        ],
         verdict: 'critical',
         reason: /ImagePullBackOff: a restart does not fix/,
       },
-      { name: 'a pod no controller owns', answers: [getPod(pod({ owner: null, ready: false, statuses: [crashLooping(1)] })), quietLogs], verdict: 'critical', reason: /no controller owns the pod/ },
-      { name: 'a pod that no longer exists', answers: [NOT_FOUND], verdict: 'critical', reason: /does not exist any more/ },
+      {
+        name: 'a pod no controller owns',
+        answers: [getPod(pod({ owner: null, ready: false, statuses: [crashLooping(1)] })), quietLogs],
+        verdict: 'critical',
+        reason: /no controller owns the pod/,
+      },
+      {
+        name: 'a pod that no longer exists',
+        answers: [NOT_FOUND],
+        verdict: 'critical',
+        reason: /does not exist any more/,
+      },
     ];
     for (const { name, answers, verdict, reason } of verdicts) {
       it(`calls ${name} ${verdict}`, () => {
@@ -1164,7 +1640,12 @@ describe('scripts, run against fake kubectl', () => {
     });
 
     it('gives no verdict, and fails, when it may not read the pod', () => {
-      const run = runScript(diagnose, { env: diagnoseEnv, answers: { kubectl: [{ when: ['get', 'pod'], exit: 1, stderr: 'Error from server (Forbidden): pods is forbidden\n' }] } });
+      const run = runScript(diagnose, {
+        env: diagnoseEnv,
+        answers: {
+          kubectl: [{ when: ['get', 'pod'], exit: 1, stderr: 'Error from server (Forbidden): pods is forbidden\n' }],
+        },
+      });
       assert.equal(run.status, 1);
       assert.equal(run.file('/tmp/verdict'), undefined);
       assert.match(run.stderr, /Forbidden/);
@@ -1198,14 +1679,24 @@ describe('scripts, run against fake kubectl', () => {
         },
       });
       assert.equal(run.status, 0, run.stderr);
-      assert.ok(run.callsTo('kubectl').some((args) => json(args) === json(['delete', 'pod', POD, '-n', NAMESPACE, '--wait=false'])));
+      assert.ok(
+        run
+          .callsTo('kubectl')
+          .some((args) => json(args) === json(['delete', 'pod', POD, '-n', NAMESPACE, '--wait=false'])),
+      );
       assert.match(run.stdout, /checkout-7d9f8b6c5-zzzzz is Ready/);
     });
 
     it('does not delete a pod that no controller would recreate', () => {
-      const run = runScript(restart, { env: { ...TARGET, READY_TIMEOUT: '60' }, answers: { kubectl: [getPod(pod({ owner: null })), { when: ['delete'] }] } });
+      const run = runScript(restart, {
+        env: { ...TARGET, READY_TIMEOUT: '60' },
+        answers: { kubectl: [getPod(pod({ owner: null })), { when: ['delete'] }] },
+      });
       assert.equal(run.status, 1);
-      assert.deepEqual(run.callsTo('kubectl').filter((args) => args[0] === 'delete'), []);
+      assert.deepEqual(
+        run.callsTo('kubectl').filter((args) => args[0] === 'delete'),
+        [],
+      );
     });
 
     const notify = scriptOf(workflowTemplate, 'notify');
@@ -1223,12 +1714,18 @@ describe('scripts, run against fake kubectl', () => {
     it('succeeds and says nobody was notified when no webhook is set', () => {
       const run = runScript(notify, { env: notifyEnv });
       assert.equal(run.status, 0, run.stderr);
-      assert.match(run.stdout, /nobody was notified of: P1 DatabaseConnectionFailed: pod shop\/checkout-7d9f8b6c5-x2x9k is critical/);
+      assert.match(
+        run.stdout,
+        /nobody was notified of: P1 DatabaseConnectionFailed: pod shop\/checkout-7d9f8b6c5-x2x9k is critical/,
+      );
       assert.deepEqual(run.callsTo('curl'), []);
     });
 
     it('POSTs a JSON summary to the webhook without ever printing its URL', () => {
-      const run = runScript(notify, { env: { ...notifyEnv, WEBHOOK_URL: webhook }, answers: { curl: [{ when: [webhook] }] } });
+      const run = runScript(notify, {
+        env: { ...notifyEnv, WEBHOOK_URL: webhook },
+        answers: { curl: [{ when: [webhook] }] },
+      });
       assert.equal(run.status, 0, run.stderr);
       const [args] = run.callsTo('curl');
       assert.ok(args);
@@ -1252,13 +1749,20 @@ describe('scripts, run against fake kubectl', () => {
     });
 
     it('fails when the webhook refuses, so the escalation is not silently lost', () => {
-      const run = runScript(notify, { env: { ...notifyEnv, WEBHOOK_URL: webhook }, answers: { curl: [{ when: [webhook], exit: 22, stderr: 'curl: (22) The requested URL returned error: 500\n' }] } });
+      const run = runScript(notify, {
+        env: { ...notifyEnv, WEBHOOK_URL: webhook },
+        answers: {
+          curl: [{ when: [webhook], exit: 22, stderr: 'curl: (22) The requested URL returned error: 500\n' }],
+        },
+      });
       assert.equal(run.status, 22);
       assert.ok(!(run.stdout + run.stderr).includes('XXXXSECRET'));
     });
 
     it('refuses a webhook URL that is not http(s)', () => {
-      const run = runScript(notify, { env: { ...notifyEnv, WEBHOOK_URL: 'file:///var/run/secrets/kubernetes.io/serviceaccount/token' } });
+      const run = runScript(notify, {
+        env: { ...notifyEnv, WEBHOOK_URL: 'file:///var/run/secrets/kubernetes.io/serviceaccount/token' },
+      });
       assert.equal(run.status, 1);
       assert.deepEqual(run.callsTo('curl'), []);
     });

@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { createKubeSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
 import type { SubmitResult } from '../../src/kube/result.js';
 import type { Workflow } from '../../src/kube/workflow.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
+import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
 import { makeTestPki } from '../support/tls.js';
 
@@ -44,7 +44,11 @@ describe('the Kubernetes submitter', () => {
   });
 
   it('creates the Workflow with strict field validation', async () => {
-    assert.deepEqual(await submitter.create(workflow('wf-a'), 2000), { kind: 'created', status: 201, retryable: false });
+    assert.deepEqual(await submitter.create(workflow('wf-a'), 2000), {
+      kind: 'created',
+      status: 201,
+      retryable: false,
+    });
     assert.equal(kube.workflows.length, 1);
     const create = kube.requests.find((r) => r.method === 'POST');
     assert.equal(create?.query.fieldValidation, 'Strict');
@@ -113,9 +117,17 @@ describe('the Kubernetes submitter', () => {
   it('fails permanently, naming the template, when the WorkflowTemplate does not exist', async () => {
     kube.reset();
     // A fresh submitter: the shared one has seen the template in earlier tests.
-    const fresh = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 'kube-token') });
+    const fresh = await createKubeSubmitter({
+      kind: 'file',
+      path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 'kube-token'),
+    });
     const result = await fresh.create(workflow('wf-i'), 2000);
-    assert.deepEqual(result, { kind: 'failed', status: 404, retryable: false, reason: '404 WorkflowTemplate argo/diagnose-pod not found' });
+    assert.deepEqual(result, {
+      kind: 'failed',
+      status: 404,
+      retryable: false,
+      reason: '404 WorkflowTemplate argo/diagnose-pod not found',
+    });
     assert.equal(kube.workflows.length, 0);
   });
 
@@ -140,12 +152,17 @@ describe('connections to the API server', () => {
     const kube = await startFakeKube({ token: 't' });
     try {
       kube.addWorkflowTemplate('argo', 'diagnose-pod');
-      const submitter = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't') });
+      const submitter = await createKubeSubmitter({
+        kind: 'file',
+        path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't'),
+      });
       // The fake's listening server (a private field): count the TCP connections it accepts.
       const server = (kube as unknown as { server: import('node:http').Server }).server;
       assert.ok(server, 'the fake exposes its server');
       let connections = 0;
-      server.on('connection', () => void connections++);
+      server.on('connection', () => {
+        connections++;
+      });
       for (let i = 0; i < 5; i++) assert.equal((await submitter.create(workflow(`wf-ka-${i}`), 2000)).kind, 'created');
       assert.equal(kube.workflows.length, 5);
       assert.ok(connections <= 2, `${connections} connections for 5 creates and a template check`);
@@ -163,13 +180,22 @@ describe('TLS to the API server', () => {
     const kube = await startFakeKube({ tls: { key: pki.server.key, cert: pki.server.cert, clientCa: pki.ca } });
     try {
       kube.addWorkflowTemplate('argo', 'diagnose-pod');
-      const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, undefined, { ca: pki.ca, cert: pki.client.cert, key: pki.client.key });
+      const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, undefined, {
+        ca: pki.ca,
+        cert: pki.client.cert,
+        key: pki.client.key,
+      });
       const submitter = await createKubeSubmitter({ kind: 'file', path });
       const server = (kube as unknown as { server: import('node:https').Server }).server;
       let handshakes = 0;
-      server.on('secureConnection', () => void handshakes++);
+      server.on('secureConnection', () => {
+        handshakes++;
+      });
       for (let i = 0; i < 5; i++) assert.equal((await submitter.create(workflow(`wf-tls-${i}`), 2000)).kind, 'created');
-      assert.deepEqual(kube.workflows.map((w) => w.metadata.name), [0, 1, 2, 3, 4].map((i) => `wf-tls-${i}`));
+      assert.deepEqual(
+        kube.workflows.map((w) => w.metadata.name),
+        [0, 1, 2, 3, 4].map((i) => `wf-tls-${i}`),
+      );
       assert.ok(handshakes <= 2, `${handshakes} TLS handshakes for 5 creates and a template check`);
     } finally {
       await kube.close();
@@ -181,7 +207,9 @@ describe('TLS to the API server', () => {
     try {
       kube.addWorkflowTemplate('argo', 'diagnose-pod');
       const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't', { ca: pki.ca });
-      const result = failure(await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-mitm'), 2000));
+      const result = failure(
+        await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-mitm'), 2000),
+      );
       assert.equal(result.retryable, true);
       assert.match(result.reason, /certificate/i);
       assert.equal(kube.workflows.length, 0);
@@ -196,7 +224,9 @@ describe('TLS to the API server', () => {
     try {
       kube.addWorkflowTemplate('argo', 'diagnose-pod');
       const path = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-kube-')), kube.url, 't', { ca: pki.ca });
-      const result = failure(await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-nocert'), 2000));
+      const result = failure(
+        await (await createKubeSubmitter({ kind: 'file', path })).create(workflow('wf-nocert'), 2000),
+      );
       assert.equal(result.retryable, true);
       assert.equal(kube.workflows.length, 0);
     } finally {

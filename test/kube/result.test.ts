@@ -9,22 +9,70 @@ function status(code: number, reason: string, message: string) {
 
 function apiError(code: number, body: unknown, headers: Record<string, string> = {}) {
   // The real client puts the Status JSON in `body` and a multi-line dump in `message`.
-  return new ApiException(code, `HTTP-Code: ${code}\nMessage: Unknown API Status Code!\nBody: ${String(body)}\nHeaders: {}`, body, headers);
+  return new ApiException(
+    code,
+    `HTTP-Code: ${code}\nMessage: Unknown API Status Code!\nBody: ${String(body)}\nHeaders: {}`,
+    body,
+    headers,
+  );
 }
 
 describe('classifying Kubernetes API errors', () => {
   const cases: [string, unknown, KubeFailure][] = [
-    ['500 is retryable', apiError(500, status(500, 'InternalError', 'etcd timeout')), { status: 500, retryable: true, reason: '500 InternalError etcd timeout' }],
-    ['503 with Retry-After is retryable and keeps the delay', apiError(503, status(503, 'ServiceUnavailable', 'busy'), { 'retry-after': '9' }), { status: 503, retryable: true, reason: '503 ServiceUnavailable busy', retryAfterSeconds: 9 }],
-    ['429 is retryable', apiError(429, status(429, 'TooManyRequests', 'slow down')), { status: 429, retryable: true, reason: '429 TooManyRequests slow down' }],
-    ['403 is not', apiError(403, status(403, 'Forbidden', 'cannot create resource "workflows"')), { status: 403, retryable: false, reason: '403 Forbidden cannot create resource "workflows"' }],
-    ['404 is not', apiError(404, status(404, 'NotFound', 'the server could not find the requested resource')), { status: 404, retryable: false, reason: '404 NotFound the server could not find the requested resource' }],
-    ['422 is not', apiError(422, status(422, 'Invalid', 'spec.entryPoint: unknown field')), { status: 422, retryable: false, reason: '422 Invalid spec.entryPoint: unknown field' }],
+    [
+      '500 is retryable',
+      apiError(500, status(500, 'InternalError', 'etcd timeout')),
+      { status: 500, retryable: true, reason: '500 InternalError etcd timeout' },
+    ],
+    [
+      '503 with Retry-After is retryable and keeps the delay',
+      apiError(503, status(503, 'ServiceUnavailable', 'busy'), { 'retry-after': '9' }),
+      { status: 503, retryable: true, reason: '503 ServiceUnavailable busy', retryAfterSeconds: 9 },
+    ],
+    [
+      '429 is retryable',
+      apiError(429, status(429, 'TooManyRequests', 'slow down')),
+      { status: 429, retryable: true, reason: '429 TooManyRequests slow down' },
+    ],
+    [
+      '403 is not',
+      apiError(403, status(403, 'Forbidden', 'cannot create resource "workflows"')),
+      { status: 403, retryable: false, reason: '403 Forbidden cannot create resource "workflows"' },
+    ],
+    [
+      '404 is not',
+      apiError(404, status(404, 'NotFound', 'the server could not find the requested resource')),
+      { status: 404, retryable: false, reason: '404 NotFound the server could not find the requested resource' },
+    ],
+    [
+      '422 is not',
+      apiError(422, status(422, 'Invalid', 'spec.entryPoint: unknown field')),
+      { status: 422, retryable: false, reason: '422 Invalid spec.entryPoint: unknown field' },
+    ],
     ['401 without a body is not', apiError(401, undefined), { status: 401, retryable: false, reason: '401' }],
-    ['a non-JSON body keeps only its first line', apiError(400, 'bad\nrequest'), { status: 400, retryable: false, reason: '400 bad' }],
-    ['a refused connection is retryable, without a status', Object.assign(new Error('request to https://k8s failed, reason: connect ECONNREFUSED'), { code: 'ECONNREFUSED', type: 'system' }), { cause: 'connection', retryable: true, reason: 'connection: ECONNREFUSED' }],
-    ['a reset nested in cause is retryable', new Error('fetch failed', { cause: Object.assign(new Error('socket'), { code: 'ECONNRESET' }) }), { cause: 'connection', retryable: true, reason: 'connection: ECONNRESET' }],
-    ['an abort is a timeout', Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }), { cause: 'timeout', retryable: true, reason: 'timeout' }],
+    [
+      'a non-JSON body keeps only its first line',
+      apiError(400, 'bad\nrequest'),
+      { status: 400, retryable: false, reason: '400 bad' },
+    ],
+    [
+      'a refused connection is retryable, without a status',
+      Object.assign(new Error('request to https://k8s failed, reason: connect ECONNREFUSED'), {
+        code: 'ECONNREFUSED',
+        type: 'system',
+      }),
+      { cause: 'connection', retryable: true, reason: 'connection: ECONNREFUSED' },
+    ],
+    [
+      'a reset nested in cause is retryable',
+      new Error('fetch failed', { cause: Object.assign(new Error('socket'), { code: 'ECONNRESET' }) }),
+      { cause: 'connection', retryable: true, reason: 'connection: ECONNRESET' },
+    ],
+    [
+      'an abort is a timeout',
+      Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }),
+      { cause: 'timeout', retryable: true, reason: 'timeout' },
+    ],
   ];
   for (const [what, error, expected] of cases) {
     it(what, () => assert.deepEqual(classifyKubeError(error), expected));
@@ -35,7 +83,10 @@ describe('classifying Kubernetes API errors', () => {
   });
 
   it('takes a 409 AlreadyExists as the retry of a create that landed, and nothing else', () => {
-    assert.equal(isAlreadyExists(apiError(409, status(409, 'AlreadyExists', 'workflows.argoproj.io "x" already exists'))), true);
+    assert.equal(
+      isAlreadyExists(apiError(409, status(409, 'AlreadyExists', 'workflows.argoproj.io "x" already exists'))),
+      true,
+    );
     assert.equal(isAlreadyExists(apiError(500, status(500, 'InternalError', 'x'))), false);
     assert.equal(isAlreadyExists(new Error('connect ECONNREFUSED')), false);
   });

@@ -1,8 +1,8 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
 import type { Alert } from '../../src/alert.js';
-import type { Rule } from '../../src/rules/types.js';
 import { cooldownKey, workflowNameFor, workloadOf } from '../../src/pipeline/cooldown-key.js';
+import type { Rule } from '../../src/rules/types.js';
 
 function alertWith(labels: Record<string, string>, fingerprint = '0123456789abcdef'): Alert {
   return { source: 'alertmanager', status: 'firing', labels, annotations: {}, fingerprint };
@@ -35,21 +35,57 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 describe('workloadOf', () => {
   const cases: { name: string; labels: Record<string, string>; workload: string | null }[] = [
-    { name: 'a deployment label wins over the pod label', labels: { deployment: 'api', pod: 'checkout-7d9f8b6c5-x2x9k' }, workload: 'api' },
+    {
+      name: 'a deployment label wins over the pod label',
+      labels: { deployment: 'api', pod: 'checkout-7d9f8b6c5-x2x9k' },
+      workload: 'api',
+    },
     { name: 'a statefulset label names the workload', labels: { statefulset: 'db', pod: 'db-0' }, workload: 'db' },
     { name: 'a daemonset label names the workload', labels: { daemonset: 'node-exporter' }, workload: 'node-exporter' },
-    { name: 'a job_name label names the workload', labels: { job_name: 'backup-28312345' }, workload: 'backup-28312345' },
-    { name: 'deployment is preferred to statefulset, daemonset and job_name', labels: { job_name: 'j', daemonset: 'd', statefulset: 's', deployment: 'api' }, workload: 'api' },
+    {
+      name: 'a job_name label names the workload',
+      labels: { job_name: 'backup-28312345' },
+      workload: 'backup-28312345',
+    },
+    {
+      name: 'deployment is preferred to statefulset, daemonset and job_name',
+      labels: { job_name: 'j', daemonset: 'd', statefulset: 's', deployment: 'api' },
+      workload: 'api',
+    },
     { name: 'statefulset is preferred to daemonset', labels: { daemonset: 'd', statefulset: 's' }, workload: 's' },
     { name: 'an empty workload label counts as absent', labels: { deployment: '', pod: 'db-0' }, workload: 'db' },
-    { name: 'a Deployment pod loses its ReplicaSet hash and pod suffix', labels: { pod: 'checkout-7d9f8b6c5-x2x9k' }, workload: 'checkout' },
-    { name: 'a Deployment pod with a 10-character hash loses both suffixes', labels: { pod: 'api-server-5f7b9c8d4b-7xq2z' }, workload: 'api-server' },
+    {
+      name: 'a Deployment pod loses its ReplicaSet hash and pod suffix',
+      labels: { pod: 'checkout-7d9f8b6c5-x2x9k' },
+      workload: 'checkout',
+    },
+    {
+      name: 'a Deployment pod with a 10-character hash loses both suffixes',
+      labels: { pod: 'api-server-5f7b9c8d4b-7xq2z' },
+      workload: 'api-server',
+    },
     { name: 'a StatefulSet pod loses its ordinal', labels: { pod: 'db-0' }, workload: 'db' },
-    { name: 'a StatefulSet pod with a two-digit ordinal loses it', labels: { pod: 'kafka-broker-12' }, workload: 'kafka-broker' },
-    { name: 'a DaemonSet pod loses its random suffix', labels: { pod: 'node-exporter-x7kq2' }, workload: 'node-exporter' },
+    {
+      name: 'a StatefulSet pod with a two-digit ordinal loses it',
+      labels: { pod: 'kafka-broker-12' },
+      workload: 'kafka-broker',
+    },
+    {
+      name: 'a DaemonSet pod loses its random suffix',
+      labels: { pod: 'node-exporter-x7kq2' },
+      workload: 'node-exporter',
+    },
     { name: 'an ordinary name ending in a word keeps it', labels: { pod: 'my-app-cache' }, workload: 'my-app-cache' },
-    { name: 'a five-letter word with vowels is not a generated suffix', labels: { pod: 'my-app-proxy' }, workload: 'my-app-proxy' },
-    { name: 'a suffix with characters outside the generated alphabet is kept', labels: { pod: 'web-a1b3c' }, workload: 'web-a1b3c' },
+    {
+      name: 'a five-letter word with vowels is not a generated suffix',
+      labels: { pod: 'my-app-proxy' },
+      workload: 'my-app-proxy',
+    },
+    {
+      name: 'a suffix with characters outside the generated alphabet is kept',
+      labels: { pod: 'web-a1b3c' },
+      workload: 'web-a1b3c',
+    },
     { name: 'a four-character tail is not a generated suffix', labels: { pod: 'web-x7kq' }, workload: 'web-x7kq' },
     { name: 'a name without a dash is kept', labels: { pod: 'standalone' }, workload: 'standalone' },
     { name: 'a bare ordinal is not stripped to nothing', labels: { pod: '0' }, workload: '0' },
@@ -147,11 +183,31 @@ describe('cooldownKey', () => {
 describe('workflowNameFor', () => {
   const claimedAt = 1_700_000_000_000;
   const cases: { name: string; rule: Rule; prefix: string }[] = [
-    { name: 'uses the rule name for a template workflow', rule: ruleWith({ name: 'crashloop' }), prefix: 'kube-sentinel-crashloop-' },
-    { name: 'uses workflow_name for an inline workflow', rule: ruleWith({ name: 'crashloop', workflowName: 'restart-pod' }), prefix: 'kube-sentinel-restart-pod-' },
-    { name: 'lowercases and replaces characters outside DNS-1123', rule: ruleWith({ name: 'Complex Failure_Recovery!!' }), prefix: 'kube-sentinel-complex-failure-recovery-' },
-    { name: 'collapses runs of dashes and trims them', rule: ruleWith({ name: '--a..b--' }), prefix: 'kube-sentinel-a-b-' },
-    { name: 'falls back to a fixed prefix when nothing survives sanitizing', rule: ruleWith({ name: 'ÄÖÜ' }), prefix: 'kube-sentinel-workflow-' },
+    {
+      name: 'uses the rule name for a template workflow',
+      rule: ruleWith({ name: 'crashloop' }),
+      prefix: 'kube-sentinel-crashloop-',
+    },
+    {
+      name: 'uses workflow_name for an inline workflow',
+      rule: ruleWith({ name: 'crashloop', workflowName: 'restart-pod' }),
+      prefix: 'kube-sentinel-restart-pod-',
+    },
+    {
+      name: 'lowercases and replaces characters outside DNS-1123',
+      rule: ruleWith({ name: 'Complex Failure_Recovery!!' }),
+      prefix: 'kube-sentinel-complex-failure-recovery-',
+    },
+    {
+      name: 'collapses runs of dashes and trims them',
+      rule: ruleWith({ name: '--a..b--' }),
+      prefix: 'kube-sentinel-a-b-',
+    },
+    {
+      name: 'falls back to a fixed prefix when nothing survives sanitizing',
+      rule: ruleWith({ name: 'ÄÖÜ' }),
+      prefix: 'kube-sentinel-workflow-',
+    },
   ];
   for (const { name, rule, prefix } of cases) {
     it(name, () => {
@@ -179,17 +235,26 @@ describe('workflowNameFor', () => {
 
   it('is deterministic: the same claim gives the same name', () => {
     const rule = ruleWith();
-    assert.equal(workflowNameFor(rule, 'crashloop:shop/checkout', claimedAt), workflowNameFor(ruleWith(), 'crashloop:shop/checkout', claimedAt));
+    assert.equal(
+      workflowNameFor(rule, 'crashloop:shop/checkout', claimedAt),
+      workflowNameFor(ruleWith(), 'crashloop:shop/checkout', claimedAt),
+    );
   });
 
   it('gives a new claim time a new name', () => {
     const rule = ruleWith();
-    assert.notEqual(workflowNameFor(rule, 'crashloop:shop/checkout', claimedAt), workflowNameFor(rule, 'crashloop:shop/checkout', claimedAt + 1));
+    assert.notEqual(
+      workflowNameFor(rule, 'crashloop:shop/checkout', claimedAt),
+      workflowNameFor(rule, 'crashloop:shop/checkout', claimedAt + 1),
+    );
   });
 
   it('gives another cooldown key a new name', () => {
     const rule = ruleWith();
-    assert.notEqual(workflowNameFor(rule, 'crashloop:shop/checkout', claimedAt), workflowNameFor(rule, 'crashloop:shop/cart', claimedAt));
+    assert.notEqual(
+      workflowNameFor(rule, 'crashloop:shop/checkout', claimedAt),
+      workflowNameFor(rule, 'crashloop:shop/cart', claimedAt),
+    );
   });
 
   it('does not confuse key and time that concatenate alike', () => {

@@ -1,15 +1,15 @@
-import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import type { Alert } from '../../src/alert.js';
+import type { Workflow } from '../../src/kube/workflow.js';
+import { DEFAULT_IMAGE, DEFAULT_INLINE_ACTION, INLINE_SCRIPTS } from '../../src/pipeline/inline-actions.js';
+import { type RenderResult, type RenderSettings, renderWorkflow } from '../../src/pipeline/render.js';
 import type { InlineAction, Rule, TriggerParams } from '../../src/rules/types.js';
 import { INLINE_ACTIONS } from '../../src/rules/types.js';
-import type { Workflow } from '../../src/kube/workflow.js';
-import { renderWorkflow, type RenderResult, type RenderSettings } from '../../src/pipeline/render.js';
-import { DEFAULT_IMAGE, DEFAULT_INLINE_ACTION, INLINE_SCRIPTS } from '../../src/pipeline/inline-actions.js';
 import { validateArgoObject } from '../support/argo-schema.js';
 
 const SETTINGS: RenderSettings = { workflowNamespace: 'argo' };
@@ -54,7 +54,10 @@ function rendered(result: RenderResult): Workflow {
 }
 
 function refusal(result: RenderResult): string {
-  if (result.ok) assert.fail(`expected a refusal, got a Workflow with parameters ${JSON.stringify(result.workflow.spec.arguments.parameters)}`);
+  if (result.ok)
+    assert.fail(
+      `expected a refusal, got a Workflow with parameters ${JSON.stringify(result.workflow.spec.arguments.parameters)}`,
+    );
   return result.reason;
 }
 
@@ -103,7 +106,8 @@ describe('renderWorkflow', () => {
       {
         name: 'cluster_scope references a ClusterWorkflowTemplate',
         rule: ruleWith({ workflowTemplate: 'diagnose-pod', clusterScope: true }),
-        expect: (workflow) => assert.deepEqual(workflow.spec.workflowTemplateRef, { name: 'diagnose-pod', clusterScope: true }),
+        expect: (workflow) =>
+          assert.deepEqual(workflow.spec.workflowTemplateRef, { name: 'diagnose-pod', clusterScope: true }),
       },
       {
         name: 'workflow_name builds an inline workflow with the default action',
@@ -128,7 +132,8 @@ describe('renderWorkflow', () => {
       {
         name: 'image replaces the default image',
         rule: ruleWith({ workflowName: 'restart-pod', image: 'registry.example.com/ops/kubectl:1.33.0' }),
-        expect: (workflow) => assert.equal(onlyTemplate(workflow).script.image, 'registry.example.com/ops/kubectl:1.33.0'),
+        expect: (workflow) =>
+          assert.equal(onlyTemplate(workflow).script.image, 'registry.example.com/ops/kubectl:1.33.0'),
       },
       {
         name: 'script replaces the default script',
@@ -171,7 +176,7 @@ describe('renderWorkflow', () => {
       {
         name: 'arguments follow the built-in parameters',
         rule: ruleWith({ workflowTemplate: 'scale-and-monitor', arguments: [{ name: 'replicas', value: '5' }] }),
-        expect: (workflow) => assert.equal(parameterMap(workflow)['replicas'], '5'),
+        expect: (workflow) => assert.equal(parameterMap(workflow).replicas, '5'),
       },
     ];
     for (const { name, rule, settings, expect } of cases) {
@@ -207,12 +212,17 @@ describe('renderWorkflow', () => {
 
     const ruleNames = [
       { ruleName: 'Complex failure recovery!', label: 'Complex-failure-recovery' },
-      { ruleName: `${'very-long-rule-name-'.repeat(5)}end`, label: 'very-long-rule-name-very-long-rule-name-very-long-rule-name-ver' },
+      {
+        ruleName: `${'very-long-rule-name-'.repeat(5)}end`,
+        label: 'very-long-rule-name-very-long-rule-name-very-long-rule-name-ver',
+      },
       { ruleName: '-dashes-around-', label: 'dashes-around' },
     ];
     for (const { ruleName, label } of ruleNames) {
       it(`turns the rule name "${ruleName.slice(0, 30)}" into a valid label value`, () => {
-        const workflow = rendered(renderWorkflow(alertWith(), ruleWith(TEMPLATE_PARAMS, ruleName), SETTINGS, KEY, NAME));
+        const workflow = rendered(
+          renderWorkflow(alertWith(), ruleWith(TEMPLATE_PARAMS, ruleName), SETTINGS, KEY, NAME),
+        );
         assert.equal(workflow.metadata.labels['kube-sentinel.io/rule'], label);
         assertAcceptedByKubernetes(workflow);
       });
@@ -220,13 +230,23 @@ describe('renderWorkflow', () => {
 
     it('sets the TTL strategy', () => {
       const workflow = rendered(renderWorkflow(alertWith(), ruleWith(), SETTINGS, KEY, NAME));
-      assert.deepEqual(workflow.spec.ttlStrategy, { secondsAfterSuccess: 600, secondsAfterFailure: 86400, secondsAfterCompletion: 3600 });
+      assert.deepEqual(workflow.spec.ttlStrategy, {
+        secondsAfterSuccess: 600,
+        secondsAfterFailure: 86400,
+        secondsAfterCompletion: 3600,
+      });
     });
 
     it('is pure: the same inputs give equal Workflows', () => {
-      const rule = ruleWith({ workflowName: 'restart-pod', arguments: [{ name: 'reason', value: '{{ annotations.summary }}' }] });
+      const rule = ruleWith({
+        workflowName: 'restart-pod',
+        arguments: [{ name: 'reason', value: '{{ annotations.summary }}' }],
+      });
       const alert = alertWith(TARGET_LABELS, { summary: 'crash looping' });
-      assert.deepEqual(renderWorkflow(alert, rule, SETTINGS, KEY, NAME), renderWorkflow(alert, rule, SETTINGS, KEY, NAME));
+      assert.deepEqual(
+        renderWorkflow(alert, rule, SETTINGS, KEY, NAME),
+        renderWorkflow(alert, rule, SETTINGS, KEY, NAME),
+      );
     });
   });
 
@@ -255,26 +275,42 @@ describe('renderWorkflow', () => {
     it('gives absent target labels empty strings', () => {
       const workflow = rendered(renderWorkflow(alertWith({ alertname: 'NodeDown' }), ruleWith(), SETTINGS, KEY, NAME));
       const parameters = parameterMap(workflow);
-      assert.deepEqual([parameters['namespace'], parameters['pod'], parameters['container']], ['', '', '']);
+      assert.deepEqual([parameters.namespace, parameters.pod, parameters.container], ['', '', '']);
       assert.equal(workflow.metadata.annotations['kube-sentinel.io/target'], '/');
       assertAcceptedByKubernetes(workflow);
     });
 
     it('gives an alert without alertname an empty alertname', () => {
       const workflow = rendered(renderWorkflow(alertWith({ namespace: 'shop' }), ruleWith(), SETTINGS, KEY, NAME));
-      assert.equal(parameterMap(workflow)['alertname'], '');
+      assert.equal(parameterMap(workflow).alertname, '');
     });
 
     const substitutions: { name: string; template: string; value: string }[] = [
       { name: 'substitutes a label', template: '{{ labels.severity }}', value: 'critical' },
       { name: 'substitutes an annotation', template: '{{ annotations.summary }}', value: 'checkout keeps crashing' },
       { name: 'substitutes without spaces inside the braces', template: '{{labels.namespace}}', value: 'shop' },
-      { name: 'substitutes several references in one value', template: '{{ labels.namespace }}/{{ labels.pod }} ({{ annotations.runbook_url }})', value: 'shop/checkout-7d9f8b6c5-x2x9k (https://runbooks.example.com/crashloop)' },
+      {
+        name: 'substitutes several references in one value',
+        template: '{{ labels.namespace }}/{{ labels.pod }} ({{ annotations.runbook_url }})',
+        value: 'shop/checkout-7d9f8b6c5-x2x9k (https://runbooks.example.com/crashloop)',
+      },
       { name: 'substitutes a missing label with an empty string', template: 'zone={{ labels.zone }}', value: 'zone=' },
-      { name: 'substitutes a missing annotation with an empty string', template: '[{{ annotations.nothing }}]', value: '[]' },
+      {
+        name: 'substitutes a missing annotation with an empty string',
+        template: '[{{ annotations.nothing }}]',
+        value: '[]',
+      },
       { name: 'does not read inherited properties as labels', template: '[{{ labels.constructor }}]', value: '[]' },
-      { name: 'keeps text without references unchanged', template: 'plain value, $(not) `run`', value: 'plain value, $(not) `run`' },
-      { name: 'passes shell syntax from a label through as data', template: '{{ annotations.description }}', value: 'db down; retry `now` $(id) | sh\nline two ü' },
+      {
+        name: 'keeps text without references unchanged',
+        template: 'plain value, $(not) `run`',
+        value: 'plain value, $(not) `run`',
+      },
+      {
+        name: 'passes shell syntax from a label through as data',
+        template: '{{ annotations.description }}',
+        value: 'db down; retry `now` $(id) | sh\nline two ü',
+      },
     ];
     for (const { name, template, value } of substitutions) {
       it(name, () => {
@@ -285,15 +321,18 @@ describe('renderWorkflow', () => {
         });
         const rule = ruleWith({ workflowName: 'restart-pod', arguments: [{ name: 'detail', value: template }] });
         const workflow = rendered(renderWorkflow(alert, rule, SETTINGS, KEY, NAME));
-        assert.equal(parameterMap(workflow)['detail'], value);
+        assert.equal(parameterMap(workflow).detail, value);
         assertAcceptedByKubernetes(workflow);
       });
     }
 
     it('accepts a substituted value of exactly 4096 characters', () => {
       const alert = alertWith(TARGET_LABELS, { description: 'x'.repeat(4096) });
-      const rule = ruleWith({ workflowTemplate: 'diagnose-pod', arguments: [{ name: 'detail', value: '{{ annotations.description }}' }] });
-      assert.equal(parameterMap(rendered(renderWorkflow(alert, rule, SETTINGS, KEY, NAME)))['detail']?.length, 4096);
+      const rule = ruleWith({
+        workflowTemplate: 'diagnose-pod',
+        arguments: [{ name: 'detail', value: '{{ annotations.description }}' }],
+      });
+      assert.equal(parameterMap(rendered(renderWorkflow(alert, rule, SETTINGS, KEY, NAME))).detail?.length, 4096);
     });
   });
 
@@ -379,19 +418,31 @@ describe('renderWorkflow', () => {
     for (const label of ['namespace', 'pod', 'container'] as const) {
       for (const { what, value } of hostile) {
         it(`refuses a ${label} label with ${what}, naming the label`, () => {
-          const reason = refusal(renderWorkflow(alertWith({ ...TARGET_LABELS, [label]: value }), ruleWith(INLINE_PARAMS), SETTINGS, KEY, NAME));
+          const reason = refusal(
+            renderWorkflow(
+              alertWith({ ...TARGET_LABELS, [label]: value }),
+              ruleWith(INLINE_PARAMS),
+              SETTINGS,
+              KEY,
+              NAME,
+            ),
+          );
           assert.match(reason, new RegExp(`^label "${label}" is not a valid Kubernetes name`));
         });
       }
     }
 
     it('quotes the offending value in the reason', () => {
-      const reason = refusal(renderWorkflow(alertWith({ ...TARGET_LABELS, pod: 'a;curl x|sh' }), ruleWith(), SETTINGS, KEY, NAME));
+      const reason = refusal(
+        renderWorkflow(alertWith({ ...TARGET_LABELS, pod: 'a;curl x|sh' }), ruleWith(), SETTINGS, KEY, NAME),
+      );
       assert.equal(reason, 'label "pod" is not a valid Kubernetes name: "a;curl x|sh"');
     });
 
     it('says how long a name was that is too long, and shortens it in the reason', () => {
-      const reason = refusal(renderWorkflow(alertWith({ ...TARGET_LABELS, pod: 'a'.repeat(300) }), ruleWith(), SETTINGS, KEY, NAME));
+      const reason = refusal(
+        renderWorkflow(alertWith({ ...TARGET_LABELS, pod: 'a'.repeat(300) }), ruleWith(), SETTINGS, KEY, NAME),
+      );
       assert.match(reason, /300 characters, at most 253/);
       assert.ok(reason.length < 200, reason);
     });
@@ -403,20 +454,39 @@ describe('renderWorkflow', () => {
     ];
     for (const { label, longest } of lengthLimits) {
       it(`accepts a ${longest}-character ${label} and refuses one character more`, () => {
-        const accepted = renderWorkflow(alertWith({ ...TARGET_LABELS, [label]: 'a'.repeat(longest) }), ruleWith(), SETTINGS, KEY, NAME);
+        const accepted = renderWorkflow(
+          alertWith({ ...TARGET_LABELS, [label]: 'a'.repeat(longest) }),
+          ruleWith(),
+          SETTINGS,
+          KEY,
+          NAME,
+        );
         assert.equal(parameterMap(rendered(accepted))[label], 'a'.repeat(longest));
-        const refused = renderWorkflow(alertWith({ ...TARGET_LABELS, [label]: 'a'.repeat(longest + 1) }), ruleWith(), SETTINGS, KEY, NAME);
+        const refused = renderWorkflow(
+          alertWith({ ...TARGET_LABELS, [label]: 'a'.repeat(longest + 1) }),
+          ruleWith(),
+          SETTINGS,
+          KEY,
+          NAME,
+        );
         assert.match(refusal(refused), new RegExp(`label "${label}"`));
       });
     }
 
     it('accepts a pod name with dots, which a DNS-1123 subdomain allows', () => {
-      const workflow = rendered(renderWorkflow(alertWith({ ...TARGET_LABELS, pod: 'web.v2-0' }), ruleWith(), SETTINGS, KEY, NAME));
-      assert.equal(parameterMap(workflow)['pod'], 'web.v2-0');
+      const workflow = rendered(
+        renderWorkflow(alertWith({ ...TARGET_LABELS, pod: 'web.v2-0' }), ruleWith(), SETTINGS, KEY, NAME),
+      );
+      assert.equal(parameterMap(workflow).pod, 'web.v2-0');
     });
 
     it('refuses a namespace with dots, which a DNS-1123 label does not allow', () => {
-      assert.match(refusal(renderWorkflow(alertWith({ ...TARGET_LABELS, namespace: 'shop.prod' }), ruleWith(), SETTINGS, KEY, NAME)), /label "namespace"/);
+      assert.match(
+        refusal(
+          renderWorkflow(alertWith({ ...TARGET_LABELS, namespace: 'shop.prod' }), ruleWith(), SETTINGS, KEY, NAME),
+        ),
+        /label "namespace"/,
+      );
     });
   });
 
@@ -431,25 +501,37 @@ describe('renderWorkflow', () => {
       {
         name: 'refuses a label substituted into an argument that holds an Argo expression',
         alert: alertWith({ ...TARGET_LABELS, severity: '{{workflow.parameters.pod}}' }),
-        rule: ruleWith({ workflowTemplate: 'diagnose-pod', arguments: [{ name: 'level', value: '{{ labels.severity }}' }] }),
+        rule: ruleWith({
+          workflowTemplate: 'diagnose-pod',
+          arguments: [{ name: 'level', value: '{{ labels.severity }}' }],
+        }),
         reason: /^label "severity" \(argument "level"\) contains "\{\{"/,
       },
       {
         name: 'refuses an annotation substituted into an argument that holds an Argo expression',
         alert: alertWith(TARGET_LABELS, { description: 'oops {{=sprig.env("X")}}' }),
-        rule: ruleWith({ workflowName: 'restart-pod', arguments: [{ name: 'why', value: '{{ annotations.description }}' }] }),
+        rule: ruleWith({
+          workflowName: 'restart-pod',
+          arguments: [{ name: 'why', value: '{{ annotations.description }}' }],
+        }),
         reason: /^annotation "description" \(argument "why"\) contains "\{\{"/,
       },
       {
         name: 'does not expand a reference that a substituted value carries',
         alert: alertWith({ ...TARGET_LABELS, severity: '{{ labels.namespace }}' }),
-        rule: ruleWith({ workflowTemplate: 'diagnose-pod', arguments: [{ name: 'level', value: '{{ labels.severity }}' }] }),
+        rule: ruleWith({
+          workflowTemplate: 'diagnose-pod',
+          arguments: [{ name: 'level', value: '{{ labels.severity }}' }],
+        }),
         reason: /^label "severity" \(argument "level"\) contains "\{\{"/,
       },
       {
         name: 'refuses braces that two substitutions form together',
         alert: alertWith({ ...TARGET_LABELS, left: 'a{', right: '{b' }),
-        rule: ruleWith({ workflowTemplate: 'diagnose-pod', arguments: [{ name: 'joined', value: '{{ labels.left }}{{ labels.right }}' }] }),
+        rule: ruleWith({
+          workflowTemplate: 'diagnose-pod',
+          arguments: [{ name: 'joined', value: '{{ labels.left }}{{ labels.right }}' }],
+        }),
         reason: /^argument "joined" contains "\{\{"/,
       },
       {
@@ -461,13 +543,19 @@ describe('renderWorkflow', () => {
       {
         name: 'refuses a substituted value over 4096 characters, naming the annotation',
         alert: alertWith(TARGET_LABELS, { description: 'x'.repeat(4097) }),
-        rule: ruleWith({ workflowTemplate: 'diagnose-pod', arguments: [{ name: 'detail', value: '{{ annotations.description }}' }] }),
+        rule: ruleWith({
+          workflowTemplate: 'diagnose-pod',
+          arguments: [{ name: 'detail', value: '{{ annotations.description }}' }],
+        }),
         reason: /^annotation "description" \(argument "detail"\) is 4097 characters long/,
       },
       {
         name: 'refuses an argument that grows over 4096 characters by substitution',
         alert: alertWith({ ...TARGET_LABELS, chunk: 'y'.repeat(3000) }),
-        rule: ruleWith({ workflowTemplate: 'diagnose-pod', arguments: [{ name: 'detail', value: '{{ labels.chunk }}{{ labels.chunk }}' }] }),
+        rule: ruleWith({
+          workflowTemplate: 'diagnose-pod',
+          arguments: [{ name: 'detail', value: '{{ labels.chunk }}{{ labels.chunk }}' }],
+        }),
         reason: /^argument "detail" is 6000 characters long/,
       },
     ];
@@ -533,7 +621,7 @@ exit 0
       const result = spawnSync('sh', ['-c', INLINE_SCRIPTS[action]], {
         cwd: workdir,
         encoding: 'utf8',
-        env: { PATH: `${workdir}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, KUBECTL_LOG: kubectlLog, ...env },
+        env: { PATH: `${workdir}:${process.env.PATH ?? '/usr/bin:/bin'}`, KUBECTL_LOG: kubectlLog, ...env },
       });
       const calls = existsSync(kubectlLog)
         ? readFileSync(kubectlLog, 'utf8')
@@ -552,12 +640,30 @@ exit 0
         ['logs', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '-c', 'app', '--tail=500'],
         ['logs', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '-c', 'app', '--tail=500', '--previous'],
       ],
-      events: [['get', 'events', '-n', 'shop', '--field-selector', 'involvedObject.name=checkout-7d9f8b6c5-x2x9k', '--sort-by=.lastTimestamp']],
+      events: [
+        [
+          'get',
+          'events',
+          '-n',
+          'shop',
+          '--field-selector',
+          'involvedObject.name=checkout-7d9f8b6c5-x2x9k',
+          '--sort-by=.lastTimestamp',
+        ],
+      ],
       diagnose: [
         ['describe', 'pod', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop'],
         ['logs', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '-c', 'app', '--tail=500'],
         ['logs', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '-c', 'app', '--tail=500', '--previous'],
-        ['get', 'events', '-n', 'shop', '--field-selector', 'involvedObject.name=checkout-7d9f8b6c5-x2x9k', '--sort-by=.lastTimestamp'],
+        [
+          'get',
+          'events',
+          '-n',
+          'shop',
+          '--field-selector',
+          'involvedObject.name=checkout-7d9f8b6c5-x2x9k',
+          '--sort-by=.lastTimestamp',
+        ],
         ['top', 'pod', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '--containers'],
       ],
     };
@@ -572,7 +678,14 @@ exit 0
     it('logs every container when the alert names none', () => {
       const { status, calls } = run('logs', { ...target, CONTAINER: '' });
       assert.equal(status, 0);
-      assert.deepEqual(calls[0], ['logs', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '--all-containers=true', '--tail=500']);
+      assert.deepEqual(calls[0], [
+        'logs',
+        'checkout-7d9f8b6c5-x2x9k',
+        '-n',
+        'shop',
+        '--all-containers=true',
+        '--tail=500',
+      ]);
     });
 
     for (const action of INLINE_ACTIONS) {
@@ -587,7 +700,8 @@ exit 0
       const hostilePod = 'x; touch pwned $(touch pwned2) `touch pwned3`\n*';
       const { calls } = run('restart', { ...target, POD: hostilePod });
       assert.deepEqual(calls, [['delete', 'pod', hostilePod, '-n', 'shop', '--wait=false']]);
-      for (const file of ['pwned', 'pwned2', 'pwned3']) assert.equal(existsSync(join(workdir, file)), false, `${file} was created`);
+      for (const file of ['pwned', 'pwned2', 'pwned3'])
+        assert.equal(existsSync(join(workdir, file)), false, `${file} was created`);
     });
   });
 });

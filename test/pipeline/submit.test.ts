@@ -4,21 +4,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createKubeSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
-import { validateArgoObject } from '../support/argo-schema.js';
-import { firing, testApp, webhook } from '../support/app.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
-import { writeKubeconfig } from '../support/kubeconfig.js';
-import { MemoryCooldownStore } from '../../src/stores/memory.js';
 import { StoreUnavailableError } from '../../src/stores/cooldown-store.js';
+import { MemoryCooldownStore } from '../../src/stores/memory.js';
+import { firing, testApp, webhook } from '../support/app.js';
+import { validateArgoObject } from '../support/argo-schema.js';
+import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
+import { writeKubeconfig } from '../support/kubeconfig.js';
 
-const crashloop = (pod: string, namespace = 'shop') => webhook([firing({ alertname: 'KubePodCrashLooping', namespace, pod }, { description: 'crashloop' })]);
+const crashloop = (pod: string, namespace = 'shop') =>
+  webhook([firing({ alertname: 'KubePodCrashLooping', namespace, pod }, { description: 'crashloop' })]);
 
 describe('submitting to the Kubernetes API', () => {
   let kube: FakeKube;
   let submitter: WorkflowSubmitter;
   before(async () => {
     kube = await startFakeKube({ token: 't' });
-    submitter = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-')), kube.url, 't') });
+    submitter = await createKubeSubmitter({
+      kind: 'file',
+      path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-')), kube.url, 't'),
+    });
   });
   after(() => kube.close());
   beforeEach(() => {
@@ -29,9 +33,17 @@ describe('submitting to the Kubernetes API', () => {
 
   it('creates exactly one valid Workflow per alert and cooldown window', async () => {
     const { app } = await testApp({ submitter });
-    const first = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('checkout-7d9f8b6c5-x2x9k') });
+    const first = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: crashloop('checkout-7d9f8b6c5-x2x9k'),
+    });
     assert.equal(first.json().decisions[0].outcome, 'submitted');
-    const repeat = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('checkout-7d9f8b6c5-x2x9k') });
+    const repeat = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: crashloop('checkout-7d9f8b6c5-x2x9k'),
+    });
     assert.equal(repeat.json().decisions[0].outcome, 'cooldown');
     assert.equal(kube.workflows.length, 1);
     const [stored] = kube.workflows;
@@ -40,7 +52,9 @@ describe('submitting to the Kubernetes API', () => {
     assert.equal(stored!.metadata.labels?.['kube-sentinel.io/rule'], 'crashloop');
   });
 
-  it('answers submitted without waiting for the commit, which lands after, and logs a commit that fails', { timeout: 10_000 }, async () => {
+  it('answers submitted without waiting for the commit, which lands after, and logs a commit that fails', {
+    timeout: 10_000,
+  }, async () => {
     const store = new MemoryCooldownStore();
     const commits: { settle: (ok: boolean) => void; answered: Promise<unknown> }[] = [];
     const commit = store.commit.bind(store);
@@ -48,7 +62,8 @@ describe('submitting to the Kubernetes API', () => {
     store.commit = (key, name, ms) => {
       let settle!: (ok: boolean) => void;
       const answered = new Promise<boolean>((resolve, reject) => {
-        settle = (ok) => (ok ? commit(key, name, ms).then(resolve, reject) : reject(new StoreUnavailableError('redis went away')));
+        settle = (ok) =>
+          ok ? commit(key, name, ms).then(resolve, reject) : reject(new StoreUnavailableError('redis went away'));
       });
       commits.push({ settle, answered: answered.catch(() => undefined) });
       return answered;
@@ -56,7 +71,11 @@ describe('submitting to the Kubernetes API', () => {
     /** One event-loop turn: what the pipeline does once the commit settles has run by then. */
     const turn = () => new Promise((resolve) => setImmediate(resolve));
     const { app, logs } = await testApp({ submitter, store });
-    const first = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('checkout-7d9f8b6c5-x2x9k') });
+    const first = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: crashloop('checkout-7d9f8b6c5-x2x9k'),
+    });
     assert.equal(first.json().decisions[0].outcome, 'submitted');
     assert.equal(commits.length, 1, 'the commit was asked for before the answer');
     assert.equal((await store.peek('crashloop:shop/checkout'))?.state, 'pending');
@@ -64,12 +83,18 @@ describe('submitting to the Kubernetes API', () => {
     await commits[0]!.answered;
     assert.equal((await store.peek('crashloop:shop/checkout'))?.state, 'committed');
 
-    const other = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0', 'pay') });
+    const other = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: crashloop('api-0', 'pay'),
+    });
     assert.equal(other.json().decisions[0].outcome, 'submitted', 'a failing commit does not change the decision');
     commits[1]!.settle(false);
     await commits[1]!.answered;
     await turn();
-    assert.ok(logs().some((l) => l.msg === 'could not commit the cooldown after submitting' && l.key === 'crashloop:pay/api'));
+    assert.ok(
+      logs().some((l) => l.msg === 'could not commit the cooldown after submitting' && l.key === 'crashloop:pay/api'),
+    );
   });
 
   it('renders inline workflows the API server accepts', async () => {
@@ -77,7 +102,12 @@ describe('submitting to the Kubernetes API', () => {
     const res = await app.inject({
       method: 'POST',
       url: '/webhook/alertmanager',
-      payload: webhook([firing({ alertname: 'Stuck', namespace: 'shop', pod: 'api-0', container: 'api' }, { description: 'please restart' })]),
+      payload: webhook([
+        firing(
+          { alertname: 'Stuck', namespace: 'shop', pod: 'api-0', container: 'api' },
+          { description: 'please restart' },
+        ),
+      ]),
     });
     assert.equal(res.json().decisions[0].outcome, 'submitted', JSON.stringify(res.json()));
     assert.equal(kube.workflows.length, 1);
@@ -130,7 +160,12 @@ describe('submitting to the Kubernetes API', () => {
     const decision = res.json().decisions[0];
     assert.equal(decision.outcome, 'failed');
     assert.match(decision.reason, /403 Forbidden/);
-    const error = logs().find((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('may not create workflows.argoproj.io in namespace argo'));
+    const error = logs().find(
+      (l) =>
+        l.level === 50 &&
+        typeof l.msg === 'string' &&
+        l.msg.includes('may not create workflows.argoproj.io in namespace argo'),
+    );
     assert.ok(error, 'an error log naming the permission');
     const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     assert.match(metrics, /kube_sentinel_submissions_total\{template="diagnose-pod",result="permanent",code="403"\} 1/);
@@ -158,7 +193,10 @@ describe('submitting to the Kubernetes API', () => {
 
   it('fails with 200 naming a WorkflowTemplate that does not exist, holding no cooldown', async () => {
     // A fresh submitter: the shared one has seen the template in earlier tests.
-    const fresh = await createKubeSubmitter({ kind: 'file', path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-')), kube.url, 't') });
+    const fresh = await createKubeSubmitter({
+      kind: 'file',
+      path: writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-')), kube.url, 't'),
+    });
     const { app } = await testApp({ submitter: fresh });
     kube.reset();
     const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });

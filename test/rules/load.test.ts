@@ -1,12 +1,12 @@
-import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { LoadResult } from '../../src/rules/load.js';
 import { loadRules } from '../../src/rules/load.js';
 import { parseRulesText } from '../../src/rules/parse.js';
-import type { LoadResult } from '../../src/rules/load.js';
 import type { RuleSet } from '../../src/rules/types.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -14,8 +14,16 @@ const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 /** Strips the first newline and the common indentation, so line 1 is the first line written. */
 function yaml(strings: TemplateStringsArray, ...values: unknown[]): string {
   const text = String.raw({ raw: strings }, ...values).replace(/^\n/, '');
-  const indent = Math.min(...text.split('\n').filter((line) => line.trim() !== '').map((line) => /^ */.exec(line)?.[0].length ?? 0));
-  return text.split('\n').map((line) => line.slice(indent)).join('\n');
+  const indent = Math.min(
+    ...text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => /^ */.exec(line)?.[0].length ?? 0),
+  );
+  return text
+    .split('\n')
+    .map((line) => line.slice(indent))
+    .join('\n');
 }
 
 function errorsOf(text: string): string[] {
@@ -64,7 +72,10 @@ describe('parseRulesText', () => {
     const [complex, inline] = ruleSet.rules;
     assert.deepEqual(ruleSet.excludedNamespaces, ['kube-system', 'cert-manager']);
     assert.deepEqual(
-      { ...complex, match: { ...complex?.match, labels: complex?.match.labels.map((m) => `${m.name}${m.op}${m.value}`) } },
+      {
+        ...complex,
+        match: { ...complex?.match, labels: complex?.match.labels.map((m) => `${m.name}${m.op}${m.value}`) },
+      },
       {
         name: 'complex-failure-recovery',
         priority: 'P1',
@@ -96,7 +107,14 @@ describe('parseRulesText', () => {
       },
     );
     assert.deepEqual(
-      { name: inline?.name, enabled: inline?.enabled, onResolved: inline?.onResolved, cooldownMs: inline?.remediation.cooldownMs, cooldownKey: inline?.remediation.cooldownKey, params: inline?.remediation.params },
+      {
+        name: inline?.name,
+        enabled: inline?.enabled,
+        onResolved: inline?.onResolved,
+        cooldownMs: inline?.remediation.cooldownMs,
+        cooldownKey: inline?.remediation.cooldownKey,
+        params: inline?.remediation.params,
+      },
       {
         name: 'inline-restart',
         enabled: false,
@@ -120,7 +138,10 @@ describe('parseRulesText', () => {
 
   it('normalizes priority aliases to P1-P4', () => {
     const priorities = ['critical', 'high', 'medium', 'low', 'P1', 'P4'].map((priority) => {
-      const { rules, errors } = parseRulesText(VALID_RULE.replace('priority: P1', `priority: ${priority}`).replace(/^/, 'rules:\n'), 'rules.yaml');
+      const { rules, errors } = parseRulesText(
+        VALID_RULE.replace('priority: P1', `priority: ${priority}`).replace(/^/, 'rules:\n'),
+        'rules.yaml',
+      );
       assert.deepEqual(errors, []);
       return rules[0]?.priority;
     });
@@ -132,7 +153,11 @@ describe('parseRulesText', () => {
   });
 
   it('accepts image references pinned by tag, digest or behind a registry port', () => {
-    for (const image of ['bitnami/kubectl:1.33.1', 'registry.local:5000/kubectl:v1', `kubectl@sha256:${'a'.repeat(64)}`]) {
+    for (const image of [
+      'bitnami/kubectl:1.33.1',
+      'registry.local:5000/kubectl:v1',
+      `kubectl@sha256:${'a'.repeat(64)}`,
+    ]) {
       const text = yaml`
         rules:
           - name: inline
@@ -229,7 +254,9 @@ describe('parseRulesText', () => {
       {
         problem: 'a name that is not a DNS-1123 label',
         text: `rules:\n${VALID_RULE.replace('name: db-failure', 'name: DB_Failure')}`,
-        errors: [`rules.yaml:2: name "DB_Failure" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit`],
+        errors: [
+          `rules.yaml:2: name "DB_Failure" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+        ],
       },
       {
         problem: 'a name longer than 63 characters',
@@ -244,12 +271,16 @@ describe('parseRulesText', () => {
       {
         problem: 'an invalid RE2 pattern, with the engine message',
         text: `rules:\n${VALID_RULE.replace('"database connection failed"', '"(?=database)"')}`,
-        errors: ['rules.yaml:4: match.pattern is not a valid RE2 regular expression: error parsing regexp: invalid or unsupported Perl syntax: `(?=`'],
+        errors: [
+          'rules.yaml:4: match.pattern is not a valid RE2 regular expression: error parsing regexp: invalid or unsupported Perl syntax: `(?=`',
+        ],
       },
       {
         problem: 'a backreference in the pattern',
         text: `rules:\n${VALID_RULE.replace('"database connection failed"', "'(a)\\1'")}`,
-        errors: ['rules.yaml:4: match.pattern is not a valid RE2 regular expression: error parsing regexp: invalid escape sequence: `\\1`'],
+        errors: [
+          'rules.yaml:4: match.pattern is not a valid RE2 regular expression: error parsing regexp: invalid escape sequence: `\\1`',
+        ],
       },
       {
         problem: 'an invalid matcher, by its index',
@@ -266,7 +297,9 @@ describe('parseRulesText', () => {
                 params:
                   workflow_template: t
         `,
-        errors: ['rules.yaml:6: match.labels[1]: invalid regular expression in matcher severity=~"(a)\\1": error parsing regexp: invalid escape sequence: `\\1`'],
+        errors: [
+          'rules.yaml:6: match.labels[1]: invalid regular expression in matcher severity=~"(a)\\1": error parsing regexp: invalid escape sequence: `\\1`',
+        ],
       },
       {
         problem: 'an invalid priority',
@@ -296,7 +329,10 @@ describe('parseRulesText', () => {
       {
         problem: 'a missing match and remediation, at the rule',
         text: 'rules:\n  - name: bare\n    priority: P1\n',
-        errors: ['rules.yaml:2: match needs a pattern or labels (to match every alert, say pattern: ".*")', 'rules.yaml:2: remediation is required'],
+        errors: [
+          'rules.yaml:2: match needs a pattern or labels (to match every alert, say pattern: ".*")',
+          'rules.yaml:2: remediation is required',
+        ],
       },
       {
         problem: 'a pattern YAML reads as a number, suggesting quotes',
@@ -306,12 +342,16 @@ describe('parseRulesText', () => {
       {
         problem: 'an unsupported action',
         text: `rules:\n${VALID_RULE.replace('action: trigger-argo-workflow', 'action: run-script')}`,
-        errors: ['rules.yaml:7: remediation.action "run-script" is not supported; the only action is trigger-argo-workflow'],
+        errors: [
+          'rules.yaml:7: remediation.action "run-script" is not supported; the only action is trigger-argo-workflow',
+        ],
       },
       {
         problem: 'neither workflow_template nor workflow_name',
         text: `rules:\n${VALID_RULE.replace('workflow_template: diagnose-and-recover', 'namespace: argo')}`,
-        errors: ['rules.yaml:8: remediation.params needs workflow_template (a WorkflowTemplate) or workflow_name (an inline workflow)'],
+        errors: [
+          'rules.yaml:8: remediation.params needs workflow_template (a WorkflowTemplate) or workflow_name (an inline workflow)',
+        ],
       },
       {
         problem: 'both workflow_template and workflow_name',
@@ -341,7 +381,9 @@ describe('parseRulesText', () => {
       {
         problem: 'an inline workflow_name that is not DNS-1123',
         text: `rules:\n${VALID_RULE.replace('workflow_template: diagnose-and-recover', 'workflow_name: Fix!')}`,
-        errors: [`rules.yaml:9: remediation.params.workflow_name "Fix!" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit`],
+        errors: [
+          `rules.yaml:9: remediation.params.workflow_name "Fix!" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+        ],
       },
       {
         problem: 'arguments that are not a list of {name, value}',
@@ -487,7 +529,9 @@ describe('parseRulesText', () => {
       {
         problem: 'a template expression inside JSON arguments',
         text: `rules:\n${VALID_RULE}        arguments: '[{"name": "x", "value": "{{workflow.name}}"}]'\n`,
-        errors: ['rules.yaml:10: remediation.params.arguments[0].value "{{workflow.name}}" is not allowed: only {{ labels.NAME }} and {{ annotations.NAME }} are substituted'],
+        errors: [
+          'rules.yaml:10: remediation.params.arguments[0].value "{{workflow.name}}" is not allowed: only {{ labels.NAME }} and {{ annotations.NAME }} are substituted',
+        ],
       },
       {
         problem: 'images that are not pinned',
@@ -524,7 +568,9 @@ describe('parseRulesText', () => {
       {
         problem: 'an unknown inline_action',
         text: `rules:\n${VALID_RULE.replace('workflow_template: diagnose-and-recover', 'workflow_name: fix\n        inline_action: reboot')}`,
-        errors: ['rules.yaml:10: remediation.params.inline_action "reboot" is not one of restart, describe, logs, events, diagnose'],
+        errors: [
+          'rules.yaml:10: remediation.params.inline_action "reboot" is not one of restart, describe, logs, events, diagnose',
+        ],
       },
       {
         problem: 'a match with neither pattern nor labels',
@@ -547,7 +593,9 @@ describe('parseRulesText', () => {
       {
         problem: 'a namespace entry that is not a DNS-1123 label',
         text: `rules:\n${VALID_RULE.replace('pattern: "database connection failed"', 'pattern: "x"\n      namespaces:\n        - shop\n        - "!Kube_System"')}`,
-        errors: [`rules.yaml:7: match.namespaces[1] "Kube_System" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit`],
+        errors: [
+          `rules.yaml:7: match.namespaces[1] "Kube_System" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+        ],
       },
       {
         problem: 'booleans that are not booleans',
@@ -593,14 +641,21 @@ describe('parseRulesText', () => {
   });
 
   it('still validates disabled rules', () => {
-    assert.deepEqual(errorsOf(`rules:\n${VALID_RULE.replace('priority: P1', 'priority: urgent')}    enabled: false\n`), [
-      'rules.yaml:5: priority "urgent" is not one of P1, P2, P3, P4, critical, high, medium, low',
-    ]);
+    assert.deepEqual(
+      errorsOf(`rules:\n${VALID_RULE.replace('priority: P1', 'priority: urgent')}    enabled: false\n`),
+      ['rules.yaml:5: priority "urgent" is not one of P1, P2, P3, P4, critical, high, medium, low'],
+    );
   });
 
   it('returns the valid rules of a file that also has invalid ones', () => {
-    const { rules, errors } = parseRulesText(`rules:\n${VALID_RULE}${VALID_RULE.replace('db-failure', 'second').replace('P1', 'P9')}`, 'rules.yaml');
-    assert.deepEqual(rules.map((rule) => rule.name), ['db-failure']);
+    const { rules, errors } = parseRulesText(
+      `rules:\n${VALID_RULE}${VALID_RULE.replace('db-failure', 'second').replace('P1', 'P9')}`,
+      'rules.yaml',
+    );
+    assert.deepEqual(
+      rules.map((rule) => rule.name),
+      ['db-failure'],
+    );
     assert.equal(errors.length, 1);
   });
 });
@@ -625,7 +680,10 @@ describe('loadRules', () => {
     const ruleSet = loaded(await loadRules(dir));
     assert.deepEqual(ruleSet.files, [join(dir, '10-core.yaml'), join(dir, '20-extra.yml')]);
     // P1 from the later file comes before P2 from the earlier one.
-    assert.deepEqual(ruleSet.rules.map((rule) => rule.name), ['db-failure', 'oom-investigation']);
+    assert.deepEqual(
+      ruleSet.rules.map((rule) => rule.name),
+      ['db-failure', 'oom-investigation'],
+    );
   });
 
   it('unions excluded_namespaces across files', async () => {
@@ -694,7 +752,10 @@ describe('loadRules', () => {
     await symlink(join('..data', 'rules.yaml'), join(dir, 'rules.yaml'));
     const ruleSet = loaded(await loadRules(dir));
     assert.deepEqual(ruleSet.files, [join(dir, 'rules.yaml')]);
-    assert.deepEqual(ruleSet.rules.map((rule) => rule.name), ['db-failure']);
+    assert.deepEqual(
+      ruleSet.rules.map((rule) => rule.name),
+      ['db-failure'],
+    );
   });
 
   it('loads the shipped default rules', async () => {

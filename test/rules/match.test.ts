@@ -1,8 +1,8 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Alert } from '../../src/alert.js';
 import { parseRulesText } from '../../src/rules/parse.js';
 import { buildRuleSet } from '../../src/rules/rule-set.js';
-import type { Alert } from '../../src/alert.js';
 import type { Rule, RuleSet } from '../../src/rules/types.js';
 
 /** One rule as YAML list item; `match` is a flow mapping, `extra` more rule fields. */
@@ -39,7 +39,10 @@ describe('RuleSet.match', () => {
   const cases: { behaviour: string; files: string[][]; alert: Alert; rule: string | null }[] = [
     {
       behaviour: 'priority order beats file order',
-      files: [[rule('low-first-file', 'P4', '{pattern: "error"}')], [rule('high-second-file', 'P1', '{pattern: "error"}')]],
+      files: [
+        [rule('low-first-file', 'P4', '{pattern: "error"}')],
+        [rule('high-second-file', 'P1', '{pattern: "error"}')],
+      ],
       alert: alert({ alertname: 'AppError' }, { description: 'an error happened' }),
       rule: 'high-second-file',
     },
@@ -57,7 +60,9 @@ describe('RuleSet.match', () => {
     },
     {
       behaviour: 'a disabled rule is skipped',
-      files: [[rule('disabled', 'P1', '{pattern: "error"}', ['enabled: false']), rule('enabled', 'P4', '{pattern: "error"}')]],
+      files: [
+        [rule('disabled', 'P1', '{pattern: "error"}', ['enabled: false']), rule('enabled', 'P4', '{pattern: "error"}')],
+      ],
       alert: alert({}, { description: 'error' }),
       rule: 'enabled',
     },
@@ -177,7 +182,9 @@ describe('RuleSet.match', () => {
     },
     {
       behaviour: 'an alert outside the allow-list falls through to the next rule',
-      files: [[rule('shop', 'P1', '{pattern: "error", namespaces: [shop]}'), rule('anywhere', 'P2', '{pattern: "error"}')]],
+      files: [
+        [rule('shop', 'P1', '{pattern: "error", namespaces: [shop]}'), rule('anywhere', 'P2', '{pattern: "error"}')],
+      ],
       alert: alert({ namespace: 'billing' }, { description: 'error' }),
       rule: 'anywhere',
     },
@@ -223,7 +230,11 @@ describe('buildRuleSet', () => {
   it('lists every rule, disabled ones included, P1 first and file order within a priority', () => {
     const ruleSet = ruleSetOf(
       [rule('a-p3', 'P3', '{pattern: "x"}'), rule('b-p1-disabled', 'P1', '{pattern: "x"}', ['enabled: false'])],
-      [rule('c-p3', 'low', '{pattern: "x"}'), rule('d-p1', 'critical', '{pattern: "x"}'), rule('e-p3', 'medium', '{pattern: "x"}')],
+      [
+        rule('c-p3', 'low', '{pattern: "x"}'),
+        rule('d-p1', 'critical', '{pattern: "x"}'),
+        rule('e-p3', 'medium', '{pattern: "x"}'),
+      ],
     );
     assert.deepEqual(
       ruleSet.rules.map((r) => `${r.name}:${r.enabled}`),

@@ -1,5 +1,5 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
 import { parseMatcher } from '../../src/rules/matchers.js';
 import type { LabelMatcher } from '../../src/rules/types.js';
 
@@ -41,7 +41,11 @@ describe('parseMatcher', () => {
       { text: 'app.kubernetes.io/name="x"', what: 'a label name with dots', error: /invalid label name/ },
       { text: 'severity="crit', what: 'a value missing its closing quote', error: /closing double quote/ },
       { text: 'severity="a"b"', what: 'a value with an unescaped quote', error: /unescaped double quote/ },
-      { text: 'severity=~"(a)\\1"', what: 'a regex with a backreference', error: /invalid regular expression.*invalid escape sequence/ },
+      {
+        text: 'severity=~"(a)\\1"',
+        what: 'a regex with a backreference',
+        error: /invalid regular expression.*invalid escape sequence/,
+      },
       { text: 'severity=~"(?=x)"', what: 'a regex with a lookahead', error: /unsupported Perl syntax/ },
     ];
     for (const { text, what, error } of cases) {
@@ -61,8 +65,18 @@ describe('LabelMatcher.matches', () => {
     { text: 'severity!="critical"', labels: { severity: 'warning' }, matches: true, why: 'different value, negated' },
     { text: 'severity=~"critical|warning"', labels: { severity: 'warning' }, matches: true, why: 'regex alternative' },
     { text: 'severity=~"crit"', labels: { severity: 'critical' }, matches: false, why: 'regex is fully anchored' },
-    { text: 'severity!~"crit"', labels: { severity: 'critical' }, matches: true, why: 'negative regex is fully anchored too' },
-    { text: 'severity!~"critical|warning"', labels: { severity: 'warning' }, matches: false, why: 'negative regex alternative' },
+    {
+      text: 'severity!~"crit"',
+      labels: { severity: 'critical' },
+      matches: true,
+      why: 'negative regex is fully anchored too',
+    },
+    {
+      text: 'severity!~"critical|warning"',
+      labels: { severity: 'warning' },
+      matches: false,
+      why: 'negative regex alternative',
+    },
     { text: 'team=""', labels: {}, matches: true, why: 'missing label equals the empty string' },
     { text: 'team!=""', labels: {}, matches: false, why: 'missing label is not non-empty' },
     { text: 'team!="sre"', labels: {}, matches: true, why: 'missing label differs from a value' },

@@ -8,8 +8,8 @@ import { describe, it } from 'node:test';
 import type { Alert } from '../../src/alert.js';
 import { fingerprintOf } from '../../src/pipeline/fingerprint.js';
 import { parseRulesText } from '../../src/rules/parse.js';
-import { buildRuleSet } from '../../src/rules/rule-set.js';
 import { compilePattern } from '../../src/rules/regex.js';
+import { buildRuleSet } from '../../src/rules/rule-set.js';
 import type { Rule, RuleSet } from '../../src/rules/types.js';
 import { Random } from '../support/fuzz.js';
 
@@ -18,7 +18,20 @@ function prng(seed: number): () => number {
   return () => random.next();
 }
 
-const WORDS = ['timeout', 'OOMKilled', 'refused', 'crash', 'disk', 'quota', 'error-code-17', 'Backoff', 'panic', 'deadlock', 'db', 'evicted'];
+const WORDS = [
+  'timeout',
+  'OOMKilled',
+  'refused',
+  'crash',
+  'disk',
+  'quota',
+  'error-code-17',
+  'Backoff',
+  'panic',
+  'deadlock',
+  'db',
+  'evicted',
+];
 
 function generateRules(random: () => number, count: number): string {
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
@@ -31,8 +44,15 @@ function generateRules(random: () => number, count: number): string {
       () => `^${pick(WORDS)}$`,
       () => `(?i)${pick(WORDS)}.*${pick(WORDS)}`,
     ][Math.floor(random() * 5)]!();
-    lines.push(`  - name: r${i}`, `    priority: ${pick(['P1', 'P2', 'P3', 'P4'])}`, `    enabled: ${random() > 0.1}`, '    match:', `      pattern: ${JSON.stringify(pattern)}`);
-    if (random() < 0.2) lines.push(`      fields: [${pick(['annotations.description', 'labels.reason', 'labels.alertname'])}]`);
+    lines.push(
+      `  - name: r${i}`,
+      `    priority: ${pick(['P1', 'P2', 'P3', 'P4'])}`,
+      `    enabled: ${random() > 0.1}`,
+      '    match:',
+      `      pattern: ${JSON.stringify(pattern)}`,
+    );
+    if (random() < 0.2)
+      lines.push(`      fields: [${pick(['annotations.description', 'labels.reason', 'labels.alertname'])}]`);
     if (random() < 0.2) lines.push(`      namespaces: [${pick(['shop', 'web', '"!shop"'])}]`);
     if (random() < 0.2) lines.push(`      labels: ['severity=~"${pick(['critical', 'warning|critical', 'info'])}"']`);
     lines.push('    remediation:', '      action: trigger-argo-workflow', '      params: {workflow_template: t}');
@@ -42,13 +62,33 @@ function generateRules(random: () => number, count: number): string {
 
 function generateAlert(random: () => number): Alert {
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
-  const text = () => Array.from({ length: 1 + Math.floor(random() * 4) }, () => (random() < 0.5 ? pick(WORDS) : pick(['the', 'pod', '42', 'in', 'TIMEOUT', 'Crash'])) ).join(' ');
-  const labels: Record<string, string> = { alertname: random() < 0.3 ? pick(WORDS) : 'SomeAlert', namespace: pick(['shop', 'web', 'ops']), severity: pick(['critical', 'warning', 'info']) };
+  const text = () =>
+    Array.from({ length: 1 + Math.floor(random() * 4) }, () =>
+      random() < 0.5 ? pick(WORDS) : pick(['the', 'pod', '42', 'in', 'TIMEOUT', 'Crash']),
+    ).join(' ');
+  const labels: Record<string, string> = {
+    alertname: random() < 0.3 ? pick(WORDS) : 'SomeAlert',
+    namespace: pick(['shop', 'web', 'ops']),
+    severity: pick(['critical', 'warning', 'info']),
+  };
   if (random() < 0.5) labels.reason = text();
   const annotations: Record<string, string> = {};
   if (random() < 0.7) annotations.description = text();
   if (random() < 0.3) annotations.summary = text();
   return { source: 'alertmanager', status: 'firing', labels, annotations, fingerprint: fingerprintOf(labels) };
+}
+
+/** Each pattern compiled on its own, once per pattern text. */
+const compiledPatterns = new Map<string, (text: string) => boolean>();
+function patternTest(pattern: string): (text: string) => boolean {
+  let test = compiledPatterns.get(pattern);
+  if (test === undefined) {
+    const compiled = compilePattern(pattern);
+    assert.ok(compiled.ok);
+    test = compiled.test;
+    compiledPatterns.set(pattern, test);
+  }
+  return test;
 }
 
 /** Every rule tried in order, each pattern on its own: the meaning the set must keep. */
@@ -59,12 +99,14 @@ function reference(ruleSet: RuleSet, alert: Alert): Rule | null {
     if (rule.match.namespaces.length > 0 && !rule.match.namespaces.includes(namespace)) continue;
     if (rule.match.excludedNamespaces.includes(namespace)) continue;
     if (!rule.match.labels.every((m) => m.matches(alert.labels))) continue;
-    const compiled = compilePattern(rule.match.pattern);
-    assert.ok(compiled.ok);
-    const values = rule.match.fields.length === 0
-      ? [...Object.values(alert.labels), ...Object.values(alert.annotations)]
-      : rule.match.fields.map((f) => (f.startsWith('labels.') ? alert.labels[f.slice(7)] : alert.annotations[f.slice(12)])).filter((v): v is string => v !== undefined);
-    if (values.some((v) => compiled.test(v))) return rule;
+    const test = patternTest(rule.match.pattern);
+    const values =
+      rule.match.fields.length === 0
+        ? [...Object.values(alert.labels), ...Object.values(alert.annotations)]
+        : rule.match.fields
+            .map((f) => (f.startsWith('labels.') ? alert.labels[f.slice(7)] : alert.annotations[f.slice(12)]))
+            .filter((v): v is string => v !== undefined);
+    if (values.some((v) => test(v))) return rule;
   }
   return null;
 }

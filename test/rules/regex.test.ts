@@ -1,5 +1,5 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
 import { compileAnchored, compilePattern } from '../../src/rules/regex.js';
 
 function tester(compiled: ReturnType<typeof compilePattern>): (text: string) => boolean {
@@ -12,7 +12,11 @@ describe('compilePattern', () => {
     { pattern: 'connection refused', text: 'dial tcp: connection refused (retrying)', found: true },
     { pattern: 'OOMKilled', text: 'reason: oomkilled', found: false },
     { pattern: '(?i)OOMKilled', text: 'reason: oomkilled', found: true },
-    { pattern: 'database connection failed|connection pool exhausted', text: 'pool: connection pool exhausted', found: true },
+    {
+      pattern: 'database connection failed|connection pool exhausted',
+      text: 'pool: connection pool exhausted',
+      found: true,
+    },
     { pattern: '^Crash', text: 'CrashLoopBackOff', found: true },
     { pattern: '^Loop', text: 'CrashLoopBackOff', found: false },
     { pattern: '\\d{3}', text: 'HTTP 503', found: true },

@@ -1,11 +1,11 @@
-import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, afterEach, describe, it } from 'node:test';
 import type { LoadResult } from '../../src/rules/load.js';
-import { watchRules } from '../../src/rules/watch.js';
 import type { RulesWatcher } from '../../src/rules/watch.js';
+import { watchRules } from '../../src/rules/watch.js';
 
 const TIMEOUT_MS = 5_000;
 
@@ -106,7 +106,9 @@ describe('watchRules', () => {
     await watcher.ready;
     await writeFile(file, rulesText('good').replace('P1', 'P9'));
     const broken = await reloads.next('failed reload');
-    assert.deepEqual(broken.ok ? [] : broken.errors, [`${file}:4: priority "P9" is not one of P1, P2, P3, P4, critical, high, medium, low`]);
+    assert.deepEqual(broken.ok ? [] : broken.errors, [
+      `${file}:4: priority "P9" is not one of P1, P2, P3, P4, critical, high, medium, low`,
+    ]);
     await writeFile(file, rulesText('fixed'));
     assert.deepEqual(ruleNames(await reloads.next('reload')), ['fixed']);
   });

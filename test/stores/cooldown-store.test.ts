@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
-  StoreUnavailableError,
   type CooldownClaim,
   type CooldownStore,
   type DecisionRecord,
+  StoreUnavailableError,
 } from '../../src/stores/cooldown-store.js';
 import { MemoryCooldownStore } from '../../src/stores/memory.js';
 import { RedisCooldownStore } from '../../src/stores/redis.js';
 import { auditRecord } from '../support/records.js';
-import { startRedis, uniquePrefix, type RedisServer } from '../support/redis-server.js';
+import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 
 const WINDOW_MS = 60_000;
 /** Just past the start of a rate window, so a test's takes all fall into one window. */
@@ -151,7 +151,7 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
     });
 
     describe('cooldown release', () => {
-      it('deletes the key when it holds the caller\'s workflow name', async () => {
+      it("deletes the key when it holds the caller's workflow name", async () => {
         const store = await open();
         await store.claim('k', pendingClaim('wf-1'), LONG_MS);
         assert.equal(await store.release('k', 'wf-1'), true);

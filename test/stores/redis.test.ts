@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { StoreUnavailableError, type CooldownClaim } from '../../src/stores/cooldown-store.js';
+import { type CooldownClaim, StoreUnavailableError } from '../../src/stores/cooldown-store.js';
 import { RedisCooldownStore, type StoreLogger } from '../../src/stores/redis.js';
 import { auditRecord } from '../support/records.js';
-import { startRedis, uniquePrefix, type RedisServer } from '../support/redis-server.js';
+import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 
 const COMMAND_TIMEOUT_MS = 400;
 /** Scheduling noise allowed on top of a deadline. */
@@ -140,7 +140,10 @@ describe('RedisCooldownStore against a real redis-server', () => {
       assert.ok(logger.lines.every((line) => line.level === 'error' && line.obj.err instanceof Error));
       const suppressed = logger.lines[1]?.obj.suppressedSinceLastLog;
       assert.equal(typeof suppressed, 'number');
-      assert.ok((suppressed as number) >= 1, `errors between the two lines were counted, not logged (${String(suppressed)})`);
+      assert.ok(
+        (suppressed as number) >= 1,
+        `errors between the two lines were counted, not logged (${String(suppressed)})`,
+      );
     });
 
     it('closes promptly', async () => {
@@ -213,7 +216,9 @@ describe('RedisCooldownStore against a real redis-server', () => {
       const before = await scriptCalls();
       // Every key twice: the first claim takes it, the second finds the first's claim.
       const keys = Array.from({ length: 60 }, (_, i) => `k${i % 30}`);
-      const results = await Promise.all(keys.map((key, i) => store.claim(key, { ...claim, workflowName: `wf-${i}` }, 60_000)));
+      const results = await Promise.all(
+        keys.map((key, i) => store.claim(key, { ...claim, workflowName: `wf-${i}` }, 60_000)),
+      );
       assert.equal((await scriptCalls()) - before, 1, 'one script call for 60 claims');
       for (let i = 0; i < 30; i++) {
         assert.deepEqual(results[i], { acquired: true, claim: { ...claim, workflowName: `wf-${i}` } });
@@ -223,7 +228,11 @@ describe('RedisCooldownStore against a real redis-server', () => {
 
     it('commits the claims of one turn with one script call, each on its own terms', async () => {
       const prefix = uniquePrefix();
-      const store = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      const store = new RedisCooldownStore({
+        url: server.url,
+        keyPrefix: prefix,
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      });
       stores.push(store);
       await store.claim('ours', claim, 60_000);
       await store.claim('theirs', { ...claim, workflowName: 'wf-other' }, 60_000);
@@ -247,7 +256,11 @@ describe('RedisCooldownStore against a real redis-server', () => {
         assert.ok((results[3] as PromiseRejectedResult).reason instanceof StoreUnavailableError);
         assert.equal((await store.peek('ours'))?.state, 'committed');
         assert.equal((await store.peek('theirs'))?.workflowName, 'wf-other', 'another claim is left alone');
-        assert.equal((await store.peek('expired'))?.state, 'committed', 'a key gone meanwhile is written: the Workflow exists');
+        assert.equal(
+          (await store.peek('expired'))?.state,
+          'committed',
+          'a key gone meanwhile is written: the Workflow exists',
+        );
         assert.ok((await admin.pttl(`${prefix}cooldown:ours`)) > 60_000, 'the full cooldown replaces the lease');
       } finally {
         admin.disconnect();
@@ -262,9 +275,16 @@ describe('RedisCooldownStore against a real redis-server', () => {
       } finally {
         admin.disconnect();
       }
-      const store = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      const store = new RedisCooldownStore({
+        url: server.url,
+        keyPrefix: prefix,
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      });
       stores.push(store);
-      const [poisoned, fine] = await Promise.allSettled([store.claim('poisoned', claim, 60_000), store.claim('fine', claim, 60_000)]);
+      const [poisoned, fine] = await Promise.allSettled([
+        store.claim('poisoned', claim, 60_000),
+        store.claim('fine', claim, 60_000),
+      ]);
       assert.equal(poisoned.status, 'rejected');
       assert.ok((poisoned as PromiseRejectedResult).reason instanceof StoreUnavailableError);
       assert.match(String((poisoned as PromiseRejectedResult).reason.message), /WRONGTYPE/);
@@ -273,7 +293,11 @@ describe('RedisCooldownStore against a real redis-server', () => {
 
     it('appends the audit records of one turn with one script call, and writes pending ones before closing', async () => {
       const prefix = uniquePrefix();
-      const store = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      const store = new RedisCooldownStore({
+        url: server.url,
+        keyPrefix: prefix,
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      });
       await store.ping();
       const before = await scriptCalls();
       const records = Array.from({ length: 5 }, (_, i) => auditRecord(i));
@@ -283,10 +307,17 @@ describe('RedisCooldownStore against a real redis-server', () => {
       const late = store.appendDecision(auditRecord(5), 100);
       await store.close();
       await late;
-      const reader = new RedisCooldownStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      const reader = new RedisCooldownStore({
+        url: server.url,
+        keyPrefix: prefix,
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      });
       stores.push(reader);
       const listed = await reader.listDecisions(10);
-      assert.deepEqual(listed.map((r) => r.at), [5, 4, 3, 2, 1, 0].map((i) => new Date(i).toISOString()));
+      assert.deepEqual(
+        listed.map((r) => r.at),
+        [5, 4, 3, 2, 1, 0].map((i) => new Date(i).toISOString()),
+      );
     });
   });
 

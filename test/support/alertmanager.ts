@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startProcess, type Started } from './processes.js';
+import { type Started, startProcess } from './processes.js';
 
 const BINARY = 'prometheus-alertmanager';
 
@@ -54,7 +54,11 @@ ${options.token ? `        http_config:\n          authorization:\n            c
     '--web.listen-address=127.0.0.1:0',
   ];
   if (options.cluster) {
-    args.push(`--cluster.listen-address=127.0.0.1:${options.cluster.port}`, '--cluster.advertise-address', `127.0.0.1:${options.cluster.port}`);
+    args.push(
+      `--cluster.listen-address=127.0.0.1:${options.cluster.port}`,
+      '--cluster.advertise-address',
+      `127.0.0.1:${options.cluster.port}`,
+    );
     for (const peer of options.cluster.peers) args.push(`--cluster.peer=${peer}`);
     args.push('--cluster.settle-timeout=1s', '--cluster.peer-timeout=1s');
   } else {

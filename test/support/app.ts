@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { buildApp } from '../../src/app.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
 import { loadRules } from '../../src/rules/load.js';
@@ -65,11 +65,17 @@ export interface TestApp {
 
 /** buildApp with an injected clock, captured logs and (by default) an in-memory store and dry-run. */
 export async function testApp(
-  options: { config?: Partial<Config>; args?: string[]; store?: CooldownStore; submitter?: WorkflowSubmitter; rules?: RuleSet } = {},
+  options: {
+    config?: Partial<Config>;
+    args?: string[];
+    store?: CooldownStore;
+    submitter?: WorkflowSubmitter;
+    rules?: RuleSet;
+  } = {},
 ): Promise<TestApp> {
   const clock = { now: Date.parse('2026-11-26T12:00:00Z') };
   const lines: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) > 0 });
   const config = { ...loadConfig(options.args ?? [], {}), replica: 'test', ...options.config };
   const store = options.store ?? new MemoryCooldownStore({ now: () => clock.now });
   const ruleSet = options.rules ?? (await rulesFrom(TEST_RULES));

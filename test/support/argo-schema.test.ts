@@ -1,17 +1,15 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import {
-  isDns1123Label,
-  isDns1123Subdomain,
-  labelProblems,
-  sharedPath,
-  validateArgoObject,
-} from './argo-schema.js';
+import { isDns1123Label, isDns1123Subdomain, labelProblems, sharedPath, validateArgoObject } from './argo-schema.js';
+import type { Json } from './workflowtemplates.js';
 
-const EXAMPLES = sharedPath('argo/examples', 'examples/ from argoproj/argo-workflows at f016ad89eb269d282aec06dc491c29f396a38df4');
+const EXAMPLES = sharedPath(
+  'argo/examples',
+  'examples/ from argoproj/argo-workflows at f016ad89eb269d282aec06dc491c29f396a38df4',
+);
 
 interface ExampleDocument {
   where: string;
@@ -32,7 +30,7 @@ function exampleDocuments(): ExampleDocument[] {
   return documents;
 }
 
-function validWorkflow(): Record<string, any> {
+function validWorkflow(): Json {
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Workflow',
@@ -63,7 +61,7 @@ describe('validateArgoObject', () => {
     assert.deepEqual(validateArgoObject(validWorkflow()), []);
   });
 
-  const mutations: { name: string; mutate: (workflow: Record<string, any>) => void; expected: string }[] = [
+  const mutations: { name: string; mutate: (workflow: Json) => void; expected: string }[] = [
     {
       name: 'an unknown field such as the typo spec.entryPoint',
       mutate: (workflow) => {
@@ -158,11 +156,13 @@ describe('validateArgoObject', () => {
   it('rejects an apiVersion other than argoproj.io/v1alpha1', () => {
     const workflow = validWorkflow();
     workflow.apiVersion = 'argoproj.io/v1';
-    assert.deepEqual(validateArgoObject(workflow), ['apiVersion: Unsupported value: "argoproj.io/v1": must be argoproj.io/v1alpha1']);
+    assert.deepEqual(validateArgoObject(workflow), [
+      'apiVersion: Unsupported value: "argoproj.io/v1": must be argoproj.io/v1alpha1',
+    ]);
   });
 
   it('validates a WorkflowTemplate against its own schema', () => {
-    const template: Record<string, any> = { ...validWorkflow(), kind: 'WorkflowTemplate' };
+    const template: Json = { ...validWorkflow(), kind: 'WorkflowTemplate' };
     template.spec.bogus = true;
     assert.deepEqual(validateArgoObject(template), ['spec.bogus: unknown field']);
   });
@@ -200,16 +200,31 @@ describe('labelProblems', () => {
 
   const bad: { name: string; labels: unknown; expected: string }[] = [
     { name: 'a key with two slashes', labels: { 'a/b/c': 'x' }, expected: 'metadata.labels: Invalid value: "a/b/c"' },
-    { name: 'a key whose name part is 64 characters', labels: { [`p.io/${'k'.repeat(64)}`]: 'x' }, expected: 'must be no more than 63 characters' },
+    {
+      name: 'a key whose name part is 64 characters',
+      labels: { [`p.io/${'k'.repeat(64)}`]: 'x' },
+      expected: 'must be no more than 63 characters',
+    },
     { name: 'a key with an uppercase prefix', labels: { 'Example.com/x': 'x' }, expected: 'prefix part' },
-    { name: 'a value with a space', labels: { rule: 'oom killed' }, expected: 'metadata.labels: Invalid value: "oom killed"' },
+    {
+      name: 'a value with a space',
+      labels: { rule: 'oom killed' },
+      expected: 'metadata.labels: Invalid value: "oom killed"',
+    },
     { name: 'a value ending in a dash', labels: { rule: 'oom-' }, expected: 'metadata.labels: Invalid value: "oom-"' },
-    { name: 'a value that is not a string', labels: { replicas: 5 }, expected: 'metadata.labels["replicas"]: must be string' },
+    {
+      name: 'a value that is not a string',
+      labels: { replicas: 5 },
+      expected: 'metadata.labels["replicas"]: must be string',
+    },
   ];
   for (const { name, labels, expected } of bad) {
     it(`reports ${name}`, () => {
       const problems = labelProblems(labels);
-      assert.ok(problems.some((problem) => problem.includes(expected)), JSON.stringify(problems));
+      assert.ok(
+        problems.some((problem) => problem.includes(expected)),
+        JSON.stringify(problems),
+      );
     });
   }
 });

@@ -106,7 +106,9 @@ function shareSubschemasInside(validator: Ajv, schema: JsonSchema): JsonSchema {
   for (const keyword of ['allOf', 'anyOf', 'oneOf']) {
     const branches = schema[keyword];
     if (Array.isArray(branches)) {
-      schema[keyword] = branches.map((branch: unknown) => (isSchema(branch) ? shareSubschema(validator, branch) : branch));
+      schema[keyword] = branches.map((branch: unknown) =>
+        isSchema(branch) ? shareSubschema(validator, branch) : branch,
+      );
     }
   }
   return schema;
@@ -151,7 +153,12 @@ function openApiSchemaOf(crd: unknown): JsonSchema | undefined {
 /** One problem, shaped like a Kubernetes `StatusCause`. */
 export interface FieldProblem {
   field: string;
-  reason: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueTypeInvalid' | 'FieldValueNotSupported' | 'FieldValueTooLong';
+  reason:
+    | 'FieldValueRequired'
+    | 'FieldValueInvalid'
+    | 'FieldValueTypeInvalid'
+    | 'FieldValueNotSupported'
+    | 'FieldValueTooLong';
   message: string;
 }
 
@@ -211,7 +218,11 @@ function schemaProblems(errors: readonly ErrorObject[]): FieldProblem[] {
         });
         break;
       case 'type':
-        problems.push({ field: path, reason: 'FieldValueTypeInvalid', message: `must be ${String(error.params.type)}` });
+        problems.push({
+          field: path,
+          reason: 'FieldValueTypeInvalid',
+          message: `must be ${String(error.params.type)}`,
+        });
         break;
       case 'enum': {
         const allowed = Array.isArray(error.params.allowedValues) ? error.params.allowedValues : [];
@@ -281,7 +292,9 @@ function keyProblems(field: string, key: string): FieldProblem[] {
   const name = parts.length === 2 ? parts[1]! : parts[0]!;
   const prefix = parts.length === 2 ? parts[0]! : undefined;
   if (parts.length > 2) {
-    return [invalid(field, key, 'a qualified name must consist of an optional DNS subdomain prefix and \'/\' and a name')];
+    return [
+      invalid(field, key, "a qualified name must consist of an optional DNS subdomain prefix and '/' and a name"),
+    ];
   }
   const problems: FieldProblem[] = [];
   if (prefix !== undefined) {
@@ -302,7 +315,11 @@ function labelFieldProblems(labels: unknown, field: string): FieldProblem[] {
   for (const [key, value] of Object.entries(labels)) {
     problems.push(...keyProblems(field, key));
     if (typeof value !== 'string') {
-      problems.push({ field: `${field}[${JSON.stringify(key)}]`, reason: 'FieldValueTypeInvalid', message: 'must be string' });
+      problems.push({
+        field: `${field}[${JSON.stringify(key)}]`,
+        reason: 'FieldValueTypeInvalid',
+        message: 'must be string',
+      });
     } else if (value.length > 63) {
       problems.push(tooLong(field, value, 63));
     } else if (!LABEL_VALUE.test(value)) {
@@ -320,13 +337,21 @@ function annotationFieldProblems(annotations: unknown, field: string): FieldProb
   for (const [key, value] of Object.entries(annotations)) {
     problems.push(...keyProblems(field, key));
     if (typeof value !== 'string') {
-      problems.push({ field: `${field}[${JSON.stringify(key)}]`, reason: 'FieldValueTypeInvalid', message: 'must be string' });
+      problems.push({
+        field: `${field}[${JSON.stringify(key)}]`,
+        reason: 'FieldValueTypeInvalid',
+        message: 'must be string',
+      });
     } else {
       bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
     }
   }
   if (bytes > MAX_ANNOTATIONS_BYTES) {
-    problems.push({ field, reason: 'FieldValueTooLong', message: `Too long: must have at most ${MAX_ANNOTATIONS_BYTES} bytes` });
+    problems.push({
+      field,
+      reason: 'FieldValueTooLong',
+      message: `Too long: must have at most ${MAX_ANNOTATIONS_BYTES} bytes`,
+    });
   }
   return problems;
 }
@@ -359,7 +384,9 @@ function metadataProblems(metadata: unknown, kind: ArgoKind): FieldProblem[] {
     });
   }
   if (typeof name === 'string' && name !== '' && !isDns1123Subdomain(name)) {
-    problems.push(name.length > 253 ? tooLong('metadata.name', name, 253) : invalid('metadata.name', name, SUBDOMAIN_RULE));
+    problems.push(
+      name.length > 253 ? tooLong('metadata.name', name, 253) : invalid('metadata.name', name, SUBDOMAIN_RULE),
+    );
   }
   if (typeof generateName === 'string' && generateName !== '') {
     // Like the API server: a trailing '-' is expected in a prefix, so it is masked before the check.

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintOf } from '../../src/pipeline/fingerprint.js';
-import { startAlertmanager, type Alertmanager } from './alertmanager.js';
+import { type Alertmanager, startAlertmanager } from './alertmanager.js';
 import type { StoredWorkflow } from './fake-kube.js';
 import { eventually, freePort } from './processes.js';
 
@@ -31,7 +31,10 @@ export interface PostableAlert {
   annotations: Record<string, string>;
 }
 
-export function crashLoopAlert(labels: Record<string, string>, annotations: Record<string, string> = {}): PostableAlert {
+export function crashLoopAlert(
+  labels: Record<string, string>,
+  annotations: Record<string, string> = {},
+): PostableAlert {
   return {
     labels: { alertname: 'KubePodCrashLooping', ...labels },
     annotations: { description: 'Pod is crash looping', ...annotations },
@@ -104,7 +107,13 @@ export async function post(baseUrl: string, path: string, body: unknown, token?:
     } catch {
       // Not every answer is a decisions document (a 401 or 413 is an error document).
     }
-    return { status: res.status, retryAfter: res.headers.get('retry-after'), decisions, startedAt, endedAt: Date.now() };
+    return {
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      decisions,
+      startedAt,
+      endedAt: Date.now(),
+    };
   } catch (err) {
     return { status: 0, retryAfter: null, decisions: [], startedAt, endedAt: Date.now(), error: networkErrorCode(err) };
   }
@@ -144,7 +153,10 @@ export function deliver(baseUrl: string, path: string, body: unknown, options: D
         backoff = Math.min(backoff * 2, maxBackoffMs);
       }
     }
-    const seen = attempts.map((a) => `${a.status || a.error} ${a.decisions.map((d) => `${d.outcome}${d.reason ? ` (${d.reason})` : ''}`).join(', ')}`);
+    const seen = attempts.map(
+      (a) =>
+        `${a.status || a.error} ${a.decisions.map((d) => `${d.outcome}${d.reason ? ` (${d.reason})` : ''}`).join(', ')}`,
+    );
     throw new Error(`no 2xx from ${baseUrl}${path} after ${maxAttempts} attempts:\n${seen.join('\n')}`);
   })();
   // A test that fails before awaiting `done` must not also get an unhandled rejection.
@@ -154,12 +166,18 @@ export function deliver(baseUrl: string, path: string, body: unknown, options: D
 
 /** Waits until a delivery has seen at least `count` answers, and returns them. */
 export function attemptsOf(delivery: Delivery, count: number, what: string, timeoutMs = 15_000): Promise<Answer[]> {
-  return eventually(() => (delivery.attempts.length >= count ? [...delivery.attempts] : undefined), `${count} attempts of ${what}`, timeoutMs);
+  return eventually(
+    () => (delivery.attempts.length >= count ? [...delivery.attempts] : undefined),
+    `${count} attempts of ${what}`,
+    timeoutMs,
+  );
 }
 
 /** GET /v1/decisions?limit=1000 on one replica: the audit trail every replica shares. */
 export async function auditTrail(baseUrl: string, token?: string): Promise<DecisionView[]> {
-  const res = await fetch(`${baseUrl}/v1/decisions?limit=1000`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const res = await fetch(`${baseUrl}/v1/decisions?limit=1000`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
   if (res.status !== 200) throw new Error(`GET /v1/decisions answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { decisions: DecisionView[] }).decisions;
 }
@@ -178,12 +196,16 @@ export function workflowsByAlert(workflows: readonly StoredWorkflow[]): Map<stri
  * Alerts whose Workflow count differs from what was expected (a missing fingerprint expects 0),
  * plus Workflows for alerts nobody expected: empty when every alert got exactly its Workflows.
  */
-export function workflowCountProblems(workflows: readonly StoredWorkflow[], expected: ReadonlyMap<string, number>): string[] {
+export function workflowCountProblems(
+  workflows: readonly StoredWorkflow[],
+  expected: ReadonlyMap<string, number>,
+): string[] {
   const byAlert = workflowsByAlert(workflows);
   const problems: string[] = [];
   for (const [alert, count] of expected) {
     const names = byAlert.get(alert) ?? [];
-    if (names.length !== count) problems.push(`alert ${alert}: expected ${count} Workflow(s), found ${names.length} ${JSON.stringify(names)}`);
+    if (names.length !== count)
+      problems.push(`alert ${alert}: expected ${count} Workflow(s), found ${names.length} ${JSON.stringify(names)}`);
   }
   for (const [alert, names] of byAlert) {
     if (!expected.has(alert)) problems.push(`alert ${alert}: unexpected Workflow(s) ${JSON.stringify(names)}`);

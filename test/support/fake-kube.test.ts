@@ -1,16 +1,17 @@
-import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { MAX_REQUEST_BODY_BYTES, startFakeKube, type FakeKube, type Status } from './fake-kube.js';
+import { type FakeKube, MAX_REQUEST_BODY_BYTES, type Status, startFakeKube } from './fake-kube.js';
 import { writeKubeconfig } from './kubeconfig.js';
+import type { Json } from './workflowtemplates.js';
 
 const TOKEN = 'sentinel-test-token';
 const NOW = Date.parse('2025-06-01T12:00:00.500Z');
 
-function workflow(name: string, extra: { namespace?: string; labels?: Record<string, string> } = {}): Record<string, any> {
+function workflow(name: string, extra: { namespace?: string; labels?: Record<string, string> } = {}): Json {
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Workflow',
@@ -90,7 +91,7 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
         body: workflow('kube-sentinel-oom-1a2b3c'),
       });
       assert.equal(response.httpStatusCode, 201);
-      const created = response.data as Record<string, any>;
+      const created = response.data as Json;
       assert.equal(created.metadata.name, 'kube-sentinel-oom-1a2b3c');
       assert.equal(created.metadata.namespace, 'argo');
       assert.match(created.metadata.uid, /^[0-9a-f-]{36}$/);
@@ -100,7 +101,9 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
       assert.deepEqual(fake.workflows, [created]);
       assert.deepEqual(fake.workflowsIn('argo'), [created]);
       assert.deepEqual(fake.workflowsIn('shop'), []);
-      assert.deepEqual(fake.requests, [{ method: 'POST', path: '/apis/argoproj.io/v1alpha1/namespaces/argo/workflows', query: {} }]);
+      assert.deepEqual(fake.requests, [
+        { method: 'POST', path: '/apis/argoproj.io/v1alpha1/namespaces/argo/workflows', query: {} },
+      ]);
     });
 
     it('resolves generateName with a 5-character suffix', async () => {
@@ -153,7 +156,9 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
     });
 
     it('answers 422 for a label value over 63 characters', async () => {
-      const error = await apiException(create('argo', workflow('kube-sentinel-x', { labels: { 'kube-sentinel.io/rule': 'r'.repeat(64) } })));
+      const error = await apiException(
+        create('argo', workflow('kube-sentinel-x', { labels: { 'kube-sentinel.io/rule': 'r'.repeat(64) } })),
+      );
       assert.equal(error.code, 422);
       assert.equal(statusOf(error).details.causes?.[0]?.field, 'metadata.labels');
     });
@@ -162,7 +167,10 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
       const error = await apiException(create('argo', workflow('kube-sentinel-x', { namespace: 'shop' })));
       assert.equal(error.code, 400);
       assert.equal(statusOf(error).reason, 'BadRequest');
-      assert.equal(statusOf(error).message, 'the namespace of the provided object does not match the namespace sent on the request');
+      assert.equal(
+        statusOf(error).message,
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
     });
 
     it('answers 413 for a body over 3 MiB', async () => {
@@ -290,7 +298,9 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
     });
 
     // Without store: true taking effect at once, the latch below would wait out the whole delay.
-    it('stores a delayed create at once with store: true, so a retry after the caller gave up gets 409', { timeout: 10_000 }, async () => {
+    it('stores a delayed create at once with store: true, so a retry after the caller gave up gets 409', {
+      timeout: 10_000,
+    }, async () => {
       fake.delayNext(1, 60_000, { store: true });
       const caller = new AbortController();
       const late = create('argo', workflow('kube-sentinel-late'), withSignal(caller.signal));
@@ -380,7 +390,10 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
     });
 
     it('refuses to add a template the API server would reject', () => {
-      assert.throws(() => fake.addWorkflowTemplate('argo', 'broken', { entryPoint: 'main' }), /spec\.entryPoint: unknown field/);
+      assert.throws(
+        () => fake.addWorkflowTemplate('argo', 'broken', { entryPoint: 'main' }),
+        /spec\.entryPoint: unknown field/,
+      );
     });
 
     it('lists Workflows of one namespace, filtered by label selector', async () => {
@@ -405,10 +418,10 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
       const version = await kc.makeApiClient(k8s.VersionApi).getCode();
       assert.equal(version.gitVersion, 'v1.33.0');
       const groups = await kc.makeApiClient(k8s.ApisApi).getAPIVersions();
-      assert.deepEqual(
-        groups.groups.map((group) => group.preferredVersion?.groupVersion).sort(),
-        ['argoproj.io/v1alpha1', 'authorization.k8s.io/v1'],
-      );
+      assert.deepEqual(groups.groups.map((group) => group.preferredVersion?.groupVersion).sort(), [
+        'argoproj.io/v1alpha1',
+        'authorization.k8s.io/v1',
+      ]);
     });
 
     it('answers unknown paths with a 404 Status', async () => {

@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { WorkflowSpec } from '../../src/kube/workflow.js';
-import { argoObjectProblems, GENERATED_SUFFIX_LENGTH, type FieldProblem } from './argo-schema.js';
+import { argoObjectProblems, type FieldProblem, GENERATED_SUFFIX_LENGTH } from './argo-schema.js';
 
 const ARGO_API = 'argoproj.io/v1alpha1';
 /** The API server's limit on request bodies (3 MiB). */
@@ -190,7 +190,11 @@ function notFound(plural: string, name: string): Status {
 }
 
 function alreadyExists(name: string): Status {
-  return status(409, `workflows.argoproj.io "${name}" already exists`, { name, group: 'argoproj.io', kind: 'workflows' });
+  return status(409, `workflows.argoproj.io "${name}" already exists`, {
+    name,
+    group: 'argoproj.io',
+    kind: 'workflows',
+  });
 }
 
 function forbiddenCreate(namespace: string): Status {
@@ -218,13 +222,15 @@ const DEFAULT_MESSAGE: Partial<Record<StatusReason, string>> = {
   InternalError: 'Internal error occurred: injected by the fake Kubernetes API',
   ServiceUnavailable: 'the server is currently unable to handle the request',
   Timeout: 'Timeout: request did not complete within requested timeout - context deadline exceeded',
-  Conflict: 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again',
+  Conflict:
+    'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again',
 };
 
 function injected(failure: InjectedFailure, namespace: string, name: string): Status {
   const reason = failure.reason ?? defaultReason(failure.status);
   // Only errors about the object itself name it; throttling and server errors do not.
-  const aboutObject = reason === 'AlreadyExists' || reason === 'Conflict' || reason === 'NotFound' || reason === 'Forbidden';
+  const aboutObject =
+    reason === 'AlreadyExists' || reason === 'Conflict' || reason === 'NotFound' || reason === 'Forbidden';
   const details: StatusDetails = aboutObject ? { name, group: 'argoproj.io', kind: 'workflows' } : {};
   if (reason === 'Forbidden') delete details.name;
   if (failure.retryAfterSeconds !== undefined) details.retryAfterSeconds = failure.retryAfterSeconds;
@@ -263,7 +269,8 @@ function parseLabelSelector(selector: string | undefined): Selector | Status {
   for (const raw of selector.split(',')) {
     const term = raw.trim();
     const match = /^(!?)([^!=\s]+)\s*(?:(==|=|!=)\s*(\S*))?$/.exec(term);
-    if (!match) return status(400, `unable to parse requirement: found '${term}', expected: '=', '!=', '==', 'in', notin'`);
+    if (!match)
+      return status(400, `unable to parse requirement: found '${term}', expected: '=', '!=', '==', 'in', notin'`);
     const [, not, key, operator, value] = match;
     if (not && operator) return status(400, `unable to parse requirement: found '${term}'`);
     if (!operator) requirements.push((labels) => (labels?.[key!] !== undefined) !== Boolean(not));
@@ -318,7 +325,8 @@ class FakeKubeServer implements FakeKube {
 
   constructor(
     private readonly server: Server,
-    private readonly options: Required<Pick<FakeKubeOptions, 'validate' | 'now'>> & Pick<FakeKubeOptions, 'token'> & { scheme: 'http' | 'https' },
+    private readonly options: Required<Pick<FakeKubeOptions, 'validate' | 'now'>> &
+      Pick<FakeKubeOptions, 'token'> & { scheme: 'http' | 'https' },
   ) {}
 
   get url(): string {
@@ -341,20 +349,39 @@ class FakeKubeServer implements FakeKube {
     return [...this.clusterTemplates];
   }
 
-  addWorkflowTemplate(namespace: string, name: string, spec: Record<string, unknown> = MINIMAL_TEMPLATE_SPEC): StoredObject {
-    const template = this.serverSide({ apiVersion: ARGO_API, kind: 'WorkflowTemplate', metadata: { name, namespace }, spec });
+  addWorkflowTemplate(
+    namespace: string,
+    name: string,
+    spec: Record<string, unknown> = MINIMAL_TEMPLATE_SPEC,
+  ): StoredObject {
+    const template = this.serverSide({
+      apiVersion: ARGO_API,
+      kind: 'WorkflowTemplate',
+      metadata: { name, namespace },
+      spec,
+    });
     this.templates.push(template);
     return template;
   }
 
   addClusterWorkflowTemplate(name: string, spec: Record<string, unknown> = MINIMAL_TEMPLATE_SPEC): StoredObject {
-    const template = this.serverSide({ apiVersion: ARGO_API, kind: 'ClusterWorkflowTemplate', metadata: { name }, spec });
+    const template = this.serverSide({
+      apiVersion: ARGO_API,
+      kind: 'ClusterWorkflowTemplate',
+      metadata: { name },
+      spec,
+    });
     this.clusterTemplates.push(template);
     return template;
   }
 
   /** Templates added by tests are checked too, so a test cannot rely on one the cluster would refuse. */
-  private serverSide(object: { apiVersion: string; kind: string; metadata: Record<string, unknown>; spec: Record<string, unknown> }): StoredObject {
+  private serverSide(object: {
+    apiVersion: string;
+    kind: string;
+    metadata: Record<string, unknown>;
+    spec: Record<string, unknown>;
+  }): StoredObject {
     if (this.options.validate) {
       const problems = argoObjectProblems(object);
       if (problems.length > 0) {
@@ -455,35 +482,48 @@ class FakeKubeServer implements FakeKube {
     });
     request.on('end', () => {
       const body: ReceivedBody = { bytes: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge };
-      this.route(method, url, request, response, body);
+      const answer = this.route(method, url, request, response, body);
+      if (answer !== LATER) send(response, answer);
     });
   }
 
-  private route(method: string, url: URL, request: IncomingMessage, response: ServerResponse, body: ReceivedBody): void {
+  private route(
+    method: string,
+    url: URL,
+    request: IncomingMessage,
+    response: ServerResponse,
+    body: ReceivedBody,
+  ): Answer | typeof LATER {
     if (this.options.token !== undefined && request.headers.authorization !== `Bearer ${this.options.token}`) {
-      return send(response, statusAnswer(status(401, 'Unauthorized')));
+      return statusAnswer(status(401, 'Unauthorized'));
     }
-    const segments = url.pathname.split('/').filter((segment) => segment !== '').map(decodeURIComponent);
+    const segments = url.pathname
+      .split('/')
+      .filter((segment) => segment !== '')
+      .map(decodeURIComponent);
     const query = url.searchParams;
     const [root, group, version, ...rest] = segments;
 
-    if (method === 'GET' && segments.length === 1 && root === 'version') return send(response, json(200, VERSION));
-    if (method === 'GET' && segments.length === 1 && root === 'api') return send(response, json(200, apiVersions(this.url)));
-    if (root !== 'apis') return send(response, statusAnswer(notFoundPath()));
-    if (method === 'GET' && segments.length === 1) return send(response, json(200, API_GROUP_LIST));
+    if (method === 'GET' && segments.length === 1 && root === 'version') return json(200, VERSION);
+    if (method === 'GET' && segments.length === 1 && root === 'api') return json(200, apiVersions(this.url));
+    if (root !== 'apis') return statusAnswer(notFoundPath());
+    if (method === 'GET' && segments.length === 1) return json(200, API_GROUP_LIST);
     if (method === 'GET' && segments.length === 2) {
       const discovered = API_GROUP_LIST.groups.find((candidate) => candidate.name === group);
-      return send(response, discovered ? json(200, { kind: 'APIGroup', apiVersion: 'v1', ...discovered }) : statusAnswer(notFoundPath()));
+      return discovered
+        ? json(200, { kind: 'APIGroup', apiVersion: 'v1', ...discovered })
+        : statusAnswer(notFoundPath());
     }
-    if (group === 'argoproj.io' && version === 'v1alpha1') return this.argo(method, rest, query, request, response, body);
+    if (group === 'argoproj.io' && version === 'v1alpha1')
+      return this.argo(method, rest, query, request, response, body);
     if (group === 'authorization.k8s.io' && version === 'v1') {
-      if (rest.length === 0 && method === 'GET') return send(response, json(200, AUTHORIZATION_RESOURCES));
+      if (rest.length === 0 && method === 'GET') return json(200, AUTHORIZATION_RESOURCES);
       if (rest.length === 1 && rest[0] === 'selfsubjectaccessreviews') {
-        if (method !== 'POST') return send(response, statusAnswer(methodNotAllowed()));
-        return send(response, this.accessReview(body));
+        if (method !== 'POST') return statusAnswer(methodNotAllowed());
+        return this.accessReview(body);
       }
     }
-    return send(response, statusAnswer(notFoundPath()));
+    return statusAnswer(notFoundPath());
   }
 
   private argo(
@@ -493,42 +533,50 @@ class FakeKubeServer implements FakeKube {
     request: IncomingMessage,
     response: ServerResponse,
     body: ReceivedBody,
-  ): void {
+  ): Answer | typeof LATER {
     if (path.length === 0) {
-      return send(response, method === 'GET' ? json(200, ARGO_RESOURCES) : statusAnswer(methodNotAllowed()));
+      return method === 'GET' ? json(200, ARGO_RESOURCES) : statusAnswer(methodNotAllowed());
     }
     const [first, namespace, plural, name, ...extra] = path;
     if (first === 'namespaces' && namespace !== undefined && plural !== undefined && extra.length === 0) {
-      if (plural !== 'workflows' && plural !== 'workflowtemplates') return send(response, statusAnswer(notFoundPath()));
+      if (plural !== 'workflows' && plural !== 'workflowtemplates') return statusAnswer(notFoundPath());
       const objects: readonly Listable[] = plural === 'workflows' ? this.stored : this.templates;
       if (name === undefined && method === 'POST') {
-        if (plural !== 'workflows') return send(response, statusAnswer(methodNotAllowed()));
+        if (plural !== 'workflows') return statusAnswer(methodNotAllowed());
         return this.create(namespace, query, request, response, body);
       }
-      if (method !== 'GET') return send(response, statusAnswer(methodNotAllowed()));
+      if (method !== 'GET') return statusAnswer(methodNotAllowed());
       const inNamespace = objects.filter((object) => object.metadata.namespace === namespace);
-      if (name === undefined) return send(response, this.list(plural, inNamespace, query));
+      if (name === undefined) return this.list(plural, inNamespace, query);
       const found = inNamespace.find((object) => object.metadata.name === name);
-      return send(response, found ? json(200, found) : statusAnswer(notFound(plural, name)));
+      return found ? json(200, found) : statusAnswer(notFound(plural, name));
     }
     // Cluster-wide: workflows and workflowtemplates across namespaces, clusterworkflowtemplates.
-    if (path.length <= 2 && (first === 'workflows' || first === 'workflowtemplates' || first === 'clusterworkflowtemplates')) {
-      if (method !== 'GET') return send(response, statusAnswer(methodNotAllowed()));
+    if (
+      path.length <= 2 &&
+      (first === 'workflows' || first === 'workflowtemplates' || first === 'clusterworkflowtemplates')
+    ) {
+      if (method !== 'GET') return statusAnswer(methodNotAllowed());
       const objects: readonly Listable[] =
         first === 'workflows' ? this.stored : first === 'workflowtemplates' ? this.templates : this.clusterTemplates;
       const objectName = path[1];
-      if (objectName === undefined) return send(response, this.list(first, objects, query));
-      if (first !== 'clusterworkflowtemplates') return send(response, statusAnswer(notFoundPath()));
+      if (objectName === undefined) return this.list(first, objects, query);
+      if (first !== 'clusterworkflowtemplates') return statusAnswer(notFoundPath());
       const found = objects.find((object) => object.metadata.name === objectName);
-      return send(response, found ? json(200, found) : statusAnswer(notFound(first, objectName)));
+      return found ? json(200, found) : statusAnswer(notFound(first, objectName));
     }
-    return send(response, statusAnswer(notFoundPath()));
+    return statusAnswer(notFoundPath());
   }
 
   private list(plural: string, objects: readonly Listable[], query: URLSearchParams): Answer {
     const selector = parseLabelSelector(query.get('labelSelector') ?? undefined);
     if (typeof selector !== 'function') return statusAnswer(selector);
-    const kind = plural === 'workflows' ? 'Workflow' : plural === 'workflowtemplates' ? 'WorkflowTemplate' : 'ClusterWorkflowTemplate';
+    const kind =
+      plural === 'workflows'
+        ? 'Workflow'
+        : plural === 'workflowtemplates'
+          ? 'WorkflowTemplate'
+          : 'ClusterWorkflowTemplate';
     return json(200, {
       apiVersion: ARGO_API,
       kind: `${kind}List`,
@@ -537,15 +585,21 @@ class FakeKubeServer implements FakeKube {
     });
   }
 
-  private create(namespace: string, query: URLSearchParams, request: IncomingMessage, response: ServerResponse, body: ReceivedBody): void {
-    if (this.denied.has(namespace)) return send(response, statusAnswer(forbiddenCreate(namespace)));
+  private create(
+    namespace: string,
+    query: URLSearchParams,
+    request: IncomingMessage,
+    response: ServerResponse,
+    body: ReceivedBody,
+  ): Answer | typeof LATER {
+    if (this.denied.has(namespace)) return statusAnswer(forbiddenCreate(namespace));
     const failure = this.failures.shift();
     const delay = this.delays.shift();
     const answer = (): Answer => {
       if (failure) return statusAnswer(injected(failure, namespace, nameOf(body)));
       return this.store(namespace, query, request, body);
     };
-    if (!delay) return send(response, answer());
+    if (!delay) return answer();
     let hungUp = false;
     response.on('close', () => {
       if (!response.writableFinished) hungUp = true;
@@ -553,11 +607,11 @@ class FakeKubeServer implements FakeKube {
     const early = delay.store ? answer() : undefined;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      if (early) return send(response, early);
-      if (hungUp) return;
-      send(response, answer());
+      if (early) send(response, early);
+      else if (!hungUp) send(response, answer());
     }, delay.ms);
     this.timers.add(timer);
+    return LATER;
   }
 
   private store(namespace: string, query: URLSearchParams, request: IncomingMessage, body: ReceivedBody): Answer {
@@ -567,7 +621,10 @@ class FakeKubeServer implements FakeKube {
     const contentType = request.headers['content-type'] ?? '';
     if (!/^application\/json\b/i.test(contentType)) {
       return statusAnswer(
-        status(415, `the body of the request was in an unknown format - accepted media types include: application/json`),
+        status(
+          415,
+          `the body of the request was in an unknown format - accepted media types include: application/json`,
+        ),
       );
     }
     let workflow: unknown;
@@ -576,36 +633,53 @@ class FakeKubeServer implements FakeKube {
     } catch (error) {
       return statusAnswer(status(400, `couldn't get version/kind; json parse error: ${(error as Error).message}`));
     }
-    if (!isRecord(workflow)) return statusAnswer(status(400, 'couldn\'t get version/kind; json parse error: not an object'));
+    if (!isRecord(workflow))
+      return statusAnswer(status(400, "couldn't get version/kind; json parse error: not an object"));
     if (typeof workflow.kind !== 'string' || workflow.kind === '') {
       return statusAnswer(status(400, `Object 'Kind' is missing in '${body.bytes.toString('utf8').slice(0, 200)}'`));
     }
     if (workflow.apiVersion !== ARGO_API) {
       return statusAnswer(
-        status(400, `the API version in the data (${String(workflow.apiVersion)}) does not match the expected API version (${ARGO_API})`),
+        status(
+          400,
+          `the API version in the data (${String(workflow.apiVersion)}) does not match the expected API version (${ARGO_API})`,
+        ),
       );
     }
     if (workflow.kind !== 'Workflow') {
       return statusAnswer(
-        status(400, `${workflow.kind} in version "v1alpha1" cannot be handled as a Workflow: the object provided is unrecognized (must be of type Workflow)`),
+        status(
+          400,
+          `${workflow.kind} in version "v1alpha1" cannot be handled as a Workflow: the object provided is unrecognized (must be of type Workflow)`,
+        ),
       );
     }
     const metadata = isRecord(workflow.metadata) ? workflow.metadata : {};
     if (metadata.namespace !== undefined && metadata.namespace !== '' && metadata.namespace !== namespace) {
-      return statusAnswer(status(400, 'the namespace of the provided object does not match the namespace sent on the request'));
+      return statusAnswer(
+        status(400, 'the namespace of the provided object does not match the namespace sent on the request'),
+      );
     }
     const givenName = typeof metadata.name === 'string' ? metadata.name : '';
     const problems = this.options.validate ? argoObjectProblems(workflow) : [];
     if (!this.options.validate && givenName === '' && typeof metadata.generateName !== 'string') {
-      problems.push({ field: 'metadata.name', reason: 'FieldValueRequired', message: 'Required value: name or generateName is required' });
+      problems.push({
+        field: 'metadata.name',
+        reason: 'FieldValueRequired',
+        message: 'Required value: name or generateName is required',
+      });
     }
     if (problems.length > 0) return statusAnswer(invalid(givenName, problems));
 
     let name = givenName;
     if (name === '') {
       do name = generatedName(String(metadata.generateName));
-      while (this.stored.some((existing) => existing.metadata.namespace === namespace && existing.metadata.name === name));
-    } else if (this.stored.some((existing) => existing.metadata.namespace === namespace && existing.metadata.name === name)) {
+      while (
+        this.stored.some((existing) => existing.metadata.namespace === namespace && existing.metadata.name === name)
+      );
+    } else if (
+      this.stored.some((existing) => existing.metadata.namespace === namespace && existing.metadata.name === name)
+    ) {
       return statusAnswer(alreadyExists(name));
     }
     const created = structuredClone({
@@ -660,7 +734,8 @@ class FakeKubeServer implements FakeKube {
 function nameOf(body: ReceivedBody): string {
   try {
     const parsed: unknown = JSON.parse(body.bytes.toString('utf8'));
-    if (isRecord(parsed) && isRecord(parsed.metadata) && typeof parsed.metadata.name === 'string') return parsed.metadata.name;
+    if (isRecord(parsed) && isRecord(parsed.metadata) && typeof parsed.metadata.name === 'string')
+      return parsed.metadata.name;
   } catch {
     // An unparsable body has no name to report.
   }
@@ -670,6 +745,9 @@ function nameOf(body: ReceivedBody): string {
 function methodNotAllowed(): Status {
   return status(405, 'the server does not allow this method on the requested resource');
 }
+
+/** A create held back by delayNext: it answers by itself when the delay is over. */
+const LATER = Symbol('later');
 
 function send(response: ServerResponse, answer: Answer): void {
   if (response.destroyed || response.writableEnded) return;
@@ -756,7 +834,13 @@ const AUTHORIZATION_RESOURCES = {
   apiVersion: 'v1',
   groupVersion: 'authorization.k8s.io/v1',
   resources: [
-    { name: 'selfsubjectaccessreviews', singularName: 'selfsubjectaccessreview', namespaced: false, kind: 'SelfSubjectAccessReview', verbs: ['create'] },
+    {
+      name: 'selfsubjectaccessreviews',
+      singularName: 'selfsubjectaccessreview',
+      namespaced: false,
+      kind: 'SelfSubjectAccessReview',
+      verbs: ['create'],
+    },
   ],
 };
 
@@ -764,7 +848,11 @@ const AUTHORIZATION_RESOURCES = {
 export async function startFakeKube(options: FakeKubeOptions = {}): Promise<FakeKube> {
   const tls = options.tls;
   const server: Server = tls
-    ? createTlsServer({ key: tls.key, cert: tls.cert, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) })
+    ? createTlsServer({
+        key: tls.key,
+        cert: tls.cert,
+        ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+      })
     : createServer();
   const fake = new FakeKubeServer(server, {
     token: options.token,

@@ -10,7 +10,7 @@ import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { buildApp } from '../../src/app.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import { dryRunSubmitter } from '../../src/kube/client.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
 import type { RuleSet } from '../../src/rules/types.js';
@@ -70,13 +70,15 @@ export class Random {
 export function fuzzSeed(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.FUZZ_SEED;
   if (raw === undefined || raw === '') return randomInt(2 ** 32 - 1);
-  if (!/^\d+$/.test(raw) || Number(raw) > 0xffffffff) throw new Error(`FUZZ_SEED must be a whole number below 2^32, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || Number(raw) > 0xffffffff)
+    throw new Error(`FUZZ_SEED must be a whole number below 2^32, got "${raw}"`);
   return Number(raw);
 }
 
 /** The seed of one body: a hash of the run's seed, the stream (route) and the body's index. */
 export function bodySeed(runSeed: number, stream: number, index: number): number {
-  let h = Math.imul(runSeed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35) ^ Math.imul(index + 1, 0x27d4eb2f);
+  let h =
+    Math.imul(runSeed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35) ^ Math.imul(index + 1, 0x27d4eb2f);
   h ^= h >>> 16;
   h = Math.imul(h, 0x7feb352d);
   h ^= h >>> 15;
@@ -100,21 +102,40 @@ function readSample(relative: string, upstream: string): unknown {
 
 export function loadSeedBodies(): SeedBodies {
   const webhooks = [
-    readSample('captured/am-0.25-webhook-firing.json', 'a webhook body captured from Alertmanager 0.25 (shared/alertmanager/captured)'),
+    readSample(
+      'captured/am-0.25-webhook-firing.json',
+      'a webhook body captured from Alertmanager 0.25 (shared/alertmanager/captured)',
+    ),
     readSample('samples/authored-from-spec__firing-2-alerts-loki.json', SAMPLES_UPSTREAM),
     readSample('samples/authored-from-spec__resolved-2-alerts-loki.json', SAMPLES_UPSTREAM),
     readSample('samples/authored-from-spec__firing-truncated-loki.json', SAMPLES_UPSTREAM),
   ] as JsonObject[];
-  const postables = [readSample('samples/authored-from-spec__loki-ruler-to-am-postable-alerts.json', SAMPLES_UPSTREAM)] as Json[][];
+  const postables = [
+    readSample('samples/authored-from-spec__loki-ruler-to-am-postable-alerts.json', SAMPLES_UPSTREAM),
+  ] as Json[][];
   return { webhooks, postables };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Valid alerts. The values are chosen so that every rule of TEST_RULES matches some of them.
 
-const ALERTNAMES = ['KubePodCrashLooping', 'KubePodNotReady', 'DatabaseDown', 'ContainerErrorLogBurst', 'GoPanicInLogs', 'Watchdog'];
+const ALERTNAMES = [
+  'KubePodCrashLooping',
+  'KubePodNotReady',
+  'DatabaseDown',
+  'ContainerErrorLogBurst',
+  'GoPanicInLogs',
+  'Watchdog',
+];
 const NAMESPACES = ['shop', 'payments', 'kube-system', 'monitoring', 'shop-cart', 'default'];
-const PODS = ['checkout-7d9f8b6c5-x2x9k', 'db-0', 'cart-6d5f8c7b9-2lq4w', 'node-exporter-bcdfg', 'api', 'migrate-28391234-k8s9p'];
+const PODS = [
+  'checkout-7d9f8b6c5-x2x9k',
+  'db-0',
+  'cart-6d5f8c7b9-2lq4w',
+  'node-exporter-bcdfg',
+  'api',
+  'migrate-28391234-k8s9p',
+];
 const CONTAINERS = ['checkout', 'api', 'db', 'cart'];
 const SEVERITIES = ['critical', 'warning', 'info'];
 const DESCRIPTIONS = [
@@ -139,6 +160,7 @@ export const HOSTILE_TARGETS: readonly string[] = [
   'checkout\r\n',
   '../../etc/passwd',
   "' OR 1=1 --",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, as an attacker would send it.
   '${IFS}cat${IFS}/etc/shadow',
   'Checkout',
   '-checkout',
@@ -177,7 +199,16 @@ const UNICODE = [
 ];
 
 /** Keys that name Object.prototype members: code that reads labels[name] without hasOwn would find functions. */
-const PROTOTYPE_KEYS = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'toJSON', 'prototype', 'isPrototypeOf'];
+const PROTOTYPE_KEYS = [
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  '__defineGetter__',
+  'toJSON',
+  'prototype',
+  'isPrototypeOf',
+];
 
 function isoAround(random: Random, now: number): string {
   return new Date(now + (random.int(7200) - 3600) * 1000).toISOString();
@@ -197,7 +228,8 @@ function validLabels(random: Random): Record<string, string> {
 function validAnnotations(random: Random): Record<string, string> {
   const annotations: Record<string, string> = {};
   if (random.chance(0.8)) annotations.description = random.pick(DESCRIPTIONS);
-  if (random.chance(0.6)) annotations.summary = random.pick(['crashloop', 'db down', 'logging errors', 'please restart']);
+  if (random.chance(0.6))
+    annotations.summary = random.pick(['crashloop', 'db down', 'logging errors', 'please restart']);
   if (random.chance(0.3)) annotations.runbook_url = 'https://runbooks.example.com/kube-sentinel/x';
   return annotations;
 }
@@ -212,7 +244,13 @@ function webhookAlert(random: Random, now: number): JsonObject {
     endsAt: resolved ? isoAround(random, now) : ZERO_TIME,
   };
   if (random.chance(0.5)) alert.generatorURL = 'http://prometheus.local/graph?g0.expr=up';
-  if (random.chance(0.5)) alert.fingerprint = random.chance(0.8) ? random.int(2 ** 32).toString(16).padStart(16, '0') : 'not-a-fingerprint';
+  if (random.chance(0.5))
+    alert.fingerprint = random.chance(0.8)
+      ? random
+          .int(2 ** 32)
+          .toString(16)
+          .padStart(16, '0')
+      : 'not-a-fingerprint';
   return alert;
 }
 
@@ -325,7 +363,23 @@ function labelsOf(alert: JsonObject): JsonObject {
   return fresh;
 }
 
-const WRONG_TYPES: readonly Json[] = [0, -1, 1.5, 1e308, -0, 12345678901234567890, true, false, null, [], [1, 'a'], {}, { a: 'b' }, ''];
+const WRONG_TYPES: readonly Json[] = [
+  0,
+  -1,
+  1.5,
+  1e308,
+  -0,
+  // biome-ignore lint/correctness/noPrecisionLoss: a number JSON carries but a double cannot hold exactly.
+  12345678901234567890,
+  true,
+  false,
+  null,
+  [],
+  [1, 'a'],
+  {},
+  { a: 'b' },
+  '',
+];
 
 function deepText(random: Random): string {
   const depth = random.chance(0.9) ? 10_000 : 100_000;
@@ -333,9 +387,9 @@ function deepText(random: Random): string {
     case 0:
       return '['.repeat(depth) + ']'.repeat(depth);
     case 1:
-      return '{"a":'.repeat(depth) + '"crash loop"' + '}'.repeat(depth);
+      return `${'{"a":'.repeat(depth)}"crash loop"${'}'.repeat(depth)}`;
     default:
-      return '[{"a":'.repeat(depth / 2) + '1' + '}]'.repeat(depth / 2);
+      return `${'[{"a":'.repeat(depth / 2)}1${'}]'.repeat(depth / 2)}`;
   }
 }
 
@@ -343,7 +397,7 @@ function hugeString(random: Random): string {
   const size = 100_000;
   switch (random.int(4)) {
     case 0:
-      return 'a'.repeat(size) + '!';
+      return `${'a'.repeat(size)}!`;
     case 1:
       return 'crash loop '.repeat(size / 11);
     case 2:
@@ -372,6 +426,7 @@ const treeMutations: readonly (readonly [number, string, TreeMutation])[] = [
       const strings = slotsOf(body.root).filter((slot) => typeof read(slot) === 'string');
       if (strings.length === 0) return 'number-for-string (none)';
       const slot = random.pick(strings);
+      // biome-ignore lint/correctness/noPrecisionLoss: past 2^53 on purpose.
       write(slot, random.pick([0, 42, -7, 3.14, 1e21, 9007199254740993]));
       return `number-for-string at ${String(slot.key)}`;
     },
@@ -394,8 +449,20 @@ const treeMutations: readonly (readonly [number, string, TreeMutation])[] = [
     (body, random) => {
       const objects = objectsIn(body.root);
       if (objects.length === 0) return 'extra-field (none)';
-      const key = random.pick([...PROTOTYPE_KEYS, 'notification_reason', 'routeLabels', 'x-unknown', '', ' ', 'ключ', '🔑', 'a.b/c~d']);
-      random.pick(objects)[key] = random.chance(0.6) ? random.pick(['crash loop', 'x', '']) : structuredClone(random.pick(WRONG_TYPES));
+      const key = random.pick([
+        ...PROTOTYPE_KEYS,
+        'notification_reason',
+        'routeLabels',
+        'x-unknown',
+        '',
+        ' ',
+        'ключ',
+        '🔑',
+        'a.b/c~d',
+      ]);
+      random.pick(objects)[key] = random.chance(0.6)
+        ? random.pick(['crash loop', 'x', ''])
+        : structuredClone(random.pick(WRONG_TYPES));
       return `extra-field ${JSON.stringify(key)}`;
     },
   ],
@@ -406,7 +473,9 @@ const treeMutations: readonly (readonly [number, string, TreeMutation])[] = [
       const strings = slotsOf(body.root).filter((slot) => typeof read(slot) === 'string');
       if (strings.length === 0) return 'unicode (none)';
       const slot = random.pick(strings);
-      const text = Array.from({ length: 1 + random.int(3) }, () => random.pick(UNICODE)).join(random.pick(['', ' ', '-']));
+      const text = Array.from({ length: 1 + random.int(3) }, () => random.pick(UNICODE)).join(
+        random.pick(['', ' ', '-']),
+      );
       write(slot, random.chance(0.5) ? text : `${String(read(slot))}${text}`);
       return `unicode at ${String(slot.key)}`;
     },
@@ -441,7 +510,11 @@ const treeMutations: readonly (readonly [number, string, TreeMutation])[] = [
       const strings = slotsOf(body.root).filter((slot) => typeof read(slot) === 'string');
       if (alerts.length > 0 && random.chance(0.7)) {
         const alert = random.pick(alerts);
-        const where = random.chance(0.5) ? labelsOf(alert) : (alert.annotations = { description: 'crash loop' });
+        let where = labelsOf(alert);
+        if (!random.chance(0.5)) {
+          alert.annotations = { description: 'crash loop' };
+          where = alert.annotations;
+        }
         const key = random.pick(['alertname', 'namespace', 'pod', 'container', 'description', 'summary', 'zz-extra']);
         where[key] = hugeString(random);
         return `huge-string ${key}`;
@@ -478,7 +551,10 @@ const treeMutations: readonly (readonly [number, string, TreeMutation])[] = [
       const alerts = alertsIn(body.root);
       const object = alerts.length > 0 ? labelsOf(random.pick(alerts)) : random.pick([...objectsIn(body.root), {}]);
       const key = random.pick(['pod', 'namespace', 'alertname', 'container', 'status', 'labels']);
-      raw.member(object, `${JSON.stringify(key)}:"checkout",${JSON.stringify(key)}:${JSON.stringify(random.pick(HOSTILE_TARGETS))}`);
+      raw.member(
+        object,
+        `${JSON.stringify(key)}:"checkout",${JSON.stringify(key)}:${JSON.stringify(random.pick(HOSTILE_TARGETS))}`,
+      );
       return `duplicate-key ${key}`;
     },
   ],
@@ -508,7 +584,8 @@ const treeMutations: readonly (readonly [number, string, TreeMutation])[] = [
     (body, random, _raw, now) => {
       const count = 200 + random.int(800);
       if (Array.isArray(body.root)) body.root = Array.from({ length: count }, () => postableAlert(random, now));
-      else if (body.root !== null && typeof body.root === 'object') body.root.alerts = Array.from({ length: count }, () => webhookAlert(random, now));
+      else if (body.root !== null && typeof body.root === 'object')
+        body.root.alerts = Array.from({ length: count }, () => webhookAlert(random, now));
       return `many-alerts ${count}`;
     },
   ],
@@ -605,12 +682,20 @@ export interface GenerateOptions {
 export function generateBody(seeds: SeedBodies, options: GenerateOptions, seed: number): FuzzBody {
   const random = new Random(seed);
   const shape = options.accepts === 'either' ? random.pick(['webhook', 'postable'] as const) : options.accepts;
-  const body: { root: Json } = { root: shape === 'webhook' ? validWebhook(random, seeds, options.now) : validPostables(random, seeds, options.now) };
+  const body: { root: Json } = {
+    root: shape === 'webhook' ? validWebhook(random, seeds, options.now) : validPostables(random, seeds, options.now),
+  };
   const raw = new RawFragments();
   const mutations: string[] = [];
 
   if (!random.chance(0.12)) {
-    const count = 1 + random.weighted([[6, 0], [3, 1], [1, 2]] as const);
+    const count =
+      1 +
+      random.weighted([
+        [6, 0],
+        [3, 1],
+        [1, 2],
+      ] as const);
     for (let i = 0; i < count; i++) {
       const mutate = random.weighted(treeMutations.map(([weight, , mutation]) => [weight, mutation] as const));
       mutations.push(mutate(body, random, raw, options.now));
@@ -674,7 +759,8 @@ export function generateBody(seeds: SeedBodies, options: GenerateOptions, seed: 
   }
 
   const contentType = random.weighted(CONTENT_TYPES);
-  if (contentType !== 'application/json') mutations.push(`content-type ${contentType === undefined ? '(none)' : JSON.stringify(contentType)}`);
+  if (contentType !== 'application/json')
+    mutations.push(`content-type ${contentType === undefined ? '(none)' : JSON.stringify(contentType)}`);
 
   let expectedStatus: FuzzBody['expectedStatus'];
   if (contentType === undefined && payload.length > 0) expectedStatus = 415;
@@ -706,7 +792,14 @@ export interface FuzzApp {
 export async function fuzzApp(options: { rules?: RuleSet } = {}): Promise<FuzzApp> {
   const clock = { now: Date.parse('2026-11-26T12:00:00Z') };
   let lines = 0;
-  const logger = pino({ level: 'debug' }, { write: () => void lines++ });
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write: () => {
+        lines++;
+      },
+    },
+  );
   const config = { ...loadConfig([], {}), replica: 'fuzz' };
   const store = new MemoryCooldownStore({ now: () => clock.now });
   const ruleSet = options.rules ?? (await rulesFrom(TEST_RULES));

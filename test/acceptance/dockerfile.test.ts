@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { startProcess } from './support/processes.js';
-import { REPO_ROOT } from './support/receiver.js';
+import { startProcess } from '../support/processes.js';
+import { REPO_ROOT } from '../support/receiver.js';
 
 interface Instruction {
   op: string;
@@ -26,7 +26,11 @@ interface Stage {
 
 function parseDockerfile(text: string): Stage[] {
   const stages: Stage[] = [];
-  const logical = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const logical = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   for (const line of logical) {
     const [, op = '', args = ''] = /^(\S+)\s+(.*)$/.exec(line) ?? [];
     if (op.toUpperCase() === 'FROM') {
@@ -125,7 +129,16 @@ describe('the Dockerfile', () => {
         const res = await fetch(`${url}/webhook/alertmanager`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ version: '4', alerts: [{ status: 'firing', labels: { alertname: 'KubePodCrashLooping', namespace: 'shop', pod: 'api-0' }, annotations: { description: 'CrashLoopBackOff' } }] }),
+          body: JSON.stringify({
+            version: '4',
+            alerts: [
+              {
+                status: 'firing',
+                labels: { alertname: 'KubePodCrashLooping', namespace: 'shop', pod: 'api-0' },
+                annotations: { description: 'CrashLoopBackOff' },
+              },
+            ],
+          }),
         });
         const body = (await res.json()) as { decisions: { rule: string; outcome: string }[] };
         assert.equal(body.decisions[0]?.rule, 'general-diagnostics');
@@ -139,16 +152,22 @@ describe('the Dockerfile', () => {
 
 describe('the npm package', () => {
   it('holds the built CLI, the default rules and the API document, and no sources or tests', () => {
-    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8' })) as { files: { path: string }[] }[];
+    const [pack] = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8' }),
+    ) as { files: { path: string }[] }[];
     const files = pack!.files.map((f) => f.path);
     // dist/ is cli.js and the chunks it loads (scripts/build.mjs): every one of them is packed.
-    const built = readdirSync(join(REPO_ROOT, 'dist')).filter((name) => name.endsWith('.js')).map((name) => `dist/${name}`);
+    const built = readdirSync(join(REPO_ROOT, 'dist'))
+      .filter((name) => name.endsWith('.js'))
+      .map((name) => `dist/${name}`);
     assert.ok(built.length > 1, 'the build emits the CLI and its lazily loaded chunks');
     for (const needed of [...built, 'rules/default.yaml', 'openapi.yaml', 'README.md', 'package.json']) {
       assert.ok(files.includes(needed), `${needed} is packed`);
     }
-    for (const path of files) assert.doesNotMatch(path, /^(src|test|bench|node_modules|helm)\//, `${path} must not be packed`);
-    const bin = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['kube-sentinel'];
+    for (const path of files)
+      assert.doesNotMatch(path, /^(src|test|bench|node_modules|helm)\//, `${path} must not be packed`);
+    const bin = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> })
+      .bin['kube-sentinel'];
     assert.equal(bin, 'dist/cli.js');
     assert.match(readFileSync(join(REPO_ROOT, 'dist/cli.js'), 'utf8'), /^#!\/usr\/bin\/env node/);
   });

@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { loadRules } from '../src/rules/load.js';
-import { fingerprintOf } from '../src/pipeline/fingerprint.js';
-import { renderChart } from './support/helm.js';
-import { REPO_ROOT } from './support/receiver.js';
+import { fingerprintOf } from '../../src/pipeline/fingerprint.js';
+import { loadRules } from '../../src/rules/load.js';
+import { renderChart } from '../support/helm.js';
+import { REPO_ROOT } from '../support/receiver.js';
 
 const example = (name: string) => join(REPO_ROOT, 'examples', name);
 
@@ -18,7 +18,10 @@ describe('the example configs', () => {
   });
 
   it('every example points at the Service the chart creates, with bearer auth', async () => {
-    const service = (await renderChart()).find((o) => o.kind === 'Service') as { metadata: { name: string; namespace?: string }; spec: { ports: { port: number }[] } };
+    const service = (await renderChart()).find((o) => o.kind === 'Service') as {
+      metadata: { name: string; namespace?: string };
+      spec: { ports: { port: number }[] };
+    };
     const host = `${service.metadata.name}.kube-sentinel.svc:${service.spec.ports[0]!.port}`;
     const am = parse(readFileSync(example('alertmanager.yml'), 'utf8'));
     const webhook = am.receivers.find((r: { name: string }) => r.name === 'kube-sentinel').webhook_configs[0];
@@ -34,7 +37,9 @@ describe('the example configs', () => {
   it('the LogQL alerts carry what the default rules match', async () => {
     const loaded = await loadRules(join(REPO_ROOT, 'rules'));
     assert.ok(loaded.ok);
-    const groups = parse(readFileSync(example('loki-rules.yaml'), 'utf8')).groups as { rules: { alert: string; labels: Record<string, string>; annotations: Record<string, string> }[] }[];
+    const groups = parse(readFileSync(example('loki-rules.yaml'), 'utf8')).groups as {
+      rules: { alert: string; labels: Record<string, string>; annotations: Record<string, string> }[];
+    }[];
     const expected: Record<string, string> = {
       DatabaseConnectionFailures: 'complex-failure-recovery',
       ContainerOOMKilledInLogs: 'oom-investigation',
@@ -45,9 +50,22 @@ describe('the example configs', () => {
       // What the ruler sends: its Go templates filled in with the series' labels.
       const labels = { alertname: rule.alert, namespace: 'shop', pod: 'orders-0', container: 'orders', ...rule.labels };
       const annotations = Object.fromEntries(
-        Object.entries(rule.annotations).map(([k, v]) => [k, v.replaceAll('{{ $labels.namespace }}', 'shop').replaceAll('{{ $labels.pod }}', 'orders-0').replaceAll('{{ $value }}', '7')]),
+        Object.entries(rule.annotations).map(([k, v]) => [
+          k,
+          v
+            .replaceAll('{{ $labels.namespace }}', 'shop')
+            .replaceAll('{{ $labels.pod }}', 'orders-0')
+            .replaceAll('{{ $value }}', '7'),
+        ]),
       );
-      seen[rule.alert] = loaded.ruleSet.match({ source: 'api_v2', status: 'firing', labels, annotations, fingerprint: fingerprintOf(labels) })?.name ?? null;
+      seen[rule.alert] =
+        loaded.ruleSet.match({
+          source: 'api_v2',
+          status: 'firing',
+          labels,
+          annotations,
+          fingerprint: fingerprintOf(labels),
+        })?.name ?? null;
     }
     assert.deepEqual(seen, expected);
   });

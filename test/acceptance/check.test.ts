@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { startFakeKube, type FakeKube } from '../support/fake-kube.js';
+import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
 import { CLI, REPO_ROOT, startReceiver } from '../support/receiver.js';
 
@@ -84,7 +84,10 @@ describe('kube-sentinel check', () => {
     kube.addClusterWorkflowTemplate('cluster-diagnose');
     const result = await check();
     assert.equal(result.status, 1);
-    assert.match(result.stdout, /FAIL +WorkflowTemplate ops\/diagnose-memory \(rules: oom\)\n +WorkflowTemplate ops\/diagnose-memory does not exist\n +fix: .*kubectl get workflowtemplates -n ops/);
+    assert.match(
+      result.stdout,
+      /FAIL +WorkflowTemplate ops\/diagnose-memory \(rules: oom\)\n +WorkflowTemplate ops\/diagnose-memory does not exist\n +fix: .*kubectl get workflowtemplates -n ops/,
+    );
   });
 
   it('names the namespace where the receiver lacks permission, with the RBAC rule and the can-i command', async () => {
@@ -92,7 +95,10 @@ describe('kube-sentinel check', () => {
     const result = await check();
     assert.equal(result.status, 1);
     assert.match(result.stdout, /FAIL +create workflows.argoproj.io in namespace ops \(rules: oom\)/);
-    assert.match(result.stdout, /fix: add a Role in ops with rules: \[\{apiGroups: \[argoproj.io\], resources: \[workflows\], verbs: \[create\]\}\]/);
+    assert.match(
+      result.stdout,
+      /fix: add a Role in ops with rules: \[\{apiGroups: \[argoproj.io\], resources: \[workflows\], verbs: \[create\]\}\]/,
+    );
     assert.match(result.stdout, /kubectl auth can-i create workflows.argoproj.io -n ops/);
     assert.match(result.stdout, /^4 passed, 1 failed$/m);
   });
@@ -114,7 +120,15 @@ describe('/readyz with --check-templates', () => {
   it('is 503 naming a missing template, 200 once all exist', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ks-ready-'));
     writeFileSync(join(dir, 'rules.yaml'), RULES);
-    const args = ['--port', '0', '--rules', join(dir, 'rules.yaml'), '--kubeconfig', writeKubeconfig(dir, kube.url, 'k'), '--check-templates'];
+    const args = [
+      '--port',
+      '0',
+      '--rules',
+      join(dir, 'rules.yaml'),
+      '--kubeconfig',
+      writeKubeconfig(dir, kube.url, 'k'),
+      '--check-templates',
+    ];
     kube.addWorkflowTemplate('argo', 'diagnose-pod');
     kube.addClusterWorkflowTemplate('cluster-diagnose');
     const missing = await startReceiver(args);

@@ -4,14 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { eventually } from './support/processes.js';
-import { CLI, REPO_ROOT, startReceiver, type Receiver } from './support/receiver.js';
+import { eventually } from '../support/processes.js';
+import { CLI, REPO_ROOT, type Receiver, startReceiver } from '../support/receiver.js';
 
 const FIXTURES = join(REPO_ROOT, 'test/fixtures/cli');
 const fixture = (name: string): string => join(FIXTURES, name);
@@ -129,9 +129,14 @@ describe('kube-sentinel CLI', () => {
 
     function assertUsage(text: string): void {
       assert.match(text, /^Usage: kube-sentinel <command>/m);
-      for (const command of commands) assert.match(text, new RegExp(`^\\s+${command}\\b`, 'm'), `usage lists the ${command} command`);
+      for (const command of commands)
+        assert.match(text, new RegExp(`^\\s+${command}\\b`, 'm'), `usage lists the ${command} command`);
       for (const [flag, env] of settings) {
-        assert.match(text, new RegExp(`^\\s+${flag}\\b(?! *-).*\\b${env}$`, 'm'), `usage lists ${flag} with its variable ${env}`);
+        assert.match(
+          text,
+          new RegExp(`^\\s+${flag}\\b(?! *-).*\\b${env}$`, 'm'),
+          `usage lists ${flag} with its variable ${env}`,
+        );
       }
     }
 
@@ -174,17 +179,58 @@ describe('kube-sentinel CLI', () => {
     const cases: { what: string; args: string[]; env?: Record<string, string>; names: RegExp }[] = [
       { what: 'serve --port abc', args: ['--host', '127.0.0.1', '--port', 'abc'], names: /--port\b.*abc/ },
       { what: 'serve --port 70000', args: ['--host', '127.0.0.1', '--port', '70000'], names: /--port\b.*70000/ },
-      { what: 'PORT=abc in the environment', args: ['--host', '127.0.0.1'], env: { PORT: 'abc' }, names: /\bPORT\b.*abc/ },
+      {
+        what: 'PORT=abc in the environment',
+        args: ['--host', '127.0.0.1'],
+        env: { PORT: 'abc' },
+        names: /\bPORT\b.*abc/,
+      },
       { what: 'serve --log-level loud', args: [...safe, '--log-level', 'loud'], names: /--log-level\b.*loud/ },
-      { what: 'serve --cooldown-store-failure maybe', args: [...safe, '--cooldown-store-failure', 'maybe'], names: /--cooldown-store-failure\b.*maybe/ },
-      { what: 'serve --max-workflows-per-minute -1', args: [...safe, '--max-workflows-per-minute', '-1'], names: /--max-workflows-per-minute\b.*-1/ },
-      { what: 'serve --submit-timeout 10 (no unit)', args: [...safe, '--submit-timeout', '10'], names: /--submit-timeout\b.*"10"/ },
-      { what: 'serve --redis-url localhost:6379', args: [...safe, '--redis-url', 'localhost:6379'], names: /--redis-url\b.*localhost:6379/ },
-      { what: 'serve --workflow-namespace Bad_NS', args: [...safe, '--workflow-namespace', 'Bad_NS'], names: /--workflow-namespace\b.*Bad_NS/ },
-      { what: 'serve --auth-token-file /nonexistent', args: [...safe, '--auth-token-file', '/nonexistent'], names: /--auth-token-file\b.*\/nonexistent/ },
-      { what: 'serve --kubeconfig /nonexistent', args: [...safe, '--kubeconfig', '/nonexistent'], names: /--kubeconfig\b.*\/nonexistent/ },
-      { what: 'serve --kubeconfig with a context that names no user', args: [...safe, '--kubeconfig', kubeconfigWithoutUser], names: /--kubeconfig\b.*no user/ },
-      { what: 'serve --kubeconfig that is not YAML', args: [...safe, '--kubeconfig', notYaml], names: /--kubeconfig\b/ },
+      {
+        what: 'serve --cooldown-store-failure maybe',
+        args: [...safe, '--cooldown-store-failure', 'maybe'],
+        names: /--cooldown-store-failure\b.*maybe/,
+      },
+      {
+        what: 'serve --max-workflows-per-minute -1',
+        args: [...safe, '--max-workflows-per-minute', '-1'],
+        names: /--max-workflows-per-minute\b.*-1/,
+      },
+      {
+        what: 'serve --submit-timeout 10 (no unit)',
+        args: [...safe, '--submit-timeout', '10'],
+        names: /--submit-timeout\b.*"10"/,
+      },
+      {
+        what: 'serve --redis-url localhost:6379',
+        args: [...safe, '--redis-url', 'localhost:6379'],
+        names: /--redis-url\b.*localhost:6379/,
+      },
+      {
+        what: 'serve --workflow-namespace Bad_NS',
+        args: [...safe, '--workflow-namespace', 'Bad_NS'],
+        names: /--workflow-namespace\b.*Bad_NS/,
+      },
+      {
+        what: 'serve --auth-token-file /nonexistent',
+        args: [...safe, '--auth-token-file', '/nonexistent'],
+        names: /--auth-token-file\b.*\/nonexistent/,
+      },
+      {
+        what: 'serve --kubeconfig /nonexistent',
+        args: [...safe, '--kubeconfig', '/nonexistent'],
+        names: /--kubeconfig\b.*\/nonexistent/,
+      },
+      {
+        what: 'serve --kubeconfig with a context that names no user',
+        args: [...safe, '--kubeconfig', kubeconfigWithoutUser],
+        names: /--kubeconfig\b.*no user/,
+      },
+      {
+        what: 'serve --kubeconfig that is not YAML',
+        args: [...safe, '--kubeconfig', notYaml],
+        names: /--kubeconfig\b/,
+      },
       { what: 'serve --bogus-flag', args: [...safe, '--bogus-flag'], names: /--bogus-flag/ },
     ];
     for (const { what, args, env, names } of cases) {
@@ -223,7 +269,8 @@ describe('kube-sentinel CLI', () => {
       const run = await cli(['validate', file]);
       assert.equal(run.status, 1, printed(run));
       const problems = lines(run.stderr);
-      for (const problem of problems) assert.match(problem, new RegExp(`^${file}:\\d+: \\S`), 'every problem is file:line: message');
+      for (const problem of problems)
+        assert.match(problem, new RegExp(`^${file}:\\d+: \\S`), 'every problem is file:line: message');
       const at = (line: number, pattern: RegExp) =>
         assert.ok(
           problems.some((problem) => problem.startsWith(`${file}:${line}: `) && pattern.test(problem)),
@@ -247,7 +294,8 @@ describe('kube-sentinel CLI', () => {
       const file = fixture('invalid-rules.yaml');
       const run = await cli(['serve', '--host', '127.0.0.1', '--port', '0', '--rules', file]);
       assert.equal(run.status, 1, printed(run));
-      for (const line of [6, 16, 25]) assert.ok(run.stderr.includes(`${file}:${line}: `), `names ${file}:${line}\n${printed(run)}`);
+      for (const line of [6, 16, 25])
+        assert.ok(run.stderr.includes(`${file}:${line}: `), `names ${file}:${line}\n${printed(run)}`);
       assert.doesNotMatch(run.stdout + run.stderr, /listening/);
     });
   });
@@ -390,11 +438,18 @@ describe('kube-sentinel CLI', () => {
 
       await writeFile(rules, await readFile(fixture('invalid-rules.yaml')));
       await receiver.process.waitFor(/rules reload failed/);
-      assert.match(receiver.process.output(), new RegExp(`${rules.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6: `), 'the log names file:line');
+      assert.match(
+        receiver.process.output(),
+        new RegExp(`${rules.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6: `),
+        'the log names file:line',
+      );
       assert.deepEqual(await ruleNames(receiver.url), ['crash-diagnosis']);
 
       await writeFile(rules, await readFile(fixture('one-rule-renamed.yaml')));
-      await eventually(async () => ((await ruleNames(receiver.url)).includes('crash-diagnosis-v2') ? true : undefined), 'the renamed rule to load');
+      await eventually(
+        async () => ((await ruleNames(receiver.url)).includes('crash-diagnosis-v2') ? true : undefined),
+        'the renamed rule to load',
+      );
       assert.deepEqual(await ruleNames(receiver.url), ['crash-diagnosis-v2']);
 
       const metrics = await (await fetch(`${receiver.url}/metrics`)).text();

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test files, for node --test.
+#   unit  the tests that need no real service, no build and no downloaded tool: the edit-run loop
+#   all   every test: test/acceptance drives the built CLI against real Redis and Alertmanager,
+#         test/helm needs helm and jq, test/stores needs Redis
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "${1:-all}" in
+  unit) find test -name '*.test.ts' -not -path 'test/acceptance/*' -not -path 'test/helm/*' -not -path 'test/stores/*' | sort ;;
+  all) find test -name '*.test.ts' | sort ;;
+  *)
+    echo "usage: $0 unit|all" >&2
+    exit 2
+    ;;
+esac
