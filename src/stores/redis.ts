@@ -304,10 +304,15 @@ export class RedisCooldownStore implements CooldownStore {
     }
   }
 
-  /** Runs one store operation, turning every failure into StoreUnavailableError. */
+  /**
+   * Runs one store operation, turning every failure into StoreUnavailableError. Nothing is awaited
+   * before a connected store queues the command: an operation asked for just before close() (the
+   * last decision's audit record) is in the batch close() drains, never sent after QUIT.
+   */
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
-    if (await this.closing) throw new StoreUnavailableError(`cooldown store (redis) is closed: ${operation} refused`);
-    // Connected, the command is queued right away (synchronously): close() then finds it queued.
+    if (this.closing !== undefined) {
+      throw new StoreUnavailableError(`cooldown store (redis) is closed: ${operation} refused`);
+    }
     if (CONNECTING.has(this.client.status)) await this.connectionAttemptSettled();
     try {
       return await command();
