@@ -356,6 +356,34 @@ describe('kube-sentinel CLI', () => {
       assert.equal(alerts[0]?.outcome, 'dry_run');
     });
 
+    it('decides through the serving stages: an excluded namespace, a resolved alert and a hostile label get what serve gives them, and no Workflow', async () => {
+      const file = join(await temporaryDirectory(), 'alerts.json');
+      const crashLooping = (labels: Record<string, string>, extra: Record<string, string> = {}) => ({
+        labels: { alertname: 'KubePodCrashLooping', ...labels },
+        annotations: { description: 'Back-off restarting failed container: CrashLoopBackOff' },
+        ...extra,
+      });
+      writeFileSync(
+        file,
+        JSON.stringify([
+          crashLooping({ namespace: 'kube-system', pod: 'coredns-5d78c9869d-abcde' }),
+          crashLooping({ namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k' }, { endsAt: '2020-01-01T00:00:00Z' }),
+          crashLooping({ namespace: 'shop', pod: 'x;rm -rf /' }),
+        ]),
+      );
+      const run = await cli(['explain', '--alert', file]);
+      assert.equal(run.status, 0, printed(run));
+      const { alerts } = parse(run.stdout) as { alerts: ExplainedAlert[] };
+      assert.deepEqual(
+        alerts.map((alert) => [alert.outcome, alert.rule, alert.workflow]),
+        [
+          ['excluded', null, undefined],
+          ['resolved', 'general-diagnostics', undefined],
+          ['invalid_target', 'general-diagnostics', undefined],
+        ],
+      );
+    });
+
     it('exits 2 with its usage when --alert is missing', async () => {
       const run = await cli(['explain']);
       assert.equal(run.status, 2, printed(run));
@@ -391,6 +419,36 @@ describe('kube-sentinel CLI', () => {
       const run = await cli(['test', file]);
       assert.equal(run.status, 0, printed(run));
       assert.equal(run.stdout, `${doc.tests.length} passed, 0 failed\n`);
+    });
+
+    it('expects what serve decides: no Workflow for an excluded namespace or a resolved alert', async () => {
+      const directory = await temporaryDirectory();
+      const file = join(directory, 'serving.test.yaml');
+      writeFileSync(
+        file,
+        [
+          `rules: ${JSON.stringify(join(REPO_ROOT, 'rules'))}`,
+          'tests:',
+          '  - name: an excluded namespace has no template',
+          '    alerts:',
+          '      - labels: {alertname: KubePodCrashLooping, namespace: kube-system, pod: coredns-0}',
+          '        annotations: {description: crash looping}',
+          '        expect: {outcome: excluded, template: diagnose-pod}',
+          '  - name: a resolved alert is resolved',
+          '    alerts:',
+          '      - labels: {alertname: KubePodCrashLooping, namespace: shop, pod: api-0}',
+          '        annotations: {description: crash looping}',
+          '        status: resolved',
+          '        expect: {rule: general-diagnostics, outcome: resolved}',
+        ].join('\n'),
+      );
+      const run = await cli(['test', file]);
+      assert.equal(run.status, 1, printed(run));
+      assert.equal(run.stdout, '1 passed, 1 failed\n');
+      assert.match(
+        run.stderr,
+        /"an excluded namespace has no template": alert 1: expected template "diagnose-pod", got undefined/,
+      );
     });
 
     it('fails a wrong expectation naming the test, the alert and expected against got, and exits 1', async () => {
