@@ -7,6 +7,7 @@ import {
   type DecisionRecord,
   StoreUnavailableError,
 } from './cooldown-store.js';
+import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
 
 /** The part of a pino logger the store uses. */
 export interface StoreLogger {
@@ -32,106 +33,8 @@ const QUIT_TIMEOUT_MS = 1000;
 /** A Redis outage makes ioredis emit an error per reconnect attempt; one log line per interval is enough. */
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
-/**
- * KEYS cooldown keys; ARGV a claim JSON and a lease in ms per key. Answers one entry per key:
- * nil when the claim was taken (SET NX), else the claim that holds the key. Keys are claimed in
- * order, each atomically, so a key named twice is taken by the first and held for the second.
- * A key that fails (it holds another type) answers its own error; the others are unaffected.
- */
-const CLAIM_LUA = `
-local answers = {}
-for i, key in ipairs(KEYS) do
-  local set = redis.pcall('SET', key, ARGV[2 * i - 1], 'PX', ARGV[2 * i], 'NX')
-  if type(set) == 'table' and set.err then
-    answers[i] = set
-  elseif set then
-    answers[i] = false
-  else
-    answers[i] = redis.pcall('GET', key)
-  end
-end
-return answers
-`;
-
-/** KEYS[1] the audit stream; ARGV[1] its approximate cap, then one decision JSON per entry. */
-const APPEND_LUA = `
-for i = 2, #ARGV do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'json', ARGV[i])
-end
-return #ARGV - 1
-`;
-
 /** At most this many claims or audit records go in one script call. */
 const MAX_BATCH = 256;
-
-/**
- * KEYS cooldown keys; ARGV per key: workflowName, cooldownMs, the claim to write when the key is
- * gone. Answers 1 per key committed, 0 where another claim holds the key, or that key's error.
- * A key that has expired is written anyway: the Workflow exists, so its cooldown must hold.
- */
-const COMMIT_LUA = `
-local function commit(key, name, ms, absent)
-  local current = redis.call('GET', key)
-  if not current then
-    redis.call('SET', key, absent, 'PX', ms)
-    return 1
-  end
-  local ok, claim = pcall(cjson.decode, current)
-  if not ok or type(claim) ~= 'table' or claim.workflowName ~= name then
-    return 0
-  end
-  claim.state = 'committed'
-  redis.call('SET', key, cjson.encode(claim), 'PX', ms)
-  return 1
-end
-local answers = {}
-for i, key in ipairs(KEYS) do
-  local ok, answer = pcall(commit, key, ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i])
-  if ok then
-    answers[i] = answer
-  else
-    answers[i] = { err = tostring(answer) }
-  end
-end
-return answers
-`;
-
-/** KEYS[1] cooldown key; ARGV workflowName. */
-const RELEASE_LUA = `
-local current = redis.call('GET', KEYS[1])
-if not current then
-  return 0
-end
-local ok, claim = pcall(cjson.decode, current)
-if not ok or type(claim) ~= 'table' or claim.workflowName ~= ARGV[1] then
-  return 0
-end
-redis.call('DEL', KEYS[1])
-return 1
-`;
-
-/**
- * KEYS[1] counter of one window; ARGV limit, counter TTL. Reads before incrementing so a storm
- * of refused takes leaves the counter at the limit instead of inflating it.
- */
-const TAKE_RATE_SLOT_LUA = `
-local taken = tonumber(redis.call('GET', KEYS[1]) or '0')
-if taken >= tonumber(ARGV[1]) then
-  return 0
-end
-if redis.call('INCR', KEYS[1]) == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 1
-`;
-
-type ScriptedRedis = Redis & {
-  cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
-  appendDecisions(stream: string, maxLen: number, ...records: string[]): Promise<number>;
-  cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
-  cooldownRelease(key: string, workflowName: string): Promise<number>;
-  takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
-};
 
 /** States in which a connection attempt is under way and will settle soon by itself. */
 const CONNECTING: ReadonlySet<RedisStatus> = new Set<RedisStatus>(['wait', 'connecting', 'connect']);
@@ -198,12 +101,7 @@ export class RedisCooldownStore implements CooldownStore {
         Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(attempt - 1, 6)) + Math.floor(Math.random() * 50),
     }) as ScriptedRedis;
     this.client.on('error', (error: Error) => this.logConnectionError(error));
-    // The number of keys varies with the batch: given first on every call.
-    this.client.defineCommand('cooldownClaim', { lua: CLAIM_LUA });
-    this.client.defineCommand('appendDecisions', { numberOfKeys: 1, lua: APPEND_LUA });
-    this.client.defineCommand('cooldownCommit', { lua: COMMIT_LUA });
-    this.client.defineCommand('cooldownRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
-    this.client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });
+    defineScripts(this.client);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
