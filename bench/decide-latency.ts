@@ -1,8 +1,8 @@
 /**
  * Scenario 4, in a child process of its own: decision latency per alert (receive → decision, no
  * network) with 10, 100 and 1,000 generated rules. Each sample times one alert from its parsed
- * webhook body to its recorded decision (alertsFromWebhook, then the whole pipeline: match, key,
- * render, cooldown claim in memory, dry-run, decision log line, metrics, audit). Two alert kinds
+ * webhook body to its recorded decision (alertsFromWebhook, then the ingest stages: match, key,
+ * target check, cooldown claim in memory, build, dry-run submit, decision log line, metrics, audit). Two alert kinds
  * alternate: one that only the last rule matches (it walks every rule, then hits its cooldown)
  * and one that no rule matches.
  *
