@@ -41,12 +41,11 @@ export function recorder(deps: RecordDeps, options: RecordOptions): (alert: Aler
     const level = decision.outcome === 'failed' ? 'error' : decision.outcome === 'retry' ? 'warn' : 'info';
     deps.logger[level](line, 'decision');
     if (!options.audit || decision.reason === STORE_UNAVAILABLE) return;
-    const { retryAfterSeconds: _, manifest: __, ...answer } = decision;
     // Not awaited: the answer to Alertmanager need not wait for a second round trip to Redis. The
     // write is queued on the same connection (closing the store waits for it).
     deps.store
       .appendDecision(
-        { ...answer, at: new Date(deps.now()).toISOString(), replica: deps.settings.replica },
+        { ...documented(decision), at: new Date(deps.now()).toISOString(), replica: deps.settings.replica },
         deps.settings.auditMaxLen,
       )
       .catch((err: unknown) => {
@@ -54,4 +53,11 @@ export function recorder(deps: RecordDeps, options: RecordOptions): (alert: Aler
         deps.logger.warn({ err: (err as Error).message }, 'could not append to the audit trail');
       });
   };
+}
+
+/** The decision as the API documents it: without what only feeds a header, or only explain shows. */
+function documented(decision: Decision): Decision {
+  if (decision.retryAfterSeconds === undefined && decision.manifest === undefined) return decision;
+  const { retryAfterSeconds: _, manifest: __, ...answer } = decision;
+  return answer;
 }
