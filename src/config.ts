@@ -18,7 +18,7 @@ export const ConfigSchema = Type.Object({
   redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://.', description: 'redis://host:port or rediss://...' })),
   kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'a kubeconfig file' })),
   dryRun: Type.Boolean(),
-  authToken: Type.Optional(Type.String({ minLength: 1, description: 'a token (it is empty)' })),
+  authToken: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty token' })),
   /** `user:password` for HTTP basic auth (Alertmanager's http_config.basic_auth), besides or instead of the token. */
   basicAuth: Type.Optional(Type.String({ pattern: '^[^:]+:.+$', description: 'user:password' })),
   workflowNamespace: Type.String({
@@ -49,6 +49,8 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>;
 type Key = keyof Config;
+
+const SECRETS: ReadonlySet<Key> = new Set(['authToken', 'basicAuth']);
 type Env = Record<string, string | undefined>;
 
 interface Setting {
@@ -189,7 +191,8 @@ export function loadConfig(args: readonly string[], env: Env, defaults: Partial<
     if (value === undefined && !required.has(key)) continue;
     if (Value.Check(schema, value)) continue;
     const origin = origins.get(key);
-    if (origin) fail(origin.from, `expected ${expectation(schema)}, got "${origin.raw}"`);
+    // A credential is never echoed: the message goes to logs and terminals.
+    if (origin) fail(origin.from, `expected ${expectation(schema)}${SECRETS.has(key) ? '' : `, got "${origin.raw}"`}`);
     fail(`setting ${key}`, `expected ${expectation(schema)}, got ${JSON.stringify(value)}`);
   }
   return config as Config;

@@ -25,7 +25,7 @@ export const ALL_OUTCOMES = [
 export const Outcome = Type.Union(ALL_OUTCOMES.map((outcome) => Type.Literal(outcome)));
 export type Outcome = Static<typeof Outcome>;
 
-export const WorkflowRef = Type.Object({ namespace: Type.String(), name: Type.String() });
+const WorkflowRef = Type.Object({ namespace: Type.String(), name: Type.String() });
 
 /** The answer for one alert, as it appears in the HTTP response, the log line and the audit trail. */
 export const Decision = Type.Object({

@@ -49,6 +49,8 @@ describe('settings', () => {
     [['--nope'], {}, /unknown flag --nope/],
     [['--port'], {}, /--port: a value is required/],
     [[], { KUBE_SENTINEL_DRY_RUN: 'maybe' }, /KUBE_SENTINEL_DRY_RUN/],
+    [['--workflow-service-account', 'a..b'], {}, /--workflow-service-account: expected a service account name/],
+    [['--body-limit', '100'], {}, /--body-limit: expected a number of bytes, at least 1024, got "100"/],
   ];
   for (const [args, env, message] of bad) {
     it(`refuses ${[...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(' ')} with one line naming it`, () => {
@@ -58,4 +60,21 @@ describe('settings', () => {
       );
     });
   }
+});
+
+describe('a credential in a bad setting', () => {
+  it('is named but never echoed', () => {
+    for (const args of [
+      ['--basic-auth', 'no-colon-s3cret'],
+      ['--auth-token', ''],
+    ]) {
+      assert.throws(
+        () => loadConfig(args, {}),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.message.startsWith(`invalid ${args[0]}:`) &&
+          !err.message.includes('s3cret'),
+      );
+    }
+  });
 });

@@ -19,14 +19,6 @@ export const PARAMETER_NAME = /^[-a-zA-Z0-9_]+$/;
 const IMAGE_TAG = /^[\w][\w.-]{0,127}$/;
 const IMAGE_DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$/;
 
-export function isDnsLabel(value: string): boolean {
-  return value.length <= DNS1123_LABEL_MAX && DNS1123_LABEL.test(value);
-}
-
-export function isDnsSubdomain(value: string): boolean {
-  return value.length <= DNS1123_SUBDOMAIN_MAX && DNS1123_SUBDOMAIN.test(value);
-}
-
 /** Why a value is not a DNS-1123 label, or null. */
 export function dnsLabelProblem(value: string): string | null {
   if (value.length > DNS1123_LABEL_MAX) return `must be at most ${DNS1123_LABEL_MAX} characters`;
