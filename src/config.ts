@@ -195,5 +195,16 @@ export function loadConfig(args: readonly string[], env: Env, defaults: Partial<
     if (origin) fail(origin.from, `expected ${expectation(schema)}${SECRETS.has(key) ? '' : `, got "${origin.raw}"`}`);
     fail(`setting ${key}`, `expected ${expectation(schema)}, got ${JSON.stringify(value)}`);
   }
-  return config as Config;
+  const valid = config as Config;
+  // A pending claim must outlive its create: a lease that ran out while the create was still
+  // waiting for its answer would let another replica claim the key under a new name.
+  if (valid.pendingLeaseMs <= valid.submitTimeoutMs) {
+    const lease = origins.get('pendingLeaseMs');
+    const timeout = origins.get('submitTimeoutMs');
+    fail(
+      lease?.from ?? timeout?.from ?? '--pending-lease',
+      `the pending lease (${valid.pendingLeaseMs} ms) must be longer than the submit timeout (${valid.submitTimeoutMs} ms), or a slow create could be duplicated`,
+    );
+  }
+  return valid;
 }

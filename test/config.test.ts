@@ -51,6 +51,21 @@ describe('settings', () => {
     [[], { KUBE_SENTINEL_DRY_RUN: 'maybe' }, /KUBE_SENTINEL_DRY_RUN/],
     [['--workflow-service-account', 'a..b'], {}, /--workflow-service-account: expected a service account name/],
     [['--body-limit', '100'], {}, /--body-limit: expected a number of bytes, at least 1024, got "100"/],
+    [
+      ['--pending-lease', '2s', '--submit-timeout', '2s'],
+      {},
+      /--pending-lease: the pending lease \(2000 ms\) must be longer than the submit timeout \(2000 ms\)/,
+    ],
+    [
+      ['--submit-timeout', '1m'],
+      {},
+      /--submit-timeout: the pending lease \(30000 ms\) must be longer than the submit timeout \(60000 ms\)/,
+    ],
+    [
+      [],
+      { KUBE_SENTINEL_PENDING_LEASE: '5s' },
+      /KUBE_SENTINEL_PENDING_LEASE: .*longer than the submit timeout \(10000 ms\)/,
+    ],
   ];
   for (const [args, env, message] of bad) {
     it(`refuses ${[...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(' ')} with one line naming it`, () => {

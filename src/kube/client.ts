@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { KubeApiError, type KubeRequest, kubeRequester } from './http.js';
 import type { KubeConfig } from './k8s.js';
-import { CREATED, classifyKubeError, EXISTS, isAlreadyExists, type SubmitResult } from './result.js';
+import { CREATED, classifyKubeError, EXISTS, isAlreadyExists, mayHaveLanded, type SubmitResult } from './result.js';
 import { ARGO_GROUP, ARGO_VERSION, WORKFLOW_PLURAL, type Workflow } from './workflow.js';
 
 /** Creates Workflows. Submission sees only the finished object. */
@@ -136,18 +136,26 @@ export async function createKubeSubmitter(
     target: kc.getCurrentCluster()?.server ?? 'unknown',
     async create(workflow, timeoutMs) {
       const signal = AbortSignal.timeout(timeoutMs);
+      // Until the POST goes out, no failure can leave a Workflow behind.
+      let sent = false;
       try {
         const missing = await missingTemplate(workflow, signal);
-        if (missing) return { kind: 'failed', status: 404, retryable: false, reason: `404 ${missing}` };
+        if (missing) {
+          return { kind: 'failed', status: 404, retryable: false, reason: `404 ${missing}`, mayHaveLanded: false };
+        }
         const namespace = encodeURIComponent(workflow.metadata.namespace);
         const path = `/apis/${ARGO_GROUP}/${ARGO_VERSION}/namespaces/${namespace}/${WORKFLOW_PLURAL}?fieldValidation=Strict`;
+        sent = true;
         await request('POST', path, workflow, signal);
         return CREATED;
       } catch (err) {
-        if (signal.aborted)
-          return { kind: 'failed', cause: 'timeout', retryable: true, reason: `timeout after ${timeoutMs} ms` };
-        if (isAlreadyExists(err)) return EXISTS;
-        return { kind: 'failed', ...classifyKubeError(err) };
+        if (signal.aborted) {
+          const reason = `timeout after ${timeoutMs} ms`;
+          return { kind: 'failed', cause: 'timeout', retryable: true, reason, mayHaveLanded: sent };
+        }
+        if (isAlreadyExists(err, workflow.metadata.name)) return EXISTS;
+        const failure = classifyKubeError(err);
+        return { kind: 'failed', ...failure, mayHaveLanded: sent && mayHaveLanded(failure) };
       }
     },
   };

@@ -15,6 +15,8 @@ export interface KubeFailure {
   reason: string;
   /** How long the API server asked us to wait (429, 503). */
   retryAfterSeconds?: number;
+  /** The system error code of a failed connection (ECONNREFUSED, ECONNRESET, …). */
+  code?: string;
 }
 
 /** What became of one Workflow create. */
@@ -24,7 +26,11 @@ export type SubmitResult =
   | { kind: 'exists'; status: 409; retryable: false }
   /** Nothing was sent (dry-run, explain); `manifest` when the submitter keeps what it was given. */
   | { kind: 'not_sent'; retryable: false; manifest?: Workflow }
-  | ({ kind: 'failed' } & KubeFailure);
+  /**
+   * `mayHaveLanded`: the create was sent and no answer says what became of it (a timeout, a reset
+   * connection, a gateway's 502/504): the Workflow may exist. Otherwise it certainly does not.
+   */
+  | ({ kind: 'failed'; mayHaveLanded: boolean } & KubeFailure);
 
 export const CREATED: SubmitResult = { kind: 'created', status: 201, retryable: false };
 export const EXISTS: SubmitResult = { kind: 'exists', status: 409, retryable: false };
@@ -75,11 +81,50 @@ function networkCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** A 409 that says the object is already there: the retry of a create that landed. */
-export function isAlreadyExists(err: unknown): boolean {
+/**
+ * A 409 whose Status says that this very object is already there: the retry of a create that
+ * landed. A 409 from a proxy (an HTML page), a `Conflict`, or an AlreadyExists about another name
+ * is not: nothing says our Workflow exists.
+ */
+export function isAlreadyExists(err: unknown, name: string): boolean {
   if ((err as { code?: unknown })?.code !== 409) return false;
-  const { reason } = parseStatusBody((err as { body?: unknown }).body);
-  return reason === 'AlreadyExists' || reason === undefined;
+  const body = statusObject((err as { body?: unknown }).body);
+  if (body?.kind !== 'Status' || body.reason !== 'AlreadyExists') return false;
+  const details = body.details as { name?: unknown } | undefined;
+  return details?.name === name;
+}
+
+function statusObject(body: unknown): Record<string, unknown> | undefined {
+  if (typeof body === 'string') {
+    try {
+      return statusObject(JSON.parse(body));
+    } catch {
+      return undefined;
+    }
+  }
+  return body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+}
+
+/** Connection failures that happen before a request is on the wire: the API server never saw it. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * Whether a create that failed this way may still have been stored. Only an answer the API server
+ * (or a proxy before it) gave itself says no: a refused connection, or a status other than 502
+ * and 504, the gateway errors that mean the request went on and its answer was lost.
+ * A timeout is decided by the caller, who knows whether the request had been sent.
+ */
+export function mayHaveLanded(failure: KubeFailure): boolean {
+  if (failure.status !== undefined) return failure.status === 502 || failure.status === 504;
+  if (failure.cause === 'connection') return !(failure.code && NOT_SENT_CODES.has(failure.code));
+  return true;
 }
 
 /**
@@ -108,7 +153,7 @@ export function classifyKubeError(err: unknown): KubeFailure {
   if (name === 'AbortError' || name === 'TimeoutError') return { cause: 'timeout', retryable: true, reason: 'timeout' };
   const code = networkCode(err);
   if (code && (TRANSIENT_NETWORK_CODES.has(code) || code.startsWith('UND_ERR'))) {
-    return { cause: 'connection', retryable: true, reason: `connection: ${code}` };
+    return { cause: 'connection', retryable: true, reason: `connection: ${code}`, code };
   }
   const message = err instanceof Error ? err.message : String(err);
   // Unknown failures (e.g. a FetchError without a code) are most likely network trouble: retry.

@@ -3,7 +3,8 @@ import { type Decision, decide } from '../decision.js';
 import { type CooldownClaim, type CooldownStore, StoreUnavailableError } from '../stores/cooldown-store.js';
 import { workflowNameFor } from './cooldown-key.js';
 import type { Metrics } from './metrics.js';
-import type { Claim, Claimed, Stage, Targeted } from './stage.js';
+import type { UnsettledClaim, UnsettledClaims } from './settle.js';
+import { type Claim, type Claimed, isDecision, type Stage, type Targeted } from './stage.js';
 
 export interface GuardSettings {
   cooldownStoreFailure: 'closed' | 'open';
@@ -17,6 +18,8 @@ export interface GuardDeps {
   metrics: Metrics;
   logger: Logger;
   now: () => number;
+  /** Keys whose commit (or hold) is still being written: answered from here meanwhile. */
+  unsettled: UnsettledClaims;
 }
 
 const RATE_WINDOW_MS = 60_000;
@@ -44,6 +47,23 @@ function inCooldown(draft: Targeted, held: CooldownClaim): Decision {
 }
 
 /**
+ * A key whose settlement this replica is still writing to the store: the alert whose create may
+ * have landed re-uses the name; any other alert is in cooldown.
+ */
+function fromUnsettled(draft: Targeted, held: UnsettledClaim): Claim | Decision {
+  if (held.settlement === 'hold' && held.fingerprint === draft.alert.fingerprint) {
+    return { key: draft.cooldownKey, workflowName: held.workflowName, ownedByUs: false };
+  }
+  return decide(draft.alert, draft.rule, 'cooldown', {
+    cooldownKey: draft.cooldownKey,
+    reason:
+      held.settlement === 'commit'
+        ? `${held.workflowName} was submitted`
+        : `${held.workflowName} may have been created (its create timed out)`,
+  });
+}
+
+/**
  * Claims the cooldown key before submitting, so that no replica remediates the same workload twice
  * in a window. A pending claim left by the same alert (a redelivery after a transient failure, or
  * the HA twin of this notification) is re-used with its Workflow name.
@@ -53,6 +73,12 @@ export function claimCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
     const { alert, rule, cooldownKey: key } = draft;
     const claimedAt = deps.now();
     const ourName = workflowNameFor(rule, key, claimedAt);
+    const unsettled = deps.unsettled.get(key, claimedAt);
+    if (unsettled) {
+      const local = fromUnsettled(draft, unsettled);
+      if (isDecision(local)) return local;
+      return { ...draft, workflowName: local.workflowName, claim: local };
+    }
     let claim: Claim | null;
     try {
       const claimed = { workflowName: ourName, fingerprint: alert.fingerprint, state: 'pending', claimedAt } as const;
@@ -76,6 +102,11 @@ export function claimCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
 export function peekCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
   return async (draft) => {
     let workflowName = workflowNameFor(draft.rule, draft.cooldownKey, deps.now());
+    const unsettled = deps.unsettled.get(draft.cooldownKey, deps.now());
+    if (unsettled) {
+      const local = fromUnsettled(draft, unsettled);
+      return isDecision(local) ? local : { ...draft, workflowName: local.workflowName, claim: null };
+    }
     try {
       const held = await deps.store.peek(draft.cooldownKey);
       if (held) {
@@ -97,23 +128,37 @@ export function limitRate(deps: GuardDeps): Stage<Claimed, Claimed> {
   const limit = deps.settings.maxWorkflowsPerMinute;
   if (limit === 0) return (draft) => draft;
   return async (draft) => {
-    let allowed: boolean;
+    let window: number | null;
     try {
-      allowed = await deps.store.takeRateSlot(limit, RATE_WINDOW_MS);
+      window = await deps.store.takeRateSlot(limit, RATE_WINDOW_MS);
+      if (window !== null) return { ...draft, rateWindow: window };
     } catch (err) {
       if (storeFailure(deps, 'rate_limit', err) === 'closed') {
         await releaseClaim(draft.claim, deps);
         return storeUnavailable(draft);
       }
-      allowed = true;
+      return draft;
     }
-    if (allowed) return draft;
     await releaseClaim(draft.claim, deps);
     return decide(draft.alert, draft.rule, 'rate_limited', {
       cooldownKey: draft.cooldownKey,
       reason: `more than ${limit} workflows in the last minute`,
     });
   };
+}
+
+/**
+ * Gives back the rate slot of a create that certainly made no Workflow (an answered failure), so
+ * that failures do not spend the budget and starve the alerts that come once the API recovers.
+ */
+export async function returnRateSlot(window: number | undefined, deps: GuardDeps): Promise<void> {
+  if (window === undefined) return;
+  try {
+    await deps.store.returnRateSlot(window, RATE_WINDOW_MS);
+  } catch (err) {
+    // The slot stays spent until its window ends: a little less budget, nothing lost.
+    storeFailure(deps, 'rate_limit', err);
+  }
 }
 
 /** Gives up a claim this decision took itself; one re-used from a redelivery may be mid-submit elsewhere. */

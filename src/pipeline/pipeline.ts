@@ -10,6 +10,7 @@ import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
 import { recorder } from './record.js';
 import type { RenderSettings } from './render.js';
+import { UnsettledClaims } from './settle.js';
 import { type Built, type Received, Stages } from './stage.js';
 import { submitWorkflow } from './submit.js';
 import { validateTarget } from './target.js';
@@ -53,7 +54,8 @@ export interface Pipeline {
  * then its decision is recorded. Targets are checked before the claim, so an invalid one never
  * holds a cooldown; the Workflow is built after it, under the name the claim gave it.
  */
-export function createPipeline(deps: PipelineDeps): Pipeline {
+export function createPipeline(given: PipelineDeps): Pipeline {
+  const deps = { ...given, unsettled: new UnsettledClaims() };
   const build = buildStage(deps.settings);
   const ingest = Stages.of(matchRule)
     .pipe(keyCooldown)

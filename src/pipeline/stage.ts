@@ -46,6 +46,8 @@ export interface Claimed extends Targeted {
   workflowName: string;
   /** Null when nothing was claimed: explain, or a cooldown store that failed open. */
   claim: Claim | null;
+  /** The rate-limit window a slot was taken in, to give back if nothing gets created. */
+  rateWindow?: number;
 }
 
 export interface Built extends Claimed {

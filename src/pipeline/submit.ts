@@ -1,29 +1,37 @@
 import { decide } from '../decision.js';
 import type { WorkflowSubmitter } from '../kube/client.js';
 import type { SubmitResult } from '../kube/result.js';
-import { type GuardDeps, releaseClaim } from './guard.js';
+import { releaseClaim, returnRateSlot } from './guard.js';
+import { type SettleDeps, type Settlement, settleClaim } from './settle.js';
 import type { Built, Claim, Stage } from './stage.js';
 
-export interface SubmitDeps extends GuardDeps {
-  settings: GuardDeps['settings'] & { submitTimeoutMs: number };
+export interface SubmitDeps extends SettleDeps {
+  settings: SettleDeps['settings'] & { submitTimeoutMs: number };
 }
 
 /**
- * Creates the Workflow, then settles the claim. Created (or 409 AlreadyExists: a retry of a create
- * that landed) commits the full cooldown, and so does a submitter that sends nothing (dry-run); a
- * retryable failure keeps the pending claim, so the redelivery re-uses its name; any other failure
- * releases it.
+ * Creates the Workflow, then settles the claim:
+ * - created, or 409 AlreadyExists for this very name (a retry of a create that landed), and a
+ *   submitter that sends nothing (dry-run): the full cooldown is committed;
+ * - a create whose outcome is unknown (a timeout or a broken connection after it was sent): the
+ *   pending claim and its name are held for the whole cooldown, so every redelivery re-uses the
+ *   name and a create that landed is never duplicated; its rate slot stays spent;
+ * - any other retryable failure: the pending claim is kept for the redelivery, the rate slot given back;
+ * - a permanent failure: the claim is released and the rate slot given back.
  */
 export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): Stage<Built, never> {
   return async (draft) => {
     const { alert, rule, cooldownKey, workflow, claim } = draft;
     const ref = { namespace: workflow.metadata.namespace, name: workflow.metadata.name };
+    const cooldownMs = rule.remediation.cooldownMs;
+    const settle = (settlement: Settlement): void =>
+      settleInBackground(claim, settlement, alert.fingerprint, cooldownMs, deps);
     const started = performance.now();
     const result = await submitter.create(workflow, deps.settings.submitTimeoutMs);
     if (result.kind !== 'not_sent') count(result, rule.remediation.params, (performance.now() - started) / 1000, deps);
     switch (result.kind) {
       case 'not_sent':
-        commitInBackground(claim, rule.remediation.cooldownMs, deps);
+        settle('commit');
         return decide(alert, rule, 'dry_run', {
           cooldownKey,
           workflow: ref,
@@ -31,22 +39,24 @@ export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): 
         });
       case 'created':
       case 'exists':
-        commitInBackground(claim, rule.remediation.cooldownMs, deps);
+        settle('commit');
         return decide(alert, rule, 'submitted', {
           cooldownKey,
           workflow: ref,
           ...(result.kind === 'exists' ? { reason: 'already exists (a retry of a create that landed)' } : {}),
         });
       case 'failed':
+        if (result.mayHaveLanded) settle('hold');
+        else await returnRateSlot(draft.rateWindow, deps);
         if (result.retryable) {
           return decide(alert, rule, 'retry', {
             cooldownKey,
             workflow: ref,
-            reason: `kubernetes: ${result.reason}`,
+            reason: `kubernetes: ${result.reason}${result.mayHaveLanded ? ' (the create may have landed: a redelivery re-uses the name)' : ''}`,
             ...(result.retryAfterSeconds ? { retryAfterSeconds: result.retryAfterSeconds } : {}),
           });
         }
-        await releaseClaim(claim, deps);
+        if (!result.mayHaveLanded) await releaseClaim(claim, deps);
         deps.logger.error(
           {
             rule: rule.name,
@@ -83,29 +93,21 @@ function count(
 }
 
 /**
- * Not awaited: the answer is `submitted` whether or not the commit lands (a failed commit only
- * leaves the pending lease, and is logged), so the answer need not wait for another round trip to
- * Redis. The command is queued at once on the store's connection, ahead of anything this replica
- * asks later, and closing the store waits for it.
+ * Not awaited: the answer need not wait for another round trip to Redis. The first write is
+ * queued at once on the store's connection, ahead of anything this replica asks later, and
+ * closing the store waits for it; a write that fails is retried (settle.ts) while this replica
+ * answers for the key itself.
  */
-function commitInBackground(claim: Claim | null, cooldownMs: number, deps: SubmitDeps): void {
+function settleInBackground(
+  claim: Claim | null,
+  settlement: Settlement,
+  fingerprint: string,
+  cooldownMs: number,
+  deps: SubmitDeps,
+): void {
   if (!claim) return;
-  deps.store.commit(claim.key, claim.workflowName, cooldownMs).then(
-    (held) => {
-      if (!held) {
-        deps.logger.warn(
-          { key: claim.key, workflow: claim.workflowName },
-          'cooldown key was taken by another claim while submitting',
-        );
-      }
-    },
-    (err: unknown) => {
-      // The Workflow exists; only the cooldown could not be extended past the pending lease.
-      deps.metrics.storeErrors.inc({ operation: 'commit' });
-      deps.logger.error(
-        { err: (err as Error).message, key: claim.key },
-        'could not commit the cooldown after submitting',
-      );
-    },
+  settleClaim(claim, settlement, fingerprint, cooldownMs, deps).then(
+    () => undefined,
+    (err: unknown) => deps.logger.error({ err, key: claim.key }, 'settling the cooldown failed unexpectedly'),
   );
 }

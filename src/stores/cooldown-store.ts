@@ -29,15 +29,24 @@ export interface CooldownStore {
   claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult>;
   /** Turns the caller's claim into `committed` with a TTL of cooldownMs. Sets it too when the key has expired meanwhile. False when another workflowName holds the key. */
   commit(key: string, workflowName: string, cooldownMs: number): Promise<boolean>;
+  /**
+   * Keeps the caller's pending claim for ttlMs: a create whose outcome is unknown holds its key,
+   * and its name, for the whole cooldown. Writes `claim` back when the key has expired meanwhile;
+   * never shortens the key's TTL, never turns a committed claim back into a pending one. False
+   * when another workflowName holds the key.
+   */
+  hold(key: string, claim: CooldownClaim, ttlMs: number): Promise<boolean>;
   /** Deletes the key only if it holds workflowName. */
   release(key: string, workflowName: string): Promise<boolean>;
   /** The claim under key, or null; never changes anything. */
   peek(key: string): Promise<CooldownClaim | null>;
   /**
    * Takes one slot of a budget of `limit` per fixed window of windowMs, shared by every replica.
-   * True when a slot was free (and is now taken).
+   * The window the slot was taken in when one was free (and is now taken); null when none was.
    */
-  takeRateSlot(limit: number, windowMs: number): Promise<boolean>;
+  takeRateSlot(limit: number, windowMs: number): Promise<number | null>;
+  /** Gives back a slot taken in `window` (a create that certainly made no Workflow); never below zero. */
+  returnRateSlot(window: number, windowMs: number): Promise<void>;
   /** Appends to the capped audit trail (Redis: XADD MAXLEN ~ maxLen). */
   appendDecision(record: DecisionRecord, maxLen: number): Promise<void>;
   /** The newest `limit` records, newest first. */
@@ -48,8 +57,13 @@ export interface CooldownStore {
 }
 
 export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
+  override readonly name: string = 'StoreUnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+
+/** The store was closed (the process is shutting down): trying again cannot help. */
+export class StoreClosedError extends StoreUnavailableError {
+  override readonly name: string = 'StoreClosedError';
 }

@@ -3,7 +3,7 @@ import {
   type CooldownClaim,
   type CooldownStore,
   type DecisionRecord,
-  StoreUnavailableError,
+  StoreClosedError,
 } from './cooldown-store.js';
 
 interface HeldClaim {
@@ -65,6 +65,20 @@ export class MemoryCooldownStore implements CooldownStore {
     return true;
   }
 
+  async hold(key: string, claim: CooldownClaim, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    const now = this.now();
+    const held = this.live(key);
+    if (held && held.claim.workflowName !== claim.workflowName) return false;
+    if (!held) {
+      this.claims.set(key, { claim: { ...claim, state: 'pending' }, expiresAt: now + ttlMs });
+      this.sweepIfGrown();
+    } else if (held.claim.state === 'pending') {
+      held.expiresAt = Math.max(held.expiresAt, now + ttlMs);
+    }
+    return true;
+  }
+
   async release(key: string, workflowName: string): Promise<boolean> {
     this.assertOpen();
     const held = this.live(key);
@@ -79,7 +93,7 @@ export class MemoryCooldownStore implements CooldownStore {
     return held ? { ...held.claim } : null;
   }
 
-  async takeRateSlot(limit: number, windowMs: number): Promise<boolean> {
+  async takeRateSlot(limit: number, windowMs: number): Promise<number | null> {
     this.assertOpen();
     const now = this.now();
     for (const [id, window] of this.rateWindows) {
@@ -92,9 +106,15 @@ export class MemoryCooldownStore implements CooldownStore {
       window = { taken: 0, expiresAt: (windowIndex + 1) * windowMs };
       this.rateWindows.set(id, window);
     }
-    if (window.taken >= limit) return false;
+    if (window.taken >= limit) return null;
     window.taken += 1;
-    return true;
+    return windowIndex;
+  }
+
+  async returnRateSlot(window: number, windowMs: number): Promise<void> {
+    this.assertOpen();
+    const taken = this.rateWindows.get(`${windowMs}:${window}`);
+    if (taken && taken.taken > 0) taken.taken -= 1;
   }
 
   async appendDecision(record: DecisionRecord, maxLen: number): Promise<void> {
@@ -118,7 +138,7 @@ export class MemoryCooldownStore implements CooldownStore {
 
   private assertOpen(): void {
     // Same as a closed Redis connection, so callers handle both stores alike.
-    if (this.closed) throw new StoreUnavailableError('cooldown store (memory) is closed');
+    if (this.closed) throw new StoreClosedError('cooldown store (memory) is closed');
   }
 
   /** The claim under key unless it has expired; an expired one is purged on the way. */

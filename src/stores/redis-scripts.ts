@@ -35,12 +35,14 @@ return #ARGV - 1
 `;
 
 /**
- * KEYS cooldown keys; ARGV per key: workflowName, cooldownMs, the claim to write when the key is
- * gone. Answers 1 per key committed, 0 where another claim holds the key, or that key's error.
- * A key that has expired is written anyway: the Workflow exists, so its cooldown must hold.
+ * KEYS cooldown keys; ARGV per key: workflowName, a TTL in ms, the claim to write when the key is
+ * gone, and the mode. `commit` makes the claim committed for the TTL; `hold` keeps a pending
+ * claim for at least the TTL (never shorter, never back from committed). Answers 1 per key done,
+ * 0 where another claim holds the key, or that key's error. A key that has expired is written
+ * anyway: the Workflow exists (or may), so its cooldown must hold.
  */
 const COMMIT_LUA = `
-local function commit(key, name, ms, absent)
+local function settle(key, name, ms, absent, mode)
   local current = redis.call('GET', key)
   if not current then
     redis.call('SET', key, absent, 'PX', ms)
@@ -50,13 +52,19 @@ local function commit(key, name, ms, absent)
   if not ok or type(claim) ~= 'table' or claim.workflowName ~= name then
     return 0
   end
+  if mode == 'hold' then
+    if claim.state == 'pending' and redis.call('PTTL', key) < tonumber(ms) then
+      redis.call('PEXPIRE', key, ms)
+    end
+    return 1
+  end
   claim.state = 'committed'
   redis.call('SET', key, cjson.encode(claim), 'PX', ms)
   return 1
 end
 local answers = {}
 for i, key in ipairs(KEYS) do
-  local ok, answer = pcall(commit, key, ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i])
+  local ok, answer = pcall(settle, key, ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - 1], ARGV[4 * i])
   if ok then
     answers[i] = answer
   else
@@ -95,6 +103,14 @@ end
 return 1
 `;
 
+/** KEYS[1] counter of one window. Gives one slot back, never below zero. */
+const RETURN_RATE_SLOT_LUA = `
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 1
+`;
+
 /** The client with the scripts below as commands. */
 export type ScriptedRedis = Redis & {
   cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
@@ -102,6 +118,7 @@ export type ScriptedRedis = Redis & {
   cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
   cooldownRelease(key: string, workflowName: string): Promise<number>;
   takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
+  returnRateSlot(key: string): Promise<number>;
 };
 
 /** Makes each script a command of the client (ioredis sends EVALSHA, and the script once if Redis lacks it). */
@@ -112,4 +129,5 @@ export function defineScripts(client: Redis): void {
   client.defineCommand('cooldownCommit', { lua: COMMIT_LUA });
   client.defineCommand('cooldownRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });
+  client.defineCommand('returnRateSlot', { numberOfKeys: 1, lua: RETURN_RATE_SLOT_LUA });
 }

@@ -5,6 +5,7 @@ import {
   type CooldownClaim,
   type CooldownStore,
   type DecisionRecord,
+  StoreClosedError,
   StoreUnavailableError,
 } from './cooldown-store.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
@@ -58,15 +59,16 @@ export class RedisCooldownStore implements CooldownStore {
       this.client.cooldownClaim(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.value, i.ttl])),
     MAX_BATCH,
   );
+  /** Commits and holds (the same script, one mode per key). */
   private readonly commits = new Batcher<
-    { key: string; workflowName: string; ttl: number; absent: string },
+    { key: string; workflowName: string; ttl: number; absent: string; mode: 'commit' | 'hold' },
     number | Error
   >(
     (items) =>
       this.client.cooldownCommit(
         items.length,
         ...items.map((i) => i.key),
-        ...items.flatMap((i) => [i.workflowName, i.ttl, i.absent]),
+        ...items.flatMap((i) => [i.workflowName, i.ttl, i.absent, i.mode]),
       ),
     MAX_BATCH,
   );
@@ -116,17 +118,26 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   async commit(key: string, workflowName: string, cooldownMs: number): Promise<boolean> {
-    const absentClaim: CooldownClaim = { workflowName, fingerprint: '', state: 'committed', claimedAt: this.now() };
+    const absent: CooldownClaim = { workflowName, fingerprint: '', state: 'committed', claimedAt: this.now() };
+    return this.settle('commit', key, absent, cooldownMs);
+  }
+
+  async hold(key: string, claim: CooldownClaim, ttlMs: number): Promise<boolean> {
+    return this.settle('hold', key, { ...claim, state: 'pending' }, ttlMs);
+  }
+
+  private settle(mode: 'commit' | 'hold', key: string, absent: CooldownClaim, ttlMs: number): Promise<boolean> {
     const item = {
       key: this.cooldownKey(key),
-      workflowName,
-      ttl: positiveMs(cooldownMs),
-      absent: JSON.stringify(absentClaim),
+      workflowName: absent.workflowName,
+      ttl: positiveMs(ttlMs),
+      absent: JSON.stringify(absent),
+      mode,
     };
-    return this.run('commit', async () => {
-      const committed = await this.commits.add(item);
-      if (committed instanceof Error) throw committed;
-      return committed === 1;
+    return this.run(mode, async () => {
+      const done = await this.commits.add(item);
+      if (done instanceof Error) throw done;
+      return done === 1;
     });
   }
 
@@ -144,14 +155,17 @@ export class RedisCooldownStore implements CooldownStore {
     });
   }
 
-  async takeRateSlot(limit: number, windowMs: number): Promise<boolean> {
+  async takeRateSlot(limit: number, windowMs: number): Promise<number | null> {
     const windowIndex = Math.floor(this.now() / windowMs);
     // Twice the window so a replica whose clock lags a little still finds the counter.
     const ttl = positiveMs(windowMs * 2);
-    return this.run(
-      'takeRateSlot',
-      async () => (await this.client.takeRateSlot(`${this.keyPrefix}rate:${windowIndex}`, limit, ttl)) === 1,
+    return this.run('takeRateSlot', async () =>
+      (await this.client.takeRateSlot(this.rateKey(windowIndex), limit, ttl)) === 1 ? windowIndex : null,
     );
+  }
+
+  async returnRateSlot(window: number, _windowMs: number): Promise<void> {
+    await this.run('returnRateSlot', () => this.client.returnRateSlot(this.rateKey(window)));
   }
 
   async appendDecision(record: DecisionRecord, maxLen: number): Promise<void> {
@@ -209,7 +223,7 @@ export class RedisCooldownStore implements CooldownStore {
    */
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
     if (this.closing !== undefined) {
-      throw new StoreUnavailableError(`cooldown store (redis) is closed: ${operation} refused`);
+      throw new StoreClosedError(`cooldown store (redis) is closed: ${operation} refused`);
     }
     if (CONNECTING.has(this.client.status)) await this.connectionAttemptSettled();
     try {
@@ -258,6 +272,10 @@ export class RedisCooldownStore implements CooldownStore {
     );
     this.lastErrorLogAt = now;
     this.suppressedErrors = 0;
+  }
+
+  private rateKey(window: number): string {
+    return `${this.keyPrefix}rate:${window}`;
   }
 
   private cooldownKey(key: string): string {

@@ -441,7 +441,8 @@ describe('Kube Sentinel under faults', () => {
   });
 
   describe('replicas that die or stop', () => {
-    const lease = ['--pending-lease', `${PENDING_LEASE_MS}ms`];
+    // The lease must outlive the submit timeout (a setting error otherwise).
+    const lease = ['--pending-lease', `${PENDING_LEASE_MS}ms`, '--submit-timeout', `${PENDING_LEASE_MS - 100}ms`];
     let doomed: Receiver;
     let alsoDoomed: Receiver;
     let survivor: Receiver;

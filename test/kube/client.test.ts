@@ -96,7 +96,13 @@ describe('the Kubernetes submitter', () => {
   it('gives up after the submit timeout and says so (retryable)', async () => {
     kube.delayNext(1, 1500, { store: true });
     const result = await submitter.create(workflow('wf-f'), 200);
-    assert.deepEqual(result, { kind: 'failed', cause: 'timeout', retryable: true, reason: 'timeout after 200 ms' });
+    assert.deepEqual(result, {
+      kind: 'failed',
+      cause: 'timeout',
+      retryable: true,
+      reason: 'timeout after 200 ms',
+      mayHaveLanded: true,
+    });
     // The create landed anyway: a retry with the same name answers 409, which counts as existing.
     await kube.waitForWorkflows(1);
     assert.equal((await submitter.create(workflow('wf-f'), 2000)).kind, 'exists');
@@ -127,6 +133,7 @@ describe('the Kubernetes submitter', () => {
       status: 404,
       retryable: false,
       reason: '404 WorkflowTemplate argo/diagnose-pod not found',
+      mayHaveLanded: false,
     });
     assert.equal(kube.workflows.length, 0);
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiException } from '@kubernetes/client-node';
-import { classifyKubeError, isAlreadyExists, type KubeFailure } from '../../src/kube/result.js';
+import { classifyKubeError, isAlreadyExists, type KubeFailure, mayHaveLanded } from '../../src/kube/result.js';
 
 function status(code: number, reason: string, message: string) {
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
@@ -61,12 +61,12 @@ describe('classifying Kubernetes API errors', () => {
         code: 'ECONNREFUSED',
         type: 'system',
       }),
-      { cause: 'connection', retryable: true, reason: 'connection: ECONNREFUSED' },
+      { cause: 'connection', retryable: true, reason: 'connection: ECONNREFUSED', code: 'ECONNREFUSED' },
     ],
     [
       'a reset nested in cause is retryable',
       new Error('fetch failed', { cause: Object.assign(new Error('socket'), { code: 'ECONNRESET' }) }),
-      { cause: 'connection', retryable: true, reason: 'connection: ECONNRESET' },
+      { cause: 'connection', retryable: true, reason: 'connection: ECONNRESET', code: 'ECONNRESET' },
     ],
     [
       'an abort is a timeout',
@@ -82,12 +82,37 @@ describe('classifying Kubernetes API errors', () => {
     assert.ok(!classifyKubeError(apiError(500, status(500, 'InternalError', 'x'))).reason.includes('\n'));
   });
 
-  it('takes a 409 AlreadyExists as the retry of a create that landed, and nothing else', () => {
+  it('takes a 409 AlreadyExists for this very name as the retry of a create that landed, and nothing else', () => {
+    const exists = (name: string) => ({
+      ...(JSON.parse(status(409, 'AlreadyExists', `workflows.argoproj.io "${name}" already exists`)) as object),
+      details: { name, group: 'argoproj.io', kind: 'workflows' },
+    });
+    assert.equal(isAlreadyExists(apiError(409, JSON.stringify(exists('x'))), 'x'), true);
+    assert.equal(isAlreadyExists(apiError(409, exists('x')), 'x'), true, 'a Status already parsed');
+    assert.equal(isAlreadyExists(apiError(409, exists('y')), 'x'), false, 'another name');
+    assert.equal(isAlreadyExists(apiError(409, status(409, 'Conflict', 'the object has been modified')), 'x'), false);
+    assert.equal(isAlreadyExists(apiError(409, '<html><body>409 Conflict</body></html>'), 'x'), false);
+    assert.equal(isAlreadyExists(apiError(409, ''), 'x'), false, 'no body');
     assert.equal(
-      isAlreadyExists(apiError(409, status(409, 'AlreadyExists', 'workflows.argoproj.io "x" already exists'))),
-      true,
+      isAlreadyExists(apiError(409, { reason: 'AlreadyExists', details: { name: 'x' } }), 'x'),
+      false,
+      'not a Status',
     );
-    assert.equal(isAlreadyExists(apiError(500, status(500, 'InternalError', 'x'))), false);
-    assert.equal(isAlreadyExists(new Error('connect ECONNREFUSED')), false);
+    assert.equal(isAlreadyExists(apiError(500, status(500, 'InternalError', 'x')), 'x'), false);
+    assert.equal(isAlreadyExists(new Error('connect ECONNREFUSED'), 'x'), false);
+  });
+
+  it('says which failures may have left a Workflow behind', () => {
+    assert.equal(mayHaveLanded(classifyKubeError(apiError(503, status(503, 'ServiceUnavailable', 'x')))), false);
+    assert.equal(mayHaveLanded(classifyKubeError(apiError(500, status(500, 'InternalError', 'x')))), false);
+    assert.equal(mayHaveLanded(classifyKubeError(apiError(429, status(429, 'TooManyRequests', 'x')))), false);
+    assert.equal(mayHaveLanded(classifyKubeError(apiError(409, 'proxy'))), false);
+    assert.equal(mayHaveLanded(classifyKubeError(apiError(504, status(504, 'Timeout', 'x')))), true);
+    assert.equal(mayHaveLanded(classifyKubeError(apiError(502, 'bad gateway'))), true);
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    assert.equal(mayHaveLanded(classifyKubeError(refused)), false);
+    assert.equal(mayHaveLanded(classifyKubeError(reset)), true);
+    assert.equal(mayHaveLanded(classifyKubeError(new Error('something odd'))), true, 'unknown: assume it may');
   });
 });

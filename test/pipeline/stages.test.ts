@@ -14,6 +14,7 @@ import { claimCooldown, type GuardDeps, limitRate, peekCooldown, STORE_UNAVAILAB
 import { keyCooldown, matchRule } from '../../src/pipeline/match.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
 import { recorder } from '../../src/pipeline/record.js';
+import { UnsettledClaims } from '../../src/pipeline/settle.js';
 import {
   type Built,
   type Claimed,
@@ -106,6 +107,7 @@ function guardDeps(
     metrics: createMetrics({ defaults: false }),
     logger: pino({ level: 'silent' }),
     now: () => 1_000_000,
+    unsettled: new UnsettledClaims(),
     ...rest,
     settings: {
       cooldownStoreFailure: 'closed',
@@ -245,7 +247,7 @@ describe('the rate limit stage', () => {
   it('decides rate_limited past the budget and gives the claim back', async () => {
     const deps = guardDeps({ settings: { maxWorkflowsPerMinute: 1 } });
     const first = (await claimCooldown(deps)(targeted())) as Claimed;
-    assert.equal(await limitRate(deps)(first), first);
+    assert.deepEqual(await limitRate(deps)(first), { ...first, rateWindow: Math.floor(1_000_000 / 60_000) });
     const other = targeted(alert({ namespace: 'web', pod: 'api-0' }, { description: 'crash loop' }));
     const second = (await claimCooldown(deps)(other)) as Claimed;
     assert.equal(decided(await limitRate(deps)(second)).outcome, 'rate_limited');
@@ -303,13 +305,20 @@ describe('the submit stage', () => {
     },
     {
       name: 'a retryable failure: retry, the pending claim kept for the redelivery',
-      result: { kind: 'failed', status: 503, retryable: true, reason: '503 ServiceUnavailable', retryAfterSeconds: 7 },
+      result: {
+        kind: 'failed',
+        status: 503,
+        retryable: true,
+        reason: '503 ServiceUnavailable',
+        retryAfterSeconds: 7,
+        mayHaveLanded: false,
+      },
       outcome: 'retry',
       claim: 'pending',
     },
     {
       name: 'any other failure: failed, the claim released',
-      result: { kind: 'failed', status: 403, retryable: false, reason: '403 Forbidden' },
+      result: { kind: 'failed', status: 403, retryable: false, reason: '403 Forbidden', mayHaveLanded: false },
       outcome: 'failed',
       claim: null,
     },

@@ -14,6 +14,12 @@ import { writeKubeconfig } from '../support/kubeconfig.js';
 const crashloop = (pod: string, namespace = 'shop') =>
   webhook([firing({ alertname: 'KubePodCrashLooping', namespace, pod }, { description: 'crashloop' })]);
 
+/** Polls a condition on real timers (a background retry's own delay), never longer than two seconds. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(condition(), `still waiting: ${what}`);
+}
+
 describe('submitting to the Kubernetes API', () => {
   let kube: FakeKube;
   let submitter: WorkflowSubmitter;
@@ -52,7 +58,7 @@ describe('submitting to the Kubernetes API', () => {
     assert.equal(stored!.metadata.labels?.['kube-sentinel.io/rule'], 'crashloop');
   });
 
-  it('answers submitted without waiting for the commit, which lands after, and logs a commit that fails', {
+  it('answers submitted without waiting for the commit, which lands after; a commit that fails is retried until it lands', {
     timeout: 10_000,
   }, async () => {
     const store = new MemoryCooldownStore();
@@ -88,13 +94,31 @@ describe('submitting to the Kubernetes API', () => {
       url: '/webhook/alertmanager',
       payload: crashloop('api-0', 'pay'),
     });
-    assert.equal(other.json().decisions[0].outcome, 'submitted', 'a failing commit does not change the decision');
+    const submitted = other.json().decisions[0];
+    assert.equal(submitted.outcome, 'submitted', 'a failing commit does not change the decision');
     commits[1]!.settle(false);
     await commits[1]!.answered;
     await turn();
     assert.ok(
-      logs().some((l) => l.msg === 'could not commit the cooldown after submitting' && l.key === 'crashloop:pay/api'),
+      logs().some(
+        (l) => /^could not commit the cooldown; retrying/.test(String(l.msg)) && l.key === 'crashloop:pay/api',
+      ),
     );
+    // The pending lease runs out in the store meanwhile: this replica still answers for the key.
+    await store.release('crashloop:pay/api', submitted.workflow.name);
+    const meanwhile = await app.inject({
+      method: 'POST',
+      url: '/webhook/alertmanager',
+      payload: crashloop('api-1', 'pay'),
+    });
+    assert.equal(meanwhile.json().decisions[0].outcome, 'cooldown');
+    assert.match(meanwhile.json().decisions[0].reason, new RegExp(`${submitted.workflow.name} was submitted`));
+    await until(() => commits.length === 3, 'the commit to be retried');
+    commits[2]!.settle(true);
+    await commits[2]!.answered;
+    const held = await store.peek('crashloop:pay/api');
+    assert.deepEqual([held?.state, held?.workflowName], ['committed', submitted.workflow.name]);
+    assert.equal(kube.workflows.length, 2, 'one Workflow per key, none for the alert answered meanwhile');
   });
 
   it('renders inline workflows the API server accepts', async () => {
@@ -150,6 +174,68 @@ describe('submitting to the Kubernetes API', () => {
     const redelivery = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });
     assert.equal(redelivery.json().decisions[0].outcome, 'submitted');
     assert.equal(kube.workflows.length, 1);
+  });
+
+  it('holds the name of a create that timed out for the whole cooldown: a redelivery after the lease gets 409, never a second Workflow', async () => {
+    const { app, clock, store } = await testApp({
+      submitter,
+      args: ['--submit-timeout', '100ms', '--pending-lease', '200ms'],
+    });
+    kube.delayNext(1, 400, { store: true });
+    const first = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });
+    assert.equal(first.statusCode, 503);
+    const timedOut = first.json().decisions[0];
+    assert.match(timedOut.reason, /timeout.*may have landed/);
+    await kube.waitForWorkflows(1);
+    // Long past the pending lease, well inside the rule's 10-minute cooldown.
+    clock.now += 5 * 60_000;
+    const held = await store.peek(timedOut.cooldownKey);
+    assert.deepEqual([held?.state, held?.workflowName], ['pending', timedOut.workflow.name]);
+    const other = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-1') });
+    assert.equal(other.json().decisions[0].outcome, 'cooldown', 'another alert of the workload waits');
+    const late = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('api-0') });
+    assert.equal(late.statusCode, 200);
+    assert.equal(late.json().decisions[0].outcome, 'submitted');
+    assert.equal(late.json().decisions[0].workflow.name, timedOut.workflow.name);
+    assert.match(late.json().decisions[0].reason, /already exists/);
+    assert.equal(kube.workflows.length, 1);
+  });
+
+  it('counts only a 409 AlreadyExists for this name as submitted: a proxy page or a Conflict fails, creating and holding nothing', async () => {
+    const { app, store } = await testApp({ submitter });
+    kube.failNext(1, { status: 409, html: '<html><body><h1>409 Conflict</h1></body></html>' });
+    kube.failNext(1, { status: 409, reason: 'Conflict', message: 'Operation cannot be fulfilled' });
+    for (const pod of ['api-0', 'web-0']) {
+      const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop(pod) });
+      const decision = res.json().decisions[0];
+      assert.equal(res.statusCode, 200);
+      assert.equal(decision.outcome, 'failed', JSON.stringify(decision));
+      assert.match(decision.reason, /409/);
+      assert.equal(await store.peek(decision.cooldownKey), null, 'no cooldown held for what was not created');
+    }
+    assert.equal(kube.workflows.length, 0);
+  });
+
+  it('spends a rate slot only on a Workflow that was created or may have been', async () => {
+    const { app } = await testApp({
+      submitter,
+      args: ['--max-workflows-per-minute', '2', '--submit-timeout', '100ms'],
+    });
+    kube.failNext(5, { status: 503 });
+    for (let i = 0; i < 5; i++) {
+      const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop(`a${i}-0`) });
+      assert.equal(res.json().decisions[0].outcome, 'retry');
+    }
+    kube.delayNext(1, 400, { store: true });
+    const timedOut = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop('t-0') });
+    assert.match(timedOut.json().decisions[0].reason, /timeout/);
+    await kube.waitForWorkflows(1);
+    const outcomes: string[] = [];
+    for (const pod of ['b-0', 'c-0']) {
+      const res = await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: crashloop(pod) });
+      outcomes.push(res.json().decisions[0].outcome);
+    }
+    assert.deepEqual(outcomes, ['submitted', 'rate_limited'], 'five 503s spent nothing; the timeout spent one');
   });
 
   it('fails permanently on 403, logs the missing permission, and releases the claim', async () => {

@@ -5,6 +5,7 @@ import {
   type CooldownClaim,
   type CooldownStore,
   type DecisionRecord,
+  StoreClosedError,
   StoreUnavailableError,
 } from '../../src/stores/cooldown-store.js';
 import { MemoryCooldownStore } from '../../src/stores/memory.js';
@@ -150,6 +151,51 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
       });
     });
 
+    describe('cooldown hold (a create whose outcome is unknown)', () => {
+      it('keeps the pending claim, name and fingerprint, past the lease for the TTL given', async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-1', 'fp-alert');
+        await store.claim('k', claim, SHORT_MS);
+        await store.claim('probe', pendingClaim('wf-probe'), SHORT_MS);
+        assert.equal(await store.hold('k', claim, LONG_MS), true);
+        await until(async () => (await store.peek('probe')) === null, 'a lease taken at the same time to run out');
+        assert.deepEqual(await store.peek('k'), claim);
+        const redelivery = await store.claim('k', pendingClaim('wf-new', 'fp-alert'), LONG_MS);
+        assert.deepEqual(redelivery, { acquired: false, existing: claim });
+      });
+
+      it('writes the pending claim back when the lease ran out before the hold', async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-slow', 'fp-alert');
+        await store.claim('k', claim, SHORT_MS);
+        await until(async () => (await store.peek('k')) === null, 'the pending lease to run out');
+        assert.equal(await store.hold('k', claim, LONG_MS), true);
+        assert.deepEqual(await store.peek('k'), claim);
+      });
+
+      it('never turns a committed claim back into a pending one, nor shortens it', async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-1');
+        await store.claim('k', claim, LONG_MS);
+        assert.equal(await store.commit('k', 'wf-1', LONG_MS), true);
+        assert.equal(await store.hold('k', claim, SHORT_MS), true);
+        assert.equal((await store.peek('k'))?.state, 'committed');
+        await store.claim('k2', claim, LONG_MS);
+        assert.equal(await store.hold('k2', claim, SHORT_MS), true);
+        await store.claim('probe', pendingClaim('wf-probe'), SHORT_MS);
+        await until(async () => (await store.peek('probe')) === null, 'a lease taken at the same time to run out');
+        assert.deepEqual(await store.peek('k2'), claim, 'a shorter hold left the longer lease alone');
+      });
+
+      it('refuses a workflow name that does not hold the key', async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-holder');
+        await store.claim('k', claim, SHORT_MS);
+        assert.equal(await store.hold('k', pendingClaim('wf-intruder'), LONG_MS), false);
+        assert.deepEqual(await store.peek('k'), claim);
+      });
+    });
+
     describe('cooldown release', () => {
       it("deletes the key when it holds the caller's workflow name", async () => {
         const store = await open();
@@ -199,14 +245,14 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
       it('grants exactly limit of many concurrent takes within one window', async () => {
         const store = await open();
         const taken = await Promise.all(Array.from({ length: 25 }, () => store.takeRateSlot(7, WINDOW_MS)));
-        assert.equal(taken.filter(Boolean).length, 7);
+        assert.equal(taken.filter((window) => window !== null).length, 7);
       });
 
       it('gives the next window a fresh budget', async () => {
         const store = await open();
         const takeFour = async (): Promise<boolean[]> => {
           const results: boolean[] = [];
-          for (let i = 0; i < 4; i++) results.push(await store.takeRateSlot(3, WINDOW_MS));
+          for (let i = 0; i < 4; i++) results.push((await store.takeRateSlot(3, WINDOW_MS)) !== null);
           return results;
         };
         assert.deepEqual(await takeFour(), [true, true, true, false]);
@@ -218,8 +264,29 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
         const store = await open();
         for (let i = 0; i < 10; i++) await store.takeRateSlot(2, WINDOW_MS);
         now += WINDOW_MS;
-        assert.equal(await store.takeRateSlot(1, WINDOW_MS), true);
-        assert.equal(await store.takeRateSlot(1, WINDOW_MS), false);
+        assert.equal(await store.takeRateSlot(1, WINDOW_MS), Math.floor(now / WINDOW_MS));
+        assert.equal(await store.takeRateSlot(1, WINDOW_MS), null);
+      });
+
+      it('takes back a slot given back in its window, never below zero, never in another window', async () => {
+        const store = await open();
+        const window = await store.takeRateSlot(2, WINDOW_MS);
+        assert.notEqual(window, null);
+        assert.notEqual(await store.takeRateSlot(2, WINDOW_MS), null);
+        assert.equal(await store.takeRateSlot(2, WINDOW_MS), null);
+        await store.returnRateSlot(window as number, WINDOW_MS);
+        assert.equal(await store.takeRateSlot(2, WINDOW_MS), window, 'the slot given back is free again');
+        assert.equal(await store.takeRateSlot(2, WINDOW_MS), null);
+        // Giving back more than was taken does not raise the budget.
+        for (let i = 0; i < 5; i++) await store.returnRateSlot(window as number, WINDOW_MS);
+        assert.notEqual(await store.takeRateSlot(2, WINDOW_MS), null);
+        assert.notEqual(await store.takeRateSlot(2, WINDOW_MS), null);
+        assert.equal(await store.takeRateSlot(2, WINDOW_MS), null);
+        // A slot of the last window given back does not free one in this window.
+        now += WINDOW_MS;
+        assert.notEqual(await store.takeRateSlot(1, WINDOW_MS), null);
+        await store.returnRateSlot(window as number, WINDOW_MS);
+        assert.equal(await store.takeRateSlot(1, WINDOW_MS), null);
       });
     });
 
@@ -287,6 +354,7 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
         await store.close();
         await assert.rejects(store.ping(), StoreUnavailableError);
         await assert.rejects(store.claim('k', pendingClaim('wf-1'), LONG_MS), StoreUnavailableError);
+        await assert.rejects(store.commit('k', 'wf-1', LONG_MS), StoreClosedError, 'retrying cannot help');
       });
     });
   });

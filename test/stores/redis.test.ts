@@ -167,7 +167,7 @@ describe('RedisCooldownStore against a real redis-server', () => {
       assert.deepEqual(await store.claim('k', claim, 60_000), { acquired: true, claim });
       // Scripts are cached per server: the restarted one has to be sent them again.
       assert.equal(await store.commit('k', 'wf-1', 60_000), true);
-      assert.equal(await store.takeRateSlot(1, 60_000), true);
+      assert.notEqual(await store.takeRateSlot(1, 60_000), null);
     });
   });
 

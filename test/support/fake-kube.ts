@@ -107,6 +107,8 @@ export interface InjectedFailure {
   message?: string;
   /** Sent as the Retry-After header and as details.retryAfterSeconds. */
   retryAfterSeconds?: number;
+  /** Answered as text/html instead of a Status, as a proxy in front of the API server does. */
+  html?: string;
 }
 
 export interface FakeKubeOptions {
@@ -288,7 +290,7 @@ interface Delay {
   store: boolean;
 }
 
-type Answer = { code: number; body: unknown; headers?: Record<string, string> };
+type Answer = { code: number; body: unknown; headers?: Record<string, string>; html?: string };
 
 const json = (code: number, body: unknown): Answer => ({ code, body });
 
@@ -596,6 +598,7 @@ class FakeKubeServer implements FakeKube {
     const failure = this.failures.shift();
     const delay = this.delays.shift();
     const answer = (): Answer => {
+      if (failure?.html !== undefined) return { code: failure.status, body: null, html: failure.html };
       if (failure) return statusAnswer(injected(failure, namespace, nameOf(body)));
       return this.store(namespace, query, request, body);
     };
@@ -751,9 +754,9 @@ const LATER = Symbol('later');
 
 function send(response: ServerResponse, answer: Answer): void {
   if (response.destroyed || response.writableEnded) return;
-  const payload = JSON.stringify(answer.body);
+  const payload = answer.html ?? JSON.stringify(answer.body);
   response.writeHead(answer.code, {
-    'Content-Type': 'application/json',
+    'Content-Type': answer.html === undefined ? 'application/json' : 'text/html',
     'Content-Length': Buffer.byteLength(payload),
     ...answer.headers,
   });
