@@ -5,17 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import {
-  cpSync,
-  lstatSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -949,14 +939,44 @@ describe('the rules ConfigMap', () => {
   });
 });
 
+/** Every path under DIR (relative to it), directories included, without following links. */
+function walk(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const path = join(prefix, entry.name);
+    return entry.isDirectory() ? [path, ...walk(dir, path)] : [path];
+  });
+}
+
 describe('the default rules in the chart', () => {
-  it("are a relative symlink to the repository's rules/default.yaml", () => {
-    const link = join(CHART_DIR, 'files/rules/default.yaml');
-    assert.ok(lstatSync(link).isSymbolicLink());
-    assert.equal(readlinkSync(link), '../../../../rules/default.yaml');
+  it("are a copy of the repository's rules/*.yaml, byte for byte (rules/ is the one to edit; then copy it)", () => {
+    const source = readdirSync(join(REPO_ROOT, 'rules')).filter((name) => /\.ya?ml$/.test(name));
+    const copies = readdirSync(join(CHART_DIR, 'files/rules'));
+    assert.deepEqual(copies.sort(), source.sort(), 'files/rules/ must hold exactly the files of rules/');
+    for (const name of source) {
+      const copy = join(CHART_DIR, 'files/rules', name);
+      assert.ok(lstatSync(copy).isFile(), `${copy} is not a regular file`);
+      assert.ok(
+        readFileSync(copy).equals(readFileSync(join(REPO_ROOT, 'rules', name))),
+        `helm/kube-sentinel/files/rules/${name} differs from rules/${name}: cp rules/${name} helm/kube-sentinel/files/rules/`,
+      );
+    }
   });
 
-  it("are packaged by `helm package` with the linked file's content", async () => {
+  it('leave no symbolic link anywhere in the chart (helm warns about each one, and a packaged chart must not depend on the repository)', () => {
+    const links = walk(CHART_DIR).filter((path) => lstatSync(join(CHART_DIR, path)).isSymbolicLink());
+    assert.deepEqual(links, []);
+  });
+
+  it('let `helm template` and `helm lint` run without a warning', async () => {
+    const template = await helm(['template', RELEASE_NAME, CHART_DIR, '--namespace', RELEASE_NAMESPACE]);
+    assert.equal(template.status, 0, template.stderr);
+    assert.equal(template.stderr, '');
+    const lint = await helm(['lint', '--strict', CHART_DIR, '--namespace', RELEASE_NAMESPACE]);
+    assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+    assert.equal(lint.stderr, '');
+  });
+
+  it('are packaged by `helm package` with the content of rules/default.yaml', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kube-sentinel-package-'));
     try {
       const packaged = await helm(['package', CHART_DIR, '--destination', dir]);
