@@ -46,13 +46,22 @@ export function workloadOf(labels: Record<string, string>): string | null {
  * The key a rule's cooldown is claimed under. Always prefixed by the rule's name so that rules
  * never block each other; by default namespace + workload, so every pod of one Deployment shares
  * one remediation per cooldown window.
+ *
+ * Unambiguous: two different label sets never share a key. The rule's name (a DNS-1123 label)
+ * ends at the first `:`; each label value is written with `%`, `/`, `,`, `=` and `:` percent-encoded
+ * (`%25`, `%2F`, `%2C`, `%3D`, `%3A`), so the separators in what follows are always the key's own:
+ *   default             rule:namespace/workload         (no `:` and no `=` after the rule)
+ *   cooldown_key        rule:name=value,name=value      (label names never hold `=` or `,`)
+ *   no workload         rule:fingerprint:<fingerprint>
+ *   too long            rule:sha256:<hex of the readable key>
+ * Ordinary values (DNS names, plain words) are written as they are.
  */
 export function cooldownKey(alert: Alert, rule: Rule): string {
   const key = readableCooldownKey(alert, rule);
   // Label values are unbounded (a 1 MB label is a valid alert): a key that long would be stored in
   // Redis, the audit trail and every log line. Past the bound, the values are hashed instead.
   if (key.length <= COOLDOWN_KEY_MAX) return key;
-  return `${rule.name}:sha256/${hash('sha256', key, 'hex')}`;
+  return `${rule.name}:sha256:${hash('sha256', key, 'hex')}`;
 }
 
 const COOLDOWN_KEY_MAX = 512;
@@ -61,11 +70,19 @@ function readableCooldownKey(alert: Alert, rule: Rule): string {
   const labels = alert.labels;
   const names = rule.remediation.cooldownKey;
   if (names !== null) {
-    return `${rule.name}:${names.map((name) => `${name}=${own(labels, name) ?? ''}`).join(',')}`;
+    return `${rule.name}:${names.map((name) => `${name}=${keyPart(own(labels, name) ?? '')}`).join(',')}`;
   }
   const workload = workloadOf(labels);
-  if (workload !== null) return `${rule.name}:${labels.namespace ?? ''}/${workload}`;
-  return `${rule.name}:fingerprint/${alert.fingerprint}`;
+  if (workload !== null) return `${rule.name}:${keyPart(labels.namespace ?? '')}/${keyPart(workload)}`;
+  return `${rule.name}:fingerprint:${keyPart(alert.fingerprint)}`;
+}
+
+/** The characters that separate a key's parts, and `%` itself, so that the encoding is reversible. */
+const KEY_SEPARATORS = /[%/,=:]/g;
+
+/** A label value as a part of a cooldown key: its separators percent-encoded, the rest unchanged. */
+function keyPart(value: string): string {
+  return value.replace(KEY_SEPARATORS, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 const NAME_START = 'kube-sentinel-';

@@ -5,17 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import {
-  cpSync,
-  lstatSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -74,7 +64,12 @@ const TOGGLES: ReadonlyArray<{ name: string; set: string[] }> = [
   { name: 'knative.enabled', set: ['knative.enabled=true'] },
   { name: 'redis.enabled', set: ['redis.enabled=true'] },
   { name: 'serviceMonitor and prometheusRule', set: ['serviceMonitor.enabled=true', 'prometheusRule.enabled=true'] },
-  { name: 'autoscaling.enabled', set: ['autoscaling.enabled=true'] },
+  { name: 'autoscaling.enabled with Redis', set: ['autoscaling.enabled=true', 'redis.enabled=true'] },
+  { name: 'replicaCount=3 with redis.url', set: ['replicaCount=3', 'redis.url=redis://cache.example:6379'] },
+  {
+    name: 'knative.enabled without a scale limit, with Redis',
+    set: ['knative.enabled=true', 'knative.maxScale=0', 'redis.existingSecret=redis'],
+  },
   { name: 'auth.token', set: ['auth.token=s3cret'] },
   { name: 'workflowTemplates.enabled=false', set: ['workflowTemplates.enabled=false'] },
 ];
@@ -516,18 +511,11 @@ describe('helm lint', () => {
       args: ['--set', 'config.dryrun=true'],
       message: /config.*Additional property dryrun is not allowed/,
     },
-    { what: 'an image tag of latest', args: ['--set', 'image.tag=latest'], message: /image\.tag/ },
     {
-      what: 'a submitTimeout that is not a duration',
+      what: 'a submitTimeout given as a number',
       args: ['--set', 'config.submitTimeout=10'],
-      message: /config\.submitTimeout/,
+      message: /config\.submitTimeout: Invalid type\. Expected: string, given: integer/,
     },
-    {
-      what: 'two cooldown stores at once',
-      args: ['--set', 'redis.enabled=true', '--set', 'redis.url=redis://r:6379'],
-      message: /redis\.url/,
-    },
-    { what: 'no rules at all', args: ['--set', 'rules.defaults=false'], message: /rules/ },
   ];
   for (const { what, args, message } of wrong) {
     it(`fails on ${what}, naming the value`, async () => {
@@ -547,6 +535,145 @@ describe('helm lint', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * What the schema cannot say in words (`Must not validate the schema (not)`, `Must validate "then"
+ * as "if" was valid`) the templates say: `helm template` and `helm install` stop with the sentence,
+ * and `helm lint` fails and prints it.
+ */
+describe('values refused in a sentence', () => {
+  const needsRedis =
+    'more than one replica needs a shared Redis, or each keeps its own cooldowns and the same workload is remediated once per replica: set redis.enabled=true, redis.url or redis.existingSecret';
+  const refused: ReadonlyArray<{ what: string; set: string[]; setString?: string[]; message: string }> = [
+    {
+      what: 'an image tag of latest',
+      set: ['image.tag=latest'],
+      message:
+        "image.tag must pin a version, not latest: a restart must not change the code (leave it empty for the chart's appVersion, or set image.digest)",
+    },
+    {
+      what: 'a bundled Redis image tag of latest',
+      set: ['redis.enabled=true', 'redis.image.tag=latest'],
+      message: 'redis.image.tag must pin a version, not latest',
+    },
+    {
+      what: 'two cooldown stores at once',
+      set: ['redis.enabled=true', 'redis.url=redis://r:6379'],
+      message:
+        'set only one of redis.enabled, redis.url and redis.existingSecret (got redis.enabled, redis.url): each names a cooldown store, and the replicas must share one',
+    },
+    {
+      what: 'redis.url and redis.existingSecret at once',
+      set: ['redis.url=redis://r:6379', 'redis.existingSecret=redis'],
+      message:
+        'set only one of redis.enabled, redis.url and redis.existingSecret (got redis.url, redis.existingSecret)',
+    },
+    {
+      what: 'two replicas without Redis',
+      set: ['replicaCount=2'],
+      message: `replicaCount is 2: ${needsRedis}, or replicaCount=1`,
+    },
+    {
+      what: 'autoscaling without Redis',
+      set: ['autoscaling.enabled=true'],
+      message: `autoscaling.enabled with autoscaling.maxReplicas=6: ${needsRedis}, or autoscaling.enabled=false`,
+    },
+    {
+      what: 'a Knative Service scaling past one pod without Redis',
+      set: ['knative.enabled=true', 'knative.maxScale=5'],
+      message: `knative.maxScale is 5: ${needsRedis}, or knative.maxScale=1`,
+    },
+    {
+      what: 'a Knative Service without a scale limit and without Redis',
+      set: ['knative.enabled=true', 'knative.maxScale=0'],
+      message: 'knative.maxScale is 0 (no limit):',
+    },
+    {
+      what: 'a ServiceMonitor with knative.enabled',
+      set: ['knative.enabled=true', 'serviceMonitor.enabled=true'],
+      message: "serviceMonitor.enabled selects the chart's Service, which knative.enabled replaces",
+    },
+    {
+      what: 'no rules at all',
+      set: ['rules.defaults=false'],
+      message: 'rules: nothing to load; keep rules.defaults=true or give rules.custom or rules.files',
+    },
+    {
+      what: 'a rules file name the chart writes itself',
+      set: ['rules.files.custom\\.yaml=rules: []'],
+      message: 'rules.files: custom.yaml is a name the chart writes itself; choose another file name',
+    },
+    {
+      what: 'a rules file the receiver would not load',
+      set: ['rules.files.extra\\.txt=rules: []'],
+      message: 'rules.files: "extra.txt" must be a file name ending in .yaml or .yml',
+    },
+    {
+      what: 'a submitTimeout that is not a duration',
+      set: ['config.submitTimeout=10 seconds'],
+      message: 'config.submitTimeout must be a Go duration such as 10s, 1m30s or 500ms (got "10 seconds")',
+    },
+    {
+      what: 'a custom rule whose cooldown is not a duration',
+      set: [
+        'rules.custom[0].name=slow',
+        'rules.custom[0].match.pattern=x',
+        'rules.custom[0].remediation.action=trigger-argo-workflow',
+        'rules.custom[0].remediation.params.workflow_template=diagnose-pod',
+        'rules.custom[0].remediation.cooldown=5 minutes',
+      ],
+      message:
+        'rules.custom[0] (slow): remediation.cooldown must be a Go duration such as 30s, 10m or 1h30m (got "5 minutes")',
+    },
+    {
+      what: 'a ServiceMonitor interval that is not a duration',
+      set: [],
+      setString: ['serviceMonitor.interval=30'],
+      message: 'serviceMonitor.interval must be a Prometheus duration such as 30s or 1m (got "30")',
+    },
+    {
+      what: 'an image digest that is not one',
+      set: ['image.digest=abc'],
+      message: 'image.digest must be sha256: followed by 64 lowercase hex digits (got "abc")',
+    },
+    {
+      what: 'a Redis URL of another scheme, without echoing it',
+      set: ['redis.url=http://user:s3cret@cache:6379'],
+      message:
+        'redis.url must start with redis:// or rediss:// (its value is not repeated here: it may hold a password)',
+    },
+  ];
+  /** The schema's own phrasings, which name a value but not what is wrong with it. */
+  const terse = /Must (not )?validate|String length must be|Does not match pattern|does not match/;
+
+  for (const { what, set, setString, message } of refused) {
+    it(`refuses ${what} with: ${message.slice(0, 60)}…`, async () => {
+      const args = [...set.flatMap((s) => ['--set', s]), ...(setString ?? []).flatMap((s) => ['--set-string', s])];
+      const template = await helm(['template', RELEASE_NAME, CHART_DIR, '--namespace', RELEASE_NAMESPACE, ...args]);
+      assert.notEqual(template.status, 0, 'helm template rendered');
+      assert.ok(template.stderr.includes(message), template.stderr);
+      assert.doesNotMatch(template.stderr, terse);
+      assert.doesNotMatch(template.stderr, /s3cret/);
+      const lint = await helm(['lint', CHART_DIR, '--namespace', RELEASE_NAMESPACE, ...args]);
+      assert.notEqual(lint.status, 0, `helm lint passed:\n${lint.stdout}${lint.stderr}`);
+      assert.ok((lint.stdout + lint.stderr).includes(message), lint.stdout + lint.stderr);
+    });
+  }
+
+  it('reports every problem at once', async () => {
+    const result = await helm([
+      'template',
+      RELEASE_NAME,
+      CHART_DIR,
+      '--set',
+      'image.tag=latest',
+      '--set',
+      'replicaCount=2',
+    ]);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /replicaCount is 2: .*; image\.tag must pin a version/);
   });
 });
 
@@ -678,9 +805,16 @@ describe('the receiver Deployment', () => {
     assert.equal(container.image, 'ghcr.io/kube-sentinel/kube-sentinel:0.1.0');
   });
 
+  it('runs one replica by default, with no Redis to share cooldowns, and more only as asked with Redis', async () => {
+    assert.equal(receiver(await render()).spec?.replicas, 1);
+    assert.equal(receiver(await render(['redis.enabled=true'])).spec?.replicas, 1);
+    assert.equal(receiver(await render(['replicaCount=3', 'redis.enabled=true'])).spec?.replicas, 3);
+    assert.equal(receiver(await render(['replicaCount=2', 'redis.existingSecret=redis'])).spec?.replicas, 2);
+  });
+
   it('rolls out without ever dropping below the asked-for replicas, and spreads them across nodes', async () => {
-    const deployment = receiver(await render());
-    assert.equal(deployment.spec?.replicas, 2);
+    const deployment = receiver(await render(['replicaCount=3', 'redis.url=redis://cache.example:6379']));
+    assert.equal(deployment.spec?.replicas, 3);
     assert.deepEqual(deployment.spec?.strategy, {
       type: 'RollingUpdate',
       rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
@@ -787,6 +921,7 @@ describe('the receiver Deployment', () => {
       'autoscaling.enabled=true',
       'autoscaling.minReplicas=3',
       'autoscaling.maxReplicas=9',
+      'redis.enabled=true',
     ]);
     assert.equal(receiver(objects).spec?.replicas, undefined, 'replicas would fight the HPA on every upgrade');
     const hpa = one<V2HorizontalPodAutoscaler>(objects, 'HorizontalPodAutoscaler', RELEASE_NAME);
@@ -799,13 +934,18 @@ describe('the receiver Deployment', () => {
 });
 
 describe('the PodDisruptionBudget', () => {
+  // minAvailable 1 of a single replica would block every node drain: by default, only with more.
   const cases: ReadonlyArray<{ set: string[]; rendered: boolean }> = [
-    { set: [], rendered: true },
-    { set: ['replicaCount=1'], rendered: false },
+    { set: [], rendered: false },
+    { set: ['redis.enabled=true'], rendered: false },
+    { set: ['replicaCount=2', 'redis.enabled=true'], rendered: true },
     { set: ['replicaCount=1', 'podDisruptionBudget.enabled=true'], rendered: true },
-    { set: ['replicaCount=3', 'podDisruptionBudget.enabled=false'], rendered: false },
-    { set: ['autoscaling.enabled=true', 'autoscaling.minReplicas=1'], rendered: false },
-    { set: ['autoscaling.enabled=true', 'autoscaling.minReplicas=2', 'replicaCount=1'], rendered: true },
+    { set: ['replicaCount=3', 'redis.enabled=true', 'podDisruptionBudget.enabled=false'], rendered: false },
+    { set: ['autoscaling.enabled=true', 'autoscaling.minReplicas=1', 'redis.enabled=true'], rendered: false },
+    {
+      set: ['autoscaling.enabled=true', 'autoscaling.minReplicas=2', 'replicaCount=1', 'redis.enabled=true'],
+      rendered: true,
+    },
   ];
   for (const { set, rendered } of cases) {
     it(`is ${rendered ? '' : 'not '}rendered with ${set.join(', ') || 'default values'}`, async () => {
@@ -949,14 +1089,44 @@ describe('the rules ConfigMap', () => {
   });
 });
 
+/** Every path under DIR (relative to it), directories included, without following links. */
+function walk(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const path = join(prefix, entry.name);
+    return entry.isDirectory() ? [path, ...walk(dir, path)] : [path];
+  });
+}
+
 describe('the default rules in the chart', () => {
-  it("are a relative symlink to the repository's rules/default.yaml", () => {
-    const link = join(CHART_DIR, 'files/rules/default.yaml');
-    assert.ok(lstatSync(link).isSymbolicLink());
-    assert.equal(readlinkSync(link), '../../../../rules/default.yaml');
+  it("are a copy of the repository's rules/*.yaml, byte for byte (rules/ is the one to edit; then copy it)", () => {
+    const source = readdirSync(join(REPO_ROOT, 'rules')).filter((name) => /\.ya?ml$/.test(name));
+    const copies = readdirSync(join(CHART_DIR, 'files/rules'));
+    assert.deepEqual(copies.sort(), source.sort(), 'files/rules/ must hold exactly the files of rules/');
+    for (const name of source) {
+      const copy = join(CHART_DIR, 'files/rules', name);
+      assert.ok(lstatSync(copy).isFile(), `${copy} is not a regular file`);
+      assert.ok(
+        readFileSync(copy).equals(readFileSync(join(REPO_ROOT, 'rules', name))),
+        `helm/kube-sentinel/files/rules/${name} differs from rules/${name}: cp rules/${name} helm/kube-sentinel/files/rules/`,
+      );
+    }
   });
 
-  it("are packaged by `helm package` with the linked file's content", async () => {
+  it('leave no symbolic link anywhere in the chart (helm warns about each one, and a packaged chart must not depend on the repository)', () => {
+    const links = walk(CHART_DIR).filter((path) => lstatSync(join(CHART_DIR, path)).isSymbolicLink());
+    assert.deepEqual(links, []);
+  });
+
+  it('let `helm template` and `helm lint` run without a warning', async () => {
+    const template = await helm(['template', RELEASE_NAME, CHART_DIR, '--namespace', RELEASE_NAMESPACE]);
+    assert.equal(template.status, 0, template.stderr);
+    assert.equal(template.stderr, '');
+    const lint = await helm(['lint', '--strict', CHART_DIR, '--namespace', RELEASE_NAMESPACE]);
+    assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+    assert.equal(lint.stderr, '');
+  });
+
+  it('are packaged by `helm package` with the content of rules/default.yaml', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kube-sentinel-package-'));
     try {
       const packaged = await helm(['package', CHART_DIR, '--destination', dir]);
@@ -1066,6 +1236,8 @@ describe('knative.enabled', () => {
     ]);
     const service = one<KnativeService>(objects, 'Service', RELEASE_NAME, 'serving.knative.dev/v1');
     assert.equal(service.spec.template.metadata.annotations?.['autoscaling.knative.dev/min-scale'], '0');
+    // No Redis: one pod at most, as replicaCount is one.
+    assert.equal(service.spec.template.metadata.annotations?.['autoscaling.knative.dev/max-scale'], '1');
     const container = receiverContainer(service.spec.template.spec);
     assert.equal(container.ports?.[0]?.containerPort, 8080);
     for (const kind of ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'])
@@ -1343,7 +1515,7 @@ async function renderNotes(set: readonly string[]): Promise<string> {
 }
 
 describe('NOTES.txt', () => {
-  it('tells where to point Alertmanager and warns about no auth and unshared cooldowns by default', async () => {
+  it('tells where to point Alertmanager, warns about no auth, and says cooldowns live in memory by default', async () => {
     const notes = await renderNotes([]);
     assert.match(notes, /http:\/\/kube-sentinel\.kube-sentinel\.svc:8080\/webhook\/alertmanager/);
     assert.match(
@@ -1351,12 +1523,16 @@ describe('NOTES.txt', () => {
       /kubectl auth can-i create workflows\.argoproj\.io -n argo --as=system:serviceaccount:kube-sentinel:kube-sentinel/,
     );
     assert.match(notes, /WARNING: no auth token/);
-    assert.match(notes, /WARNING: no Redis/);
+    assert.match(
+      notes,
+      /NOTE: no Redis .*: one replica, whose cooldowns, rate limit\nand audit trail live in its memory/,
+    );
+    assert.match(await renderNotes(['knative.enabled=true']), /forgotten when the pod is replaced or scales to zero/);
   });
 
   it('warns about neither once a token and Redis are set', async () => {
     const notes = await renderNotes(['auth.existingSecret=token', 'redis.enabled=true']);
-    assert.doesNotMatch(notes, /WARNING/);
+    assert.doesNotMatch(notes, /WARNING|NOTE/);
   });
 });
 

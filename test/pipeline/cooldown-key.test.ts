@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { Alert } from '../../src/alert.js';
 import { cooldownKey, workflowNameFor, workloadOf } from '../../src/pipeline/cooldown-key.js';
 import type { Rule } from '../../src/rules/types.js';
+import { Random } from '../support/fuzz.js';
 
 function alertWith(labels: Record<string, string>, fingerprint = '0123456789abcdef'): Alert {
   return { source: 'alertmanager', status: 'firing', labels, annotations: {}, fingerprint };
@@ -129,7 +130,7 @@ describe('cooldownKey', () => {
       name: 'falls back to the fingerprint without any workload',
       alert: alertWith({ alertname: 'NodeDown', instance: 'n1' }, 'feedfacecafebeef'),
       rule: ruleWith(),
-      key: 'crashloop:fingerprint/feedfacecafebeef',
+      key: 'crashloop:fingerprint:feedfacecafebeef',
     },
     {
       name: 'uses the cooldown_key labels in their order when the rule lists them',
@@ -144,6 +145,18 @@ describe('cooldownKey', () => {
       key: 'crashloop:namespace=shop,cluster=',
     },
     {
+      name: 'percent-encodes the separators and % in cooldown_key values, and nothing else',
+      alert: alertWith({ cluster: 'eu/1,a=b:c', team: '50% ünïcødé 😀' }),
+      rule: ruleWith({ cooldownKey: ['cluster', 'team'] }),
+      key: 'crashloop:cluster=eu%2F1%2Ca%3Db%3Ac,team=50%25 ünïcødé 😀',
+    },
+    {
+      name: 'percent-encodes the separators in the namespace and the workload',
+      alert: alertWith({ namespace: 'a/b:c', deployment: 'd/e%f' }),
+      rule: ruleWith(),
+      key: 'crashloop:a%2Fb%3Ac/d%2Fe%25f',
+    },
+    {
       name: 'does not read inherited properties as labels',
       alert: alertWith({ namespace: 'shop' }),
       rule: ruleWith({ cooldownKey: ['constructor'] }),
@@ -155,6 +168,36 @@ describe('cooldownKey', () => {
       assert.equal(cooldownKey(alert, rule), key);
     });
   }
+
+  it('keeps cooldown_key values apart that differ only in where a separator falls', () => {
+    const rule = ruleWith({ cooldownKey: ['cluster', 'team'] });
+    assert.notEqual(
+      cooldownKey(alertWith({ cluster: '1,team=2', team: '3' }), rule),
+      cooldownKey(alertWith({ cluster: '1', team: '2,team=3' }), rule),
+    );
+  });
+
+  it('keeps namespace and workload apart that differ only in where a slash falls', () => {
+    assert.notEqual(
+      cooldownKey(alertWith({ namespace: 'a/b', deployment: 'c' }), ruleWith()),
+      cooldownKey(alertWith({ namespace: 'a', deployment: 'b/c' }), ruleWith()),
+    );
+  });
+
+  it('never gives a workload the key of an alert that has none', () => {
+    assert.notEqual(
+      cooldownKey(alertWith({ namespace: 'fingerprint', deployment: 'feedfacecafebeef' }), ruleWith()),
+      cooldownKey(alertWith({ alertname: 'NodeDown' }, 'feedfacecafebeef'), ruleWith()),
+    );
+  });
+
+  it('hashes a key past 512 characters into a form no readable key has', () => {
+    const long = 'x'.repeat(600);
+    const key = cooldownKey(alertWith({ namespace: 'shop', deployment: long }), ruleWith());
+    assert.match(key, /^crashloop:sha256:[0-9a-f]{64}$/);
+    assert.notEqual(key, cooldownKey(alertWith({ namespace: 'sha256', deployment: key.slice(17) }), ruleWith()));
+    assert.notEqual(key, cooldownKey(alertWith({ namespace: 'shop', deployment: `${long}y` }), ruleWith()));
+  });
 
   it('gives two crash-looping pods of one Deployment the same key', () => {
     const first = alertWith({ namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k' }, '1111111111111111');
@@ -178,6 +221,106 @@ describe('cooldownKey', () => {
     const alert = alertWith({ namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9k' });
     assert.notEqual(cooldownKey(alert, ruleWith({ name: 'crashloop' })), cooldownKey(alert, ruleWith({ name: 'oom' })));
   });
+});
+
+/**
+ * Property: over label values made of separators, `=`, `,`, `/`, `:`, `%`, encoded-looking
+ * sequences and unicode, a key decodes back to exactly the values it was made from, so two
+ * different label sets never share a key, whichever form (default, cooldown_key, fingerprint,
+ * hashed) each one takes.
+ */
+describe('cooldownKey over tricky values', () => {
+  const PIECES = [
+    '',
+    'a',
+    'shop',
+    '1',
+    ',',
+    '=',
+    '/',
+    ':',
+    '%',
+    '%2F',
+    '%25',
+    '%3D',
+    'team=',
+    ',team=',
+    '/x',
+    'é',
+    '日本',
+    '😀',
+    ' ',
+    '-',
+    '\n',
+    'x'.repeat(200),
+  ];
+
+  function value(random: Random): string {
+    let text = '';
+    for (let i = random.int(5); i > 0; i--) text += random.pick(PIECES);
+    return text;
+  }
+
+  function decodePart(part: string): string {
+    assert.doesNotMatch(part, /%(?![0-9A-F]{2})/, `a bare % in ${JSON.stringify(part)}`);
+    return part.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  }
+
+  /** What a readable key stands for, read back from it alone; null for a hashed key. */
+  function decode(key: string, rule: Rule): unknown {
+    assert.ok(key.startsWith(`${rule.name}:`), key);
+    const rest = key.slice(rule.name.length + 1);
+    if (rest.startsWith('sha256:')) return null;
+    if (rest.startsWith('fingerprint:')) return { fingerprint: decodePart(rest.slice('fingerprint:'.length)) };
+    assert.doesNotMatch(rest, /:/, key);
+    if (rule.remediation.cooldownKey !== null) {
+      return Object.fromEntries(
+        rest.split(',').map((pair) => {
+          const [name = '', encoded, ...more] = pair.split('=');
+          assert.equal(more.length, 0, key);
+          return [name, decodePart(encoded ?? '')];
+        }),
+      );
+    }
+    const parts = rest.split('/');
+    assert.equal(parts.length, 2, key);
+    return { namespace: decodePart(parts[0]!), workload: decodePart(parts[1]!) };
+  }
+
+  /** What the key of ALERT under RULE must stand for. */
+  function meaning(alert: Alert, rule: Rule): unknown {
+    const names = rule.remediation.cooldownKey;
+    if (names !== null) return Object.fromEntries(names.map((name) => [name, alert.labels[name] ?? '']));
+    const workload = workloadOf(alert.labels);
+    if (workload === null) return { fingerprint: alert.fingerprint };
+    return { namespace: alert.labels.namespace ?? '', workload };
+  }
+
+  for (const rule of [ruleWith(), ruleWith({ cooldownKey: ['cluster', 'team'] })]) {
+    const form = rule.remediation.cooldownKey === null ? 'namespace + workload' : 'cooldown_key [cluster, team]';
+    it(`decodes every key back to what it stands for, and no key stands for two things (${form})`, () => {
+      const random = new Random(20_240_610);
+      const seen = new Map<string, string>();
+      let hashed = 0;
+      for (let i = 0; i < 5000; i++) {
+        const labels: Record<string, string> = {};
+        for (const name of ['namespace', 'deployment', 'pod', 'cluster', 'team']) {
+          if (random.chance(0.6)) labels[name] = value(random);
+        }
+        const alert = alertWith(labels, value(random));
+        const key = cooldownKey(alert, rule);
+        const expected = JSON.stringify(meaning(alert, rule));
+        const decoded = decode(key, rule);
+        if (decoded === null) hashed++;
+        else assert.equal(JSON.stringify(decoded), expected, key);
+        const before = seen.get(key);
+        assert.ok(before === undefined || before === expected, `${key} stands for ${before} and ${expected}`);
+        seen.set(key, expected);
+      }
+      assert.ok(hashed > 0 && hashed < 5000, `${hashed} hashed keys: both forms must be exercised`);
+      assert.ok(seen.size > 1000, `only ${seen.size} distinct keys`);
+    });
+  }
 });
 
 describe('workflowNameFor', () => {

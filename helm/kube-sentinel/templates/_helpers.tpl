@@ -114,31 +114,100 @@ Name of the Secret holding the auth token, "" when there is no token.
 {{- end }}
 
 {{/*
-Fails rendering on settings that contradict each other, naming the values to change: a silent
-choice between two cooldown stores, or a ServiceMonitor with no Service to select, would only
-show up in production.
+"true" when the replicas share a Redis (bundled, redis.url or redis.existingSecret), "" otherwise.
+*/}}
+{{- define "kube-sentinel.sharedRedis" -}}
+{{- if or .Values.redis.enabled .Values.redis.url .Values.redis.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/*
+Fails rendering, naming the values to change in a sentence, on settings that contradict each
+other or that the schema cannot explain (values.schema.json keeps the types; these are the rules
+between values and the formats of strings). A silent choice between two cooldown stores, replicas
+that each keep their own cooldowns, or a ServiceMonitor with no Service to select, would only show
+up in production. Every problem is reported at once.
 */}}
 {{- define "kube-sentinel.validate" -}}
+{{- $problems := list }}
 {{- $stores := list }}
 {{- if .Values.redis.enabled }}{{ $stores = append $stores "redis.enabled" }}{{ end }}
 {{- if .Values.redis.url }}{{ $stores = append $stores "redis.url" }}{{ end }}
 {{- if .Values.redis.existingSecret }}{{ $stores = append $stores "redis.existingSecret" }}{{ end }}
 {{- if gt (len $stores) 1 }}
-{{- fail (printf "set only one of redis.enabled, redis.url and redis.existingSecret (got %s)" (join ", " $stores)) }}
+{{- $problems = append $problems (printf "set only one of redis.enabled, redis.url and redis.existingSecret (got %s): each names a cooldown store, and the replicas must share one" (join ", " $stores)) }}
+{{- end }}
+{{- if not (include "kube-sentinel.sharedRedis" .) }}
+{{- $needsRedis := "more than one replica needs a shared Redis, or each keeps its own cooldowns and the same workload is remediated once per replica: set redis.enabled=true, redis.url or redis.existingSecret" }}
+{{- if .Values.knative.enabled }}
+{{- $maxScale := int .Values.knative.maxScale }}
+{{- if ne $maxScale 1 }}
+{{- $problems = append $problems (printf "knative.maxScale is %s: %s, or knative.maxScale=1" (eq $maxScale 0 | ternary "0 (no limit)" (toString $maxScale)) $needsRedis) }}
+{{- end }}
+{{- else if .Values.autoscaling.enabled }}
+{{- if gt (int .Values.autoscaling.maxReplicas) 1 }}
+{{- $problems = append $problems (printf "autoscaling.enabled with autoscaling.maxReplicas=%d: %s, or autoscaling.enabled=false" (int .Values.autoscaling.maxReplicas) $needsRedis) }}
+{{- end }}
+{{- else if gt (int .Values.replicaCount) 1 }}
+{{- $problems = append $problems (printf "replicaCount is %d: %s, or replicaCount=1" (int .Values.replicaCount) $needsRedis) }}
+{{- end }}
+{{- end }}
+{{- if eq (toString (default "" .Values.image.tag)) "latest" }}
+{{- $problems = append $problems "image.tag must pin a version, not latest: a restart must not change the code (leave it empty for the chart's appVersion, or set image.digest)" }}
+{{- end }}
+{{- if eq (toString (default "" .Values.redis.image.tag)) "latest" }}
+{{- $problems = append $problems "redis.image.tag must pin a version, not latest: a restart must not change the store" }}
+{{- end }}
+{{- $digest := toString (default "" .Values.image.digest) }}
+{{- if and $digest (not (regexMatch "^sha256:[a-f0-9]{64}$" $digest)) }}
+{{- $problems = append $problems (printf "image.digest must be sha256: followed by 64 lowercase hex digits (got %q)" $digest) }}
+{{- end }}
+{{- $url := toString (default "" .Values.redis.url) }}
+{{- if and $url (not (regexMatch "^rediss?://." $url)) }}
+{{- $problems = append $problems "redis.url must start with redis:// or rediss:// (its value is not repeated here: it may hold a password)" }}
+{{- end }}
+{{- range $name := list "submitTimeout" "pendingLease" }}
+{{- $value := toString (default "" (index $.Values.config $name)) }}
+{{- if not (regexMatch "^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ms|s|m|h))+$" $value) }}
+{{- $problems = append $problems (printf "config.%s must be a Go duration such as 10s, 1m30s or 500ms (got %q)" $name $value) }}
+{{- end }}
+{{- end }}
+{{- range $index, $rule := .Values.rules.custom }}
+{{- $cooldown := toString (default "" (dig "remediation" "cooldown" "" $rule)) }}
+{{- if and $cooldown (not (regexMatch "^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ms|s|m|h))+$" $cooldown)) }}
+{{- $problems = append $problems (printf "rules.custom[%d] (%s): remediation.cooldown must be a Go duration such as 30s, 10m or 1h30m (got %q)" $index (toString $rule.name) $cooldown) }}
+{{- end }}
+{{- end }}
+{{- range $name := list "interval" "scrapeTimeout" }}
+{{- $value := toString (default "" (index $.Values.serviceMonitor $name)) }}
+{{- if not (regexMatch "^([0-9]+(ms|s|m|h|d|w|y))+$" $value) }}
+{{- $problems = append $problems (printf "serviceMonitor.%s must be a Prometheus duration such as 30s or 1m (got %q)" $name $value) }}
+{{- end }}
 {{- end }}
 {{- if and .Values.knative.enabled .Values.serviceMonitor.enabled }}
-{{- fail "serviceMonitor.enabled selects the chart's Service, which knative.enabled replaces: scrape the Knative revision's pods (prometheus.io annotations or a PodMonitor) instead" }}
+{{- $problems = append $problems "serviceMonitor.enabled selects the chart's Service, which knative.enabled replaces: scrape the Knative revision's pods (prometheus.io annotations or a PodMonitor) instead" }}
 {{- end }}
 {{- if and (not .Values.rules.defaults) (empty .Values.rules.custom) (empty .Values.rules.files) }}
-{{- fail "rules: nothing to load; keep rules.defaults=true or give rules.custom or rules.files" }}
+{{- $problems = append $problems "rules: nothing to load; keep rules.defaults=true or give rules.custom or rules.files" }}
 {{- end }}
 {{- range $name, $_ := .Values.rules.files }}
 {{- if has $name (list "default.yaml" "custom.yaml" "excluded-namespaces.yaml") }}
-{{- fail (printf "rules.files: %s is a name the chart writes itself; choose another file name" $name) }}
+{{- $problems = append $problems (printf "rules.files: %s is a name the chart writes itself; choose another file name" $name) }}
+{{- else if not (regexMatch "^[-_a-zA-Z0-9][-._a-zA-Z0-9]*\\.ya?ml$" $name) }}
+{{- $problems = append $problems (printf "rules.files: %q must be a file name ending in .yaml or .yml (letters, digits, -, _ and .), since the receiver loads only those" $name) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.workflowTemplates.enabled (not ($.Files.Glob "files/workflowtemplates/*.yaml")) }}
-{{- fail "workflowTemplates.enabled: files/workflowtemplates/*.yaml is missing from the chart" }}
+{{- $problems = append $problems "workflowTemplates.enabled: files/workflowtemplates/*.yaml is missing from the chart" }}
+{{- end }}
+{{- if $problems }}
+{{- $message := join "; " $problems }}
+{{- fail $message }}
+{{- /*
+Reached only under `helm lint`, whose fail just logs "[INFO] Fail: ..." and renders on
+(helm/helm#8973): this unclosed list is YAML no parser accepts, so lint fails too.
+*/}}
+invalid-values: [{{ $message | quote }}
+---
 {{- end }}
 {{- end }}
 
