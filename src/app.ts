@@ -62,7 +62,11 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   });
   // Everything else needs them, when any are configured.
   app.register((api, _options, done) => {
-    requireCredentials(api, { token: config.authToken, basic: config.basicAuth });
+    requireCredentials(
+      api,
+      { token: config.authToken, basic: config.basicAuth },
+      { logger: deps.logger, unauthorized: deps.metrics.unauthorized, now },
+    );
     ingestRoutes(api, pipeline, now);
     ruleRoutes(api, deps.rules);
     decisionRoutes(api, deps.store);
