@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from './kube/client.js';
 import type { Metrics } from './pipeline/metrics.js';
 import { createPipeline } from './pipeline/pipeline.js';
-import { requireCredentials } from './routes/auth.js';
+import { credentialCheck, requireCredentials } from './routes/auth.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { registerErrorHandler } from './routes/errors.js';
 import { healthRoutes } from './routes/health.js';
@@ -49,7 +49,10 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   const pipeline = createPipeline({ ...deps, submitter, now, settings: config });
   deps.metrics.dryRun.set(submitter.mode === 'dry-run' ? 1 : 0);
 
-  // Probes, scrapers and readers of the API document send no credentials.
+  // Probes, scrapers and readers of the API document send no credentials; /readyz says more to
+  // a request that carries the API's.
+  const credentials = { token: config.authToken, basic: config.basicAuth };
+  const check = credentialCheck(credentials);
   app.register((open, _options, done) => {
     healthRoutes(open, {
       rules: deps.rules,
@@ -57,12 +60,17 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
       metrics: deps.metrics,
       openapiPath: OPENAPI_PATH,
       readinessProblems: deps.readinessProblems,
+      authenticated: check ? (request) => check(request.headers.authorization) : undefined,
     });
     done();
   });
   // Everything else needs them, when any are configured.
   app.register((api, _options, done) => {
-    requireCredentials(api, { token: config.authToken, basic: config.basicAuth });
+    requireCredentials(api, credentials, {
+      logger: deps.logger,
+      unauthorized: deps.metrics.unauthorized,
+      now,
+    });
     ingestRoutes(api, pipeline, now);
     ruleRoutes(api, deps.rules);
     decisionRoutes(api, deps.store);

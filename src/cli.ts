@@ -20,7 +20,8 @@ Commands:
                                      Workflow that would be submitted, as YAML; no side effects
   check [--rules P] [flags]          against the configured cluster: every WorkflowTemplate the rules
                                      use exists, and workflows may be created in each target namespace;
-                                     prints the fix for each failure; exit 1 on any
+                                     prints the fix for each failure; exit 1 on any, 2 without
+                                     a cluster or with a kubeconfig that cannot work
   test FILE...                       run rule unit tests; exit 1 on any failure
 
 serve flags (each also an environment variable; the flag wins):
@@ -95,18 +96,17 @@ async function test(args: string[], env: Env): Promise<number> {
 async function check(args: string[], env: Env): Promise<number> {
   const config = loadConfig(args, env);
   const source = kubeconfigSource(config.kubeconfig, env);
-  if (source.kind === 'none') {
-    process.stderr.write(
-      'kube-sentinel: check needs a cluster: pass --kubeconfig (or KUBECONFIG), or run it inside a pod\n',
+  if (source.kind === 'none')
+    throw new ConfigError(
+      'check needs a cluster: no --kubeconfig (or KUBECONFIG) was given, and this is not a pod (no KUBERNETES_SERVICE_HOST and service account token)',
     );
-    return 1;
-  }
   const loaded = await loadRules(config.rules);
   if (!loaded.ok) {
     process.stderr.write(`${loaded.errors.join('\n')}\n`);
     return 1;
   }
   const probe = await kubeProbe(source);
+  for (const warning of probe.warnings) process.stderr.write(`warning: ${warning}\n`);
   const results = [
     ...(await checkTemplates(loaded.ruleSet, config.workflowNamespace, probe)),
     ...(await checkPermissions(

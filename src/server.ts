@@ -26,7 +26,9 @@ export async function createSubmitter(
     logger.warn('no --kubeconfig and not running in a cluster: dry-run, no Workflow will be submitted');
     return dryRunSubmitter;
   }
-  return createKubeSubmitter(source);
+  const submitter = await createKubeSubmitter(source);
+  for (const warning of submitter.warnings ?? []) logger.warn(warning);
+  return submitter;
 }
 
 export async function createStore(config: Config, logger: Logger): Promise<CooldownStore> {

@@ -141,11 +141,12 @@ const CHECK_TIMEOUT_MS = 10_000;
 /** The ClusterProbe that asks the real API server (read-only, plus SelfSubjectAccessReview, which changes nothing). */
 export async function kubeProbe(
   source: Exclude<KubeconfigSource, { kind: 'none' }>,
-): Promise<ClusterProbe & { user?: string }> {
-  const { request } = await loadKubeConfig(source);
+): Promise<ClusterProbe & { user?: string; warnings: string[] }> {
+  const { request, warnings } = await loadKubeConfig(source);
   const namespace = process.env.POD_NAMESPACE;
   const serviceAccount = process.env.SERVICE_ACCOUNT_NAME;
   return {
+    warnings,
     ...(namespace && serviceAccount ? { user: `system:serviceaccount:${namespace}:${serviceAccount}` } : {}),
     async template(ref) {
       try {

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
-import { KubeApiError, type KubeRequest, kubeRequester } from './http.js';
-import type { KubeConfig } from './k8s.js';
+import { KubeApiError, type KubeRequest } from './http.js';
+import { type KubeconfigSource, loadKubeConfig } from './kubeconfig.js';
 import { CREATED, classifyKubeError, EXISTS, isAlreadyExists, mayHaveLanded, type SubmitResult } from './result.js';
 import { ARGO_GROUP, ARGO_VERSION, WORKFLOW_PLURAL, type Workflow } from './workflow.js';
 
@@ -10,6 +9,8 @@ export interface WorkflowSubmitter {
   readonly mode: 'cluster' | 'dry-run';
   /** Where it submits to, for the start-up log line. */
   readonly target: string;
+  /** What works but should not go unnoticed (credentials sent in clear text): logged once at start. */
+  readonly warnings?: readonly string[];
   create(workflow: Workflow, timeoutMs: number): Promise<SubmitResult>;
 }
 
@@ -33,49 +34,7 @@ export const capturingSubmitter: WorkflowSubmitter = {
   },
 };
 
-/** A kubeconfig that cannot be used: a bad setting, like a ConfigError (exit 2). */
-export class KubeconfigError extends Error {
-  override readonly name = 'KubeconfigError';
-  readonly exitCode = 2;
-}
-
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
-export type KubeconfigSource = { kind: 'file'; path: string } | { kind: 'in-cluster' } | { kind: 'none' };
-
-/** --kubeconfig wins; inside a pod the service account; otherwise nothing (dry-run). */
-export function kubeconfigSource(
-  kubeconfig: string | undefined,
-  env: Record<string, string | undefined>,
-): KubeconfigSource {
-  if (kubeconfig) {
-    if (!existsSync(kubeconfig)) throw new KubeconfigError(`invalid --kubeconfig: ${kubeconfig} does not exist`);
-    return { kind: 'file', path: kubeconfig };
-  }
-  if (env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) return { kind: 'in-cluster' };
-  return { kind: 'none' };
-}
-
-// @kubernetes/client-node is large: it is imported only when a cluster is configured, which
-// keeps dry-run starts fast, and only KubeConfig (./k8s.js), which the bundler keeps apart.
-export async function loadKubeConfig(source: KubeconfigSource): Promise<{ kc: KubeConfig; request: KubeRequest }> {
-  const { KubeConfig } = await import('./k8s.js');
-  const kc = new KubeConfig();
-  try {
-    if (source.kind === 'file') kc.loadFromFile(source.path);
-    else kc.loadFromCluster();
-  } catch (err) {
-    throw new KubeconfigError(`invalid --kubeconfig: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (!kc.getCurrentCluster()) throw new KubeconfigError('invalid --kubeconfig: no current cluster');
-  // Without a user client-node applies none of the cluster's TLS settings either; and creating
-  // Workflows anonymously is not something a cluster allows.
-  if (!kc.getCurrentUser())
-    throw new KubeconfigError(
-      'invalid --kubeconfig: the current context names no user (credentials are needed to create Workflows)',
-    );
-  return { kc, request: kubeRequester(kc) };
-}
+export { KubeconfigError, type KubeconfigSource, kubeconfigSource, loadKubeConfig } from './kubeconfig.js';
 
 /** GET of a WorkflowTemplate (or, cluster-scoped, a ClusterWorkflowTemplate); rejects like every call (KubeApiError 404 when absent). */
 export async function getWorkflowTemplate(
@@ -97,7 +56,7 @@ export async function createKubeSubmitter(
   source: Exclude<KubeconfigSource, { kind: 'none' }>,
   options: { now?: () => number } = {},
 ): Promise<WorkflowSubmitter> {
-  const { kc, request } = await loadKubeConfig(source);
+  const { request, server, warnings } = await loadKubeConfig(source);
   const now = options.now ?? Date.now;
   const templatesSeen = new Map<string, number>();
 
@@ -133,7 +92,8 @@ export async function createKubeSubmitter(
 
   return {
     mode: 'cluster',
-    target: kc.getCurrentCluster()?.server ?? 'unknown',
+    target: server,
+    warnings,
     async create(workflow, timeoutMs) {
       const signal = AbortSignal.timeout(timeoutMs);
       // Until the POST goes out, no failure can leave a Workflow behind.

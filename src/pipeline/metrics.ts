@@ -54,6 +54,12 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers,
     }),
+    unauthorized: new Counter({
+      name: 'kube_sentinel_http_unauthorized_total',
+      help: 'Requests refused with 401 (missing or wrong credentials), by route.',
+      labelNames: ['route'] as const,
+      registers,
+    }),
     dryRun: new Gauge({
       name: 'kube_sentinel_dry_run',
       help: '1 when Kube Sentinel decides and renders but submits nothing.',

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sendError } from './errors.js';
 
 export interface Credentials {
@@ -8,36 +8,95 @@ export interface Credentials {
   basic?: string | undefined;
 }
 
+/** Where refusals are reported: a log line (rate-limited) and a counter by route. */
+export interface RefusalReporting {
+  logger: { warn(obj: object, msg: string): void };
+  unauthorized: { inc(labels: { route: string }): void };
+  now: () => number;
+}
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
 /**
- * Every route of `scope` asks for the bearer token and/or basic auth, compared in constant time:
- * hashing first makes the lengths equal, and every accepted credential is compared, so the time
- * says nothing about which one or how much of it matched. Without credentials configured, the
- * scope is open.
+ * `Authorization: <scheme> <credentials>` with the scheme in lower case: RFC 7235 makes the scheme
+ * case-insensitive and separates it from the credentials by one or more spaces. The credentials
+ * themselves (a token, base64) are compared as given.
  */
-export function requireCredentials(scope: FastifyInstance, credentials: Credentials): void {
+function normalized(header: string): string {
+  const match = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +(.*)$/.exec(header.trim());
+  return match ? `${match[1]!.toLowerCase()} ${match[2]}` : header;
+}
+
+/**
+ * Whether an Authorization header carries one of the configured credentials, compared in constant
+ * time: hashing first makes the lengths equal, and every accepted credential is compared, so the
+ * time says nothing about which one or how much of it matched. Null when none are configured.
+ */
+export function credentialCheck(credentials: Credentials): ((authorization: string | undefined) => boolean) | null {
   const accepted: Buffer[] = [];
-  if (credentials.token) accepted.push(digest(`Bearer ${credentials.token}`));
-  if (credentials.basic) accepted.push(digest(`Basic ${Buffer.from(credentials.basic).toString('base64')}`));
-  if (accepted.length === 0) return;
+  if (credentials.token) accepted.push(digest(`bearer ${credentials.token}`));
+  if (credentials.basic) accepted.push(digest(`basic ${Buffer.from(credentials.basic).toString('base64')}`));
+  if (accepted.length === 0) return null;
+  return (authorization) => {
+    const given = digest(normalized(authorization ?? ''));
+    let ok = false;
+    for (const expected of accepted) ok = timingSafeEqual(given, expected) || ok;
+    return ok;
+  };
+}
+
+/** A wrong token on the sending side must be visible here, but one line per refusal would flood the log. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/** What is said about a refused request: never the credential, at most the scheme it used. */
+function refusalFields(request: FastifyRequest): Record<string, unknown> {
+  const header = request.headers.authorization;
+  const scheme = header?.trim().split(' ')[0] ?? '';
+  return {
+    route: request.routeOptions.url ?? request.url.split('?')[0],
+    method: request.method,
+    remoteAddress: request.ip,
+    problem: header ? 'wrong credentials' : 'missing Authorization header',
+    ...(header && /^[A-Za-z][A-Za-z0-9-]{0,19}$/.test(scheme) ? { scheme } : {}),
+    ...(request.headers['user-agent'] ? { userAgent: request.headers['user-agent'].slice(0, 100) } : {}),
+  };
+}
+
+/**
+ * Every route of `scope` asks for the bearer token and/or basic auth. Without credentials
+ * configured, the scope is open. A refusal is counted by route and logged, at most one line per
+ * 10 s with the number of refusals left out since the last one.
+ */
+export function requireCredentials(scope: FastifyInstance, credentials: Credentials, report: RefusalReporting): void {
+  const check = credentialCheck(credentials);
+  if (!check) return;
   const schemes = [credentials.token ? 'Bearer <token>' : null, credentials.basic ? 'Basic <user:password>' : null]
     .filter(Boolean)
     .join(' or ');
   const challenge = credentials.token ? 'Bearer realm="kube-sentinel"' : 'Basic realm="kube-sentinel"';
+  let lastLogAt = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
   scope.addHook('onRequest', async (request, reply) => {
-    const given = digest(request.headers.authorization ?? '');
-    let ok = false;
-    for (const expected of accepted) ok = timingSafeEqual(given, expected) || ok;
-    if (!ok) {
-      reply.header('WWW-Authenticate', challenge);
-      return sendError(
-        reply,
-        'unauthorized',
-        request.headers.authorization ? 'wrong credentials' : `missing Authorization: ${schemes}`,
+    if (check(request.headers.authorization)) return;
+    const fields = refusalFields(request);
+    report.unauthorized.inc({ route: String(fields.route) });
+    const now = report.now();
+    if (now - lastLogAt < REFUSAL_LOG_INTERVAL_MS) suppressed += 1;
+    else {
+      report.logger.warn(
+        { ...fields, suppressedSinceLastLog: suppressed },
+        'request refused with 401: missing or wrong credentials',
       );
+      lastLogAt = now;
+      suppressed = 0;
     }
+    reply.header('WWW-Authenticate', challenge);
+    return sendError(
+      reply,
+      'unauthorized',
+      request.headers.authorization ? 'wrong credentials' : `missing Authorization: ${schemes}`,
+    );
   });
 }

@@ -58,8 +58,17 @@ export interface CooldownStore {
 
 export class StoreUnavailableError extends Error {
   override readonly name: string = 'StoreUnavailableError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Why, in a few words anyone may read (no address): `connection refused`. The message by default. */
+  readonly reason: string;
+  /** Why, as the client said it (may name the address); the reason by default. */
+  readonly detail: string;
+  /** Where the store is (`host:port`), for logs and authenticated readers. */
+  readonly address: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; reason?: string; detail?: string; address?: string }) {
     super(message, options);
+    this.reason = options?.reason ?? message;
+    this.detail = options?.detail ?? this.reason;
+    this.address = options?.address;
   }
 }
 

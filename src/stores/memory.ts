@@ -138,7 +138,7 @@ export class MemoryCooldownStore implements CooldownStore {
 
   private assertOpen(): void {
     // Same as a closed Redis connection, so callers handle both stores alike.
-    if (this.closed) throw new StoreClosedError('cooldown store (memory) is closed');
+    if (this.closed) throw new StoreClosedError('cooldown store (memory) is closed', { reason: 'closed' });
   }
 
   /** The claim under key unless it has expired; an expired one is purged on the way. */

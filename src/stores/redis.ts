@@ -8,6 +8,7 @@ import {
   StoreClosedError,
   StoreUnavailableError,
 } from './cooldown-store.js';
+import { describeRedisError } from './redis-errors.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
 
 /** The part of a pino logger the store uses. */
@@ -47,6 +48,8 @@ const CONNECTING: ReadonlySet<RedisStatus> = new Set<RedisStatus>(['wait', 'conn
  */
 export class RedisCooldownStore implements CooldownStore {
   readonly kind = 'redis' as const;
+  /** `host:port` (or the socket path): never the URL, which may hold the password. */
+  readonly address: string;
 
   private readonly client: ScriptedRedis;
   private readonly keyPrefix: string;
@@ -82,6 +85,12 @@ export class RedisCooldownStore implements CooldownStore {
   private closing: Promise<void> | undefined;
   private lastErrorLogAt = Number.NEGATIVE_INFINITY;
   private suppressedErrors = 0;
+  /**
+   * What ioredis last said about the connection (refused, timed out, a wrong password), until it
+   * is ready again: a command refused for want of a connection fails with this as its cause,
+   * rather than with "Stream isn't writeable".
+   */
+  private connectionError: Error | undefined;
 
   constructor(options: RedisCooldownStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -102,7 +111,15 @@ export class RedisCooldownStore implements CooldownStore {
       retryStrategy: (attempt) =>
         Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(attempt - 1, 6)) + Math.floor(Math.random() * 50),
     }) as ScriptedRedis;
-    this.client.on('error', (error: Error) => this.logConnectionError(error));
+    const { host, port, path } = this.client.options;
+    this.address = path ?? `${host?.includes(':') ? `[${host}]` : host}:${port}`;
+    this.client.on('error', (error: Error) => {
+      this.connectionError = error;
+      this.logConnectionError(error);
+    });
+    this.client.on('ready', () => {
+      this.connectionError = undefined;
+    });
     defineScripts(this.client);
   }
 
@@ -223,15 +240,21 @@ export class RedisCooldownStore implements CooldownStore {
    */
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
     if (this.closing !== undefined) {
-      throw new StoreClosedError(`cooldown store (redis) is closed: ${operation} refused`);
+      throw new StoreClosedError(`cooldown store (redis) is closed: ${operation} refused`, { reason: 'closed' });
     }
     if (CONNECTING.has(this.client.status)) await this.connectionAttemptSettled();
     try {
       return await command();
     } catch (error) {
       if (error instanceof StoreUnavailableError) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new StoreUnavailableError(`cooldown store (redis) ${operation} failed: ${reason}`, { cause: error });
+      const cause = this.client.status !== 'ready' && this.connectionError ? this.connectionError : error;
+      const { reason, detail } = describeRedisError(cause, this.commandTimeoutMs);
+      throw new StoreUnavailableError(`cooldown store (redis at ${this.address}) ${operation} failed: ${detail}`, {
+        cause,
+        reason,
+        detail,
+        address: this.address,
+      });
     }
   }
 
@@ -267,7 +290,7 @@ export class RedisCooldownStore implements CooldownStore {
       return;
     }
     this.logger.error(
-      { err: error, suppressedSinceLastLog: this.suppressedErrors },
+      { err: error, address: this.address, suppressedSinceLastLog: this.suppressedErrors },
       'cooldown store (redis) connection error; commands fail until it reconnects',
     );
     this.lastErrorLogAt = now;

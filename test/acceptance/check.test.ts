@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
-import { writeKubeconfig } from '../support/kubeconfig.js';
+import { writeKubeconfig, writeProxyKubeconfig } from '../support/kubeconfig.js';
 import { CLI, REPO_ROOT, startReceiver } from '../support/receiver.js';
 
 const RULES = `
@@ -103,10 +103,41 @@ describe('kube-sentinel check', () => {
     assert.match(result.stdout, /^4 passed, 1 failed$/m);
   });
 
-  it('says a cluster is needed when none is configured', async () => {
+  it('says a cluster is needed when none is configured: one line naming what is missing, exit 2 (usage)', async () => {
     const result = await check(['--rules', join(dir, 'rules.yaml')]);
-    assert.equal(result.status, 1);
-    assert.match(result.stderr, /check needs a cluster/);
+    assert.equal(result.status, 2, result.stdout + result.stderr);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, /check needs a cluster: no --kubeconfig \(or KUBECONFIG\).*not a pod/);
+    assert.equal(result.stdout, '');
+  });
+
+  it('exits 2 naming the kubeconfig when it cannot work', async () => {
+    const broken = join(dir, 'broken-kubeconfig');
+    writeFileSync(broken, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n');
+    const result = await check(['--rules', join(dir, 'rules.yaml'), '--kubeconfig', broken]);
+    assert.equal(result.status, 2, result.stdout + result.stderr);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, /broken-kubeconfig: no current-context/);
+  });
+
+  it('works through kubectl proxy: a plain http:// server and a context without a user', async () => {
+    const proxy = await startFakeKube();
+    try {
+      proxy.addWorkflowTemplate('argo', 'diagnose-pod');
+      proxy.addWorkflowTemplate('ops', 'diagnose-memory');
+      proxy.addClusterWorkflowTemplate('cluster-diagnose');
+      const result = await check([
+        '--rules',
+        join(dir, 'rules.yaml'),
+        '--kubeconfig',
+        writeProxyKubeconfig(dir, proxy.url),
+      ]);
+      assert.equal(result.status, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /^5 passed, 0 failed$/m);
+      assert.equal(result.stderr, '', 'no warning: no credentials, and the proxy is on loopback');
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

@@ -176,6 +176,18 @@ describe('kube-sentinel CLI', () => {
     );
     const notYaml = join(kubeDir, 'not-yaml');
     writeFileSync(notYaml, 'clusters: [unclosed\n');
+    const kubeconfigFile = (name: string, text: string): string => {
+      writeFileSync(join(kubeDir, name), text);
+      return join(kubeDir, name);
+    };
+    const noCurrentContext = kubeconfigFile(
+      'no-current-context',
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: x, context: {cluster: c}}]\n',
+    );
+    const badServer = kubeconfigFile(
+      'bad-server',
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "127.0.0.1:8001"}}]\ncontexts: [{name: x, context: {cluster: c}}]\ncurrent-context: x\n',
+    );
     const cases: { what: string; args: string[]; env?: Record<string, string>; names: RegExp }[] = [
       { what: 'serve --port abc', args: ['--host', '127.0.0.1', '--port', 'abc'], names: /--port\b.*abc/ },
       { what: 'serve --port 70000', args: ['--host', '127.0.0.1', '--port', '70000'], names: /--port\b.*70000/ },
@@ -222,14 +234,30 @@ describe('kube-sentinel CLI', () => {
         names: /--kubeconfig\b.*\/nonexistent/,
       },
       {
-        what: 'serve --kubeconfig with a context that names no user',
+        what: 'serve --kubeconfig with a context that names a user it does not define',
         args: [...safe, '--kubeconfig', kubeconfigWithoutUser],
-        names: /--kubeconfig\b.*no user/,
+        names: /--kubeconfig\b.*no-user: .*user "missing"/,
       },
       {
         what: 'serve --kubeconfig that is not YAML',
         args: [...safe, '--kubeconfig', notYaml],
-        names: /--kubeconfig\b/,
+        names: /--kubeconfig\b.*not-yaml: not YAML/,
+      },
+      {
+        what: 'serve --kubeconfig that cannot be read (a directory)',
+        args: [...safe, '--kubeconfig', kubeDir],
+        names: /--kubeconfig\b.*cannot read/,
+      },
+      {
+        what: 'serve --kubeconfig whose server is not a URL',
+        args: [...safe, '--kubeconfig', badServer],
+        names: /--kubeconfig\b.*bad-server: .*server "127\.0\.0\.1:8001"/,
+      },
+      {
+        what: 'KUBECONFIG in the environment without a current context',
+        args: safe,
+        env: { KUBECONFIG: noCurrentContext },
+        names: /no-current-context: no current-context/,
       },
       { what: 'serve --bogus-flag', args: [...safe, '--bogus-flag'], names: /--bogus-flag/ },
     ];

@@ -25,8 +25,8 @@ export function writeKubeconfig(
     clusters: [
       {
         name: 'fake-kube',
-        // @kubernetes/client-node refuses a plain http:// server unless TLS verification is off;
-        // over https the server is verified against the given CA.
+        // Over https the server is verified against the given CA. (Plain http:// needs no
+        // insecure-skip-tls-verify: see writeProxyKubeconfig.)
         cluster: tls
           ? { server: url, 'certificate-authority-data': base64(tls.ca) }
           : { server: url, 'insecure-skip-tls-verify': true },
@@ -37,6 +37,23 @@ export function writeKubeconfig(
     'current-context': 'fake-kube',
   };
   const path = join(dir, 'kubeconfig');
+  writeFileSync(path, stringify(kubeconfig), { mode: 0o600 });
+  return path;
+}
+
+/**
+ * What `kubectl proxy` users have: a cluster with a plain http:// server and a context without a
+ * user (no credentials, no TLS settings). Written as `<dir>/<name>`; returns its path.
+ */
+export function writeProxyKubeconfig(dir: string, url: string, name = 'proxy-kubeconfig'): string {
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'proxy', cluster: { server: url } }],
+    contexts: [{ name: 'proxy', context: { cluster: 'proxy', namespace: 'argo' } }],
+    'current-context': 'proxy',
+  };
+  const path = join(dir, name);
   writeFileSync(path, stringify(kubeconfig), { mode: 0o600 });
   return path;
 }

@@ -44,14 +44,15 @@ export function uniquePrefix(): string {
   return `kube-sentinel-test:${process.pid}:${prefixCounter}:${randomUUID().slice(0, 8)}:`;
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `password`: the server requires it (`--requirepass`); `url` carries it. */
+export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
   assertInstalled();
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = await freePort();
     try {
-      const child = await launch(port);
-      return control(port, child);
+      const child = await launch(port, options.password);
+      return control(port, child, options.password);
     } catch (error) {
       // Another process may take the port between freePort() and redis-server binding it.
       if (!(error instanceof PortTakenError)) throw error;
@@ -61,10 +62,13 @@ export async function startRedis(): Promise<RedisServer> {
   throw new Error(`could not start redis-server on a free port after ${PORT_ATTEMPTS} attempts`, { cause: lastError });
 }
 
-function control(port: number, first: ChildProcess): RedisServer {
+function control(port: number, first: ChildProcess, password?: string): RedisServer {
   let child: ChildProcess | undefined = first;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url:
+      password === undefined
+        ? `redis://127.0.0.1:${port}`
+        : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`,
     port,
     async stop() {
       if (!child) return;
@@ -74,7 +78,7 @@ function control(port: number, first: ChildProcess): RedisServer {
     },
     async start() {
       if (child) throw new Error(`redis-server on port ${port} is already running`);
-      child = await launch(port);
+      child = await launch(port, password);
     },
     pause() {
       if (!child) throw new Error(`redis-server on port ${port} is not running`);
@@ -114,10 +118,20 @@ function freePort(): Promise<number> {
  * Ready means this child said so: a PING alone could be answered by another process's Redis
  * that took the port first. A PING then confirms it serves.
  */
-async function launch(port: number): Promise<ChildProcess> {
+async function launch(port: number, password?: string): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...(password === undefined ? [] : ['--requirepass', password]),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);
@@ -160,7 +174,8 @@ async function launch(port: number): Promise<ChildProcess> {
       child.once('exit', onExit);
       child.once('error', onExit.bind(null, null, null));
     });
-    if (!(await ping(port))) throw new Error(`redis-server on port ${port} said it was ready but does not answer PING`);
+    if (!(await ping(port, password)))
+      throw new Error(`redis-server on port ${port} said it was ready but does not answer PING`);
   } catch (error) {
     await kill(child);
     throw error;
@@ -178,7 +193,7 @@ async function kill(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-function ping(port: number): Promise<boolean> {
+function ping(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     let reply = '';
@@ -187,10 +202,14 @@ function ping(port: number): Promise<boolean> {
       resolve(answered);
     };
     socket.setTimeout(PING_TIMEOUT_MS, () => finish(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    // With a password: AUTH first, then PING; the answer to PING is the last line.
+    const auth = password === undefined ? '' : `AUTH ${password}\r\n`;
+    const lines = password === undefined ? 1 : 2;
+    socket.once('connect', () => socket.write(`${auth}PING\r\n`));
     socket.on('data', (chunk) => {
       reply += chunk.toString('utf8');
-      if (reply.includes('\r\n')) finish(reply.startsWith('+PONG'));
+      const answers = reply.split('\r\n').slice(0, -1);
+      if (answers.length >= lines) finish(answers[lines - 1] === '+PONG');
     });
     socket.once('error', () => finish(false));
   });
