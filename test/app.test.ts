@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { fingerprintOf } from '../src/pipeline/fingerprint.js';
 import { RedisCooldownStore } from '../src/stores/redis.js';
-import { firing, testApp, webhook } from './support/app.js';
+import { firing, scriptedSubmitter, testApp, webhook } from './support/app.js';
 import { sharedPath } from './support/argo-schema.js';
 import { freePort } from './support/processes.js';
 
@@ -223,6 +223,38 @@ describe('decisions', () => {
       (await send({ alertname: 'A', namespace: 'web', pod: 'checkout-7d9f8b6c5-zz9pq' })).outcome,
       'dry_run',
     );
+  });
+
+  it('says that a dry-run repeat is in cooldown behind a Workflow dry-run, not submitted', async () => {
+    const payload = webhook([
+      firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+    ]);
+    const dry = await testApp();
+    await dry.app.inject({ method: 'POST', url: '/webhook/alertmanager', payload });
+    const repeat = (await dry.app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json()
+      .decisions[0];
+    assert.equal(repeat.outcome, 'cooldown');
+    assert.match(repeat.reason, /^kube-sentinel-crashloop-[0-9a-f]+ was dry-run \(not submitted\)$/);
+    const peeked = (await dry.app.inject({ method: 'POST', url: '/v1/explain', payload })).json().decisions[0];
+    assert.equal(peeked.reason, repeat.reason);
+    // A replica that submits, sharing the store, tells the same truth about the dry-run's claim.
+    const live = await testApp({ store: dry.store, submitter: scriptedSubmitter() });
+    live.clock.now = dry.clock.now;
+    const seen = (await live.app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0];
+    assert.equal(seen.reason, repeat.reason);
+  });
+
+  it('says that a repeat is in cooldown behind a submitted Workflow when one was submitted', async () => {
+    const payload = webhook([
+      firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+    ]);
+    const { app } = await testApp({ submitter: scriptedSubmitter() });
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0].outcome,
+      'submitted',
+    );
+    const repeat = (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0];
+    assert.match(repeat.reason, /^kube-sentinel-crashloop-[0-9a-f]+ was submitted$/);
   });
 
   it('lets the cooldown expire with the clock', async () => {

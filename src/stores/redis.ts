@@ -287,6 +287,7 @@ function parseClaim(value: string, key: string): CooldownClaim {
     fingerprint: parsed.fingerprint,
     state: parsed.state,
     claimedAt: parsed.claimedAt,
+    ...(parsed.dryRun === true ? { dryRun: true } : {}),
   };
 }
 
