@@ -397,6 +397,28 @@ describe('POST /v1/explain', () => {
     });
     assert.equal(peeked.json().decisions[0].outcome, 'cooldown');
   });
+
+  it('leaves the metrics, and the decision log lines, as they were', async () => {
+    const { app, logs } = await testApp({ submitter: scriptedSubmitter() });
+    const crash = (pod: string) => firing({ alertname: 'A', namespace: 'shop', pod }, { description: 'crashloop' });
+    await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([crash('api-0')]) });
+    const metrics = async () => (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const before = await metrics();
+    assert.match(before, /kube_sentinel_decisions_total\{rule="crashloop",outcome="submitted"\} 1/);
+    const decisionLines = () => logs().filter((line) => line.msg === 'decision').length;
+    const linesBefore = decisionLines();
+    const explained = await app.inject({
+      method: 'POST',
+      url: '/v1/explain',
+      payload: webhook([crash('api-1'), crash('other-0'), firing({ alertname: 'Watchdog' })]),
+    });
+    assert.deepEqual(
+      explained.json().decisions.map((d: { outcome: string }) => d.outcome),
+      ['cooldown', 'dry_run', 'no_match'],
+    );
+    assert.equal(await metrics(), before);
+    assert.equal(decisionLines(), linesBefore);
+  });
 });
 
 describe('the audit trail', () => {
