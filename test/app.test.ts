@@ -113,6 +113,71 @@ describe('intake', () => {
       });
       assert.equal(tooLarge.statusCode, 413);
     });
+
+    it('answers 415 naming the fix for a body that is not application/json (curl -d sends a form)', async () => {
+      const { app } = await testApp();
+      const body = JSON.stringify(webhook([firing({ alertname: 'A' })]));
+      for (const [type, named] of [
+        ['application/x-www-form-urlencoded', 'Content-Type application/x-www-form-urlencoded'],
+        ['text/plain', 'Content-Type text/plain'],
+        [undefined, 'without Content-Type'],
+      ] as const) {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/explain',
+          payload: body,
+          headers: type ? { 'content-type': type } : {},
+        });
+        assert.equal(res.statusCode, 415, `${type}: ${res.body}`);
+        assert.equal(res.json().error, 'unsupported_media_type');
+        assert.ok(res.json().message.includes(named), res.json().message);
+        assert.match(res.json().message, /send Content-Type: application\/json/);
+        assert.match(res.json().message, /-H 'content-type: application\/json'/);
+      }
+    });
+
+    it('drops __proto__ and constructor.prototype keys anywhere in a body and decides every alert', async () => {
+      const { app } = await testApp();
+      const first = JSON.stringify(
+        firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+      );
+      const second =
+        '{"status":"firing","labels":{"__proto__":{"polluted":"yes"},"alertname":"B","namespace":"shop",' +
+        '"pod":"web-0","constructor":{"prototype":{"polluted":"yes"}}},"annotations":{"description":"crashloop"}}';
+      const third = JSON.stringify(firing({ alertname: 'Watchdog' }));
+      const payload =
+        '{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"version":"4",' +
+        `"alerts":[${first},${second},${third}]}`;
+      const res = await app.inject({
+        method: 'POST',
+        url: '/webhook/alertmanager',
+        payload,
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(
+        res.json().decisions.map((d: { alertname: string; outcome: string }) => [d.alertname, d.outcome]),
+        [
+          ['A', 'dry_run'],
+          ['B', 'dry_run'],
+          ['Watchdog', 'no_match'],
+        ],
+      );
+      assert.equal(res.json().decisions[1].cooldownKey, 'crashloop:shop/web');
+      assert.equal(({} as { polluted?: unknown }).polluted, undefined);
+    });
+
+    it('refuses by its field an alert that is left invalid once its __proto__ key is dropped', async () => {
+      const { app } = await testApp();
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v2/alerts',
+        payload: '[{"labels":{"alertname":"A"}},{"labels":{"__proto__":{"alertname":"B"}}}]',
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().field, 'body.1.labels');
+    });
   });
 
   describe('POST /api/v2/alerts', () => {
