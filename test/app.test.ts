@@ -484,6 +484,38 @@ describe('POST /v1/explain', () => {
     assert.equal(await metrics(), before);
     assert.equal(decisionLines(), linesBefore);
   });
+
+  it('takes one alert on its own, with or without a status', async () => {
+    const { app } = await testApp();
+    const labels = { alertname: 'A', namespace: 'shop', pod: 'api-0' };
+    const annotations = { description: 'crashloop' };
+    const cases = [
+      [{ status: 'firing', labels, annotations }, 'dry_run'],
+      [{ status: 'resolved', labels, annotations }, 'resolved'],
+      [{ labels, annotations }, 'dry_run'],
+      [{ labels, annotations, endsAt: '2020-01-01T00:00:00Z' }, 'resolved'],
+    ] as const;
+    for (const [payload, outcome] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/v1/explain', payload });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().decisions.length, 1);
+      assert.equal(res.json().decisions[0].outcome, outcome, JSON.stringify(payload));
+    }
+    const bad = await app.inject({ method: 'POST', url: '/v1/explain', payload: { labels: { pod: 5 } } });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().field, 'body.labels.pod');
+    const both = await app.inject({ method: 'POST', url: '/v1/explain', payload: { labels, alerts: 'x' } });
+    assert.equal(both.statusCode, 400);
+    assert.equal(both.json().field, 'body.alerts');
+    const neither = await app.inject({
+      method: 'POST',
+      url: '/v1/explain',
+      payload: '5',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(neither.statusCode, 400);
+    assert.equal(neither.json().message, 'body expected object or array');
+  });
 });
 
 describe('the audit trail', () => {
