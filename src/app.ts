@@ -37,11 +37,19 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     // One decision line per alert says what matters; a line per request would only double it.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
+    // A `__proto__` key, or a `constructor` holding a `prototype`, anywhere in a body is dropped
+    // (never set on an object's prototype), not a 400 for the whole group: the other alerts are
+    // still decided, and an alert left invalid by it is refused by name like any other.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
     // TypeBox validates the routes' TypeBox schemas: alert labels are strings, so a number where a
     // string belongs is a 400, never coerced; unknown payload fields are kept.
     schemaController: typeboxCompilers,
   }).withTypeProvider<TypeBoxProvider>();
   registerErrorHandler(app);
+  // Every body is JSON: text/plain is a 415 naming the fix, like any other type, not a string
+  // that fails the schema.
+  app.removeContentTypeParser('text/plain');
 
   const now = deps.now ?? Date.now;
   // --dry-run is nothing but the submitter that creates nothing, whatever cluster is configured.

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { fingerprintOf } from '../src/pipeline/fingerprint.js';
 import { RedisCooldownStore } from '../src/stores/redis.js';
-import { firing, testApp, webhook } from './support/app.js';
+import { firing, scriptedSubmitter, testApp, webhook } from './support/app.js';
 import { sharedPath } from './support/argo-schema.js';
 import { freePort } from './support/processes.js';
 
@@ -112,6 +112,71 @@ describe('intake', () => {
         payload: huge,
       });
       assert.equal(tooLarge.statusCode, 413);
+    });
+
+    it('answers 415 naming the fix for a body that is not application/json (curl -d sends a form)', async () => {
+      const { app } = await testApp();
+      const body = JSON.stringify(webhook([firing({ alertname: 'A' })]));
+      for (const [type, named] of [
+        ['application/x-www-form-urlencoded', 'Content-Type application/x-www-form-urlencoded'],
+        ['text/plain', 'Content-Type text/plain'],
+        [undefined, 'without Content-Type'],
+      ] as const) {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/explain',
+          payload: body,
+          headers: type ? { 'content-type': type } : {},
+        });
+        assert.equal(res.statusCode, 415, `${type}: ${res.body}`);
+        assert.equal(res.json().error, 'unsupported_media_type');
+        assert.ok(res.json().message.includes(named), res.json().message);
+        assert.match(res.json().message, /send Content-Type: application\/json/);
+        assert.match(res.json().message, /-H 'content-type: application\/json'/);
+      }
+    });
+
+    it('drops __proto__ and constructor.prototype keys anywhere in a body and decides every alert', async () => {
+      const { app } = await testApp();
+      const first = JSON.stringify(
+        firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+      );
+      const second =
+        '{"status":"firing","labels":{"__proto__":{"polluted":"yes"},"alertname":"B","namespace":"shop",' +
+        '"pod":"web-0","constructor":{"prototype":{"polluted":"yes"}}},"annotations":{"description":"crashloop"}}';
+      const third = JSON.stringify(firing({ alertname: 'Watchdog' }));
+      const payload =
+        '{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"version":"4",' +
+        `"alerts":[${first},${second},${third}]}`;
+      const res = await app.inject({
+        method: 'POST',
+        url: '/webhook/alertmanager',
+        payload,
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(
+        res.json().decisions.map((d: { alertname: string; outcome: string }) => [d.alertname, d.outcome]),
+        [
+          ['A', 'dry_run'],
+          ['B', 'dry_run'],
+          ['Watchdog', 'no_match'],
+        ],
+      );
+      assert.equal(res.json().decisions[1].cooldownKey, 'crashloop:shop/web');
+      assert.equal(({} as { polluted?: unknown }).polluted, undefined);
+    });
+
+    it('refuses by its field an alert that is left invalid once its __proto__ key is dropped', async () => {
+      const { app } = await testApp();
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v2/alerts',
+        payload: '[{"labels":{"alertname":"A"}},{"labels":{"__proto__":{"alertname":"B"}}}]',
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().field, 'body.1.labels');
     });
   });
 
@@ -223,6 +288,38 @@ describe('decisions', () => {
       (await send({ alertname: 'A', namespace: 'web', pod: 'checkout-7d9f8b6c5-zz9pq' })).outcome,
       'dry_run',
     );
+  });
+
+  it('says that a dry-run repeat is in cooldown behind a Workflow dry-run, not submitted', async () => {
+    const payload = webhook([
+      firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+    ]);
+    const dry = await testApp();
+    await dry.app.inject({ method: 'POST', url: '/webhook/alertmanager', payload });
+    const repeat = (await dry.app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json()
+      .decisions[0];
+    assert.equal(repeat.outcome, 'cooldown');
+    assert.match(repeat.reason, /^kube-sentinel-crashloop-[0-9a-f]+ was dry-run \(not submitted\)$/);
+    const peeked = (await dry.app.inject({ method: 'POST', url: '/v1/explain', payload })).json().decisions[0];
+    assert.equal(peeked.reason, repeat.reason);
+    // A replica that submits, sharing the store, tells the same truth about the dry-run's claim.
+    const live = await testApp({ store: dry.store, submitter: scriptedSubmitter() });
+    live.clock.now = dry.clock.now;
+    const seen = (await live.app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0];
+    assert.equal(seen.reason, repeat.reason);
+  });
+
+  it('says that a repeat is in cooldown behind a submitted Workflow when one was submitted', async () => {
+    const payload = webhook([
+      firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' }),
+    ]);
+    const { app } = await testApp({ submitter: scriptedSubmitter() });
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0].outcome,
+      'submitted',
+    );
+    const repeat = (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload })).json().decisions[0];
+    assert.match(repeat.reason, /^kube-sentinel-crashloop-[0-9a-f]+ was submitted$/);
   });
 
   it('lets the cooldown expire with the clock', async () => {
@@ -364,6 +461,60 @@ describe('POST /v1/explain', () => {
       ],
     });
     assert.equal(peeked.json().decisions[0].outcome, 'cooldown');
+  });
+
+  it('leaves the metrics, and the decision log lines, as they were', async () => {
+    const { app, logs } = await testApp({ submitter: scriptedSubmitter() });
+    const crash = (pod: string) => firing({ alertname: 'A', namespace: 'shop', pod }, { description: 'crashloop' });
+    await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([crash('api-0')]) });
+    const metrics = async () => (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const before = await metrics();
+    assert.match(before, /kube_sentinel_decisions_total\{rule="crashloop",outcome="submitted"\} 1/);
+    const decisionLines = () => logs().filter((line) => line.msg === 'decision').length;
+    const linesBefore = decisionLines();
+    const explained = await app.inject({
+      method: 'POST',
+      url: '/v1/explain',
+      payload: webhook([crash('api-1'), crash('other-0'), firing({ alertname: 'Watchdog' })]),
+    });
+    assert.deepEqual(
+      explained.json().decisions.map((d: { outcome: string }) => d.outcome),
+      ['cooldown', 'dry_run', 'no_match'],
+    );
+    assert.equal(await metrics(), before);
+    assert.equal(decisionLines(), linesBefore);
+  });
+
+  it('takes one alert on its own, with or without a status', async () => {
+    const { app } = await testApp();
+    const labels = { alertname: 'A', namespace: 'shop', pod: 'api-0' };
+    const annotations = { description: 'crashloop' };
+    const cases = [
+      [{ status: 'firing', labels, annotations }, 'dry_run'],
+      [{ status: 'resolved', labels, annotations }, 'resolved'],
+      [{ labels, annotations }, 'dry_run'],
+      [{ labels, annotations, endsAt: '2020-01-01T00:00:00Z' }, 'resolved'],
+    ] as const;
+    for (const [payload, outcome] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/v1/explain', payload });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().decisions.length, 1);
+      assert.equal(res.json().decisions[0].outcome, outcome, JSON.stringify(payload));
+    }
+    const bad = await app.inject({ method: 'POST', url: '/v1/explain', payload: { labels: { pod: 5 } } });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().field, 'body.labels.pod');
+    const both = await app.inject({ method: 'POST', url: '/v1/explain', payload: { labels, alerts: 'x' } });
+    assert.equal(both.statusCode, 400);
+    assert.equal(both.json().field, 'body.alerts');
+    const neither = await app.inject({
+      method: 'POST',
+      url: '/v1/explain',
+      payload: '5',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(neither.statusCode, 400);
+    assert.equal(neither.json().message, 'body expected object or array');
   });
 });
 

@@ -1,15 +1,23 @@
 /**
- * openapi.yaml against the code: every route the app serves is documented, every documented route
- * is served, and each request body, query parameter and response is the route's own TypeBox
- * schema, read the way OpenAPI 3.0 writes it. Descriptions and examples are the document's own.
+ * openapi.yaml against the code: it is strict YAML and a valid OpenAPI 3.0 document; every route
+ * the app serves is documented, every documented route is served, and each request body, query
+ * parameter and response is the route's own TypeBox schema, read the way OpenAPI 3.0 writes it
+ * (descriptions and examples are the document's own); and what the app answers, for every route,
+ * status and outcome, is what the document says.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { Ajv } from 'ajv';
+import formats from 'ajv-formats';
 import type { RouteOptions } from 'fastify';
-import { parse } from 'yaml';
+import { type DocumentOptions, type ParseOptions, parseDocument, type SchemaOptions } from 'yaml';
 import { OPENAPI_PATH } from '../src/app.js';
-import { testApp } from './support/app.js';
+import { ALL_OUTCOMES } from '../src/decision.js';
+import { RedisCooldownStore } from '../src/stores/redis.js';
+import { firing, scriptedSubmitter, testApp, webhook } from './support/app.js';
+import { freePort } from './support/processes.js';
 
 type Schema = Record<string, unknown>;
 
@@ -17,7 +25,17 @@ function isObject(value: unknown): value is Schema {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const document = parse(readFileSync(OPENAPI_PATH, 'utf8')) as Schema;
+/** As strict as the yaml package reads: every error and warning kept, a duplicate key an error. */
+const STRICT: ParseOptions & DocumentOptions & SchemaOptions = { strict: true, uniqueKeys: true, prettyErrors: true };
+
+function strictProblems(text: string): string[] {
+  const parsed = parseDocument(text, STRICT);
+  return [...parsed.errors, ...parsed.warnings].map((problem) => problem.message);
+}
+
+const TEXT = readFileSync(OPENAPI_PATH, 'utf8');
+const parsed = parseDocument(TEXT, STRICT);
+const document = (parsed.errors.length === 0 ? parsed.toJS() : {}) as Schema;
 
 /** Follows `#/components/...` references through the document. */
 function resolve(value: unknown): unknown {
@@ -93,6 +111,10 @@ function canonical(given: unknown): unknown {
       delete schema.anyOf;
       Object.assign(schema, options[0]);
     } else schema.anyOf = options;
+  }
+  // OpenAPI 3.0 lists null among a nullable enum's values; TypeBox's union with null does not.
+  if (schema.nullable === true && Array.isArray(schema.enum) && !schema.enum.includes(null)) {
+    schema.enum = [...schema.enum, null];
   }
   if (schema.additionalProperties === true) delete schema.additionalProperties;
   if (Array.isArray(schema.required)) {
@@ -170,6 +192,34 @@ function contentSchema(where: string, body: unknown): unknown {
 describe('openapi.yaml', async () => {
   const routes = await servedRoutes();
 
+  it('is strict YAML: no error, no warning, no duplicate key', () => {
+    assert.deepEqual(strictProblems(TEXT), []);
+    assert.ok(isObject(document.paths), 'openapi.yaml has paths');
+  });
+
+  it('would be refused by that reading with an unquoted colon or a duplicate key', () => {
+    // What broke every OpenAPI tool once: a plain scalar holding ": ".
+    const unquoted = 'paths:\n  /x:\n    description: No status field: resolved when endsAt is set\n';
+    assert.ok(strictProblems(unquoted).length > 0);
+    assert.ok(strictProblems('a: 1\nb: 2\na: 3\n').some((message) => /unique/i.test(message)));
+  });
+
+  it('is a valid OpenAPI 3.0 document whose every $ref resolves', async () => {
+    const validator = new Validator();
+    const result = await validator.validate(structuredClone(document));
+    assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
+    assert.equal(validator.version, '3.0');
+    assert.doesNotThrow(() => validator.resolveRefs());
+  });
+
+  it('is served unchanged at GET /openapi.yaml', async () => {
+    const { app } = await testApp();
+    const res = await app.inject({ method: 'GET', url: '/openapi.yaml' });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^application\/yaml/);
+    assert.equal(res.body, TEXT);
+  });
+
   it('documents exactly the routes the receiver serves', () => {
     const documented = Object.entries(document.paths as Schema).flatMap(([url, methods]) =>
       Object.keys(methods as Schema).map((method) => `${method.toUpperCase()} ${url}`),
@@ -200,4 +250,224 @@ describe('openapi.yaml', async () => {
       }
     });
   }
+});
+
+/** The JSON pointer of a documented response's schema (through a `$ref` to components/responses), and the schema. */
+function responseSchema(url: string, method: string, status: number): { pointer: string; schema: unknown } {
+  const pointerPart = (part: string) => part.replaceAll('~', '~0').replaceAll('/', '~1');
+  let pointer = `/paths/${pointerPart(url)}/${method}/responses/${status}`;
+  const response = (((document.paths as Schema)[url] as Schema)[method] as Schema).responses as Schema;
+  const given = response[String(status)];
+  assert.ok(isObject(given), `openapi.yaml does not document ${status} for ${method.toUpperCase()} ${url}`);
+  if (typeof given.$ref === 'string') pointer = given.$ref.replace(/^#/, '');
+  const content = (resolve(given) as Schema).content as Schema;
+  const [media] = Object.keys(content);
+  return {
+    pointer: `${pointer}/content/${pointerPart(media ?? '')}/schema`,
+    schema: (content[media ?? ''] as Schema).schema,
+  };
+}
+
+/** Every object schema that lists its properties allows no other: what is answered is documented. */
+function closed(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closed);
+  if (!isObject(schema)) return schema;
+  const copy = Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, closed(value)]));
+  if (isObject(schema.properties) && !('additionalProperties' in schema)) copy.additionalProperties = false;
+  return copy;
+}
+
+/**
+ * The document as a validator reads it: ajv on the OpenAPI schema itself, `#/components/...`
+ * references and all; and on its canonical form closed, so that no undocumented field slips out.
+ */
+function responseValidator() {
+  const documented = new Ajv({ strict: true, allErrors: true });
+  formats.default(documented);
+  // The document's own fields are no schema keywords; the schemas under it are read strictly.
+  documented.addVocabulary(['example', 'openapi', 'info', 'servers', 'security', 'paths', 'components']);
+  documented.addSchema(document, 'openapi.yaml');
+  const exact = new Ajv({ strict: false, allErrors: true });
+  formats.default(exact);
+  return (url: string, method: string, status: number, body: unknown): void => {
+    const { pointer, schema } = responseSchema(url, method, status);
+    const validate = documented.getSchema(`openapi.yaml#${pointer}`);
+    assert.ok(validate, `${pointer} is not a schema`);
+    const where = `${method.toUpperCase()} ${url} ${status}`;
+    assert.ok(validate(body), `${where}: ${JSON.stringify(validate.errors)}\n${JSON.stringify(body)}`);
+    const strict = exact.compile(closed(canonical(schema)) as Schema);
+    assert.ok(strict(body), `${where} answers what openapi.yaml does not document: ${JSON.stringify(strict.errors)}`);
+  };
+}
+
+interface Exchange {
+  method: 'GET' | 'POST';
+  url: string;
+  status: number;
+  body: unknown;
+}
+
+describe('what the receiver answers', async () => {
+  const check = responseValidator();
+  const seen: Exchange[] = [];
+  const outcomes = new Set<string>();
+  const opened: { close(): Promise<unknown> }[] = [];
+  after(async () => Promise.all(opened.map((closable) => closable.close())));
+  const open = async (options: Parameters<typeof testApp>[0] = {}) => {
+    const built = await testApp(options);
+    opened.push(built.app);
+    return built;
+  };
+
+  type Injectable = Awaited<ReturnType<typeof testApp>>['app'];
+  async function exchange(
+    app: Injectable,
+    request: { method: 'GET' | 'POST'; url: string; payload?: unknown; headers?: Record<string, string> },
+    status: number,
+  ): Promise<Exchange> {
+    const res = await app.inject({
+      method: request.method,
+      url: request.url,
+      ...(request.payload === undefined ? {} : { payload: request.payload as string }),
+      ...(request.headers ? { headers: request.headers } : {}),
+    });
+    const path = request.url.split('?')[0] ?? '';
+    assert.equal(res.statusCode, status, `${request.method} ${request.url}: ${res.body.slice(0, 500)}`);
+    const json = /json/.test(String(res.headers['content-type']));
+    const body: unknown = json ? res.json() : res.body;
+    check(path, request.method.toLowerCase(), res.statusCode, body);
+    const answered = { method: request.method, url: path, status: res.statusCode, body };
+    seen.push(answered);
+    for (const decision of (body as { decisions?: { outcome: string }[] }).decisions ?? []) {
+      outcomes.add(decision.outcome);
+    }
+    return answered;
+  }
+
+  const outcomeOf = (answered: Exchange) =>
+    (answered.body as { decisions: { outcome: string }[] }).decisions[0]?.outcome;
+  const crashloop = (pod: string, namespace = 'shop') =>
+    firing({ alertname: 'PodCrash', namespace, pod }, { description: 'CrashLoopBackOff' });
+  const INGEST = ['/webhook/alertmanager', '/api/v2/alerts', '/v1/explain'] as const;
+  const bodyFor = (url: string, alerts: ReturnType<typeof firing>[]) =>
+    url === '/api/v2/alerts' ? alerts.map(({ status: _, ...alert }) => alert) : webhook(alerts);
+
+  it('conforms for every outcome of a dry-run receiver, and for 400, 413 and 415', async () => {
+    const { app } = await open();
+    const post = (url: string, payload: unknown, status = 200) =>
+      exchange(app, { method: 'POST', url, payload }, status);
+    assert.equal(outcomeOf(await post('/webhook/alertmanager', webhook([crashloop('api-0')]))), 'dry_run');
+    const again = await post('/webhook/alertmanager', webhook([crashloop('api-0')]));
+    assert.equal(outcomeOf(again), 'cooldown');
+    assert.equal(outcomeOf(await post('/api/v2/alerts', [{ labels: { alertname: 'Watchdog' } }])), 'no_match');
+    const noMatch = (await post('/v1/explain', { labels: { alertname: 'Watchdog' } })).body as Schema;
+    assert.deepEqual(
+      [(noMatch.decisions as Schema[])[0]?.rule, (noMatch.decisions as Schema[])[0]?.priority],
+      [null, null],
+    );
+    const resolved = { ...crashloop('api-1', 'cart'), status: 'resolved' };
+    assert.equal(outcomeOf(await post('/webhook/alertmanager', webhook([resolved]))), 'resolved');
+    assert.equal(
+      outcomeOf(await post('/webhook/alertmanager', webhook([crashloop('dns', 'kube-system')]))),
+      'excluded',
+    );
+    assert.equal(
+      outcomeOf(await post('/api/v2/alerts', bodyFor('/api/v2/alerts', [crashloop('x;y', 'web')]))),
+      'invalid_target',
+    );
+    for (const payload of [
+      webhook([crashloop('api-9', 'mail')]),
+      [crashloop('api-9', 'mail')],
+      crashloop('api-9', 'mail'),
+    ]) {
+      const explained = (await post('/v1/explain', payload)).body as { decisions: Schema[] };
+      assert.equal(explained.decisions[0]?.outcome, 'dry_run');
+      assert.ok(isObject(explained.decisions[0]?.manifest), 'explain carries the manifest');
+    }
+    for (const url of INGEST) {
+      const bad = await post(url, url === '/webhook/alertmanager' ? { alerts: [{ labels: {} }] } : [{}], 400);
+      assert.equal((bad.body as Schema).error, 'invalid_request');
+      const huge = bodyFor(url, [crashloop('x'.repeat(1024 * 1024))]);
+      await post(url, huge, 413);
+      const form = await exchange(
+        app,
+        { method: 'POST', url, payload: '{}', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+        415,
+      );
+      assert.match((form.body as Schema).message as string, /send Content-Type: application\/json/);
+    }
+    const decisions = await exchange(app, { method: 'GET', url: '/v1/decisions' }, 200);
+    assert.ok((decisions.body as { decisions: unknown[] }).decisions.length > 0);
+    await exchange(app, { method: 'GET', url: '/v1/decisions?limit=0' }, 400);
+    await exchange(app, { method: 'GET', url: '/v1/rules' }, 200);
+    await exchange(app, { method: 'GET', url: '/healthz' }, 200);
+    await exchange(app, { method: 'GET', url: '/readyz' }, 200);
+    await exchange(app, { method: 'GET', url: '/metrics' }, 200);
+    await exchange(app, { method: 'GET', url: '/openapi.yaml' }, 200);
+  });
+
+  it('conforms for submitted, failed, retry (503) and rate_limited', async () => {
+    const submitter = scriptedSubmitter();
+    const { app } = await open({ submitter, args: ['--max-workflows-per-minute=0'] });
+    const post = (pod: string, status = 200, to = app) =>
+      exchange(to, { method: 'POST', url: '/webhook/alertmanager', payload: webhook([crashloop(pod, pod)]) }, status);
+    assert.equal(outcomeOf(await post('a')), 'submitted');
+    submitter.next = {
+      kind: 'failed',
+      status: 403,
+      retryable: false,
+      reason: '403 Forbidden workflows is forbidden',
+      mayHaveLanded: false,
+    };
+    assert.equal(outcomeOf(await post('b')), 'failed');
+    submitter.next = {
+      kind: 'failed',
+      status: 503,
+      retryable: true,
+      mayHaveLanded: false,
+      reason: '503 ServiceUnavailable',
+      retryAfterSeconds: 7,
+    };
+    assert.equal(outcomeOf(await post('c', 503)), 'retry');
+    const limited = (await open({ submitter: scriptedSubmitter(), args: ['--max-workflows-per-minute=1'] })).app;
+    assert.equal(outcomeOf(await post('d', 200, limited)), 'submitted');
+    assert.equal(outcomeOf(await post('e', 200, limited)), 'rate_limited');
+  });
+
+  it('conforms for 401 on every route that needs credentials', async () => {
+    const { app } = await open({ config: { authToken: 's3cret' } });
+    for (const url of INGEST) await exchange(app, { method: 'POST', url, payload: webhook([]) }, 401);
+    for (const url of ['/v1/rules', '/v1/decisions']) await exchange(app, { method: 'GET', url }, 401);
+  });
+
+  it('conforms when the cooldown store is down: retry on every ingest route, 503 from /readyz and /v1/decisions', async () => {
+    const store = new RedisCooldownStore({ url: `redis://127.0.0.1:${await freePort()}`, commandTimeoutMs: 200 });
+    opened.push(store);
+    const { app } = await open({ store });
+    for (const url of INGEST) {
+      assert.equal(
+        outcomeOf(await exchange(app, { method: 'POST', url, payload: bodyFor(url, [crashloop('api-0')]) }, 503)),
+        'retry',
+      );
+    }
+    const ready = await exchange(app, { method: 'GET', url: '/readyz' }, 503);
+    assert.match(((ready.body as Schema).reasons as string[]).join(), /cooldown store/);
+    await exchange(app, { method: 'GET', url: '/v1/decisions' }, 503);
+  });
+
+  it('has answered every outcome, and every status every route documents', () => {
+    assert.deepEqual([...outcomes].sort(), [...ALL_OUTCOMES].sort());
+    const documented = Object.entries(document.paths as Schema).flatMap(([url, methods]) =>
+      Object.entries(methods as Schema).flatMap(([method, operation]) =>
+        Object.keys((operation as Schema).responses as Schema).map(
+          (status) => `${method.toUpperCase()} ${url} ${status}`,
+        ),
+      ),
+    );
+    const answered = new Set(seen.map((e) => `${e.method} ${e.url} ${e.status}`));
+    assert.deepEqual(
+      documented.filter((entry) => !answered.has(entry)),
+      [],
+    );
+  });
 });

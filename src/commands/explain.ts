@@ -1,26 +1,61 @@
 import { readFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
+import type { Alert } from '../alert.js';
 import type { Config } from '../config.js';
-import { alertsFromEither, isExplainBody } from '../pipeline/receive.js';
+import type { Decision } from '../decision.js';
+import { alertsFromEither, ExplainBody } from '../pipeline/receive.js';
+import { compileValidator } from '../routes/typebox.js';
 import { loadRules } from '../rules/load.js';
 import { offlinePipeline } from './offline.js';
 
+const SHAPES = 'an Alertmanager webhook body, a JSON array of v2 alerts, or one alert';
+
 /**
- * `kube-sentinel explain --alert FILE`: the decision each alert in FILE would get from the
- * serving pipeline's explain stages, with the Workflow it would submit, as YAML.
+ * As the server reads a body (fastify's onProtoPoisoning and onConstructorPoisoning: 'remove'):
+ * a `__proto__` key, or a `constructor` that holds a `prototype`, is dropped wherever it is.
+ */
+function withoutPrototypeKeys(key: string, value: unknown): unknown {
+  if (key === '__proto__') return undefined;
+  if (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype')) {
+    return undefined;
+  }
+  return value;
+}
+
+/** What the alert holds, as the receiver read it (a v2 alert's status comes from its endsAt). */
+function shown(alert: Alert): Record<string, unknown> {
+  return {
+    status: alert.status,
+    labels: alert.labels,
+    annotations: alert.annotations,
+    ...(alert.startsAt === undefined ? {} : { startsAt: alert.startsAt }),
+    ...(alert.endsAt === undefined ? {} : { endsAt: alert.endsAt }),
+    ...(alert.generatorURL === undefined ? {} : { generatorURL: alert.generatorURL }),
+  };
+}
+
+function report(alert: Alert, decision: Decision): Record<string, unknown> {
+  const { manifest, retryAfterSeconds: _, ...answer } = decision;
+  return { alert: shown(alert), decision: answer, ...(manifest ? { manifest } : {}) };
+}
+
+/**
+ * `kube-sentinel explain --alert FILE`: each alert in FILE beside the decision it would get from
+ * the serving pipeline's explain stages, with the Workflow it would submit, as YAML.
  */
 export async function explainAlerts(file: string, config: Config): Promise<number> {
   let body: unknown;
   try {
-    body = JSON.parse(await readFile(file, 'utf8'));
+    body = JSON.parse(await readFile(file, 'utf8'), withoutPrototypeKeys);
   } catch (err) {
     process.stderr.write(`kube-sentinel: cannot read ${file}: ${(err as Error).message}\n`);
     return 1;
   }
-  if (!isExplainBody(body)) {
-    process.stderr.write(
-      `kube-sentinel: ${file} is neither an Alertmanager webhook body nor a JSON array of v2 alerts\n`,
-    );
+  const checked = compileValidator(ExplainBody)(body);
+  if ('error' in checked) {
+    const problem = checked.error[0];
+    const where = problem?.instancePath ? problem.instancePath.slice(1).replaceAll('/', '.') : 'the top level';
+    process.stderr.write(`kube-sentinel: ${file} is not ${SHAPES}: at ${where}: ${problem?.message ?? 'invalid'}\n`);
     return 1;
   }
   const loaded = await loadRules(config.rules);
@@ -29,18 +64,8 @@ export async function explainAlerts(file: string, config: Config): Promise<numbe
     return 1;
   }
   const now = Date.now();
-  const decisions = await offlinePipeline(loaded.ruleSet, config, () => now).explain(alertsFromEither(body, now));
-  const report = decisions.map((decision) => ({
-    alertname: decision.alertname,
-    fingerprint: decision.fingerprint,
-    status: decision.status,
-    rule: decision.rule,
-    priority: decision.priority,
-    outcome: decision.outcome,
-    ...(decision.reason ? { reason: decision.reason } : {}),
-    ...(decision.cooldownKey ? { cooldownKey: decision.cooldownKey } : {}),
-    ...(decision.manifest ? { workflow: decision.manifest } : {}),
-  }));
-  process.stdout.write(stringify({ alerts: report }));
+  const alerts = alertsFromEither(checked.value as ExplainBody, now);
+  const decisions = await offlinePipeline(loaded.ruleSet, config, () => now).explain(alerts);
+  process.stdout.write(stringify({ alerts: alerts.map((alert, i) => report(alert, decisions[i] as Decision)) }));
   return 0;
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { type Decision, decide } from '../decision.js';
+import type { WorkflowSubmitter } from '../kube/client.js';
 import { type CooldownClaim, type CooldownStore, StoreUnavailableError } from '../stores/cooldown-store.js';
 import { workflowNameFor } from './cooldown-key.js';
 import type { Metrics } from './metrics.js';
@@ -20,6 +21,8 @@ export interface GuardDeps {
   now: () => number;
   /** Keys whose commit (or hold) is still being written: answered from here meanwhile. */
   unsettled: UnsettledClaims;
+  /** The pipeline's submitter: the claims of a dry-run one say that nothing is submitted. */
+  submitter?: Pick<WorkflowSubmitter, 'mode'>;
 }
 
 const RATE_WINDOW_MS = 60_000;
@@ -40,10 +43,11 @@ function storeUnavailable(draft: Targeted): Decision {
 }
 
 function inCooldown(draft: Targeted, held: CooldownClaim): Decision {
-  return decide(draft.alert, draft.rule, 'cooldown', {
-    cooldownKey: draft.cooldownKey,
-    reason: held.state === 'pending' ? `${held.workflowName} is being submitted` : `${held.workflowName} was submitted`,
-  });
+  const name = held.workflowName;
+  const reason = held.dryRun
+    ? `${name} ${held.state === 'pending' ? 'is being' : 'was'} dry-run (not submitted)`
+    : `${name} ${held.state === 'pending' ? 'is being' : 'was'} submitted`;
+  return decide(draft.alert, draft.rule, 'cooldown', { cooldownKey: draft.cooldownKey, reason });
 }
 
 /**
@@ -81,7 +85,13 @@ export function claimCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
     }
     let claim: Claim | null;
     try {
-      const claimed = { workflowName: ourName, fingerprint: alert.fingerprint, state: 'pending', claimedAt } as const;
+      const claimed: CooldownClaim = {
+        workflowName: ourName,
+        fingerprint: alert.fingerprint,
+        state: 'pending',
+        claimedAt,
+        ...(deps.submitter?.mode === 'dry-run' ? { dryRun: true } : {}),
+      };
       const result = await deps.store.claim(key, claimed, deps.settings.pendingLeaseMs);
       if (result.acquired) claim = { key, workflowName: ourName, ownedByUs: true };
       else if (result.existing.state === 'pending' && result.existing.fingerprint === alert.fingerprint) {

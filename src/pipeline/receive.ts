@@ -1,5 +1,4 @@
 import { FormatRegistry, type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Alert, type AlertSource, AlertStatus } from '../alert.js';
 import { fingerprintOf } from './fingerprint.js';
 
@@ -38,8 +37,26 @@ export const PostableAlert = Type.Object({
 export const PostableAlerts = Type.Array(PostableAlert, { maxItems: 10_000 });
 export type PostableAlerts = Static<typeof PostableAlerts>;
 
-/** `POST /v1/explain` takes either shape. */
-export const ExplainBody = Type.Union([WebhookBody, PostableAlerts]);
+/**
+ * One alert on its own, for `POST /v1/explain` and `explain --alert`: what a person copies out of
+ * a webhook (it has a status) or writes by hand (no status: resolved when endsAt has passed, as
+ * in the v2 API). An object with `alerts` is a webhook message, never one alert.
+ */
+export const OneAlert = Type.Object({
+  status: Type.Optional(AlertStatus),
+  labels: Type.Record(Type.String(), Type.String(), { minProperties: 1 }),
+  annotations: Type.Optional(LabelSet),
+  startsAt: Type.Optional(Type.String({ format: 'date-time' })),
+  endsAt: Type.Optional(Type.String({ format: 'date-time' })),
+  generatorURL: Type.Optional(Type.String()),
+  fingerprint: Type.Optional(Type.String()),
+  alerts: Type.Optional(Type.Never()),
+});
+export type OneAlert = Static<typeof OneAlert>;
+
+/** `POST /v1/explain` takes either payload shape, or one alert. */
+export const ExplainBody = Type.Union([WebhookBody, PostableAlerts, OneAlert]);
+export type ExplainBody = Static<typeof ExplainBody>;
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -80,8 +97,21 @@ export function alertsFromPostable(body: PostableAlerts, now: number): Alert[] {
   });
 }
 
-export function alertsFromEither(body: WebhookBody | PostableAlerts, now: number): Alert[] {
-  return Array.isArray(body) ? alertsFromPostable(body, now) : alertsFromWebhook(body);
+function isWebhookBody(body: WebhookBody | OneAlert): body is WebhookBody {
+  return Object.hasOwn(body, 'alerts');
+}
+
+/** One alert: with a status as in a webhook, without one as in the v2 API. */
+function alertsFromOne(alert: OneAlert, now: number): Alert[] {
+  const { status, alerts: _, ...fields } = alert;
+  return status === undefined
+    ? alertsFromPostable([fields], now)
+    : alertsFromWebhook({ alerts: [{ ...fields, status }] });
+}
+
+export function alertsFromEither(body: ExplainBody, now: number): Alert[] {
+  if (Array.isArray(body)) return alertsFromPostable(body, now);
+  return isWebhookBody(body) ? alertsFromWebhook(body) : alertsFromOne(body, now);
 }
 
 /** RFC 3339 date-time, as Alertmanager's API takes it (Go's time.RFC3339Nano): a zone is required. */
@@ -99,10 +129,3 @@ export function isDateTime(value: string): boolean {
 
 // TypeBox checks formats through its registry, for the routes and for the CLI (explain --alert).
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', isDateTime);
-let explainBodyCheck: ReturnType<typeof TypeCompiler.Compile<typeof ExplainBody>> | undefined;
-
-/** For the CLI: is this either accepted payload shape? */
-export function isExplainBody(body: unknown): body is WebhookBody | PostableAlerts {
-  explainBodyCheck ??= TypeCompiler.Compile(ExplainBody);
-  return explainBodyCheck.Check(body);
-}

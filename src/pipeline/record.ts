@@ -13,19 +13,22 @@ export interface RecordDeps {
   settings: { replica: string; auditMaxLen: number };
 }
 
-/** How a pipeline records: ingest decisions go to the shared audit trail, explain ones are only logged. */
+/**
+ * How a pipeline records: ingest decisions are counted, logged and go to the shared audit trail;
+ * explain ones (audit: false) leave no trace but a debug line.
+ */
 export interface RecordOptions {
   audit: boolean;
 }
 
 /**
- * One log line and one metric per decision; with `audit`, an entry in the shared audit trail. A
- * failing audit write is logged and counted, never turned into a failed decision: the
- * remediation already happened.
+ * One `decision` log line, one metric and an entry in the shared audit trail per ingest decision.
+ * A failing audit write is logged and counted, never turned into a failed decision: the
+ * remediation already happened. Explain has no side effects: nothing counted or appended, and its
+ * debug line is no `decision` (what counts decisions in the logs sees only ingest's).
  */
 export function recorder(deps: RecordDeps, options: RecordOptions): (alert: Alert, decision: Decision) => void {
   return (alert, decision) => {
-    deps.metrics.decisions.inc({ rule: decision.rule ?? '', outcome: decision.outcome });
     const line = {
       rule: decision.rule,
       action: decision.rule ? 'trigger-argo-workflow' : null,
@@ -36,11 +39,15 @@ export function recorder(deps: RecordDeps, options: RecordOptions): (alert: Aler
       fingerprint: decision.fingerprint,
       alertname: decision.alertname,
       ...(decision.reason ? { reason: decision.reason } : {}),
-      ...(options.audit ? {} : { explain: true }),
     };
+    if (!options.audit) {
+      deps.logger.debug(line, 'explain');
+      return;
+    }
+    deps.metrics.decisions.inc({ rule: decision.rule ?? '', outcome: decision.outcome });
     const level = decision.outcome === 'failed' ? 'error' : decision.outcome === 'retry' ? 'warn' : 'info';
     deps.logger[level](line, 'decision');
-    if (!options.audit || decision.reason === STORE_UNAVAILABLE) return;
+    if (decision.reason === STORE_UNAVAILABLE) return;
     // Not awaited: the answer to Alertmanager need not wait for a second round trip to Redis. The
     // write is queued on the same connection (closing the store waits for it).
     deps.store

@@ -32,6 +32,21 @@ export function sendError(reply: FastifyReply, error: HttpErrorCode, message: st
   return reply.code(HTTP_ERRORS[error]).send(body);
 }
 
+/** Bounds what is echoed of a client's header. */
+const ECHOED_HEADER_MAX = 100;
+
+/**
+ * The 415 message names the fix. `curl -d` sends application/x-www-form-urlencoded unless told
+ * otherwise, the usual way to get here.
+ */
+export function unsupportedMediaType(contentType: string | undefined): string {
+  const given =
+    contentType === undefined
+      ? 'a body without Content-Type'
+      : `Content-Type ${contentType.slice(0, ECHOED_HEADER_MAX)}`;
+  return `${given} is not accepted: send Content-Type: application/json (with curl: -H 'content-type: application/json')`;
+}
+
 /** Maps fastify's errors to clear 4xx answers; anything else is a 500 that is logged, never a crash. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -46,7 +61,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return sendError(reply, 'body_too_large', err.message);
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return sendError(reply, 'unsupported_media_type', 'send Content-Type: application/json');
+        return sendError(reply, 'unsupported_media_type', unsupportedMediaType(request.headers['content-type']));
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

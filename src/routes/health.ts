@@ -31,14 +31,16 @@ function storeProblem(kind: string, err: unknown, detailed: boolean): string {
 
 const READY_TIMEOUT_MS = 2000;
 
-export const Status = Type.Object({ status: Type.String(), reasons: Type.Optional(Type.Array(Type.String())) });
+const Alive = Type.Object({ status: Type.Literal('ok') });
+const Ready = Type.Object({ status: Type.Literal('ready') });
+const NotReady = Type.Object({ status: Type.Literal('unavailable'), reasons: Type.Array(Type.String()) });
 const Text = Type.String();
 
 /** What probes, scrapers and API clients read without credentials: liveness, readiness, metrics, this API's document. */
 export function healthRoutes(app: App, deps: HealthDeps): void {
-  app.get('/healthz', { schema: { response: { 200: Status } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { response: { 200: Alive } } }, async () => ({ status: 'ok' as const }));
 
-  app.get('/readyz', { schema: { response: { 200: Status, 503: Status } } }, async (request, reply) => {
+  app.get('/readyz', { schema: { response: { 200: Ready, 503: NotReady } } }, async (request, reply) => {
     const problems: string[] = [];
     if (deps.rules().rules.length === 0) problems.push('no rules loaded');
     try {
@@ -53,7 +55,7 @@ export function healthRoutes(app: App, deps: HealthDeps): void {
     }
     if (deps.readinessProblems) problems.push(...(await deps.readinessProblems()));
     if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', reasons: problems });
-    return { status: 'ready' };
+    return { status: 'ready' as const };
   });
 
   app.get('/metrics', { schema: { response: { 200: Text } } }, async (_request, reply) => {

@@ -16,7 +16,14 @@ import type { App } from './typebox.js';
 /** What every ingest route answers, 200 or 503: one decision per alert. */
 export const DecisionsAnswer = Type.Object({ decisions: Type.Array(Decision) });
 
-const responses = { 200: DecisionsAnswer, 400: ErrorBody, 401: ErrorBody, 413: ErrorBody, 503: DecisionsAnswer };
+const responses = {
+  200: DecisionsAnswer,
+  400: ErrorBody,
+  401: ErrorBody,
+  413: ErrorBody,
+  415: ErrorBody,
+  503: DecisionsAnswer,
+};
 
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
 

@@ -50,6 +50,17 @@ function topType(schema: TSchema): string | undefined {
   return typeof schema.type === 'string' ? schema.type : undefined;
 }
 
+/** The branch an object was meant for: the one whose required properties it has (a webhook message has `alerts`, one alert `labels`). */
+function hasRequired(schema: TSchema, value: unknown): boolean {
+  const required: unknown = schema.required;
+  return (
+    Array.isArray(required) &&
+    typeof value === 'object' &&
+    value !== null &&
+    required.every((key) => typeof key === 'string' && Object.hasOwn(value, key))
+  );
+}
+
 function jsonType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
@@ -83,8 +94,9 @@ function firstProblem(check: TypeCheck<TSchema>, value: unknown): SchemaProblem 
 
 /**
  * A validator for fastify's validatorCompiler. A top-level union (POST /v1/explain takes either
- * payload shape) reports the problem of the branch whose JSON type the value has, not a bare
- * "expected union value". A query string arrives as text: `convert` turns `?limit=5` into the
+ * payload shape, or one alert) reports the problem of the branch whose JSON type the value has
+ * (of two objects, the one whose required properties it has), or the JSON types it takes; never a
+ * bare "expected union value". A query string arrives as text: `convert` turns `?limit=5` into the
  * number its schema asks for, and fills in defaults. Bodies are never converted: a number where a
  * string belongs is a 400.
  */
@@ -99,8 +111,14 @@ export function compileValidator(
   return (given) => {
     const value = convert ? Value.Default(schema, Value.Convert(schema, given)) : given;
     if (check.Check(value)) return { value };
-    const branch = branches.find((b) => topType(b.schema) === jsonType(value));
-    return { error: [firstProblem(branch?.check ?? check, value)] };
+    const fitting = branches.filter((b) => topType(b.schema) === jsonType(value));
+    const branch = fitting.find((b) => hasRequired(b.schema, value)) ?? fitting[0];
+    if (branch) return { error: [firstProblem(branch.check, value)] };
+    const types = [...new Set(branches.map((b) => topType(b.schema)))];
+    if (branches.length > 0 && types.every((t) => t !== undefined)) {
+      return { error: [{ instancePath: '', message: `expected ${types.join(' or ')}` }] };
+    }
+    return { error: [firstProblem(check, value)] };
   };
 }
 

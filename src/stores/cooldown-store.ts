@@ -10,6 +10,8 @@ export interface CooldownClaim {
   state: 'pending' | 'committed';
   /** Epoch milliseconds at which the claim was taken. */
   claimedAt: number;
+  /** Taken by a dry-run receiver: the Workflow was decided and rendered, never created. */
+  dryRun?: true;
 }
 
 export type ClaimResult = { acquired: true; claim: CooldownClaim } | { acquired: false; existing: CooldownClaim };

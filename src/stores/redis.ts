@@ -328,6 +328,7 @@ function parseClaim(value: string, key: string): CooldownClaim {
     fingerprint: parsed.fingerprint,
     state: parsed.state,
     claimedAt: parsed.claimedAt,
+    ...(parsed.dryRun === true ? { dryRun: true } : {}),
   };
 }
 

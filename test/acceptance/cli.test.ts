@@ -63,12 +63,10 @@ interface WorkflowParameter {
 }
 
 interface ExplainedAlert {
-  alertname: string;
-  rule: string | null;
-  priority: string | null;
-  outcome: string;
-  cooldownKey?: string;
-  workflow?: {
+  /** What the file holds for this alert, as the receiver read it. */
+  alert: { status: string; labels: Record<string, string>; annotations: Record<string, string>; endsAt?: string };
+  decision: { alertname: string; rule: string | null; priority: string | null; outcome: string; cooldownKey?: string };
+  manifest?: {
     apiVersion: string;
     kind: string;
     metadata: { name: string; namespace: string; labels: Record<string, string> };
@@ -77,7 +75,7 @@ interface ExplainedAlert {
 }
 
 function parametersOf(alert: ExplainedAlert): Record<string, string> {
-  return Object.fromEntries((alert.workflow?.spec.arguments.parameters ?? []).map((p) => [p.name, p.value]));
+  return Object.fromEntries((alert.manifest?.spec.arguments.parameters ?? []).map((p) => [p.name, p.value]));
 }
 
 const temporaryDirectories: string[] = [];
@@ -335,16 +333,29 @@ describe('kube-sentinel CLI', () => {
       const { alerts } = parse(run.stdout) as { alerts: ExplainedAlert[] };
       assert.equal(alerts.length, 1);
       const [alert] = alerts as [ExplainedAlert];
-      assert.equal(alert.rule, 'general-diagnostics');
-      assert.equal(alert.priority, 'P3');
-      assert.equal(alert.outcome, 'dry_run');
-      assert.equal(alert.cooldownKey, 'general-diagnostics:shop/checkout');
-      assert.equal(alert.workflow?.apiVersion, 'argoproj.io/v1alpha1');
-      assert.equal(alert.workflow?.kind, 'Workflow');
-      assert.match(alert.workflow?.metadata.name ?? '', /^kube-sentinel-general-diagnostics-[0-9a-f]+$/);
-      assert.equal(alert.workflow?.metadata.namespace, 'argo');
-      assert.equal(alert.workflow?.metadata.labels['kube-sentinel.io/rule'], 'general-diagnostics');
-      assert.equal(alert.workflow?.spec.workflowTemplateRef?.name, 'diagnose-pod');
+      assert.deepEqual(alert.alert, {
+        status: 'firing',
+        labels: {
+          alertname: 'KubePodCrashLooping',
+          namespace: 'shop',
+          pod: 'checkout-7d9f8b6c5-x2x9k',
+          container: 'checkout',
+        },
+        annotations: { description: 'Pod shop/checkout-7d9f8b6c5-x2x9k is in CrashLoopBackOff' },
+        startsAt: '2026-01-01T00:00:00Z',
+        endsAt: '0001-01-01T00:00:00Z',
+        generatorURL: 'http://prometheus.monitoring.svc:9090/graph',
+      });
+      assert.equal(alert.decision.rule, 'general-diagnostics');
+      assert.equal(alert.decision.priority, 'P3');
+      assert.equal(alert.decision.outcome, 'dry_run');
+      assert.equal(alert.decision.cooldownKey, 'general-diagnostics:shop/checkout');
+      assert.equal(alert.manifest?.apiVersion, 'argoproj.io/v1alpha1');
+      assert.equal(alert.manifest?.kind, 'Workflow');
+      assert.match(alert.manifest?.metadata.name ?? '', /^kube-sentinel-general-diagnostics-[0-9a-f]+$/);
+      assert.equal(alert.manifest?.metadata.namespace, 'argo');
+      assert.equal(alert.manifest?.metadata.labels['kube-sentinel.io/rule'], 'general-diagnostics');
+      assert.equal(alert.manifest?.spec.workflowTemplateRef?.name, 'diagnose-pod');
       assert.deepEqual(parametersOf(alert), {
         namespace: 'shop',
         pod: 'checkout-7d9f8b6c5-x2x9k',
@@ -361,11 +372,11 @@ describe('kube-sentinel CLI', () => {
       const { alerts } = parse(run.stdout) as { alerts: ExplainedAlert[] };
       assert.equal(alerts.length, 1);
       const [alert] = alerts as [ExplainedAlert];
-      assert.equal(alert.rule, 'oom-investigation');
-      assert.equal(alert.outcome, 'dry_run');
-      assert.equal(alert.cooldownKey, 'oom-investigation:shop/cart');
-      assert.equal(alert.workflow?.kind, 'Workflow');
-      assert.equal(alert.workflow?.spec.workflowTemplateRef?.name, 'diagnose-memory');
+      assert.equal(alert.decision.rule, 'oom-investigation');
+      assert.equal(alert.decision.outcome, 'dry_run');
+      assert.equal(alert.decision.cooldownKey, 'oom-investigation:shop/cart');
+      assert.equal(alert.manifest?.kind, 'Workflow');
+      assert.equal(alert.manifest?.spec.workflowTemplateRef?.name, 'diagnose-memory');
       assert.deepEqual(parametersOf(alert), {
         namespace: 'shop',
         pod: 'cart-5c8d7f9b4-x7kq2',
@@ -380,8 +391,8 @@ describe('kube-sentinel CLI', () => {
       const run = await cli(['explain', '--alert', fixture('v2-oom-timestamped.json')]);
       assert.equal(run.status, 0, printed(run));
       const { alerts } = parse(run.stdout) as { alerts: ExplainedAlert[] };
-      assert.equal(alerts[0]?.rule, 'oom-investigation');
-      assert.equal(alerts[0]?.outcome, 'dry_run');
+      assert.equal(alerts[0]?.decision.rule, 'oom-investigation');
+      assert.equal(alerts[0]?.decision.outcome, 'dry_run');
     });
 
     it('decides through the serving stages: an excluded namespace, a resolved alert and a hostile label get what serve gives them, and no Workflow', async () => {
@@ -403,13 +414,54 @@ describe('kube-sentinel CLI', () => {
       assert.equal(run.status, 0, printed(run));
       const { alerts } = parse(run.stdout) as { alerts: ExplainedAlert[] };
       assert.deepEqual(
-        alerts.map((alert) => [alert.outcome, alert.rule, alert.workflow]),
+        alerts.map((alert) => [alert.decision.outcome, alert.decision.rule, alert.manifest]),
         [
           ['excluded', null, undefined],
           ['resolved', 'general-diagnostics', undefined],
           ['invalid_target', 'general-diagnostics', undefined],
         ],
       );
+      // Beside each decision, the alert as read: a v2 alert whose endsAt has passed is resolved.
+      assert.deepEqual(
+        alerts.map((alert) => [alert.alert.status, alert.alert.labels.pod, alert.alert.endsAt]),
+        [
+          ['firing', 'coredns-5d78c9869d-abcde', undefined],
+          ['resolved', 'checkout-7d9f8b6c5-x2x9k', '2020-01-01T00:00:00Z'],
+          ['firing', 'x;rm -rf /', undefined],
+        ],
+      );
+    });
+
+    it('explains one alert on its own, as copied out of a webhook, dropping __proto__ and constructor.prototype keys as serve does', async () => {
+      const file = join(await temporaryDirectory(), 'alert.json');
+      writeFileSync(
+        file,
+        '{"status":"firing","__proto__":{"polluted":"yes"},"labels":{"__proto__":{"alertname":"X"},' +
+          '"constructor":{"prototype":{"polluted":"yes"}},"alertname":"KubePodCrashLooping","namespace":"shop",' +
+          '"pod":"checkout-7d9f8b6c5-x2x9k"},"annotations":{"description":"Back-off restarting failed container: CrashLoopBackOff"}}',
+      );
+      const run = await cli(['explain', '--alert', file]);
+      assert.equal(run.status, 0, printed(run));
+      const { alerts } = parse(run.stdout) as { alerts: ExplainedAlert[] };
+      assert.equal(alerts.length, 1);
+      assert.deepEqual(alerts[0]?.alert.labels, {
+        alertname: 'KubePodCrashLooping',
+        namespace: 'shop',
+        pod: 'checkout-7d9f8b6c5-x2x9k',
+      });
+      assert.equal(alerts[0]?.decision.rule, 'general-diagnostics');
+      assert.equal(alerts[0]?.decision.outcome, 'dry_run');
+      assert.equal(alerts[0]?.manifest?.kind, 'Workflow');
+    });
+
+    it('exits 1 naming where one alert is wrong', async () => {
+      const file = join(await temporaryDirectory(), 'alert.json');
+      writeFileSync(file, JSON.stringify({ labels: { alertname: 'X', pod: 5 } }));
+      const run = await cli(['explain', '--alert', file]);
+      assert.equal(run.status, 1, printed(run));
+      assert.ok(run.stderr.includes(file), printed(run));
+      assert.match(run.stderr, /at labels\.pod: expected string/);
+      assert.equal(run.stdout, '');
     });
 
     it('exits 2 with its usage when --alert is missing', async () => {

@@ -104,7 +104,10 @@ function alertsSent(payload: Buffer): unknown[] | undefined {
     return undefined;
   }
   if (Array.isArray(body)) return body;
-  return isRecord(body) && Array.isArray(body.alerts) ? body.alerts : undefined;
+  if (!isRecord(body)) return undefined;
+  if (Array.isArray(body.alerts)) return body.alerts;
+  // POST /v1/explain takes one alert on its own too.
+  return !Object.hasOwn(body, 'alerts') && isRecord(body.labels) ? [body] : undefined;
 }
 
 /** Everything wrong with one answer; empty when it is what the spec asks for. */

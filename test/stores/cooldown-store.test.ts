@@ -213,6 +213,19 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
         assert.deepEqual(await store.peek('k'), claim);
       });
 
+      it('keeps the dry-run mark of a claim through claim, commit and peek', async () => {
+        const store = await open();
+        const claim: CooldownClaim = { ...pendingClaim('wf-dry'), dryRun: true };
+        await store.claim('k', claim, LONG_MS);
+        assert.deepEqual(await store.peek('k'), claim);
+        assert.deepEqual(await store.claim('k', pendingClaim('wf-other'), LONG_MS), {
+          acquired: false,
+          existing: claim,
+        });
+        assert.equal(await store.commit('k', 'wf-dry', LONG_MS), true);
+        assert.deepEqual(await store.peek('k'), { ...claim, state: 'committed' });
+      });
+
       it('answers false for a key that holds nothing', async () => {
         const store = await open();
         assert.equal(await store.release('nobody-claimed-this', 'wf-1'), false);

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
+import type { SubmitResult } from '../../src/kube/result.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
 import { loadRules } from '../../src/rules/load.js';
 import type { RuleSet } from '../../src/rules/types.js';
@@ -96,4 +97,16 @@ export function webhook(alerts: Record<string, unknown>[], extra: Record<string,
 
 export function firing(labels: Record<string, string>, annotations: Record<string, string> = {}) {
   return { status: 'firing', labels, annotations, startsAt: '2026-11-26T11:59:00Z', endsAt: '0001-01-01T00:00:00Z' };
+}
+
+/** A cluster submitter (not dry-run) whose next answer the test chooses: created until told otherwise. */
+export function scriptedSubmitter(): WorkflowSubmitter & { next: SubmitResult } {
+  return {
+    mode: 'cluster',
+    target: 'scripted',
+    next: { kind: 'created', status: 201, retryable: false },
+    async create() {
+      return this.next;
+    },
+  };
 }
