@@ -15,6 +15,14 @@ export interface RuleSource {
 
 export type ReadResult = { ok: true; sources: RuleSource[] } | { ok: false; errors: string[] };
 
+/**
+ * A rules file may be at most 1 MiB (a ConfigMap holds at most that much), and the files of one
+ * load together at most 4 MiB: parsing YAML costs about a second per MiB, and every byte is read
+ * again at each reload. A bigger file is refused before it is read.
+ */
+export const MAX_RULES_FILE_BYTES = 1024 * 1024;
+export const MAX_RULES_TOTAL_BYTES = 4 * 1024 * 1024;
+
 function fsProblem(path: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code === 'ENOENT') return `${path}: no such file or directory`;
@@ -24,6 +32,26 @@ function fsProblem(path: string, err: unknown): string {
 
 function isRulesFileName(name: string): boolean {
   return !name.startsWith('.') && (name.endsWith('.yaml') || name.endsWith('.yml'));
+}
+
+/** "1 MiB (1048576 bytes)": the limit as people think of it, and exactly. */
+function limit(bytes: number): string {
+  return `${bytes / (1024 * 1024)} MiB (${bytes} bytes)`;
+}
+
+/** Why FILE, BYTES long, after TOTAL bytes of earlier files, is refused; null when within the limits. */
+function sizeProblem(file: string, bytes: number, total: number): { message: string; overTotal: boolean } | null {
+  if (bytes > MAX_RULES_FILE_BYTES)
+    return {
+      message: `${file}:1: file is ${bytes} bytes, over the limit of ${limit(MAX_RULES_FILE_BYTES)}`,
+      overTotal: false,
+    };
+  if (total + bytes > MAX_RULES_TOTAL_BYTES)
+    return {
+      message: `${file}:1: the rules files come to ${total + bytes} bytes with this one, over the limit of ${limit(MAX_RULES_TOTAL_BYTES)} for all of them`,
+      overTotal: true,
+    };
+  return null;
 }
 
 /**
@@ -38,7 +66,7 @@ export async function readRuleSources(path: string): Promise<ReadResult> {
   } catch (err) {
     return { ok: false, errors: [fsProblem(path, err)] };
   }
-  const files: string[] = [];
+  const files: { file: string; size: number }[] = [];
   if (info.isDirectory()) {
     let names: string[];
     try {
@@ -52,21 +80,36 @@ export async function readRuleSources(path: string): Promise<ReadResult> {
       const file = join(path, name);
       try {
         // stat, not lstat: ConfigMap entries are symlinks to the real files.
-        if ((await stat(file)).isFile()) files.push(file);
+        const entry = await stat(file);
+        if (entry.isFile()) files.push({ file, size: entry.size });
       } catch (err) {
         return { ok: false, errors: [fsProblem(file, err)] };
       }
     }
   } else {
-    files.push(path);
+    files.push({ file: path, size: info.size });
   }
   const sources: RuleSource[] = [];
   const errors: string[] = [];
-  for (const file of files) {
-    try {
-      sources.push({ file, bytes: await readFile(file) });
-    } catch (err) {
-      errors.push(fsProblem(file, err));
+  let total = 0;
+  for (const { file, size } of files) {
+    // Checked before reading (a huge file is never read) and after (it may have grown meanwhile).
+    let problem = sizeProblem(file, size, total);
+    if (problem === null) {
+      try {
+        const bytes = await readFile(file);
+        problem = sizeProblem(file, bytes.length, total);
+        if (problem === null) sources.push({ file, bytes });
+        total += bytes.length;
+      } catch (err) {
+        errors.push(fsProblem(file, err));
+        continue;
+      }
+    }
+    if (problem !== null) {
+      errors.push(problem.message);
+      // Past the total, every later file would repeat the same complaint.
+      if (problem.overTotal) break;
     }
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, sources };
