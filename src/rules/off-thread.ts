@@ -54,25 +54,29 @@ function checkInWorker(path: string, sources: readonly RuleSource[], timeoutMs: 
     };
     const fail = (why: string) => settle({ ok: false, errors: [`${path}: reload failed: ${why}`] });
     const timer = setTimeout(() => fail(`validating took longer than ${timeoutMs / 1000} s`), timeoutMs);
-    worker.once('message', (text: string) => settle(JSON.parse(text) as WorkerOutput));
+    worker.once('message', settle);
     worker.once('error', (err) => fail(err.message));
     worker.once('exit', (code) => fail(`the validating thread exited (code ${code}) without an answer`));
   });
 }
 
-/** The rules with their label matchers compiled again, one rule per step. */
-function* withMatchers(rules: readonly PortableRule[]): Steps<Rule[]> {
+/** The rules read from their JSON chunks, label matchers compiled again, a chunk or a rule per step. */
+function* rulesFrom(chunks: readonly string[]): Steps<Rule[]> {
   const compiled: Rule[] = [];
-  for (const rule of rules) {
-    const labels: LabelMatcher[] = [];
-    for (const { name, op, value } of rule.match.labels) {
-      const matcher = matcherOf(name, op, value);
-      // The worker compiled the very same matcher; failing here would be a bug, not a bad file.
-      if ('error' in matcher) throw new Error(`${rule.source.file}:${rule.source.line}: ${matcher.error}`);
-      labels.push(matcher);
-    }
-    compiled.push({ ...rule, match: { ...rule.match, labels } });
+  for (const chunk of chunks) {
+    const rules = JSON.parse(chunk) as PortableRule[];
     yield;
+    for (const rule of rules) {
+      const labels: LabelMatcher[] = [];
+      for (const { name, op, value } of rule.match.labels) {
+        const matcher = matcherOf(name, op, value);
+        // The worker compiled the very same matcher; failing here would be a bug, not a bad file.
+        if ('error' in matcher) throw new Error(`${rule.source.file}:${rule.source.line}: ${matcher.error}`);
+        labels.push(matcher);
+      }
+      compiled.push({ ...rule, match: { ...rule.match, labels } });
+      yield;
+    }
   }
   return compiled;
 }
@@ -87,7 +91,7 @@ export async function loadOffThread(
   if (!checked.ok) return checked;
   const ruleSet = await runInSlices(
     (function* () {
-      const rules = yield* withMatchers(checked.rules);
+      const rules = yield* rulesFrom(checked.ruleChunks);
       return yield* ruleSetSteps(rules, checked.excludedNamespaces, checked.files);
     })(),
     options.sliceMs,
