@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** One rules file as read from disk; `bytes` feed the reload hash, so unchanged files cause no reload. */
@@ -57,14 +57,35 @@ function sizeProblem(file: string, bytes: number, total: number): { message: str
 /**
  * The bytes of every rules file under PATH: the file itself, or each `*.yaml`/`*.yml` directly in
  * the directory, in name order. Names starting with '.' are skipped: in a ConfigMap mount those are
- * `..data` and the timestamped directories that the visible symlinks point into.
+ * `..data` and the timestamped directories that the visible symlinks point into. Files are read
+ * again when ..data was swapped while they were read, so a load never mixes two versions.
  */
 export async function readRuleSources(path: string): Promise<ReadResult> {
+  for (let attempt = 1; ; attempt++) {
+    const read = await readOnce(path);
+    if (read.destinations === null || attempt === READ_ATTEMPTS) return read.result;
+    // A ConfigMap update swapped ..data while the files were read one by one: some may be old,
+    // some new. Read them again, so that one load is one version.
+    if ((await destinationsOf(read.files)) === read.destinations) return read.result;
+  }
+}
+
+const READ_ATTEMPTS = 3;
+
+/** Where each file's path leads: swapping a symlink on the way there (..data) changes it. */
+async function destinationsOf(files: readonly string[]): Promise<string> {
+  const real = await Promise.all(files.map((file) => realpath(file).catch(() => '')));
+  return real.join('\0');
+}
+
+/** One read of every rules file, and where their paths led before (null for fewer than two files). */
+async function readOnce(path: string): Promise<{ result: ReadResult; files: string[]; destinations: string | null }> {
+  const failed = (errors: string[]) => ({ result: { ok: false as const, errors }, files: [], destinations: null });
   let info: Stats;
   try {
     info = await stat(path);
   } catch (err) {
-    return { ok: false, errors: [fsProblem(path, err)] };
+    return failed([fsProblem(path, err)]);
   }
   const files: { file: string; size: number }[] = [];
   if (info.isDirectory()) {
@@ -72,7 +93,7 @@ export async function readRuleSources(path: string): Promise<ReadResult> {
     try {
       names = await readdir(path);
     } catch (err) {
-      return { ok: false, errors: [fsProblem(path, err)] };
+      return failed([fsProblem(path, err)]);
     }
     names.sort();
     for (const name of names) {
@@ -83,12 +104,14 @@ export async function readRuleSources(path: string): Promise<ReadResult> {
         const entry = await stat(file);
         if (entry.isFile()) files.push({ file, size: entry.size });
       } catch (err) {
-        return { ok: false, errors: [fsProblem(file, err)] };
+        return failed([fsProblem(file, err)]);
       }
     }
   } else {
     files.push({ file: path, size: info.size });
   }
+  const paths = files.map(({ file }) => file);
+  const destinations = paths.length > 1 ? await destinationsOf(paths) : null;
   const sources: RuleSource[] = [];
   const errors: string[] = [];
   let total = 0;
@@ -112,7 +135,8 @@ export async function readRuleSources(path: string): Promise<ReadResult> {
       if (problem.overTotal) break;
     }
   }
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, sources };
+  const result: ReadResult = errors.length > 0 ? { ok: false, errors } : { ok: true, sources };
+  return { result, files: paths, destinations };
 }
 
 /** Identifies the content of a load: file names and bytes. Equal hashes mean nothing to reload. */
