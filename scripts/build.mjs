@@ -1,5 +1,6 @@
 /**
- * `npm run build`: bundles src/cli.ts into dist/ with esbuild (tsc only typechecks).
+ * `npm run build`: bundles src/cli.ts (and the rules reload's worker thread) into dist/ with
+ * esbuild (tsc only typechecks).
  *
  * Why a bundle: a Kube Sentinel start is mostly module loading — hundreds of files resolved, read
  * and compiled one by one. One file for the receiver, plus a chunk per lazily loaded backend
@@ -45,7 +46,8 @@ const pureGeneratedModels = {
 rmSync('dist', { recursive: true, force: true });
 await build({
   ...nodeBundleOptions,
-  entryPoints: ['src/cli.ts'],
+  // The reload's worker thread (src/rules/off-thread.ts) loads dist/load-worker.js by path.
+  entryPoints: { cli: 'src/cli.ts', 'load-worker': 'src/rules/load-worker.ts' },
   outdir: 'dist',
   splitting: true,
   // pino-pretty: loaded only for a person at a terminal (src/logging.ts createLogger).

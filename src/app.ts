@@ -26,6 +26,8 @@ export interface AppDeps {
   now?: () => number;
   /** Extra readiness problems (e.g. missing WorkflowTemplates with --check-templates); empty when ready. */
   readinessProblems?: () => Promise<string[]>;
+  /** What works at less than its best: shown by /readyz, which still answers 200. */
+  readinessWarnings?: () => string[];
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));
@@ -68,6 +70,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
       metrics: deps.metrics,
       openapiPath: OPENAPI_PATH,
       readinessProblems: deps.readinessProblems,
+      readinessWarnings: deps.readinessWarnings,
       authenticated: check ? (request) => check(request.headers.authorization) : undefined,
     });
     done();

@@ -9,7 +9,7 @@ import { createKubeSubmitter, dryRunSubmitter, kubeconfigSource, type WorkflowSu
 import { createMetrics } from './pipeline/metrics.js';
 import { loadRules } from './rules/load.js';
 import type { RuleSet } from './rules/types.js';
-import { watchRules } from './rules/watch.js';
+import { DEFAULT_CHECK_EVERY_MS, type WatchOptions, watchRules } from './rules/watch.js';
 import type { CooldownStore } from './stores/cooldown-store.js';
 import { MemoryCooldownStore } from './stores/memory.js';
 
@@ -73,6 +73,11 @@ async function templateReadiness(
   };
 }
 
+export interface ServerOptions {
+  /** For tests: how the rules' directories are watched, and the periodic check's timer. */
+  rulesWatch?: Pick<WatchOptions, 'watchDirectory' | 'every'>;
+}
+
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
@@ -84,6 +89,7 @@ export async function startServer(
   config: Config,
   env: Record<string, string | undefined>,
   logger: Logger,
+  options: ServerOptions = {},
 ): Promise<RunningServer> {
   const loaded = await loadRules(config.rules);
   if (!loaded.ok) throw new RulesError(loaded.errors);
@@ -95,17 +101,25 @@ export async function startServer(
   const metrics = createMetrics();
   metrics.rulesLoaded.set(ruleSet.rules.length);
   metrics.lastReloadSuccess.set(1);
+  metrics.rulesWatchHealthy.set(1);
 
-  const readinessProblems = config.checkTemplates
+  // A rules watch that failed is a warning in /readyz, not unreadiness: the periodic content check
+  // still picks up every change (within seconds), and a node out of inotify watches must not take
+  // every replica on it out of service.
+  let rulesWatchProblem: string | null = null;
+  const templateProblems = config.checkTemplates
     ? await templateReadiness(config, env, () => ruleSet, logger)
     : undefined;
+  const readinessProblems = async () => (templateProblems ? await templateProblems() : []);
+  const readinessWarnings = () => (rulesWatchProblem === null ? [] : [`rules: ${rulesWatchProblem}`]);
   const app = buildApp(config, {
     rules: () => ruleSet,
     store,
     submitter,
     metrics,
     logger,
-    ...(readinessProblems ? { readinessProblems } : {}),
+    readinessProblems,
+    readinessWarnings,
   });
 
   const watcher = watchRules(config.rules, {
@@ -122,6 +136,17 @@ export async function startServer(
         logger.error({ errors: result.errors }, 'rules reload failed; the previous rules stay in force');
       }
     },
+    onHealth(health) {
+      rulesWatchProblem = health.problem;
+      metrics.rulesWatchHealthy.set(health.healthy ? 1 : 0);
+      if (health.healthy) logger.info('watching the rules for changes again');
+      else
+        logger.error(
+          { problem: health.problem },
+          `rules watch failed; the rules are still compared every ${DEFAULT_CHECK_EVERY_MS / 1000} s`,
+        );
+    },
+    ...options.rulesWatch,
   });
   app.addHook('onClose', async () => watcher.close());
   // Listen only once the watcher has taken stock, so an edit right after start-up is not missed.

@@ -48,6 +48,11 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       help: '1 when the last rules reload succeeded, 0 when it failed and the previous rules stayed in force.',
       registers,
     }),
+    rulesWatchHealthy: new Gauge({
+      name: 'kube_sentinel_rules_watch_healthy',
+      help: '1 while the rules directory is watched for changes, 0 when the watch failed (the rules are still compared every 5 s).',
+      registers,
+    }),
     reloads: new Counter({
       name: 'kube_sentinel_rules_reloads_total',
       help: 'Rule reloads, by result (success or failure).',

@@ -13,6 +13,7 @@ export interface HealthDeps {
   openapiPath: string;
   /** Extra readiness problems (e.g. missing WorkflowTemplates with --check-templates); empty when ready. */
   readinessProblems?: (() => Promise<string[]>) | undefined;
+  readinessWarnings?: (() => string[]) | undefined;
   /**
    * Whether a request carries the API's credentials: /readyz then also says where the store is
    * and what its client reported. Without it (or without credentials configured) /readyz tells
@@ -32,7 +33,7 @@ function storeProblem(kind: string, err: unknown, detailed: boolean): string {
 const READY_TIMEOUT_MS = 2000;
 
 const Alive = Type.Object({ status: Type.Literal('ok') });
-const Ready = Type.Object({ status: Type.Literal('ready') });
+const Ready = Type.Object({ status: Type.Literal('ready'), warnings: Type.Optional(Type.Array(Type.String())) });
 const NotReady = Type.Object({ status: Type.Literal('unavailable'), reasons: Type.Array(Type.String()) });
 const Text = Type.String();
 
@@ -54,8 +55,10 @@ export function healthRoutes(app: App, deps: HealthDeps): void {
       problems.push(storeProblem(deps.store.kind, err, deps.authenticated?.(request) === true));
     }
     if (deps.readinessProblems) problems.push(...(await deps.readinessProblems()));
-    if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', reasons: problems });
-    return { status: 'ready' as const };
+    const warnings = deps.readinessWarnings?.() ?? [];
+    if (problems.length > 0)
+      return reply.code(503).send({ status: 'unavailable', reasons: [...problems, ...warnings] });
+    return warnings.length > 0 ? { status: 'ready' as const, warnings } : { status: 'ready' as const };
   });
 
   app.get('/metrics', { schema: { response: { 200: Text } } }, async (_request, reply) => {

@@ -7,8 +7,24 @@ import { formatProblem } from './yaml.js';
 
 export type LoadResult = { ok: true; ruleSet: RuleSet; warnings: string[] } | { ok: false; errors: string[] };
 
-/** Validates already-read sources as one load: cross-file duplicate names, zero rules overall. */
+/** A load validated, not yet compiled for matching. */
+export type CheckedLoad =
+  | { ok: true; rules: Rule[]; excludedNamespaces: string[] | null; files: string[]; warnings: string[] }
+  | { ok: false; errors: string[] };
+
+/** Validates already-read sources and compiles them for matching. */
 export function loadRuleSources(path: string, sources: readonly RuleSource[]): LoadResult {
+  const checked = checkRuleSources(path, sources);
+  if (!checked.ok) return checked;
+  return {
+    ok: true,
+    ruleSet: buildRuleSet(checked.rules, checked.excludedNamespaces, checked.files),
+    warnings: checked.warnings,
+  };
+}
+
+/** Validates already-read sources as one load: cross-file duplicate names, zero rules overall. */
+export function checkRuleSources(path: string, sources: readonly RuleSource[]): CheckedLoad {
   const errors: string[] = [];
   const warnings: string[] = [];
   const rules: Rule[] = [];
@@ -44,15 +60,7 @@ export function loadRuleSources(path: string, sources: readonly RuleSource[]): L
 
   if (errors.length === 0 && ruleEntries === 0) errors.push(`no rules found in ${path}`);
   if (errors.length > 0) return { ok: false, errors };
-  return {
-    ok: true,
-    ruleSet: buildRuleSet(
-      rules,
-      excludedNamespaces,
-      sources.map((source) => source.file),
-    ),
-    warnings,
-  };
+  return { ok: true, rules, excludedNamespaces, files: sources.map((source) => source.file), warnings };
 }
 
 /** Loads PATH (a rules file, or a directory of them) as one validated RuleSet, or every problem found. */

@@ -61,13 +61,21 @@ export function parseMatcher(text: string): LabelMatcher | { error: string } {
   if (!LABEL_NAME.test(name)) return { error: `invalid label name ${JSON.stringify(name)} in matcher: ${text}` };
   const value = unquote(parts[3] ?? '');
   if (typeof value !== 'string') return value;
+  const matcher = matcherOf(name, op, value);
+  return 'error' in matcher ? { error: `invalid regular expression in matcher ${text}: ${matcher.error}` } : matcher;
+}
 
+/**
+ * The matcher of a label name, operator and (unquoted) value: how parseMatcher builds one, and how
+ * rules validated in a worker thread get theirs back (a function does not cross threads).
+ */
+export function matcherOf(name: string, op: LabelMatcher['op'], value: string): LabelMatcher | { error: string } {
   if (op === '=' || op === '!=') {
     const wantEqual = op === '=';
     return { name, op, value, matches: (labels) => (labelValue(labels, name) === value) === wantEqual };
   }
   const regex = compileAnchored(value);
-  if (!regex.ok) return { error: `invalid regular expression in matcher ${text}: ${regex.error}` };
+  if (!regex.ok) return { error: regex.error };
   const wantMatch = op === '=~';
   const test = regex.test;
   return { name, op, value, matches: (labels) => test(labelValue(labels, name)) === wantMatch };

@@ -6,6 +6,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNo
 import { LABEL_NAME } from '../alert.js';
 import type { Priority } from '../decision.js';
 import { dnsLabelProblem } from '../kube/names.js';
+import { indexAliases } from './aliases.js';
 import { parseDuration } from './duration.js';
 import { parseMatcher } from './matchers.js';
 import { parseParams } from './params.js';
@@ -241,7 +242,13 @@ export function parseFile(text: string, file: string): ParsedFile {
     for (const error of doc.errors) parsed.problems.push({ line: at(error.pos[0]), message: error.message });
     return parsed;
   }
-  const v = new FileValidator(doc, lines);
+  const aliases = indexAliases(doc);
+  if (aliases.problem !== null) {
+    // Past the alias limits, walking the document is what would cost: nothing else is checked.
+    parsed.problems.push({ line: at(aliases.problem.offset), message: aliases.problem.message });
+    return parsed;
+  }
+  const v = new FileValidator(aliases.targets, lines);
   const top = v.resolve(doc.contents);
   if (top === null || (isScalar(top) && top.value === null)) {
     parsed.empty = true;

@@ -7,6 +7,7 @@
  * toolchain. It rejects Perl-only syntax (backreferences, lookaround) at compile time.
  */
 import { RE2JS, RE2Set } from 're2js';
+import { runAll, type Steps } from './slices.js';
 
 export type CompiledPattern = { ok: true; test(text: string): boolean } | { ok: false; error: string };
 
@@ -33,16 +34,29 @@ export function compileAnchored(source: string): CompiledPattern {
   return compile(`^(?:${source})$`);
 }
 
+/** Which patterns of a set find a match in a text, by their index in the set. */
+export interface PatternSet {
+  matching(text: string): number[];
+}
+
 /**
  * Many unanchored patterns compiled into one automaton (RE2's Set): one pass over a text says
  * which of them find a match, so matching cost grows with the text, not with the number of rules.
  * Null when the set cannot be built (the callers then test each pattern on its own).
  */
-export function compilePatternSet(sources: readonly string[]): { matching(text: string): number[] } | null {
+export function compilePatternSet(sources: readonly string[]): PatternSet | null {
+  return runAll(patternSetSteps(sources));
+}
+
+/** compilePatternSet, yielding after each pattern is added (parsing them is most of the cost). */
+export function* patternSetSteps(sources: readonly string[]): Steps<PatternSet | null> {
   if (sources.length === 0) return null;
   try {
     const set = new RE2Set(RE2Set.UNANCHORED);
-    for (const source of sources) set.add(source);
+    for (const source of sources) {
+      set.add(source);
+      yield;
+    }
     set.compile();
     return { matching: (text: string) => set.match(text) };
   } catch {

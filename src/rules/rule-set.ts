@@ -4,7 +4,8 @@
  */
 import { type Alert, own } from '../alert.js';
 import type { Priority } from '../decision.js';
-import { compilePattern, compilePatternSet } from './regex.js';
+import { compilePattern, type PatternSet, patternSetSteps } from './regex.js';
+import { runAll, type Steps } from './slices.js';
 import type { LabelMatcher, Rule, RuleSet } from './types.js';
 
 const DEFAULT_EXCLUDED_NAMESPACES = ['kube-system'];
@@ -92,9 +93,23 @@ export function buildRuleSet(
   excludedNamespaces: readonly string[] | null,
   files: readonly string[],
 ): RuleSet {
+  return runAll(ruleSetSteps(rules, excludedNamespaces, files));
+}
+
+/** buildRuleSet, yielding after each pattern compiled: a reload runs it in slices (slices.ts). */
+export function* ruleSetSteps(
+  rules: readonly Rule[],
+  excludedNamespaces: readonly string[] | null,
+  files: readonly string[],
+): Steps<RuleSet> {
   const ordered = [...rules].sort((a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority]);
-  const active = ordered.filter((rule) => rule.enabled).map(compileRule);
-  const prefilter = patternPrefilter(active);
+  const active: CompiledRule[] = [];
+  for (const rule of ordered) {
+    if (!rule.enabled) continue;
+    active.push(compileRule(rule));
+    yield;
+  }
+  const prefilter = yield* patternPrefilter(active);
   return Object.freeze({
     rules: Object.freeze(ordered),
     excludedNamespaces: Object.freeze([...(excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES)]),
@@ -116,24 +131,34 @@ export function buildRuleSet(
 }
 
 /**
- * With many rules, trying every pattern on every value is what costs: all patterns go into one RE2
- * set, and one pass per label or annotation value says which rules' patterns find a match there
- * (honouring each rule's `fields`). Returns the indexes (into `active`) whose pattern matched, or
- * undefined when there is no set (the plain loop then decides).
+ * Patterns per RE2 set. Compiling a set is one call that cannot be interrupted: a reload builds
+ * the rule set in slices (slices.ts), and compiling 6,000 patterns at once blocked the event loop
+ * for seconds. A bigger load gets one set per 1,000 patterns, a pass over a text each; 1,000
+ * rules, the most the bench measures, still make one set.
  */
-function patternPrefilter(active: readonly CompiledRule[]): ((alert: Alert) => Set<number> | undefined) | null {
+const PATTERNS_PER_SET = 1_000;
+
+/**
+ * With many rules, trying every pattern on every value is what costs: the patterns go into RE2
+ * sets, and one pass per set over each label or annotation value says which rules' patterns find
+ * a match there (honouring each rule's `fields`). Returns the indexes (into `active`) whose pattern
+ * matched, or undefined when there is no set (the plain loop then decides).
+ */
+function* patternPrefilter(active: readonly CompiledRule[]): Steps<((alert: Alert) => Set<number> | undefined) | null> {
   const owners: number[] = [];
-  const sources: string[] = [];
   active.forEach((compiled, index) => {
-    if (compiled.test === null) return;
-    owners.push(index);
-    sources.push(compiled.rule.match.pattern);
+    if (compiled.test !== null) owners.push(index);
   });
   // A set of two or more patterns costs one pass per text, where trying them one by one costs a
   // pass per pattern (bench/README.md, decision latency by rule count).
-  if (sources.length < 2) return null;
-  const set = compilePatternSet(sources);
-  if (set === null) return null;
+  if (owners.length < 2) return null;
+  const sets: { set: PatternSet; owners: number[] }[] = [];
+  for (let start = 0; start < owners.length; start += PATTERNS_PER_SET) {
+    const members = owners.slice(start, start + PATTERNS_PER_SET);
+    const set = yield* patternSetSteps(members.map((index) => active[index]!.rule.match.pattern));
+    if (set === null) return null;
+    sets.push({ set, owners: members });
+  }
   const scan = (
     values: Record<string, string>,
     fieldsOf: (c: CompiledRule) => readonly string[] | null,
@@ -142,10 +167,12 @@ function patternPrefilter(active: readonly CompiledRule[]): ((alert: Alert) => S
     for (const key in values) {
       const value = own(values, key);
       if (value === undefined) continue;
-      for (const member of set.matching(value)) {
-        const index = owners[member]!;
-        const fields = fieldsOf(active[index]!);
-        if (fields === null || fields.includes(key)) found.add(index);
+      for (const { set, owners } of sets) {
+        for (const member of set.matching(value)) {
+          const index = owners[member]!;
+          const fields = fieldsOf(active[index]!);
+          if (fields === null || fields.includes(key)) found.add(index);
+        }
       }
     }
   };

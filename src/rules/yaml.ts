@@ -3,7 +3,7 @@
  * node at fault, so that a rules file is reported whole as `file:line: message`.
  */
 
-import type { Document, Node as YamlNode } from 'yaml';
+import type { Alias, Node as YamlNode } from 'yaml';
 import { isAlias, isMap, isScalar, isSeq, type LineCounter } from 'yaml';
 
 export interface Problem {
@@ -30,8 +30,9 @@ export interface ListEntry {
 export class FileValidator {
   readonly problems: Problem[] = [];
 
+  /** `aliases`: what each alias of the document refers to (aliases.ts indexAliases). */
   constructor(
-    private readonly doc: Document,
+    private readonly aliases: ReadonlyMap<Alias, YamlNode>,
     private readonly lines: LineCounter,
   ) {}
 
@@ -45,7 +46,8 @@ export class FileValidator {
   }
 
   resolve(node: unknown): YamlNode | null {
-    if (isAlias(node)) return (node.resolve(this.doc) as YamlNode | undefined) ?? null;
+    // Not node.resolve(doc): it walks the whole document for every alias.
+    if (isAlias(node)) return this.aliases.get(node) ?? null;
     return (node as YamlNode | null | undefined) ?? null;
   }
 

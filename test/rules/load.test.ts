@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import fsPromises, { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -756,6 +758,45 @@ describe('loadRules', () => {
       ruleSet.rules.map((rule) => rule.name),
       ['db-failure'],
     );
+  });
+
+  it('reads a ConfigMap mount again when ..data is swapped mid-read, never mixing two versions', async (t) => {
+    const dir = await tempDir();
+    const publish = (version: string) => {
+      mkdirSync(join(dir, `..${version}`));
+      for (const name of ['a', 'b'])
+        writeFileSync(
+          join(dir, `..${version}`, `${name}.yaml`),
+          `rules:\n${VALID_RULE.replace('db-failure', `${name}-${version}`)}`,
+        );
+      symlinkSync(`..${version}`, join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    };
+    publish('v1');
+    for (const name of ['a', 'b']) symlinkSync(join('..data', `${name}.yaml`), join(dir, `${name}.yaml`));
+    // kubelet swaps ..data just after a.yaml was read, before b.yaml is.
+    const readFile = fsPromises.readFile;
+    let swapped = false;
+    t.mock.method(fsPromises, 'readFile', async (...args: Parameters<typeof readFile>) => {
+      const bytes = await readFile(...args);
+      if (!swapped && String(args[0]).endsWith('a.yaml')) {
+        swapped = true;
+        publish('v2');
+      }
+      return bytes;
+    });
+    syncBuiltinESMExports();
+    try {
+      const ruleSet = loaded(await loadRules(dir));
+      assert.ok(swapped);
+      assert.deepEqual(
+        ruleSet.rules.map((rule) => rule.name),
+        ['a-v2', 'b-v2'],
+      );
+    } finally {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    }
   });
 
   it('loads the shipped default rules', async () => {

@@ -128,4 +128,19 @@ describe('matching many rules through one RE2 set', () => {
       assert.ok(matched > 300, `the generated alerts must exercise matches too (${matched})`);
     });
   }
+
+  it('decides like trying every rule in order past 1,000 patterns, where the patterns make several sets', () => {
+    const random = prng(4);
+    const parsed = parseRulesText(generateRules(random, 1200), 'generated.yaml');
+    assert.deepEqual(parsed.errors, []);
+    const ruleSet = buildRuleSet(parsed.rules, null, ['generated.yaml']);
+    let matched = 0;
+    for (let i = 0; i < 100; i++) {
+      const alert = generateAlert(random);
+      const expected = reference(ruleSet, alert);
+      assert.equal(ruleSet.match(alert)?.name ?? null, expected?.name ?? null, JSON.stringify(alert));
+      if (expected) matched++;
+    }
+    assert.ok(matched > 20, `the generated alerts must exercise matches too (${matched})`);
+  });
 });

@@ -7,9 +7,20 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/**
+ * Output kept per process: past MAX_KEPT characters the oldest lines are dropped down to KEPT (a
+ * receiver under load logs a line per decision, megabytes in a test). So output() is not all the
+ * process printed: count events in the process's metrics, never lines here.
+ */
+export const MAX_KEPT = 2_000_000;
+const KEPT = 1_000_000;
+
 export interface Started {
   child: ChildProcess;
-  /** Everything the process printed so far (stdout and stderr), for assertions and failure messages. */
+  /**
+   * What the process printed (stdout and stderr), for assertions and failure messages: all of it,
+   * or the last lines behind a first line saying how much was dropped (MAX_KEPT).
+   */
   output(): string;
   /** Resolves with the first match of `pattern` in the output; rejects on exit or after timeoutMs. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
@@ -22,10 +33,16 @@ export function startProcess(command: string, args: string[], options: SpawnOpti
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   running.add(child);
   let output = '';
+  let dropped = 0;
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {
     output += chunk.toString();
-    if (output.length > 2_000_000) output = output.slice(-1_000_000);
+    if (output.length > MAX_KEPT) {
+      // Whole lines go, so what is kept starts at the start of a line.
+      const start = output.indexOf('\n', output.length - KEPT) + 1;
+      dropped += start;
+      output = output.slice(start);
+    }
     for (const listener of listeners) listener();
   };
   child.stdout?.on('data', onData);
@@ -39,7 +56,7 @@ export function startProcess(command: string, args: string[], options: SpawnOpti
   });
   const started: Started = {
     child,
-    output: () => output,
+    output: () => (dropped === 0 ? output : `[${dropped} characters of earlier output dropped]\n${output}`),
     exited,
     waitFor(pattern, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
