@@ -894,6 +894,8 @@ describe('the receiver Deployment', () => {
             cooldownStoreFailure: 'open',
             maxWorkflowsPerMinute: 0,
             submitTimeout: '1m30s',
+            // The lease must outlive the submit timeout (the receiver refuses it otherwise).
+            pendingLease: '2m',
             checkTemplates: true,
             bodyLimit: 4_194_304,
           },
@@ -910,6 +912,7 @@ describe('the receiver Deployment', () => {
     assert.equal(config.cooldownStoreFailure, 'open');
     assert.equal(config.maxWorkflowsPerMinute, 0);
     assert.equal(config.submitTimeoutMs, 90_000);
+    assert.equal(config.pendingLeaseMs, 120_000);
     assert.equal(config.bodyLimitBytes, 4_194_304);
     assert.equal(config.checkTemplates, true);
     assert.equal(config.workflowNamespace, 'remediation');
