@@ -2,9 +2,11 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { drainConnections, limitConnections, serverOptions } from './connections.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from './kube/client.js';
 import type { Metrics } from './pipeline/metrics.js';
 import { createPipeline } from './pipeline/pipeline.js';
+import { Admission } from './routes/admission.js';
 import { requireCredentials } from './routes/auth.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { registerErrorHandler } from './routes/errors.js';
@@ -37,17 +39,21 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     // One decision line per alert says what matters; a line per request would only double it.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
+    ...serverOptions(config),
     // TypeBox validates the routes' TypeBox schemas: alert labels are strings, so a number where a
     // string belongs is a 400, never coerced; unknown payload fields are kept.
     schemaController: typeboxCompilers,
   }).withTypeProvider<TypeBoxProvider>();
   registerErrorHandler(app);
+  limitConnections(app.server, config.maxConnections, deps.logger);
+  drainConnections(app.server);
 
   const now = deps.now ?? Date.now;
   // --dry-run is nothing but the submitter that creates nothing, whatever cluster is configured.
   const submitter = config.dryRun ? dryRunSubmitter : deps.submitter;
   const pipeline = createPipeline({ ...deps, submitter, now, settings: config });
   deps.metrics.dryRun.set(submitter.mode === 'dry-run' ? 1 : 0);
+  const admission = new Admission(config.maxAlertsInFlight);
 
   // Probes, scrapers and readers of the API document send no credentials.
   app.register((open, _options, done) => {
@@ -63,7 +69,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   // Everything else needs them, when any are configured.
   app.register((api, _options, done) => {
     requireCredentials(api, { token: config.authToken, basic: config.basicAuth });
-    ingestRoutes(api, pipeline, now);
+    ingestRoutes(api, pipeline, { now, admission, bodyLimit: config.bodyLimitBytes });
     ruleRoutes(api, deps.rules);
     decisionRoutes(api, deps.store);
     done();

@@ -10,6 +10,7 @@ import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
 import { recorder } from './record.js';
 import type { RenderSettings } from './render.js';
+import { mapInSlices, Slots } from './slots.js';
 import { type Built, type Received, Stages } from './stage.js';
 import { submitWorkflow } from './submit.js';
 import { validateTarget } from './target.js';
@@ -43,6 +44,12 @@ export interface Pipeline {
    */
   explain(alerts: readonly Alert[]): Promise<Decision[]>;
 }
+
+/**
+ * Alerts decided at once, over all requests (one Redis batch: stores/redis.ts). The others wait
+ * their turn; a request of 10,000 alerts is decided this many at a time, not all at once.
+ */
+export const DECIDING_AT_ONCE = 64;
 
 /**
  * The whole flow, built once. Each alert goes through the stages top to bottom until one decides:
@@ -81,6 +88,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     });
   };
 
+  // Shared by ingest and explain, by every request: the alerts being decided at once.
+  const slots = new Slots(DECIDING_AT_ONCE);
   const decideEach = (stages: Stages<Received, never>, record: (alert: Alert, decision: Decision) => void) => {
     const decideOne = async (alert: Alert, ruleSet: RuleSet): Promise<Decision> => {
       const decision = await stages.run({ alert, ruleSet }, rescue);
@@ -89,7 +98,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     };
     return (alerts: readonly Alert[]) => {
       const ruleSet = deps.rules();
-      return Promise.all(alerts.map((alert) => decideOne(alert, ruleSet)));
+      return mapInSlices(alerts, DECIDING_AT_ONCE, (alert) => slots.run(() => decideOne(alert, ruleSet)));
     };
   };
 
