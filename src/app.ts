@@ -46,7 +46,6 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   }).withTypeProvider<TypeBoxProvider>();
   registerErrorHandler(app);
   limitConnections(app.server, config.maxConnections, deps.logger);
-  drainConnections(app.server);
 
   const now = deps.now ?? Date.now;
   // --dry-run is nothing but the submitter that creates nothing, whatever cluster is configured.
@@ -75,17 +74,9 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     done();
   });
 
-  // Alertmanager keeps connections alive: a response sent while shutting down must close its
-  // connection, or the server would wait for the client's keep-alive timeout before exiting.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  // A callback hook, not an async one: it runs for every response, and a promise each costs.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('Connection', 'close');
-    done(null, payload);
-  });
+  // Alertmanager keeps connections alive: once closing, each answer closes its connection, and an
+  // idle connection is closed without resetting a request already on its way (connections.ts).
+  drainConnections(app.server);
   app.addHook('onClose', async () => deps.store.close());
   return app;
 }

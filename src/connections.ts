@@ -1,4 +1,4 @@
-import type { Server, ServerOptions } from 'node:http';
+import type { Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -62,17 +62,24 @@ export const IDLE_GRACE_MS = 1_000;
  * Closing without resetting a request on its way. node's `server.close()` destroys every
  * connection it sees as idle at once; but under load a keep-alive client's next request may
  * already be in the socket, unread, and destroying the socket then resets it (the client sees
- * ECONNRESET for a request it sent). Instead, once closing begins:
+ * ECONNRESET for a request it sent). Instead, once `server.close()` has closed the listener:
  *
- * - a connection with a request in progress is answered with `Connection: close` (app.ts, and
- *   fastify for requests read while closing) and node closes it after the answer;
+ * - a connection with a request in progress is answered with `Connection: close`, and node closes
+ *   it after the answer;
  * - an idle one gets `graceMs` to send a request, which is answered the same way; if it has sent
  *   nothing by then (checked after node has read what the socket holds), it is closed.
+ *
+ * The server's close callback comes once every connection is gone.
  */
 export function drainConnections(server: Server, graceMs = IDLE_GRACE_MS): void {
   const open = new Set<Socket>();
-  const busy = new Set<Socket>();
+  /** Sockets with a request in progress, and its response. */
+  const busy = new Map<Socket, ServerResponse>();
   let closing = false;
+  // Its answer will say Connection: close, and node closes the connection once it is sent.
+  const lastOnItsConnection = (response: ServerResponse) => {
+    if (!response.headersSent) response.shouldKeepAlive = false;
+  };
 
   const closeIfStillIdle = (socket: Socket, bytesRead: number): void => {
     if (socket.destroyed || busy.has(socket)) return;
@@ -97,7 +104,8 @@ export function drainConnections(server: Server, graceMs = IDLE_GRACE_MS): void 
   });
   server.on('request', (request, response) => {
     const socket = request.socket;
-    busy.add(socket);
+    busy.set(socket, response);
+    if (closing) lastOnItsConnection(response);
     response.once('close', () => {
       busy.delete(socket);
       if (closing && !socket.destroyed) closeWhenIdle(socket);
@@ -107,6 +115,10 @@ export function drainConnections(server: Server, graceMs = IDLE_GRACE_MS): void 
   server.closeIdleConnections = () => {
     if (closing) return;
     closing = true;
-    for (const socket of open) if (!busy.has(socket)) closeWhenIdle(socket);
+    for (const socket of open) {
+      const response = busy.get(socket);
+      if (response) lastOnItsConnection(response);
+      else closeWhenIdle(socket);
+    }
   };
 }
