@@ -46,8 +46,13 @@ export interface Pipeline {
 }
 
 /**
- * Alerts decided at once, over all requests (one Redis batch: stores/redis.ts). The others wait
- * their turn; a request of 10,000 alerts is decided this many at a time, not all at once.
+ * Alerts decided at once, over all requests; the others wait their turn, first come first served,
+ * so a request of 10,000 alerts is decided this many at a time, not all at once. What an alert
+ * holds while it is decided (its draft, claim, Workflow, create request, log line and audit
+ * record) is what a storm costs: 64 kept one 10,000-alert group at about 175 MB RSS where 128 took
+ * 195 MB and 256 over 220 MB (bench/README.md, scenario 6). Their creates wait in the API client's
+ * 16 sockets with their --submit-timeout already running, so a claim never waits longer than that
+ * for its create.
  */
 export const DECIDING_AT_ONCE = 64;
 
