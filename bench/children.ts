@@ -101,7 +101,13 @@ function stopper(child: ChildProcess): () => Promise<void> {
 export async function startKubeSentinel(args: string[]): Promise<Server> {
   const port = await freePort();
   const argv = [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'info', ...args];
-  const child = track(spawn('node', argv, { cwd: REPO_ROOT, env: childEnv(), stdio: ['ignore', 'ignore', 'pipe'] }));
+  // BENCH_NODE_OPTIONS: V8 settings for the served process only (e.g. a heap sized for a container).
+  const nodeOptions: Record<string, string> = process.env.BENCH_NODE_OPTIONS
+    ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }
+    : {};
+  const child = track(
+    spawn('node', argv, { cwd: REPO_ROOT, env: childEnv(nodeOptions), stdio: ['ignore', 'ignore', 'pipe'] }),
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;

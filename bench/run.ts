@@ -5,6 +5,7 @@
  *
  *   npm run bench                  # about 7 minutes on 2 cores
  *   BENCH_QUICK=1 npm run bench    # about 1 minute: a smoke run, numbers only indicative
+ *   npm run bench -- --only memory # scenario 6 alone (memory under an alert storm), about a minute
  *
  * See bench/README.md for what each scenario measures.
  */
@@ -38,10 +39,17 @@ import {
 } from './children.js';
 import type { LatencyReport, LatencyRow } from './decide-latency.js';
 import type { Stream } from './loadgen.js';
+import { type MemoryEnv, memoryRows, memoryScenario } from './memory.js';
 import type { RssReport } from './rss.js';
 import { median, percent, round, table, thousands } from './stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
+/** `--only memory`: scenario 6 alone (the others take minutes). */
+const ONLY = (() => {
+  const i = process.argv.indexOf('--only');
+  return i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+})();
+if (ONLY !== undefined && ONLY !== 'memory') throw new Error(`--only: only "memory" runs alone, got ${ONLY}`);
 const BUNDLED_BASELINE = 'bare fastify, bundled like kube-sentinel';
 const PLAN = QUICK
   ? {
@@ -286,7 +294,37 @@ function templatesOfDefaultRules(): string[] {
   return [...new Set(refs)];
 }
 
+function memoryEnv(redisUrl: string, kubeconfig: string, fakeKube: { created(): Promise<number> }): MemoryEnv {
+  return { rules: DEFAULT_RULES, redisUrl, kubeconfig, created: () => fakeKube.created() };
+}
+
+/** `--only memory`: builds, runs scenario 6 against its own Redis and fake API, writes bench/results/memory.{json,md}. */
+async function memoryOnly(): Promise<void> {
+  const started = Date.now();
+  const host = machine();
+  log(`kube-sentinel bench, scenario 6 only: ${host.nproc} × ${host.cpu}, node ${host.node}`);
+  log('building: npm run build');
+  execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const redis = await startRedis();
+  const fakeKube = await startFakeKubeProcess(templatesOfDefaultRules());
+  const kubeconfig = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-bench-kube-')), fakeKube.url);
+  const memory = await memoryScenario(memoryEnv(redis.url, kubeconfig, fakeKube), log);
+  await Promise.all([fakeKube.stop(), redis.stop()]);
+  const rendered = table([
+    ['#', 'measure', 'Kube Sentinel', 'baseline', 'ratio', 'goal', 'met'],
+    ...memoryRows(memory),
+  ]);
+  const header = `${host.nproc} × ${host.cpu}, node ${host.node}; ${host.date}, load average ${host.loadAverageAtStart[0]} at start, ${round(loadavg()[0] ?? 0, 2)} at end`;
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, 'memory.json'), `${JSON.stringify({ machine: host, memory }, null, 2)}\n`);
+  writeFileSync(join(RESULTS_DIR, 'memory.md'), `${header}\n\n${rendered}\n`);
+  process.stdout.write(
+    `\n${header}\n\n${rendered}\n\nwritten: bench/results/memory.json, bench/results/memory.md (${Math.round((Date.now() - started) / 1000)} s)\n`,
+  );
+}
+
 async function main(): Promise<void> {
+  if (ONLY === 'memory') return memoryOnly();
   const started = Date.now();
   const host = machine();
   log(
@@ -503,14 +541,11 @@ async function main(): Promise<void> {
   const servedFirst = servedMemory[0]!;
   const servedLast = servedMemory.at(-1)!;
 
-  await Promise.all([
-    loadgen.stop(),
-    baseline.stop(),
-    sentinel.stop(),
-    alertmanager.stop(),
-    fakeKube.stop(),
-    redis.stop(),
-  ]);
+  // --- Scenario 6: memory under an alert storm, fresh servers on the same Redis and fake API.
+  await loadgen.stop();
+  const memory = await memoryScenario(memoryEnv(redis.url, kubeconfig, fakeKube), log);
+
+  await Promise.all([baseline.stop(), sentinel.stop(), alertmanager.stop(), fakeKube.stop(), redis.stop()]);
 
   // --- Scenario 4: decision latency in process.
   log('4 decision latency, in process');
@@ -554,6 +589,7 @@ async function main(): Promise<void> {
       inProcessGrowthMb: lastCheckpoint.rssMb - firstCheckpoint.rssMb,
       inProcessHeapGrowthMb: lastCheckpoint.heapUsedMb - firstCheckpoint.heapUsedMb,
     },
+    memory,
     seconds: Math.round((Date.now() - started) / 1000),
     loadAverageAtEnd: loadavg().map((l) => round(l, 2)),
   };
@@ -657,6 +693,8 @@ async function main(): Promise<void> {
     '',
     '',
   ]);
+
+  rows.push(...memoryRows(memory));
 
   const rendered = table(rows);
   const header =

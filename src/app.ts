@@ -2,9 +2,11 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { drainConnections, limitConnections, serverOptions } from './connections.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from './kube/client.js';
 import type { Metrics } from './pipeline/metrics.js';
 import { createPipeline } from './pipeline/pipeline.js';
+import { Admission } from './routes/admission.js';
 import { credentialCheck, requireCredentials } from './routes/auth.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { registerErrorHandler } from './routes/errors.js';
@@ -44,6 +46,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     // still decided, and an alert left invalid by it is refused by name like any other.
     onProtoPoisoning: 'remove',
     onConstructorPoisoning: 'remove',
+    ...serverOptions(config),
     // TypeBox validates the routes' TypeBox schemas: alert labels are strings, so a number where a
     // string belongs is a 400, never coerced; unknown payload fields are kept.
     schemaController: typeboxCompilers,
@@ -52,12 +55,14 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   // Every body is JSON: text/plain is a 415 naming the fix, like any other type, not a string
   // that fails the schema.
   app.removeContentTypeParser('text/plain');
+  limitConnections(app.server, config.maxConnections, deps.logger);
 
   const now = deps.now ?? Date.now;
   // --dry-run is nothing but the submitter that creates nothing, whatever cluster is configured.
   const submitter = config.dryRun ? dryRunSubmitter : deps.submitter;
   const pipeline = createPipeline({ ...deps, submitter, now, settings: config });
   deps.metrics.dryRun.set(submitter.mode === 'dry-run' ? 1 : 0);
+  const admission = new Admission(config.maxAlertsInFlight);
 
   // Probes, scrapers and readers of the API document send no credentials; /readyz says more to
   // a request that carries the API's.
@@ -82,23 +87,15 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
       unauthorized: deps.metrics.unauthorized,
       now,
     });
-    ingestRoutes(api, pipeline, now);
+    ingestRoutes(api, pipeline, { now, admission, bodyLimit: config.bodyLimitBytes });
     ruleRoutes(api, deps.rules);
     decisionRoutes(api, deps.store);
     done();
   });
 
-  // Alertmanager keeps connections alive: a response sent while shutting down must close its
-  // connection, or the server would wait for the client's keep-alive timeout before exiting.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  // A callback hook, not an async one: it runs for every response, and a promise each costs.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('Connection', 'close');
-    done(null, payload);
-  });
+  // Alertmanager keeps connections alive: once closing, each answer closes its connection, and an
+  // idle connection is closed without resetting a request already on its way (connections.ts).
+  drainConnections(app.server);
   app.addHook('onClose', async () => deps.store.close());
   return app;
 }

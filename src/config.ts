@@ -40,6 +40,14 @@ export const ConfigSchema = Type.Object({
   /** How long a pending claim holds before a dead replica's claim frees itself. */
   pendingLeaseMs: Duration,
   bodyLimitBytes: Type.Integer({ minimum: 1024, description: 'a number of bytes, at least 1024' }),
+  /** Alerts being read, decided or answered at once; past it, 503 with Retry-After before any work. */
+  maxAlertsInFlight: Type.Integer({ minimum: 1, description: 'a whole number, at least 1' }),
+  /** The whole request (headers and body) must arrive within this, or the connection is closed. */
+  requestTimeoutMs: Duration,
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: Duration,
+  /** Connections open at once; more are closed as soon as they are accepted. */
+  maxConnections: Type.Integer({ minimum: 1, description: 'a whole number, at least 1' }),
   /** /readyz also checks that every WorkflowTemplate the rules reference exists. */
   checkTemplates: Type.Boolean(),
   auditMaxLen: Type.Integer({ minimum: 1 }),
@@ -99,6 +107,15 @@ const SETTINGS: Setting[] = [
   { flag: '--pending-lease', env: 'KUBE_SENTINEL_PENDING_LEASE', key: 'pendingLeaseMs', read: readDuration },
   { flag: '--check-templates', env: 'KUBE_SENTINEL_CHECK_TEMPLATES', key: 'checkTemplates', boolean: true },
   { flag: '--body-limit', env: 'KUBE_SENTINEL_BODY_LIMIT', key: 'bodyLimitBytes' },
+  { flag: '--max-alerts-in-flight', env: 'KUBE_SENTINEL_MAX_ALERTS_IN_FLIGHT', key: 'maxAlertsInFlight' },
+  { flag: '--request-timeout', env: 'KUBE_SENTINEL_REQUEST_TIMEOUT', key: 'requestTimeoutMs', read: readDuration },
+  {
+    flag: '--keep-alive-timeout',
+    env: 'KUBE_SENTINEL_KEEP_ALIVE_TIMEOUT',
+    key: 'keepAliveTimeoutMs',
+    read: readDuration,
+  },
+  { flag: '--max-connections', env: 'KUBE_SENTINEL_MAX_CONNECTIONS', key: 'maxConnections' },
 ];
 
 export const DEFAULTS: Config = {
@@ -113,6 +130,10 @@ export const DEFAULTS: Config = {
   submitTimeoutMs: 10_000,
   pendingLeaseMs: 30_000,
   bodyLimitBytes: 1024 * 1024,
+  maxAlertsInFlight: 20_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 512,
   checkTemplates: false,
   auditMaxLen: 10_000,
   replica: 'local',

@@ -168,7 +168,11 @@ export async function startServer(
     logger.warn('no auth token set: anyone who can reach this port can trigger remediations');
 
   let closing: Promise<void> | undefined;
-  const close = () => (closing ??= app.close());
+  // The listener first, alone: a client answered with Connection: close while closing then finds
+  // the port closed (refused), never a connection accepted and dropped. Once every connection is
+  // done (connections.ts drains them), the app closes: the rules watcher, then the store.
+  const stopListening = () => new Promise<void>((resolve) => app.server.close(() => resolve()));
+  const close = () => (closing ??= stopListening().then(() => app.close()));
   return { app, url, close };
 }
 

@@ -37,7 +37,32 @@ describe('settings', () => {
     assert.equal(flags.dryRun, false);
   });
 
+  it('bounds the load: alerts in flight, request and keep-alive timeouts, connections', () => {
+    const defaults = loadConfig([], {});
+    assert.equal(defaults.maxAlertsInFlight, 20_000);
+    assert.equal(defaults.requestTimeoutMs, 30_000);
+    assert.equal(defaults.keepAliveTimeoutMs, 72_000);
+    assert.equal(defaults.maxConnections, 512);
+    const env = {
+      KUBE_SENTINEL_MAX_ALERTS_IN_FLIGHT: '5000',
+      KUBE_SENTINEL_REQUEST_TIMEOUT: '1m',
+      KUBE_SENTINEL_KEEP_ALIVE_TIMEOUT: '5s',
+      KUBE_SENTINEL_MAX_CONNECTIONS: '64',
+    };
+    const fromEnv = loadConfig([], env);
+    assert.deepEqual(
+      [fromEnv.maxAlertsInFlight, fromEnv.requestTimeoutMs, fromEnv.keepAliveTimeoutMs, fromEnv.maxConnections],
+      [5000, 60_000, 5000, 64],
+    );
+    const flags = loadConfig(['--max-alerts-in-flight=100', '--request-timeout', '10s', '--max-connections', '8'], env);
+    assert.deepEqual([flags.maxAlertsInFlight, flags.requestTimeoutMs, flags.maxConnections], [100, 10_000, 8]);
+  });
+
   const bad: [string[], Record<string, string>, RegExp][] = [
+    [['--max-alerts-in-flight', '0'], {}, /--max-alerts-in-flight: expected a whole number, at least 1, got "0"/],
+    [[], { KUBE_SENTINEL_REQUEST_TIMEOUT: '30' }, /KUBE_SENTINEL_REQUEST_TIMEOUT: expected a duration/],
+    [['--keep-alive-timeout', 'forever'], {}, /--keep-alive-timeout/],
+    [['--max-connections', '-5'], {}, /--max-connections/],
     [['--port', 'x'], {}, /--port/],
     [[], { PORT: '99999' }, /PORT/],
     [['--max-workflows-per-minute', '-1'], {}, /--max-workflows-per-minute/],

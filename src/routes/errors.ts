@@ -15,6 +15,8 @@ export const HTTP_ERRORS = {
   internal: 500,
   /** The store holding what was asked for did not answer; try again. */
   store_unavailable: 503,
+  /** Too many alerts in flight (--max-alerts-in-flight): nothing was done; try again after Retry-After. */
+  overloaded: 503,
 } as const;
 
 export type HttpErrorCode = keyof typeof HTTP_ERRORS;

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Decision } from '../decision.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import {
@@ -10,6 +10,7 @@ import {
   PostableAlerts,
   WebhookBody,
 } from '../pipeline/receive.js';
+import { type Admission, admitBySize, decideAdmitted, weightOf } from './admission.js';
 import { ErrorBody } from './errors.js';
 import type { App } from './typebox.js';
 
@@ -22,7 +23,8 @@ const responses = {
   401: ErrorBody,
   413: ErrorBody,
   415: ErrorBody,
-  503: DecisionsAnswer,
+  // Some decision is retry; or, with an error, too many alerts were in flight and nothing was done.
+  503: Type.Union([DecisionsAnswer, ErrorBody]),
 };
 
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
@@ -44,14 +46,43 @@ function answer(reply: FastifyReply, decisions: Decision[]) {
   };
 }
 
-export function ingestRoutes(app: App, pipeline: Pipeline, now: () => number): void {
-  app.post('/webhook/alertmanager', { schema: { body: WebhookBody, response: responses } }, async (request, reply) =>
-    answer(reply, await pipeline.ingest(alertsFromWebhook(request.body))),
+export interface IngestOptions {
+  now: () => number;
+  /** The bound on the alerts in flight (--max-alerts-in-flight). */
+  admission: Admission;
+  bodyLimit: number;
+}
+
+export function ingestRoutes(app: App, pipeline: Pipeline, options: IngestOptions): void {
+  const { now, admission, bodyLimit } = options;
+  // After authentication (the scope's own onRequest hook), before the body is read.
+  const onRequest = admitBySize(admission, bodyLimit);
+  const weight = (alerts: readonly unknown[], request: FastifyRequest) =>
+    weightOf(alerts.length, request.headers['content-length'], bodyLimit);
+  app.post(
+    '/webhook/alertmanager',
+    { schema: { body: WebhookBody, response: responses }, onRequest },
+    async (request, reply) => {
+      const alerts = alertsFromWebhook(request.body);
+      return decideAdmitted(request, reply, admission, weight(alerts, request), async () =>
+        answer(reply, await pipeline.ingest(alerts)),
+      );
+    },
   );
-  app.post('/api/v2/alerts', { schema: { body: PostableAlerts, response: responses } }, async (request, reply) =>
-    answer(reply, await pipeline.ingest(alertsFromPostable(request.body, now()))),
+  app.post(
+    '/api/v2/alerts',
+    { schema: { body: PostableAlerts, response: responses }, onRequest },
+    async (request, reply) => {
+      const alerts = alertsFromPostable(request.body, now());
+      return decideAdmitted(request, reply, admission, weight(alerts, request), async () =>
+        answer(reply, await pipeline.ingest(alerts)),
+      );
+    },
   );
-  app.post('/v1/explain', { schema: { body: ExplainBody, response: responses } }, async (request, reply) =>
-    answer(reply, await pipeline.explain(alertsFromEither(request.body, now()))),
-  );
+  app.post('/v1/explain', { schema: { body: ExplainBody, response: responses }, onRequest }, async (request, reply) => {
+    const alerts = alertsFromEither(request.body, now());
+    return decideAdmitted(request, reply, admission, weight(alerts, request), async () =>
+      answer(reply, await pipeline.explain(alerts)),
+    );
+  });
 }
