@@ -26,14 +26,34 @@ export class Slots {
     return this.queue.length - this.head;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.queue.push(resolve));
-    try {
-      return await task();
-    } finally {
-      this.release();
+  run<T>(task: () => Promise<T>): Promise<T> {
+    // Not an async function: a free slot (the usual case) costs one promise reaction, no more.
+    if (this.free > 0) {
+      this.free--;
+      return this.settle(task);
     }
+    return new Promise<void>((resolve) => this.queue.push(resolve)).then(() => this.settle(task));
+  }
+
+  /** Runs the task in the slot already taken, and gives the slot on when it settles. */
+  private settle<T>(task: () => Promise<T>): Promise<T> {
+    let running: Promise<T>;
+    try {
+      running = task();
+    } catch (error) {
+      this.release();
+      return Promise.reject(error);
+    }
+    return running.then(
+      (value) => {
+        this.release();
+        return value;
+      },
+      (error: unknown) => {
+        this.release();
+        throw error;
+      },
+    );
   }
 
   /** Hands the slot to the next waiter, or frees it. */
@@ -60,6 +80,8 @@ export async function mapInSlices<T, R>(
   width: number,
   each: (item: T) => Promise<R>,
 ): Promise<R[]> {
+  // A group no wider than a slice (a webhook's usual 1–20 alerts) needs no workers.
+  if (items.length <= width) return Promise.all(items.map(each));
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

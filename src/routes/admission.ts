@@ -107,7 +107,16 @@ export function weightOf(alerts: number, contentLength: string | undefined, body
   return Math.max(alerts, weightBeforeParsing(contentLength, bodyLimit));
 }
 
-const tickets = new WeakMap<FastifyRequest, Ticket>();
+/**
+ * Where a request keeps its ticket: a property every request has from the start (decorated by
+ * `admitBySize`'s caller, see `TICKET_DECORATION`), not a WeakMap, whose entries for every request
+ * the garbage collector would have to walk.
+ */
+const TICKET = Symbol('kube-sentinel.admission');
+type WithTicket = FastifyRequest & { [TICKET]?: Ticket | null };
+
+/** For `app.decorateRequest(...TICKET_DECORATION)` on the scope of the routes that use admission. */
+export const TICKET_DECORATION = [TICKET, null] as const;
 
 /** Reads the request's body to its end, keeping none of it (the request timeout bounds a slow one). */
 function discardBody(request: FastifyRequest): Promise<void> {
@@ -135,18 +144,22 @@ function refuse(reply: FastifyReply, admission: Admission): FastifyReply {
  * its body is read, or answers 503. Its ticket goes back when the response is done with.
  */
 export function admitBySize(admission: Admission, bodyLimit: number) {
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  // A callback hook, not an async one: it runs for every ingest request, and a promise each costs.
+  return (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
     const ticket = admission.take(weightBeforeParsing(request.headers['content-length'], bodyLimit));
-    if (!ticket) {
-      // The body is read and dropped first (nothing of it kept): answering while the sender still
-      // writes would close the connection under it, and it would see a broken pipe, not the 503.
-      await discardBody(request);
-      await refuse(reply, admission);
+    if (ticket) {
+      (request as WithTicket)[TICKET] = ticket;
+      // 'close' comes once the answer is sent, or when the connection goes before that.
+      reply.raw.once('close', () => ticket.release());
+      done();
       return;
     }
-    tickets.set(request, ticket);
-    // 'close' comes once the answer is sent, or when the connection goes before that.
-    reply.raw.once('close', () => ticket.release());
+    // The body is read and dropped first (nothing of it kept): answering while the sender still
+    // writes would close the connection under it, and it would see a broken pipe, not the 503.
+    // Answered from the hook, the request goes no further (done is not called).
+    discardBody(request)
+      .then(() => refuse(reply, admission))
+      .catch((err: unknown) => reply.send(err));
   };
 }
 
@@ -162,7 +175,7 @@ export async function decideAdmitted<T>(
   weight: number,
   decide: () => Promise<T>,
 ): Promise<T | FastifyReply> {
-  const ticket = tickets.get(request);
+  const ticket = (request as WithTicket)[TICKET];
   // Without a ticket (a route registered without the hook), nothing is bounded here.
   if (!ticket) return decide();
   if (!ticket.reweigh(weight)) return refuse(reply, admission);

@@ -10,7 +10,7 @@ import {
   PostableAlerts,
   WebhookBody,
 } from '../pipeline/receive.js';
-import { type Admission, admitBySize, decideAdmitted, weightOf } from './admission.js';
+import { type Admission, admitBySize, decideAdmitted, TICKET_DECORATION, weightOf } from './admission.js';
 import { ErrorBody } from './errors.js';
 import type { App } from './typebox.js';
 
@@ -56,6 +56,7 @@ export interface IngestOptions {
 export function ingestRoutes(app: App, pipeline: Pipeline, options: IngestOptions): void {
   const { now, admission, bodyLimit } = options;
   // After authentication (the scope's own onRequest hook), before the body is read.
+  app.decorateRequest(...TICKET_DECORATION);
   const onRequest = admitBySize(admission, bodyLimit);
   const weight = (alerts: readonly unknown[], request: FastifyRequest) =>
     weightOf(alerts.length, request.headers['content-length'], bodyLimit);
