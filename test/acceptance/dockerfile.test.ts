@@ -45,6 +45,16 @@ const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const stages = parseDockerfile(dockerfile);
 const final = stages.at(-1)!;
 
+/** The runtime stage's ENV instructions, as `KEY=value` (a quoted value unquoted). */
+function runtimeEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const step of final.steps.filter((s) => s.op === 'ENV')) {
+    const eq = step.args.indexOf('=');
+    env[step.args.slice(0, eq)] = step.args.slice(eq + 1).replace(/^"(.*)"$/, '$1');
+  }
+  return env;
+}
+
 describe('the Dockerfile', () => {
   it('is multi-stage, every FROM pinned by a full version', () => {
     assert.ok(stages.length >= 2);
@@ -83,8 +93,8 @@ describe('the Dockerfile', () => {
             cwd = resolve(cwd, step.args);
             mkdirSync(inRoot('.'), { recursive: true });
           } else if (step.op === 'ENV') {
-            const [key = '', value = ''] = step.args.split('=');
-            env[key] = value;
+            const eq = step.args.indexOf('=');
+            env[step.args.slice(0, eq)] = step.args.slice(eq + 1).replace(/^"(.*)"$/, '$1');
           } else if (step.op === 'COPY') {
             const parts = step.args.split(/\s+/);
             const from = parts[0]?.startsWith('--from=') ? parts.shift()!.slice('--from='.length) : undefined;
@@ -106,6 +116,12 @@ describe('the Dockerfile', () => {
     });
     after(() => rmSync(work, { recursive: true, force: true }));
 
+    it('caps the heap of the runtime stage so a storm stays within the chart memory limit', () => {
+      const options = runtimeEnv().NODE_OPTIONS ?? '';
+      assert.match(options, /--max-old-space-size=\d+/);
+      assert.match(options, /--max-semi-space-size=\d+/);
+    });
+
     it('leaves only production dependencies in the runtime stage', () => {
       const app = join(roots.get(String(stages.length - 1))!, 'app');
       assert.ok(existsSync(join(app, 'node_modules/fastify')));
@@ -120,7 +136,8 @@ describe('the Dockerfile', () => {
       const cmd = JSON.parse(final.steps.find((s) => s.op === 'CMD')!.args) as string[];
       const server = startProcess(cmd[0]!, [...cmd.slice(1), '--port', '0', '--host', '127.0.0.1'], {
         cwd: app,
-        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' },
+        // The runtime stage's ENV (NODE_ENV, NODE_OPTIONS' heap limits), as the image runs it.
+        env: { PATH: process.env.PATH ?? '', ...runtimeEnv() },
       });
       try {
         const [, url] = await server.waitFor(/"url":"(http:\/\/[^"]+)".*"msg":"kube-sentinel listening"/);
