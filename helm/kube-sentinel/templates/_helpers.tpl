@@ -165,7 +165,7 @@ up in production. Every problem is reported at once.
 {{- if and $url (not (regexMatch "^rediss?://." $url)) }}
 {{- $problems = append $problems "redis.url must start with redis:// or rediss:// (its value is not repeated here: it may hold a password)" }}
 {{- end }}
-{{- range $name := list "submitTimeout" "pendingLease" }}
+{{- range $name := list "submitTimeout" "pendingLease" "requestTimeout" "keepAliveTimeout" }}
 {{- $value := toString (default "" (index $.Values.config $name)) }}
 {{- if not (regexMatch "^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ms|s|m|h))+$" $value) }}
 {{- $problems = append $problems (printf "config.%s must be a Go duration such as 10s, 1m30s or 500ms (got %q)" $name $value) }}
@@ -279,6 +279,14 @@ its port http1, and accepts a probe port only as the container's port number.
       value: {{ $values.config.pendingLease | quote }}
     - name: KUBE_SENTINEL_BODY_LIMIT
       value: {{ $values.config.bodyLimit | int64 | toString | quote }}
+    - name: KUBE_SENTINEL_MAX_ALERTS_IN_FLIGHT
+      value: {{ $values.config.maxAlertsInFlight | int64 | toString | quote }}
+    - name: KUBE_SENTINEL_REQUEST_TIMEOUT
+      value: {{ $values.config.requestTimeout | quote }}
+    - name: KUBE_SENTINEL_KEEP_ALIVE_TIMEOUT
+      value: {{ $values.config.keepAliveTimeout | quote }}
+    - name: KUBE_SENTINEL_MAX_CONNECTIONS
+      value: {{ $values.config.maxConnections | int64 | toString | quote }}
     - name: KUBE_SENTINEL_CHECK_TEMPLATES
       value: {{ $values.config.checkTemplates | toString | quote }}
     {{- with include "kube-sentinel.authSecretName" $root }}
