@@ -21,6 +21,25 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 describe('Slots', () => {
+  it('keeps no waiter already handed on while the queue never empties (a storm of competing requests)', async () => {
+    const slots = new Slots(1);
+    const TASKS = 10_000;
+    let started = 0;
+    let longest = 0;
+    const queued = () => (slots as unknown as { queue: unknown[] }).queue.length;
+    const runs: Promise<void>[] = [];
+    // Each task queues the next before it finishes, so a waiter is always there.
+    const task = async (): Promise<void> => {
+      started++;
+      longest = Math.max(longest, queued());
+      if (started < TASKS) runs.push(slots.run(task));
+    };
+    runs.push(slots.run(task), slots.run(task));
+    for (let i = 0; i < runs.length; i++) await runs[i];
+    assert.ok(started >= TASKS);
+    assert.ok(longest < 2_100, `the queue held ${longest} entries for ${TASKS} tasks`);
+  });
+
   it('runs at most `size` tasks at once; the others start in arrival order as slots free up', async () => {
     const slots = new Slots(2);
     const gates = [deferred(), deferred(), deferred(), deferred()];
