@@ -16,7 +16,7 @@ const MAX_CHECK_INTERVAL_MS = 5_000;
 /** A dropped connection is logged at most this often (a flood would otherwise flood the log). */
 const DROP_LOG_INTERVAL_MS = 10_000;
 
-export type ServerLimits = Pick<Config, 'requestTimeoutMs' | 'keepAliveTimeoutMs'>;
+type ServerLimits = Pick<Config, 'requestTimeoutMs' | 'keepAliveTimeoutMs'>;
 
 /** fastify's server options for these limits. */
 export function serverOptions(limits: ServerLimits) {
@@ -29,8 +29,9 @@ export function serverOptions(limits: ServerLimits) {
     // No inactivity timeout: it would also cut an answer that takes long to decide (a group of
     // 10,000 alerts); the request and keep-alive timeouts already bound a silent client.
     connectionTimeout: 0,
+    // fastify sets the server's requestTimeout from the option above; these two node reads only
+    // when the server is created.
     http: {
-      requestTimeout: limits.requestTimeoutMs,
       headersTimeout,
       connectionsCheckingInterval: Math.max(1, Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(headersTimeout / 2))),
     } satisfies ServerOptions,
@@ -56,7 +57,7 @@ export function limitConnections(server: Server, max: number, logger: Logger, no
 }
 
 /** How long an idle keep-alive connection is given to send a request once closing has begun. */
-export const IDLE_GRACE_MS = 1_000;
+const IDLE_GRACE_MS = 1_000;
 
 /**
  * Closing without resetting a request on its way. node's `server.close()` destroys every

@@ -110,7 +110,6 @@ export async function startServer(
   const templateProblems = config.checkTemplates
     ? await templateReadiness(config, env, () => ruleSet, logger)
     : undefined;
-  const readinessProblems = async () => (templateProblems ? await templateProblems() : []);
   const readinessWarnings = () => (rulesWatchProblem === null ? [] : [`rules: ${rulesWatchProblem}`]);
   const app = buildApp(config, {
     rules: () => ruleSet,
@@ -118,7 +117,7 @@ export async function startServer(
     submitter,
     metrics,
     logger,
-    readinessProblems,
+    ...(templateProblems ? { readinessProblems: templateProblems } : {}),
     readinessWarnings,
   });
 

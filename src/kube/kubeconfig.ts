@@ -36,7 +36,6 @@ export function kubeconfigSource(
 }
 
 export interface LoadedKubeConfig {
-  kc: KubeConfig;
   request: KubeRequest;
   /** The current cluster's server URL. */
   server: string;
@@ -56,7 +55,7 @@ function isMapping(value: unknown): boolean {
 }
 
 /** localhost, 127.0.0.0/8, ::1: a plain-HTTP request to these never crosses the network. */
-export function isLoopback(hostname: string): boolean {
+function isLoopback(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (isIP(host) === 4) return host.startsWith('127.');
@@ -172,5 +171,5 @@ export async function loadKubeConfig(source: Exclude<KubeconfigSource, { kind: '
       currentContext: contextName,
     });
   }
-  return { kc, request: kubeRequester(kc), server: cluster.server, warnings };
+  return { request: kubeRequester(kc), server: cluster.server, warnings };
 }

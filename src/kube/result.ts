@@ -40,16 +40,21 @@ interface KubeStatusBody {
   message?: string;
 }
 
-function parseStatusBody(body: unknown): KubeStatusBody {
-  if (typeof body === 'string') {
-    try {
-      return parseStatusBody(JSON.parse(body));
-    } catch {
-      return { message: body.split('\n')[0]?.slice(0, 300) };
-    }
+/** The body as the API server sent it: a string is parsed as JSON; undefined when it is not JSON. */
+function asJson(body: unknown): unknown {
+  if (typeof body !== 'string') return body;
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
   }
-  if (body && typeof body === 'object') {
-    const { reason, message } = body as Record<string, unknown>;
+}
+
+function parseStatusBody(body: unknown): KubeStatusBody {
+  const json = asJson(body);
+  if (json === undefined && typeof body === 'string') return { message: body.split('\n')[0]?.slice(0, 300) };
+  if (json && typeof json === 'object') {
+    const { reason, message } = json as Record<string, unknown>;
     return {
       reason: typeof reason === 'string' ? reason : undefined,
       message: typeof message === 'string' ? message : undefined,
@@ -95,14 +100,8 @@ export function isAlreadyExists(err: unknown, name: string): boolean {
 }
 
 function statusObject(body: unknown): Record<string, unknown> | undefined {
-  if (typeof body === 'string') {
-    try {
-      return statusObject(JSON.parse(body));
-    } catch {
-      return undefined;
-    }
-  }
-  return body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+  const json = asJson(body);
+  return json && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
 }
 
 /** Connection failures that happen before a request is on the wire: the API server never saw it. */

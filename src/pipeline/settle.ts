@@ -42,10 +42,6 @@ export class UnsettledClaims {
   settled(key: string, workflowName: string): void {
     if (this.byKey.get(key)?.workflowName === workflowName) this.byKey.delete(key);
   }
-
-  get size(): number {
-    return this.byKey.size;
-  }
 }
 
 export interface SettleDeps extends GuardDeps {

@@ -12,7 +12,7 @@ import type { Rule } from './types.js';
 
 export interface WorkerInput {
   path: string;
-  sources: { file: string; bytes: Uint8Array }[];
+  sources: readonly { file: string; bytes: Uint8Array }[];
 }
 
 /** A rule without functions: its label matchers as name, operator and value. */
@@ -33,11 +33,6 @@ export type WorkerOutput =
 
 const RULES_PER_CHUNK = 250;
 
-function portable(rule: Rule): PortableRule {
-  const labels = rule.match.labels.map(({ name, op, value }) => ({ name, op, value }));
-  return { ...rule, match: { ...rule.match, labels } };
-}
-
 if (parentPort !== null) {
   const { path, sources } = workerData as WorkerInput;
   const checked = checkRuleSources(
@@ -49,7 +44,8 @@ if (parentPort !== null) {
     const { rules, ...rest } = checked;
     const ruleChunks: string[] = [];
     for (let start = 0; start < rules.length; start += RULES_PER_CHUNK)
-      ruleChunks.push(JSON.stringify(rules.slice(start, start + RULES_PER_CHUNK).map(portable)));
+      // JSON leaves out the matchers' functions: what is sent is a PortableRule.
+      ruleChunks.push(JSON.stringify(rules.slice(start, start + RULES_PER_CHUNK)));
     parentPort.postMessage({ ...rest, ruleChunks } satisfies WorkerOutput);
   }
 }

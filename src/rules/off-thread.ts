@@ -43,7 +43,7 @@ function startWorker(input: WorkerInput): Worker {
 /** What the worker thread found in SOURCES; a failure of the thread itself is a failed load. */
 function checkInWorker(path: string, sources: readonly RuleSource[], timeoutMs: number): Promise<WorkerOutput> {
   return new Promise((resolve) => {
-    const worker = startWorker({ path, sources: sources.map(({ file, bytes }) => ({ file, bytes })) });
+    const worker = startWorker({ path, sources });
     let settled = false;
     const settle = (output: WorkerOutput) => {
       if (settled) return;

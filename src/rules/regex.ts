@@ -7,7 +7,7 @@
  * toolchain. It rejects Perl-only syntax (backreferences, lookaround) at compile time.
  */
 import { RE2JS, RE2Set } from 're2js';
-import { runAll, type Steps } from './slices.js';
+import type { Steps } from './slices.js';
 
 export type CompiledPattern = { ok: true; test(text: string): boolean } | { ok: false; error: string };
 
@@ -42,13 +42,9 @@ export interface PatternSet {
 /**
  * Many unanchored patterns compiled into one automaton (RE2's Set): one pass over a text says
  * which of them find a match, so matching cost grows with the text, not with the number of rules.
- * Null when the set cannot be built (the callers then test each pattern on its own).
+ * Null when the set cannot be built (the callers then test each pattern on its own). Yields after
+ * each pattern is added (parsing them is most of the cost), so a reload can pause between them.
  */
-export function compilePatternSet(sources: readonly string[]): PatternSet | null {
-  return runAll(patternSetSteps(sources));
-}
-
-/** compilePatternSet, yielding after each pattern is added (parsing them is most of the cost). */
 export function* patternSetSteps(sources: readonly string[]): Steps<PatternSet | null> {
   if (sources.length === 0) return null;
   try {

@@ -56,11 +56,11 @@ export async function findWatchTargets(path: string): Promise<TargetsFound> {
   const seen = new Set<string>();
   for (const target of wanted) {
     try {
-      const identity = await identityOf(target.dir);
-      const key = `${identity}/${target.only ?? ''}`;
+      const watched = { ...target, identity: await identityOf(target.dir) };
+      const key = targetKey(watched);
       if (seen.has(key)) continue;
       seen.add(key);
-      found.targets.push({ ...target, identity });
+      found.targets.push(watched);
     } catch (err) {
       found.problems.push({ dir: target.dir, essential: target.essential, error: err });
     }
