@@ -2,6 +2,7 @@ import type { Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { atMostEvery } from './throttle.js';
 
 /**
  * How the HTTP server treats its clients: how long a request may take to arrive, how long an idle
@@ -45,14 +46,12 @@ export function serverOptions(limits: ServerLimits) {
 /** At most `max` connections at once: node closes any more as soon as it accepts them. */
 export function limitConnections(server: Server, max: number, logger: Logger, now: () => number = Date.now): void {
   server.maxConnections = max;
-  let lastLogged = Number.NEGATIVE_INFINITY;
-  let dropped = 0;
+  const logDue = atMostEvery(DROP_LOG_INTERVAL_MS, now);
   server.on('drop', () => {
-    dropped++;
-    if (now() - lastLogged < DROP_LOG_INTERVAL_MS) return;
-    lastLogged = now();
-    logger.warn({ maxConnections: max, dropped }, 'connection limit reached: new connections are closed');
-    dropped = 0;
+    const leftOut = logDue();
+    if (leftOut === undefined) return;
+    // The drops since the last line, this one included.
+    logger.warn({ maxConnections: max, dropped: leftOut + 1 }, 'connection limit reached: new connections are closed');
   });
 }
 

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { atMostEvery } from '../throttle.js';
 import { sendError } from './errors.js';
 
 export interface Credentials {
@@ -76,21 +77,17 @@ export function requireCredentials(scope: FastifyInstance, credentials: Credenti
     .filter(Boolean)
     .join(' or ');
   const challenge = credentials.token ? 'Bearer realm="kube-sentinel"' : 'Basic realm="kube-sentinel"';
-  let lastLogAt = Number.NEGATIVE_INFINITY;
-  let suppressed = 0;
+  const logDue = atMostEvery(REFUSAL_LOG_INTERVAL_MS, report.now);
   scope.addHook('onRequest', async (request, reply) => {
     if (check(request.headers.authorization)) return;
     const fields = refusalFields(request);
     report.unauthorized.inc({ route: String(fields.route) });
-    const now = report.now();
-    if (now - lastLogAt < REFUSAL_LOG_INTERVAL_MS) suppressed += 1;
-    else {
+    const suppressed = logDue();
+    if (suppressed !== undefined) {
       report.logger.warn(
         { ...fields, suppressedSinceLastLog: suppressed },
         'request refused with 401: missing or wrong credentials',
       );
-      lastLogAt = now;
-      suppressed = 0;
     }
     reply.header('WWW-Authenticate', challenge);
     return sendError(

@@ -1,4 +1,5 @@
 import { Redis, type RedisStatus } from 'ioredis';
+import { atMostEvery } from '../throttle.js';
 import { Batcher } from './batch.js';
 import {
   type ClaimResult,
@@ -83,8 +84,8 @@ export class RedisCooldownStore implements CooldownStore {
   }, MAX_BATCH);
   private connectionSettled: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private lastErrorLogAt = Number.NEGATIVE_INFINITY;
-  private suppressedErrors = 0;
+  /** Reads the clock only when called, after the constructor has set it. */
+  private readonly errorLogDue = atMostEvery(ERROR_LOG_INTERVAL_MS, () => this.now());
   /**
    * What ioredis last said about the connection (refused, timed out, a wrong password), until it
    * is ready again: a command refused for want of a connection fails with this as its cause,
@@ -284,17 +285,12 @@ export class RedisCooldownStore implements CooldownStore {
 
   private logConnectionError(error: Error): void {
     if (this.closing || !this.logger) return;
-    const now = this.now();
-    if (now - this.lastErrorLogAt < ERROR_LOG_INTERVAL_MS) {
-      this.suppressedErrors += 1;
-      return;
-    }
+    const suppressed = this.errorLogDue();
+    if (suppressed === undefined) return;
     this.logger.error(
-      { err: error, address: this.address, suppressedSinceLastLog: this.suppressedErrors },
+      { err: error, address: this.address, suppressedSinceLastLog: suppressed },
       'cooldown store (redis) connection error; commands fail until it reconnects',
     );
-    this.lastErrorLogAt = now;
-    this.suppressedErrors = 0;
   }
 
   private rateKey(window: number): string {
