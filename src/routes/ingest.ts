@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Alert } from '../alert.js';
 import { Decision } from '../decision.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import {
@@ -58,32 +59,31 @@ export function ingestRoutes(app: App, pipeline: Pipeline, options: IngestOption
   // After authentication (the scope's own onRequest hook), before the body is read.
   app.decorateRequest(...TICKET_DECORATION);
   const onRequest = admitBySize(admission, bodyLimit);
-  const weight = (alerts: readonly unknown[], request: FastifyRequest) =>
-    weightOf(alerts.length, request.headers['content-length'], bodyLimit);
+  /** Decides ALERTS once they are admitted: 503 before any work when too many are in flight. */
+  const decided = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    alerts: Alert[],
+    run: (alerts: readonly Alert[]) => Promise<Decision[]>,
+  ) =>
+    decideAdmitted(
+      request,
+      reply,
+      admission,
+      weightOf(alerts.length, request.headers['content-length'], bodyLimit),
+      async () => answer(reply, await run(alerts)),
+    );
   app.post(
     '/webhook/alertmanager',
     { schema: { body: WebhookBody, response: responses }, onRequest },
-    async (request, reply) => {
-      const alerts = alertsFromWebhook(request.body);
-      return decideAdmitted(request, reply, admission, weight(alerts, request), async () =>
-        answer(reply, await pipeline.ingest(alerts)),
-      );
-    },
+    async (request, reply) => decided(request, reply, alertsFromWebhook(request.body), pipeline.ingest),
   );
   app.post(
     '/api/v2/alerts',
     { schema: { body: PostableAlerts, response: responses }, onRequest },
-    async (request, reply) => {
-      const alerts = alertsFromPostable(request.body, now());
-      return decideAdmitted(request, reply, admission, weight(alerts, request), async () =>
-        answer(reply, await pipeline.ingest(alerts)),
-      );
-    },
+    async (request, reply) => decided(request, reply, alertsFromPostable(request.body, now()), pipeline.ingest),
   );
-  app.post('/v1/explain', { schema: { body: ExplainBody, response: responses }, onRequest }, async (request, reply) => {
-    const alerts = alertsFromEither(request.body, now());
-    return decideAdmitted(request, reply, admission, weight(alerts, request), async () =>
-      answer(reply, await pipeline.explain(alerts)),
-    );
-  });
+  app.post('/v1/explain', { schema: { body: ExplainBody, response: responses }, onRequest }, async (request, reply) =>
+    decided(request, reply, alertsFromEither(request.body, now()), pipeline.explain),
+  );
 }
