@@ -50,6 +50,12 @@ export const ConfigSchema = Type.Object({
   maxConnections: Type.Integer({ minimum: 1, description: 'a whole number, at least 1' }),
   /** /readyz also checks that every WorkflowTemplate the rules reference exists. */
   checkTemplates: Type.Boolean(),
+  /** Alertmanagers (one per member of an HA set) that escalations are posted to; empty: logged, recorded and counted only. */
+  escalationUrls: Type.Array(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
+  /** Base URL of the Argo UI, for the workflow_url of escalations. */
+  argoUiUrl: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
+  /** An escalation fires with endsAt = now + this; its sends are retried within it. */
+  escalationTtlMs: Duration,
   auditMaxLen: Type.Integer({ minimum: 1 }),
   /** Names this process in the audit trail. */
   replica: Type.String(),
@@ -69,6 +75,8 @@ interface Setting {
   boolean?: boolean;
   /** How the text becomes the value; by default as the key's schema says (a number, a boolean, text). */
   read?: (raw: string, from: string) => unknown;
+  /** Given several times, the values add up (an array setting). */
+  repeatable?: boolean;
 }
 
 function fail(from: string, message: string): never {
@@ -85,6 +93,29 @@ function readSecretFile(path: string, from: string): string {
 
 function readDuration(raw: string, from: string): number {
   return parseDuration(raw.trim()) ?? fail(from, `expected ${Duration.description}, got "${raw}"`);
+}
+
+/** An http(s) URL without a trailing slash (paths are appended to it). */
+function readUrl(raw: string, from: string): string {
+  const text = raw.trim();
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail(from, `expected an http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(from, `expected an http(s) URL, got "${raw}"`);
+  if (url.search || url.hash) fail(from, `expected a URL without a query or fragment, got "${raw}"`);
+  return text.replace(/\/+$/, '');
+}
+
+/** Comma-separated URLs (an HA set of Alertmanagers); empty entries are skipped. */
+function readUrlList(raw: string, from: string): string[] {
+  return raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((part) => readUrl(part, from));
 }
 
 const SETTINGS: Setting[] = [
@@ -116,6 +147,15 @@ const SETTINGS: Setting[] = [
     read: readDuration,
   },
   { flag: '--max-connections', env: 'KUBE_SENTINEL_MAX_CONNECTIONS', key: 'maxConnections' },
+  {
+    flag: '--escalation-url',
+    env: 'KUBE_SENTINEL_ESCALATION_URLS',
+    key: 'escalationUrls',
+    read: readUrlList,
+    repeatable: true,
+  },
+  { flag: '--argo-ui-url', env: 'KUBE_SENTINEL_ARGO_UI_URL', key: 'argoUiUrl', read: readUrl },
+  { flag: '--escalation-ttl', env: 'KUBE_SENTINEL_ESCALATION_TTL', key: 'escalationTtlMs', read: readDuration },
 ];
 
 export const DEFAULTS: Config = {
@@ -135,6 +175,8 @@ export const DEFAULTS: Config = {
   keepAliveTimeoutMs: 72_000,
   maxConnections: 512,
   checkTemplates: false,
+  escalationUrls: [],
+  escalationTtlMs: 3600_000,
   auditMaxLen: 10_000,
   replica: 'local',
 };
@@ -177,7 +219,12 @@ export function loadConfig(args: readonly string[], env: Env, defaults: Partial<
     const schema = ConfigSchema.properties[setting.key];
     const text = setting.read ? setting.read(raw, from) : raw;
     const value = typeof text === 'string' ? convert(schema, text, from) : text;
-    config[setting.key] = value;
+    // A repeated flag adds to what the same flag gave before (not to the environment's value).
+    const previous = origins.get(setting.key);
+    config[setting.key] =
+      setting.repeatable && previous?.from === from && Array.isArray(config[setting.key])
+        ? [...(config[setting.key] as unknown[]), ...(value as unknown[])]
+        : value;
     origins.set(setting.key, { from: setting.read === readSecretFile ? `${from} (${raw})` : from, raw: String(text) });
   };
 

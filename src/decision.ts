@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type Alert, AlertStatus } from './alert.js';
 import type { Workflow } from './kube/workflow.js';
+import { EscalationEntry, RemediationEntry } from './remediation/model.js';
 
 export const Priority = Type.Union([Type.Literal('P1'), Type.Literal('P2'), Type.Literal('P3'), Type.Literal('P4')]);
 export type Priority = Static<typeof Priority>;
@@ -20,6 +21,8 @@ export const ALL_OUTCOMES = [
   'rate_limited',
   'failed',
   'retry',
+  'awaiting_approval',
+  'escalated',
 ] as const;
 
 export const Outcome = Type.Union(ALL_OUTCOMES.map((outcome) => Type.Literal(outcome)));
@@ -54,6 +57,13 @@ export const DecisionRecord = Type.Composite([
   Type.Object({ at: Type.String({ format: 'date-time' }), replica: Type.String() }),
 ]);
 export type DecisionRecord = Static<typeof DecisionRecord>;
+
+/**
+ * One entry of the shared audit trail, newest first in GET /v1/decisions: a decision (no `kind`),
+ * a remediation's state change, or an escalation fired or resolved.
+ */
+export const AuditEntry = Type.Union([DecisionRecord, RemediationEntry, EscalationEntry]);
+export type AuditEntry = DecisionRecord | RemediationEntry | EscalationEntry;
 
 /** Text taken from alert labels goes into responses, logs and the audit trail: bounded there. */
 export const LABEL_TEXT_MAX = 256;

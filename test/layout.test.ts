@@ -30,18 +30,19 @@ function importsOf(file: string): string[] {
 
 /** The layer of a module: what it may import is its own layer and those below. */
 function layerOf(file: string): number {
-  if (['alert.ts', 'decision.ts', 'throttle.ts', 'kube/workflow.ts'].includes(file)) return 0;
-  if (/^(rules|stores|kube)\//.test(file)) return 1;
-  if (file.startsWith('pipeline/')) return 2;
+  if (['alert.ts', 'decision.ts', 'throttle.ts', 'kube/workflow.ts', 'remediation/model.ts'].includes(file)) return 0;
+  if (/^(rules|stores|kube|escalation)\//.test(file)) return 1;
+  // remediation/: the watcher and what it records and escalates, beside the pipeline it informs.
+  if (/^(pipeline|remediation)\//.test(file)) return 2;
   if (file.startsWith('routes/')) return 3;
   // The composition: cli, server, app, config, logging, errors and the commands.
   return 4;
 }
 
 const LAYER_NAMES = [
-  'alert.ts, decision.ts and throttle.ts',
-  'rules/, stores/, kube/',
-  'pipeline/',
+  'alert.ts, decision.ts, throttle.ts and the models',
+  'rules/, stores/, kube/, escalation/',
+  'pipeline/, remediation/',
   'routes/',
   'the composition',
 ];

@@ -65,6 +65,31 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       labelNames: ['route'] as const,
       registers,
     }),
+    remediations: new Counter({
+      name: 'kube_sentinel_remediations_total',
+      help: 'Remediations that reached a final state (succeeded, failed, cancelled, unknown), by rule; counted once across replicas.',
+      labelNames: ['rule', 'state'] as const,
+      registers,
+    }),
+    remediationDuration: new Histogram({
+      name: 'kube_sentinel_remediation_duration_seconds',
+      help: 'From a Workflow created to its final state, by rule; observed once across replicas.',
+      labelNames: ['rule'] as const,
+      buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+      registers,
+    }),
+    escalations: new Counter({
+      name: 'kube_sentinel_escalations_total',
+      help: 'Escalation alerts fired or resolved, by alertname and result (sent, failed: gave up within the ttl, logged: no --escalation-url).',
+      labelNames: ['alertname', 'result'] as const,
+      registers,
+    }),
+    workflowWatchHealthy: new Gauge({
+      name: 'kube_sentinel_workflow_watch_healthy',
+      help: '1 while the Workflows of a namespace are watched (listed and synced), 0 while the watch is failing.',
+      labelNames: ['namespace'] as const,
+      registers,
+    }),
     dryRun: new Gauge({
       name: 'kube_sentinel_dry_run',
       help: '1 when Kube Sentinel decides and renders but submits nothing.',

@@ -1,12 +1,12 @@
 import { Type } from '@sinclair/typebox';
-import { DecisionRecord } from '../decision.js';
+import { AuditEntry } from '../decision.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import { ErrorBody, sendError } from './errors.js';
 import type { App } from './typebox.js';
 
 const STORE_RETRY_AFTER_SECONDS = 5;
 
-export const DecisionRecords = Type.Object({ decisions: Type.Array(DecisionRecord) });
+export const DecisionRecords = Type.Object({ decisions: Type.Array(AuditEntry) });
 
 /** The shared audit trail, newest first. */
 export function decisionRoutes(app: App, store: CooldownStore): void {

@@ -169,8 +169,16 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
   }
 
   if (v.problems.length > before || params === null) return null;
-  return { action: 'trigger-argo-workflow', params, cooldownMs, cooldownKey };
+  return { action: 'trigger-argo-workflow', params, cooldownMs, cooldownKey, ...REMEDIATION_DEFAULTS };
 }
+
+/** What a rule's remediation gets for the closed-loop fields it does not set (SPEC §9). */
+export const REMEDIATION_DEFAULTS = {
+  maxAttempts: 3,
+  attemptWindowMs: 3600_000,
+  approval: 'none',
+  approvalTimeoutMs: 3600_000,
+} as const satisfies Partial<Rule['remediation']>;
 
 function parseRule(
   v: FileValidator,

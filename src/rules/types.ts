@@ -57,6 +57,16 @@ export interface Rule {
     cooldownMs: number;
     /** Label names forming the cooldown key; null: namespace + workload. */
     cooldownKey: string[] | null;
+    /** Workflows per cooldown key within attemptWindowMs before decisions are `escalated` (0: no budget). Default 3. */
+    maxAttempts: number;
+    /** Default 1h. */
+    attemptWindowMs: number;
+    /** required: the Workflow is created suspended and waits for a person's `argo resume`. Default none. */
+    approval: 'none' | 'required';
+    /** A Workflow still awaiting approval this long after creation is stopped (`cancelled`). Default 1h. */
+    approvalTimeoutMs: number;
+    /** Linked from the escalations of this rule. */
+    runbookUrl?: string;
   };
   /** Where the rule was defined, for messages. */
   source: { file: string; line: number };

@@ -1,4 +1,11 @@
-import type { DecisionRecord } from '../decision.js';
+import type { AuditEntry, DecisionRecord } from '../decision.js';
+import type {
+  Attempt,
+  EscalationAlert,
+  Remediation,
+  RemediationEntry,
+  RemediationState,
+} from '../remediation/model.js';
 
 /** What a cooldown key holds: the Workflow it stands for, and whether that Workflow exists yet. */
 export interface CooldownClaim {
@@ -16,7 +23,7 @@ export interface CooldownClaim {
 
 export type ClaimResult = { acquired: true; claim: CooldownClaim } | { acquired: false; existing: CooldownClaim };
 
-export type { DecisionRecord };
+export type { AuditEntry, DecisionRecord };
 
 /**
  * Shared state of all replicas: cooldown claims, the global rate limit and the audit trail.
@@ -49,10 +56,50 @@ export interface CooldownStore {
   takeRateSlot(limit: number, windowMs: number): Promise<number | null>;
   /** Gives back a slot taken in `window` (a create that certainly made no Workflow); never below zero. */
   returnRateSlot(window: number, windowMs: number): Promise<void>;
+  /**
+   * Replaces the caller's claim (the key holds workflowName, or nothing) with `claim` for ttlMs:
+   * the repair of a cooldown Redis forgot while the cluster still has its Workflow. False when
+   * another workflowName holds the key.
+   */
+  replace(key: string, workflowName: string, claim: CooldownClaim, ttlMs: number): Promise<boolean>;
   /** Appends to the capped audit trail (Redis: XADD MAXLEN ~ maxLen). */
-  appendDecision(record: DecisionRecord, maxLen: number): Promise<void>;
-  /** The newest `limit` records, newest first. */
-  listDecisions(limit: number): Promise<DecisionRecord[]>;
+  appendDecision(record: AuditEntry, maxLen: number): Promise<void>;
+  /** The newest `limit` entries, newest first. */
+  listDecisions(limit: number): Promise<AuditEntry[]>;
+
+  /**
+   * Records one state change of a remediation exactly once across replicas: a marker per
+   * Workflow and state, set NX (kept retentionMs). The call that sets it also stores `remediation`
+   * (kept retentionMs, listed newest first by submittedAt) unless the stored one is in a later
+   * state (STATE_RANK: never backwards), and appends `entry` to the audit trail. True only for the
+   * call that recorded it; false when the marker was set already or the state would go backwards.
+   * All of it atomic.
+   */
+  recordTransition(
+    remediation: Remediation,
+    entry: RemediationEntry,
+    options: { retentionMs: number; auditMaxLen: number },
+  ): Promise<boolean>;
+  /** The newest `limit` remediations by submittedAt, only those in `state` when given. */
+  listRemediations(limit: number, state?: RemediationState): Promise<Remediation[]>;
+  /** One remediation by `<namespace>/<name>`, or null. */
+  getRemediation(workflow: string): Promise<Remediation | null>;
+
+  /** Counts a Workflow created for `key` (an attempt); attempts older than windowMs are forgotten. Idempotent per workflow. */
+  addAttempt(key: string, attempt: Attempt, windowMs: number): Promise<void>;
+  /** The attempts of `key` made within the last windowMs, oldest first. */
+  listAttempts(key: string, windowMs: number): Promise<Attempt[]>;
+
+  /**
+   * Marks an escalation of `key` as firing under `id` for ttlMs (it expires with the alert's
+   * endsAt). True when it was not firing before: only that caller sends it.
+   */
+  openEscalation(key: string, id: string, alert: EscalationAlert, ttlMs: number): Promise<boolean>;
+  /**
+   * Takes the firing escalations of `key` with these ids (all of them for 'all') out of the
+   * store and returns them, so exactly one caller sends each resolution.
+   */
+  closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]>;
   /** Resolves when the backend answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

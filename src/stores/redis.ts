@@ -205,6 +205,32 @@ export class RedisCooldownStore implements CooldownStore {
     });
   }
 
+  // TODO(issue 11, store helper): replaced by the real implementations.
+  replace(): Promise<boolean> {
+    throw new Error('not implemented');
+  }
+  recordTransition(): Promise<boolean> {
+    throw new Error('not implemented');
+  }
+  listRemediations(): Promise<never[]> {
+    throw new Error('not implemented');
+  }
+  getRemediation(): Promise<null> {
+    throw new Error('not implemented');
+  }
+  addAttempt(): Promise<void> {
+    throw new Error('not implemented');
+  }
+  listAttempts(): Promise<never[]> {
+    throw new Error('not implemented');
+  }
+  openEscalation(): Promise<boolean> {
+    throw new Error('not implemented');
+  }
+  closeEscalations(): Promise<never[]> {
+    throw new Error('not implemented');
+  }
+
   async ping(): Promise<void> {
     await this.run('ping', () => this.client.ping());
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Alert } from '../../src/alert.js';
 import { cooldownKey, workflowNameFor, workloadOf } from '../../src/pipeline/cooldown-key.js';
+import { REMEDIATION_DEFAULTS } from '../../src/rules/parse.js';
 import type { Rule } from '../../src/rules/types.js';
 import { Random } from '../support/fuzz.js';
 
@@ -27,6 +28,7 @@ function ruleWith(overrides: { name?: string; cooldownKey?: string[] | null; wor
       },
       cooldownMs: 300_000,
       cooldownKey: overrides.cooldownKey ?? null,
+      ...REMEDIATION_DEFAULTS,
     },
     source: { file: 'rules/test.yaml', line: 1 },
   };

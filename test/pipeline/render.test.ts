@@ -8,6 +8,7 @@ import type { Alert } from '../../src/alert.js';
 import type { Workflow } from '../../src/kube/workflow.js';
 import { DEFAULT_IMAGE, DEFAULT_INLINE_ACTION, INLINE_SCRIPTS } from '../../src/pipeline/inline-actions.js';
 import { type RenderResult, type RenderSettings, renderWorkflow } from '../../src/pipeline/render.js';
+import { REMEDIATION_DEFAULTS } from '../../src/rules/parse.js';
 import type { InlineAction, Rule, TriggerParams } from '../../src/rules/types.js';
 import { INLINE_ACTIONS } from '../../src/rules/types.js';
 import { validateArgoObject } from '../support/argo-schema.js';
@@ -43,6 +44,7 @@ function ruleWith(params: Partial<TriggerParams> = TEMPLATE_PARAMS, name = 'cras
       params: { clusterScope: false, arguments: [], ...params },
       cooldownMs: 300_000,
       cooldownKey: null,
+      ...REMEDIATION_DEFAULTS,
     },
     source: { file: 'rules/test.yaml', line: 1 },
   };
