@@ -12,6 +12,7 @@ import { decisionRoutes } from './routes/decisions.js';
 import { registerErrorHandler } from './routes/errors.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { remediationRoutes } from './routes/remediations.js';
 import { ruleRoutes } from './routes/rules.js';
 import { type TypeBoxProvider, typeboxCompilers } from './routes/typebox.js';
 import type { RuleSet } from './rules/types.js';
@@ -90,6 +91,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     ingestRoutes(api, pipeline, { now, admission, bodyLimit: config.bodyLimitBytes });
     ruleRoutes(api, deps.rules);
     decisionRoutes(api, deps.store);
+    remediationRoutes(api, deps.store);
     done();
   });
 

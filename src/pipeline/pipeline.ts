@@ -4,7 +4,9 @@ import { type Decision, decide } from '../decision.js';
 import { capturingSubmitter, type WorkflowSubmitter } from '../kube/client.js';
 import type { RuleSet } from '../rules/types.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
+import { type AttemptDeps, recallFromCluster, spendAttempt } from './attempts.js';
 import { buildStage } from './build.js';
+import type { ClusterRecord } from './cluster-record.js';
 import { claimCooldown, type GuardSettings, limitRate, peekCooldown, releaseClaim } from './guard.js';
 import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
@@ -12,7 +14,7 @@ import { recorder } from './record.js';
 import type { RenderSettings } from './render.js';
 import { UnsettledClaims } from './settle.js';
 import { mapInSlices, Slots } from './slots.js';
-import { type Built, type Received, Stages } from './stage.js';
+import { type Built, type Claim, type Claimed, isDecision, type Received, Stages } from './stage.js';
 import { submitWorkflow } from './submit.js';
 import { validateTarget } from './target.js';
 
@@ -33,6 +35,12 @@ export interface PipelineDeps {
   metrics: Metrics;
   logger: Logger;
   now: () => number;
+  /** The cluster as the record of what was done (SPEC §9); absent when nothing is created (dry-run, explain, test). */
+  cluster?: ClusterRecord;
+  /** Tells a person that a key's attempt budget is spent (KubeSentinelRemediationExhausted). */
+  exhausted?: AttemptDeps['exhausted'];
+  /** A resolved alert came in: its remediations still awaiting approval are stopped. Never throws. */
+  sourceResolved?: (alert: Alert) => void;
 }
 
 export interface Pipeline {
@@ -57,22 +65,35 @@ export interface Pipeline {
  */
 export const DECIDING_AT_ONCE = 64;
 
+/** Stands for a claim explain never takes: nothing is released for it (not owned). */
+const PEEK_CLAIM: Claim = { key: '', workflowName: '', ownedByUs: false };
+
 /**
  * The whole flow, built once. Each alert goes through the stages top to bottom until one decides:
  *
- *   ingest:  match → cooldown key → target → claim → rate limit → build → submit
- *   explain: match → cooldown key → target → peek  →              build → submit (captured)
+ *   ingest:  match → cooldown key → target → claim → cluster → attempts → rate limit → build → submit
+ *   explain: match → cooldown key → target → peek  →           attempts →              build → submit (captured)
  *
  * then its decision is recorded. Targets are checked before the claim, so an invalid one never
- * holds a cooldown; the Workflow is built after it, under the name the claim gave it.
+ * holds a cooldown; the Workflow is built after it, under the name the claim gave it. A new
+ * claim is checked against the cluster (the record of what was done) and the attempt budget
+ * before anything is created.
  */
 export function createPipeline(given: PipelineDeps): Pipeline {
   const deps = { ...given, unsettled: new UnsettledClaims() };
   const build = buildStage(deps.settings);
+  // Explain peeks at the budget without a claim, a cluster lookup or an escalation.
+  const budget = spendAttempt({ ...deps, cluster: undefined, exhausted: undefined });
+  const peekAttempts = async (draft: Claimed): Promise<Claimed | Decision> => {
+    const peeked = await budget({ ...draft, claim: PEEK_CLAIM, inCluster: [] });
+    return isDecision(peeked) ? peeked : { ...peeked, claim: draft.claim };
+  };
   const ingest = Stages.of(matchRule)
     .pipe(keyCooldown)
     .pipe(validateTarget)
     .pipe(claimCooldown(deps))
+    .pipe(recallFromCluster(deps))
+    .pipe(spendAttempt(deps))
     .pipe(limitRate(deps))
     .pipe(build)
     .pipe(submitWorkflow(deps.submitter, deps));
@@ -80,6 +101,7 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     .pipe(keyCooldown)
     .pipe(validateTarget)
     .pipe(peekCooldown(deps))
+    .pipe(peekAttempts)
     .pipe(build)
     .pipe(submitWorkflow(capturingSubmitter, deps));
 
@@ -112,7 +134,10 @@ export function createPipeline(given: PipelineDeps): Pipeline {
   const ingestAll = decideEach(ingest, recorder(deps, { audit: true }));
   return {
     ingest(alerts) {
-      for (const alert of alerts) deps.metrics.alertsReceived.inc({ source: alert.source, status: alert.status });
+      for (const alert of alerts) {
+        deps.metrics.alertsReceived.inc({ source: alert.source, status: alert.status });
+        if (alert.status === 'resolved') deps.sourceResolved?.(alert);
+      }
       return ingestAll(alerts);
     },
     explain: decideEach(explain, recorder(deps, { audit: false })),

@@ -23,7 +23,21 @@ export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): 
   return async (draft) => {
     const { alert, rule, cooldownKey, workflow, claim } = draft;
     const ref = { namespace: workflow.metadata.namespace, name: workflow.metadata.name };
-    const cooldownMs = rule.remediation.cooldownMs;
+    const { approval, approvalTimeoutMs, maxAttempts, attemptWindowMs } = rule.remediation;
+    // A Workflow waiting for approval holds its key until the approval is decided.
+    const cooldownMs =
+      approval === 'required' ? Math.max(rule.remediation.cooldownMs, approvalTimeoutMs) : rule.remediation.cooldownMs;
+    // An attempt is counted once the Workflow exists (or, dry-run, would); not awaited, like the commit.
+    const countAttempt = (): void => {
+      if (maxAttempts === 0 || !claim) return;
+      deps.store
+        .addAttempt(cooldownKey, { workflow: `${ref.namespace}/${ref.name}`, at: deps.now() }, attemptWindowMs)
+        .catch((err: unknown) => {
+          deps.metrics.storeErrors.inc({ operation: 'attempts' });
+          deps.logger.warn({ err: (err as Error).message, key: cooldownKey }, 'could not count the attempt');
+        });
+    };
+    const created = approval === 'required' ? 'awaiting_approval' : 'submitted';
     const settle = (settlement: Settlement): void =>
       settleInBackground(claim, settlement, alert.fingerprint, cooldownMs, deps);
     const started = performance.now();
@@ -32,18 +46,27 @@ export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): 
     switch (result.kind) {
       case 'not_sent':
         settle('commit');
-        return decide(alert, rule, 'dry_run', {
+        countAttempt();
+        return decide(alert, rule, approval === 'required' ? 'awaiting_approval' : 'dry_run', {
           cooldownKey,
           workflow: ref,
+          ...(approval === 'required'
+            ? { reason: 'would be created suspended, awaiting approval (not submitted)' }
+            : {}),
           ...(result.manifest ? { manifest: result.manifest } : {}),
         });
       case 'created':
       case 'exists':
         settle('commit');
-        return decide(alert, rule, 'submitted', {
+        countAttempt();
+        return decide(alert, rule, created, {
           cooldownKey,
           workflow: ref,
-          ...(result.kind === 'exists' ? { reason: 'already exists (a retry of a create that landed)' } : {}),
+          ...(result.kind === 'exists'
+            ? { reason: 'already exists (a retry of a create that landed)' }
+            : approval === 'required'
+              ? { reason: `created suspended: approve with argo resume -n ${ref.namespace} ${ref.name}` }
+              : {}),
         });
       case 'failed':
         if (result.mayHaveLanded) settle('hold');

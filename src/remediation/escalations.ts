@@ -1,0 +1,102 @@
+import type { Logger } from 'pino';
+import type { WatchedWorkflow } from '../kube/workflow.js';
+import type { CooldownStore } from '../stores/cooldown-store.js';
+import type { EscalationAlert } from './model.js';
+import type { Observed } from './state.js';
+
+/** Who and what an escalation names (SPEC §9 labels), from the Workflow or the decision. */
+export interface EscalationSubject {
+  rule: string;
+  priority: 'P1' | 'P2' | 'P3' | 'P4';
+  cooldownKey: string;
+  target: { namespace: string; pod: string };
+  workload: string;
+  workflow?: { namespace: string; name: string };
+  sourceAlertname: string;
+  runbookUrl?: string;
+}
+
+/** Sends escalations to the team's Alertmanager (or logs them); never blocks, never throws. */
+export interface EscalationSender {
+  fire(alert: EscalationAlert, context: { cooldownKey: string; workflow?: string }): void;
+  resolve(alert: EscalationAlert, context: { cooldownKey: string; workflow?: string }): void;
+}
+
+/** The three alerts, built from their subject (escalation/alerts.ts). */
+export interface EscalationBuilders {
+  failed(subject: EscalationSubject, observed: Observed): EscalationAlert;
+  approvalRequired(subject: EscalationSubject, workflow: WatchedWorkflow): EscalationAlert;
+  exhausted(
+    subject: EscalationSubject,
+    attempts: readonly { workflow: string; state: string; at: number }[],
+  ): EscalationAlert;
+}
+
+/**
+ * Which escalations of a cooldown key are firing lives in the shared store, so that each is fired
+ * by the one replica that opened it and resolved by the one that closed it.
+ */
+export class Escalations {
+  constructor(
+    private readonly deps: {
+      store: CooldownStore;
+      sender: EscalationSender;
+      builders: EscalationBuilders;
+      ttlMs: number;
+      logger: Logger;
+    },
+  ) {}
+
+  get failed(): EscalationBuilders['failed'] {
+    return this.deps.builders.failed;
+  }
+
+  get approvalRequired(): EscalationBuilders['approvalRequired'] {
+    return this.deps.builders.approvalRequired;
+  }
+
+  get exhausted(): EscalationBuilders['exhausted'] {
+    return this.deps.builders.exhausted;
+  }
+
+  /** Fires `alert` unless it is already firing. With the store away it fires anyway: Alertmanager deduplicates, a lost page is worse. */
+  async open(subject: EscalationSubject, id: string, alert: EscalationAlert): Promise<void> {
+    const context = contextOf(subject);
+    let opened = true;
+    try {
+      opened = await this.deps.store.openEscalation(subject.cooldownKey, id, alert, this.deps.ttlMs);
+    } catch (err) {
+      this.deps.logger.warn(
+        { err: (err as Error).message, id },
+        'could not mark an escalation as firing; sending it anyway',
+      );
+    }
+    if (opened) this.deps.sender.fire(alert, context);
+  }
+
+  /** Resolves the firing escalations of the subject's key with these ids (or all of them). */
+  async close(subject: EscalationSubject, ids: readonly string[] | 'all'): Promise<void> {
+    let closed: EscalationAlert[];
+    try {
+      closed = await this.deps.store.closeEscalations(subject.cooldownKey, ids);
+    } catch (err) {
+      // They end by themselves at their endsAt (--escalation-ttl).
+      this.deps.logger.warn({ err: (err as Error).message }, 'could not resolve escalations');
+      return;
+    }
+    for (const alert of closed)
+      this.deps.sender.resolve(alert, { cooldownKey: subject.cooldownKey, ...workflowOf(alert) });
+  }
+}
+
+function contextOf(subject: EscalationSubject): { cooldownKey: string; workflow?: string } {
+  return {
+    cooldownKey: subject.cooldownKey,
+    ...(subject.workflow ? { workflow: `${subject.workflow.namespace}/${subject.workflow.name}` } : {}),
+  };
+}
+
+function workflowOf(alert: EscalationAlert): { workflow?: string } {
+  const { workflow, workflow_namespace: namespace } = alert.labels;
+  return workflow && namespace ? { workflow: `${namespace}/${workflow}` } : {};
+}

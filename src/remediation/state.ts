@@ -1,0 +1,92 @@
+import { AnnotationKey, ArgoLabel, LabelKey, type WatchedWorkflow } from '../kube/workflow.js';
+import { FINAL_STATES, type Remediation, type RemediationState } from './model.js';
+
+/** What a Workflow's remediation is now, read from the Workflow alone. */
+export interface Observed {
+  state: RemediationState;
+  message?: string;
+  approver?: string;
+}
+
+const ARGO_FAILED = new Set(['Failed', 'Error']);
+
+/** Created for a rule with `approval: required` (it carries its approval timeout). */
+export function needsApproval(workflow: WatchedWorkflow): boolean {
+  return workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout] !== undefined;
+}
+
+/** Still suspended, waiting for a person, and neither finished nor stopped. */
+export function awaitsApproval(workflow: WatchedWorkflow): boolean {
+  return (
+    workflow.spec?.suspend === true &&
+    !isFinished(workflow) &&
+    workflow.metadata.annotations?.[AnnotationKey.Stopped] === undefined
+  );
+}
+
+/** Argo marked it finished (the label, or a final phase). */
+export function isFinished(workflow: WatchedWorkflow): boolean {
+  const phase = workflow.status?.phase;
+  return (
+    workflow.metadata.labels?.[ArgoLabel.Completed] === 'true' ||
+    phase === 'Succeeded' ||
+    (phase !== undefined && ARGO_FAILED.has(phase))
+  );
+}
+
+/**
+ * The state of a Workflow's remediation (SPEC §9). Stopped by Kube Sentinel (its annotation says
+ * why) is `cancelled`, whatever Argo makes of the stop afterwards; a Workflow deleted before it
+ * finished is `unknown`. A Workflow that waited for approval and no longer does is `running`,
+ * approved by whoever Argo names, even before its controller has moved it on.
+ */
+export function observe(workflow: WatchedWorkflow, deleted: boolean): Observed {
+  const stopped = workflow.metadata.annotations?.[AnnotationKey.Stopped];
+  if (stopped !== undefined) return { state: 'cancelled', message: stopped };
+  const phase = workflow.status?.phase ?? workflow.metadata.labels?.[ArgoLabel.Phase];
+  const message = workflow.status?.message;
+  if (phase === 'Succeeded') return { state: 'succeeded', ...(message ? { message } : {}) };
+  if (phase !== undefined && ARGO_FAILED.has(phase)) {
+    return { state: 'failed', message: message || `Argo reported the Workflow ${phase}` };
+  }
+  if (deleted) return { state: 'unknown', message: 'the Workflow was deleted before it finished' };
+  if (workflow.spec?.suspend === true) return { state: 'awaiting_approval' };
+  if (needsApproval(workflow)) {
+    const approver = workflow.metadata.labels?.[ArgoLabel.Actor];
+    return { state: 'running', ...(approver ? { approver } : {}) };
+  }
+  if (phase === 'Running') return { state: 'running' };
+  return { state: 'pending' };
+}
+
+/** `<namespace>/<name>` */
+export function workflowId(workflow: WatchedWorkflow): string {
+  return `${workflow.metadata.namespace}/${workflow.metadata.name}`;
+}
+
+/** Epoch ms of creation, or undefined when the API server did not say. */
+export function createdAt(workflow: WatchedWorkflow): number | undefined {
+  const at = Date.parse(workflow.metadata.creationTimestamp ?? '');
+  return Number.isNaN(at) ? undefined : at;
+}
+
+/** The remediation a Workflow stands for, in the state observed (the record GET /v1/remediations lists). */
+export function remediationOf(workflow: WatchedWorkflow, observed: Observed, now: number): Remediation {
+  const annotations = workflow.metadata.annotations ?? {};
+  const created = createdAt(workflow) ?? now;
+  const attempt = Number(annotations[AnnotationKey.Attempt]);
+  const final = FINAL_STATES.has(observed.state);
+  const finishedAt = final ? (workflow.status?.finishedAt ?? new Date(now).toISOString()) : undefined;
+  return {
+    workflow: workflowId(workflow),
+    rule: annotations[AnnotationKey.Rule] ?? workflow.metadata.labels?.[LabelKey.Rule] ?? '',
+    cooldownKey: annotations[AnnotationKey.CooldownKey] ?? '',
+    target: annotations[AnnotationKey.Target] ?? '',
+    state: observed.state,
+    submittedAt: new Date(created).toISOString(),
+    ...(finishedAt ? { finishedAt } : {}),
+    ...(observed.message ? { message: observed.message } : {}),
+    ...(Number.isInteger(attempt) && attempt >= 1 ? { attempt } : {}),
+    ...(observed.approver ? { approver: observed.approver } : {}),
+  };
+}

@@ -1,0 +1,208 @@
+import type { Logger } from 'pino';
+import type { Alert } from '../alert.js';
+import { AnnotationKey, LabelKey, type WatchedWorkflow } from '../kube/workflow.js';
+import type { Metrics } from '../pipeline/metrics.js';
+import type { CooldownStore } from '../stores/cooldown-store.js';
+import { StoreUnavailableError } from '../stores/cooldown-store.js';
+import type { EscalationSubject, Escalations } from './escalations.js';
+import { FINAL_STATES, RETENTION_MS, type RemediationState } from './model.js';
+import {
+  awaitsApproval,
+  createdAt,
+  needsApproval,
+  type Observed,
+  observe,
+  remediationOf,
+  workflowId,
+} from './state.js';
+
+export interface TrackerDeps {
+  store: CooldownStore;
+  escalations: Escalations;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+  settings: { replica: string; auditMaxLen: number; escalationTtlMs: number };
+  /** Merge-patches a Workflow (to stop it). */
+  patch(namespace: string, name: string, patch: object): Promise<void>;
+}
+
+/** The escalation ids a cooldown key's firing escalations are kept under. */
+export const escalationId = {
+  failed: (workflow: string) => `failed:${workflow}`,
+  approval: (workflow: string) => `approval:${workflow}`,
+  exhausted: 'exhausted',
+};
+
+/**
+ * Turns what the watcher sees into remediation records and escalations. Every replica watches
+ * the same Workflows; the store's markers make each state change recorded, counted and escalated
+ * by exactly one of them. What a replica has recorded (or seen recorded) is remembered per
+ * Workflow, so the same state is not sent to the store again on every MODIFIED event.
+ */
+export class RemediationTracker {
+  private readonly seen = new Map<string, RemediationState>();
+
+  constructor(private readonly deps: TrackerDeps) {}
+
+  /** One watch event. Resolves once the change is recorded (or found recorded); store failures are left for the next sweep. */
+  async observe(workflow: WatchedWorkflow, deleted: boolean): Promise<void> {
+    const id = workflowId(workflow);
+    const observed = observe(workflow, deleted);
+    if (deleted) this.seen.delete(id);
+    else if (this.seen.get(id) === observed.state) return;
+    try {
+      await this.record(workflow, observed);
+      if (!deleted) this.seen.set(id, observed.state);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      this.deps.metrics.storeErrors.inc({ operation: 'remediation' });
+      this.deps.logger.warn({ err: err.message, workflow: id }, 'could not record a remediation state; retried');
+    }
+  }
+
+  /**
+   * The periodic pass over the watcher's cache: states not yet recorded (the store was away) are
+   * tried again, and Workflows whose approval timed out are stopped.
+   */
+  async sweep(workflows: readonly WatchedWorkflow[]): Promise<void> {
+    const now = this.deps.now();
+    for (const workflow of workflows) {
+      if (awaitsApproval(workflow)) {
+        const timeoutSeconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
+        const created = createdAt(workflow);
+        if (created !== undefined && Number.isFinite(timeoutSeconds) && now >= created + timeoutSeconds * 1000) {
+          await this.stop(workflow, `approval expired: not approved within ${formatSeconds(timeoutSeconds)}`);
+          continue;
+        }
+      }
+      await this.observe(workflow, false);
+    }
+    // Forget what the cache no longer holds (deleted while this replica was not watching).
+    const present = new Set(workflows.map(workflowId));
+    for (const id of this.seen.keys()) if (!present.has(id)) this.seen.delete(id);
+  }
+
+  /** A source alert resolved: its remediations still awaiting approval are stopped. */
+  async sourceResolved(alert: Alert, workflows: readonly WatchedWorkflow[]): Promise<void> {
+    for (const workflow of workflows) {
+      if (workflow.metadata.annotations?.[AnnotationKey.Fingerprint] !== alert.fingerprint) continue;
+      if (!needsApproval(workflow) || !awaitsApproval(workflow)) continue;
+      await this.stop(workflow, 'source alert resolved before approval');
+    }
+  }
+
+  /**
+   * Stops a Workflow (spec.shutdown: Stop) and marks why, so every replica reads it as
+   * `cancelled`; records that at once rather than waiting for the watch to bring it back.
+   */
+  private async stop(workflow: WatchedWorkflow, reason: string): Promise<void> {
+    const { namespace, name } = workflow.metadata;
+    try {
+      await this.deps.patch(namespace, name, {
+        metadata: { annotations: { [AnnotationKey.Stopped]: reason } },
+        spec: { shutdown: 'Stop' },
+      });
+    } catch (err) {
+      // Tried again at the next sweep (approval timeout) or left for the person (a resolved alert).
+      this.deps.logger.warn(
+        { err: (err as Error).message, workflow: workflowId(workflow) },
+        'could not stop a Workflow',
+      );
+      return;
+    }
+    this.deps.logger.info({ workflow: workflowId(workflow), reason }, 'stopped a Workflow awaiting approval');
+    const stopped: WatchedWorkflow = {
+      ...workflow,
+      metadata: {
+        ...workflow.metadata,
+        annotations: { ...workflow.metadata.annotations, [AnnotationKey.Stopped]: reason },
+      },
+      spec: { ...workflow.spec, shutdown: 'Stop' },
+    };
+    await this.observe(stopped, false);
+  }
+
+  private async record(workflow: WatchedWorkflow, observed: Observed): Promise<void> {
+    const { deps } = this;
+    const now = deps.now();
+    const remediation = remediationOf(workflow, observed, now);
+    const created = createdAt(workflow);
+    const final = FINAL_STATES.has(observed.state);
+    const durationSeconds =
+      final && created !== undefined && remediation.finishedAt
+        ? Math.max(0, (Date.parse(remediation.finishedAt) - created) / 1000)
+        : undefined;
+    const recorded = await deps.store.recordTransition(
+      remediation,
+      {
+        kind: 'remediation',
+        workflow: remediation.workflow,
+        rule: remediation.rule,
+        cooldownKey: remediation.cooldownKey,
+        target: remediation.target,
+        state: observed.state,
+        ...(observed.message ? { message: observed.message } : {}),
+        ...(observed.approver ? { approver: observed.approver } : {}),
+        ...(durationSeconds === undefined ? {} : { durationSeconds }),
+        at: new Date(now).toISOString(),
+        replica: deps.settings.replica,
+      },
+      { retentionMs: RETENTION_MS, auditMaxLen: deps.settings.auditMaxLen },
+    );
+    if (!recorded) return;
+    const level = observed.state === 'failed' || observed.state === 'unknown' ? 'warn' : 'info';
+    deps.logger[level](
+      { workflow: remediation.workflow, rule: remediation.rule, state: observed.state, message: observed.message },
+      'remediation',
+    );
+    if (final) {
+      deps.metrics.remediations.inc({ rule: remediation.rule, state: observed.state });
+      if (durationSeconds !== undefined)
+        deps.metrics.remediationDuration.observe({ rule: remediation.rule }, durationSeconds);
+    }
+    await this.escalate(workflow, observed);
+  }
+
+  /** What the state change means for the escalations of its cooldown key (SPEC §9). */
+  private async escalate(workflow: WatchedWorkflow, observed: Observed): Promise<void> {
+    const { escalations } = this.deps;
+    const subject = subjectOf(workflow);
+    const id = workflowId(workflow);
+    if (observed.state === 'awaiting_approval') {
+      await escalations.open(subject, escalationId.approval(id), escalations.approvalRequired(subject, workflow));
+      return;
+    }
+    // Any other state ends the wait for approval: approved, stopped, finished or gone.
+    if (needsApproval(workflow)) await escalations.close(subject, [escalationId.approval(id)]);
+    if (observed.state === 'failed' || observed.state === 'unknown') {
+      await escalations.open(subject, escalationId.failed(id), escalations.failed(subject, observed));
+    } else if (observed.state === 'succeeded') {
+      // The key healed: its failures and its spent budget are resolved.
+      await escalations.close(subject, 'all');
+    }
+  }
+}
+
+/** Who and what an escalation about this Workflow names, from what it was created with. */
+export function subjectOf(workflow: WatchedWorkflow): EscalationSubject {
+  const annotations = workflow.metadata.annotations ?? {};
+  const [namespace = '', pod = ''] = (annotations[AnnotationKey.Target] ?? '').split('/');
+  const priority = workflow.metadata.labels?.[LabelKey.Priority];
+  return {
+    rule: annotations[AnnotationKey.Rule] ?? workflow.metadata.labels?.[LabelKey.Rule] ?? '',
+    priority: priority === 'P1' || priority === 'P2' || priority === 'P3' || priority === 'P4' ? priority : 'P3',
+    cooldownKey: annotations[AnnotationKey.CooldownKey] ?? '',
+    target: { namespace, pod },
+    workload: annotations[AnnotationKey.Workload] ?? '',
+    workflow: { namespace: workflow.metadata.namespace, name: workflow.metadata.name },
+    sourceAlertname: annotations[AnnotationKey.AlertName] ?? '',
+    ...(annotations[AnnotationKey.RunbookUrl] ? { runbookUrl: annotations[AnnotationKey.RunbookUrl] } : {}),
+  };
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
