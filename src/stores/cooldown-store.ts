@@ -105,6 +105,20 @@ export interface CooldownStore {
   close(): Promise<void>;
 }
 
+/**
+ * submittedAt in epoch ms, which orders the listing of remediations. Both stores read it before
+ * anything is stored, so a remediation without a readable one is refused with this error.
+ */
+export function submittedAtMs(remediation: Remediation): number {
+  const ms = Date.parse(remediation.submittedAt);
+  if (Number.isNaN(ms)) {
+    throw new RangeError(
+      `remediation ${remediation.workflow}: submittedAt ${JSON.stringify(remediation.submittedAt)} is not a date-time`,
+    );
+  }
+  return ms;
+}
+
 export class StoreUnavailableError extends Error {
   override readonly name: string = 'StoreUnavailableError';
   /** Why, in a few words anyone may read (no address): `connection refused`. The message by default. */
