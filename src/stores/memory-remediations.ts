@@ -11,7 +11,7 @@ import {
   STATE_RANK,
 } from '../remediation/model.js';
 
-/** The memory store keeps at most this many remediations; past it the oldest submitted goes. */
+/** The memory store keeps at most this many remediations by default; past it the oldest submitted goes. */
 export const MAX_REMEDIATIONS = 10_000;
 
 /** Below this many keys a sweep is not worth a full scan. */
@@ -29,6 +29,12 @@ interface KeptRemediation {
 
 export class RemediationBook {
   private readonly kept = new Map<string, KeptRemediation>();
+
+  private readonly maxKept: number;
+
+  constructor(maxKept = MAX_REMEDIATIONS) {
+    this.maxKept = Math.max(1, Math.floor(maxKept));
+  }
 
   /** As recordTransition, without the audit entry: true when this call recorded the state. */
   record(remediation: Remediation, submittedAt: number, retentionMs: number, now: number): boolean {
@@ -94,7 +100,7 @@ export class RemediationBook {
         if (!first || kept.submittedAt < first.submittedAt) first = kept;
       }
     }
-    if (this.kept.size > MAX_REMEDIATIONS && first) this.kept.delete(first.remediation.workflow);
+    if (this.kept.size > this.maxKept && first) this.kept.delete(first.remediation.workflow);
   }
 }
 

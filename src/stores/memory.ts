@@ -39,7 +39,7 @@ export class MemoryCooldownStore implements CooldownStore {
   private readonly claims = new Map<string, HeldClaim>();
   private readonly rateWindows = new Map<string, RateWindow>();
   private readonly decisions = new AuditRing();
-  private readonly remediations = new RemediationBook();
+  private readonly remediations: RemediationBook;
   private readonly attempts = new AttemptBook();
   private readonly escalations = new EscalationBook();
   /**
@@ -49,8 +49,10 @@ export class MemoryCooldownStore implements CooldownStore {
   private sweepThreshold = MIN_SWEEP_THRESHOLD;
   private closed = false;
 
-  constructor(options: { now?: () => number } = {}) {
+  /** maxRemediations: how many remediations are kept at most (MAX_REMEDIATIONS by default), the oldest submitted dropped first. */
+  constructor(options: { now?: () => number; maxRemediations?: number } = {}) {
     this.now = options.now ?? Date.now;
+    this.remediations = new RemediationBook(options.maxRemediations);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {

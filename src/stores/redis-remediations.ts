@@ -66,7 +66,8 @@ export class RedisRemediations {
 
   /**
    * Newest first, a page at a time, until `limit` match. Reads need not be atomic: a remediation
-   * recorded meanwhile shifts the pages, so one seen already is not listed twice.
+   * recorded meanwhile shifts the pages, so one seen already is not listed twice. (Redis Cluster:
+   * the MGET of a page names many records, like the scripts that name several keys.)
    */
   async listRemediations(limit: number, state?: RemediationState): Promise<Remediation[]> {
     const wanted = Math.floor(limit);

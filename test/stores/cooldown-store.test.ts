@@ -651,9 +651,9 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
         await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS);
         await store.openEscalation('k', 'failed:argo/wf-2', escalation('wf-2'), 3 * LONG_MS);
         now += LONG_MS;
-        assert.deepEqual(await store.closeEscalations('k', ['failed:argo/wf-1']), []);
         assert.equal(await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS), true);
         now += LONG_MS;
+        assert.deepEqual(await store.closeEscalations('k', ['failed:argo/wf-1']), []);
         assert.deepEqual(await store.closeEscalations('k', 'all'), [escalation('wf-2')]);
       });
     });
