@@ -73,36 +73,58 @@ export interface CooldownStore {
    * (kept retentionMs, listed newest first by submittedAt) unless the stored one is in a later
    * state (STATE_RANK: never backwards), and appends `entry` to the audit trail. True only for the
    * call that recorded it; false when the marker was set already or the state would go backwards.
-   * All of it atomic.
+   * All of it atomic. A remediation submitted longer than retentionMs ago is no longer listed.
+   * Rejects with a RangeError, storing nothing, when submittedAt is not a date-time.
    */
   recordTransition(
     remediation: Remediation,
     entry: RemediationEntry,
     options: { retentionMs: number; auditMaxLen: number },
   ): Promise<boolean>;
-  /** The newest `limit` remediations by submittedAt, only those in `state` when given. */
+  /**
+   * The newest `limit` remediations by submittedAt, only those in `state` when given. A filtered
+   * listing looks through the newest 10,000 at most.
+   */
   listRemediations(limit: number, state?: RemediationState): Promise<Remediation[]>;
   /** One remediation by `<namespace>/<name>`, or null. */
   getRemediation(workflow: string): Promise<Remediation | null>;
 
-  /** Counts a Workflow created for `key` (an attempt); attempts older than windowMs are forgotten. Idempotent per workflow. */
+  /**
+   * Counts a Workflow created for `key` (an attempt); attempts older than windowMs are forgotten.
+   * Idempotent per workflow: while counted, a Workflow keeps the time it was first added with.
+   */
   addAttempt(key: string, attempt: Attempt, windowMs: number): Promise<void>;
   /** The attempts of `key` made within the last windowMs, oldest first. */
   listAttempts(key: string, windowMs: number): Promise<Attempt[]>;
 
   /**
    * Marks an escalation of `key` as firing under `id` for ttlMs (it expires with the alert's
-   * endsAt). True when it was not firing before: only that caller sends it.
+   * endsAt). True when it was not firing before (or had expired): only that caller sends it.
    */
   openEscalation(key: string, id: string, alert: EscalationAlert, ttlMs: number): Promise<boolean>;
   /**
    * Takes the firing escalations of `key` with these ids (all of them for 'all') out of the
-   * store and returns them, so exactly one caller sends each resolution.
+   * store and returns them, so exactly one caller sends each resolution. Expired ones are
+   * dropped, not returned: their alert has ended already.
    */
   closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]>;
   /** Resolves when the backend answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * submittedAt in epoch ms, which orders the listing of remediations. Both stores read it before
+ * anything is stored, so a remediation without a readable one is refused with this error.
+ */
+export function submittedAtMs(remediation: Remediation): number {
+  const ms = Date.parse(remediation.submittedAt);
+  if (Number.isNaN(ms)) {
+    throw new RangeError(
+      `remediation ${remediation.workflow}: submittedAt ${JSON.stringify(remediation.submittedAt)} is not a date-time`,
+    );
+  }
+  return ms;
 }
 
 export class StoreUnavailableError extends Error {

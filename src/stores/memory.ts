@@ -1,10 +1,19 @@
+import type {
+  Attempt,
+  EscalationAlert,
+  Remediation,
+  RemediationEntry,
+  RemediationState,
+} from '../remediation/model.js';
 import {
+  type AuditEntry,
   type ClaimResult,
   type CooldownClaim,
   type CooldownStore,
-  type DecisionRecord,
   StoreClosedError,
+  submittedAtMs,
 } from './cooldown-store.js';
+import { AttemptBook, EscalationBook, RemediationBook } from './memory-remediations.js';
 
 interface HeldClaim {
   claim: CooldownClaim;
@@ -29,7 +38,10 @@ export class MemoryCooldownStore implements CooldownStore {
   private readonly now: () => number;
   private readonly claims = new Map<string, HeldClaim>();
   private readonly rateWindows = new Map<string, RateWindow>();
-  private readonly decisions = new DecisionRing();
+  private readonly decisions = new AuditRing();
+  private readonly remediations: RemediationBook;
+  private readonly attempts = new AttemptBook();
+  private readonly escalations = new EscalationBook();
   /**
    * Expired keys are purged when touched; keys never touched again would stay forever, so a
    * full sweep runs whenever the map has doubled since the last one (amortised O(1) per write).
@@ -37,8 +49,10 @@ export class MemoryCooldownStore implements CooldownStore {
   private sweepThreshold = MIN_SWEEP_THRESHOLD;
   private closed = false;
 
-  constructor(options: { now?: () => number } = {}) {
+  /** maxRemediations: how many remediations are kept at most (MAX_REMEDIATIONS by default), the oldest submitted dropped first. */
+  constructor(options: { now?: () => number; maxRemediations?: number } = {}) {
     this.now = options.now ?? Date.now;
+    this.remediations = new RemediationBook(options.maxRemediations);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
@@ -117,41 +131,65 @@ export class MemoryCooldownStore implements CooldownStore {
     if (taken && taken.taken > 0) taken.taken -= 1;
   }
 
-  async appendDecision(record: DecisionRecord, maxLen: number): Promise<void> {
+  async replace(key: string, workflowName: string, claim: CooldownClaim, ttlMs: number): Promise<boolean> {
     this.assertOpen();
-    // A JSON round trip, as in Redis: later changes to the caller's object do not leak in.
-    this.decisions.push(JSON.parse(JSON.stringify(record)) as DecisionRecord, maxLen);
+    const held = this.live(key);
+    if (held && held.claim.workflowName !== workflowName) return false;
+    this.claims.set(key, { claim: { ...claim }, expiresAt: this.now() + ttlMs });
+    this.sweepIfGrown();
+    return true;
   }
 
-  async listDecisions(limit: number): Promise<DecisionRecord[]> {
+  async appendDecision(record: AuditEntry, maxLen: number): Promise<void> {
+    this.assertOpen();
+    this.decisions.push(asStored(record), maxLen);
+  }
+
+  async listDecisions(limit: number): Promise<AuditEntry[]> {
     this.assertOpen();
     return this.decisions.newest(limit).map((record) => structuredClone(record));
   }
 
-  // TODO(issue 11, store helper): replaced by the real implementations.
-  replace(): Promise<boolean> {
-    throw new Error('not implemented');
+  async recordTransition(
+    remediation: Remediation,
+    entry: RemediationEntry,
+    options: { retentionMs: number; auditMaxLen: number },
+  ): Promise<boolean> {
+    this.assertOpen();
+    const submittedAt = submittedAtMs(remediation);
+    if (!this.remediations.record(asStored(remediation), submittedAt, options.retentionMs, this.now())) return false;
+    this.decisions.push(asStored(entry), options.auditMaxLen);
+    return true;
   }
-  recordTransition(): Promise<boolean> {
-    throw new Error('not implemented');
+
+  async listRemediations(limit: number, state?: RemediationState): Promise<Remediation[]> {
+    this.assertOpen();
+    return this.remediations.list(limit, state, this.now());
   }
-  listRemediations(): Promise<never[]> {
-    throw new Error('not implemented');
+
+  async getRemediation(workflow: string): Promise<Remediation | null> {
+    this.assertOpen();
+    return this.remediations.get(workflow, this.now());
   }
-  getRemediation(): Promise<null> {
-    throw new Error('not implemented');
+
+  async addAttempt(key: string, attempt: Attempt, windowMs: number): Promise<void> {
+    this.assertOpen();
+    this.attempts.add(key, attempt, windowMs, this.now());
   }
-  addAttempt(): Promise<void> {
-    throw new Error('not implemented');
+
+  async listAttempts(key: string, windowMs: number): Promise<Attempt[]> {
+    this.assertOpen();
+    return this.attempts.list(key, windowMs, this.now());
   }
-  listAttempts(): Promise<never[]> {
-    throw new Error('not implemented');
+
+  async openEscalation(key: string, id: string, alert: EscalationAlert, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    return this.escalations.open(key, id, asStored(alert), ttlMs, this.now());
   }
-  openEscalation(): Promise<boolean> {
-    throw new Error('not implemented');
-  }
-  closeEscalations(): Promise<never[]> {
-    throw new Error('not implemented');
+
+  async closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]> {
+    this.assertOpen();
+    return this.escalations.close(key, ids, this.now());
   }
 
   async ping(): Promise<void> {
@@ -188,14 +226,19 @@ export class MemoryCooldownStore implements CooldownStore {
   }
 }
 
+/** A JSON round trip, as in Redis: later changes to the caller's object do not leak in. */
+function asStored<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
 /** The audit trail: a ring buffer holding the newest maxLen records. */
-class DecisionRing {
-  private slots: DecisionRecord[] = [];
+class AuditRing {
+  private slots: AuditEntry[] = [];
   private capacity = 0;
   /** Index of the oldest record once the ring is full. */
   private start = 0;
 
-  push(record: DecisionRecord, maxLen: number): void {
+  push(record: AuditEntry, maxLen: number): void {
     const capacity = Math.max(0, Math.floor(maxLen));
     if (capacity !== this.capacity) this.resize(capacity);
     if (capacity === 0) return;
@@ -207,9 +250,9 @@ class DecisionRing {
     this.start = (this.start + 1) % capacity;
   }
 
-  newest(limit: number): DecisionRecord[] {
+  newest(limit: number): AuditEntry[] {
     const count = Math.min(Math.max(0, Math.floor(limit)), this.slots.length);
-    const newestFirst: DecisionRecord[] = [];
+    const newestFirst: AuditEntry[] = [];
     for (let i = 1; i <= count; i++) {
       const record = this.slots[(this.start - i + this.slots.length) % this.slots.length];
       if (record) newestFirst.push(record);

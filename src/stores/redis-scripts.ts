@@ -4,6 +4,7 @@
  * turn); release and the rate slot take one key.
  */
 import type { Redis } from 'ioredis';
+import { defineRemediationScripts, type RemediationCommands } from './redis-remediation-scripts.js';
 
 /**
  * KEYS cooldown keys; ARGV a claim JSON and a lease in ms per key. Answers one entry per key:
@@ -37,7 +38,8 @@ return #ARGV - 1
 /**
  * KEYS cooldown keys; ARGV per key: workflowName, a TTL in ms, the claim to write when the key is
  * gone, and the mode. `commit` makes the claim committed for the TTL; `hold` keeps a pending
- * claim for at least the TTL (never shorter, never back from committed). Answers 1 per key done,
+ * claim for at least the TTL (never shorter, never back from committed); `replace` writes the
+ * claim given in place of the caller's for the TTL. Answers 1 per key done,
  * 0 where another claim holds the key, or that key's error. A key that has expired is written
  * anyway: the Workflow exists (or may), so its cooldown must hold.
  */
@@ -56,6 +58,10 @@ local function settle(key, name, ms, absent, mode)
     if claim.state == 'pending' and redis.call('PTTL', key) < tonumber(ms) then
       redis.call('PEXPIRE', key, ms)
     end
+    return 1
+  end
+  if mode == 'replace' then
+    redis.call('SET', key, absent, 'PX', ms)
     return 1
   end
   claim.state = 'committed'
@@ -111,15 +117,16 @@ end
 return 1
 `;
 
-/** The client with the scripts below as commands. */
-export type ScriptedRedis = Redis & {
-  cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
-  appendDecisions(stream: string, maxLen: number, ...records: string[]): Promise<number>;
-  cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
-  cooldownRelease(key: string, workflowName: string): Promise<number>;
-  takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
-  returnRateSlot(key: string): Promise<number>;
-};
+/** The client with the scripts above (and the remediation scripts) as commands. */
+export type ScriptedRedis = Redis &
+  RemediationCommands & {
+    cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
+    appendDecisions(stream: string, maxLen: number, ...records: string[]): Promise<number>;
+    cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
+    cooldownRelease(key: string, workflowName: string): Promise<number>;
+    takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
+    returnRateSlot(key: string): Promise<number>;
+  };
 
 /** Makes each script a command of the client (ioredis sends EVALSHA, and the script once if Redis lacks it). */
 export function defineScripts(client: Redis): void {
@@ -130,4 +137,5 @@ export function defineScripts(client: Redis): void {
   client.defineCommand('cooldownRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });
   client.defineCommand('returnRateSlot', { numberOfKeys: 1, lua: RETURN_RATE_SLOT_LUA });
+  defineRemediationScripts(client);
 }

@@ -1,16 +1,26 @@
 import { Redis, type RedisStatus } from 'ioredis';
+import type {
+  Attempt,
+  EscalationAlert,
+  Remediation,
+  RemediationEntry,
+  RemediationState,
+} from '../remediation/model.js';
 import { atMostEvery } from '../throttle.js';
 import { Batcher } from './batch.js';
 import {
+  type AuditEntry,
   type ClaimResult,
   type CooldownClaim,
   type CooldownStore,
-  type DecisionRecord,
   StoreClosedError,
   StoreUnavailableError,
+  submittedAtMs,
 } from './cooldown-store.js';
 import { describeRedisError } from './redis-errors.js';
+import { RedisRemediations } from './redis-remediations.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
+import { parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
 
 /** The part of a pino logger the store uses. */
 export interface StoreLogger {
@@ -24,7 +34,7 @@ export interface RedisCooldownStoreOptions {
   keyPrefix?: string;
   /** How long a command may wait for its answer before it fails as unavailable. */
   commandTimeoutMs?: number;
-  /** Picks the rate-limit window; Redis keeps its own time for TTLs. */
+  /** Picks the rate-limit window and ages out attempts, escalations and remediations; Redis keeps its own time for TTLs. */
   now?: () => number;
   logger?: StoreLogger;
 }
@@ -63,9 +73,9 @@ export class RedisCooldownStore implements CooldownStore {
       this.client.cooldownClaim(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.value, i.ttl])),
     MAX_BATCH,
   );
-  /** Commits and holds (the same script, one mode per key). */
+  /** Commits, holds and replaces (the same script, one mode per key). */
   private readonly commits = new Batcher<
-    { key: string; workflowName: string; ttl: number; absent: string; mode: 'commit' | 'hold' },
+    { key: string; workflowName: string; ttl: number; absent: string; mode: SettleMode },
     number | Error
   >(
     (items) =>
@@ -82,6 +92,7 @@ export class RedisCooldownStore implements CooldownStore {
     await this.client.appendDecisions(this.decisionsKey(), maxLen, ...items.map((i) => i.json));
     return items.map(() => undefined);
   }, MAX_BATCH);
+  private readonly remediations: RedisRemediations;
   private connectionSettled: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** Reads the clock only when called, after the constructor has set it. */
@@ -122,6 +133,7 @@ export class RedisCooldownStore implements CooldownStore {
       this.connectionError = undefined;
     });
     defineScripts(this.client);
+    this.remediations = new RedisRemediations(this.client, this.keyPrefix, this.now);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
@@ -137,17 +149,28 @@ export class RedisCooldownStore implements CooldownStore {
 
   async commit(key: string, workflowName: string, cooldownMs: number): Promise<boolean> {
     const absent: CooldownClaim = { workflowName, fingerprint: '', state: 'committed', claimedAt: this.now() };
-    return this.settle('commit', key, absent, cooldownMs);
+    return this.settle('commit', key, workflowName, absent, cooldownMs);
   }
 
   async hold(key: string, claim: CooldownClaim, ttlMs: number): Promise<boolean> {
-    return this.settle('hold', key, { ...claim, state: 'pending' }, ttlMs);
+    return this.settle('hold', key, claim.workflowName, { ...claim, state: 'pending' }, ttlMs);
   }
 
-  private settle(mode: 'commit' | 'hold', key: string, absent: CooldownClaim, ttlMs: number): Promise<boolean> {
+  async replace(key: string, workflowName: string, claim: CooldownClaim, ttlMs: number): Promise<boolean> {
+    return this.settle('replace', key, workflowName, claim, ttlMs);
+  }
+
+  /** `absent`: the claim written when the key is gone (and, for replace, in place of the caller's). */
+  private settle(
+    mode: SettleMode,
+    key: string,
+    workflowName: string,
+    absent: CooldownClaim,
+    ttlMs: number,
+  ): Promise<boolean> {
     const item = {
       key: this.cooldownKey(key),
-      workflowName: absent.workflowName,
+      workflowName,
       ttl: positiveMs(ttlMs),
       absent: JSON.stringify(absent),
       mode,
@@ -186,49 +209,58 @@ export class RedisCooldownStore implements CooldownStore {
     await this.run('returnRateSlot', () => this.client.returnRateSlot(this.rateKey(window)));
   }
 
-  async appendDecision(record: DecisionRecord, maxLen: number): Promise<void> {
+  async appendDecision(record: AuditEntry, maxLen: number): Promise<void> {
     const item = { json: JSON.stringify(record), maxLen: Math.max(0, Math.floor(maxLen)) };
     await this.run('appendDecision', () => this.records.add(item));
   }
 
-  async listDecisions(limit: number): Promise<DecisionRecord[]> {
+  async listDecisions(limit: number): Promise<AuditEntry[]> {
     const count = Math.floor(limit);
     if (count < 1) return this.run('listDecisions', async () => []);
     return this.run('listDecisions', async () => {
       const entries = await this.client.xrevrange(this.decisionsKey(), '+', '-', 'COUNT', count);
-      const records: DecisionRecord[] = [];
+      const records: AuditEntry[] = [];
       for (const [, fields] of entries) {
-        const record = parseDecision(fields);
+        const record = parseAuditEntry(fields);
         if (record) records.push(record);
       }
       return records;
     });
   }
 
-  // TODO(issue 11, store helper): replaced by the real implementations.
-  replace(): Promise<boolean> {
-    throw new Error('not implemented');
+  async recordTransition(
+    remediation: Remediation,
+    entry: RemediationEntry,
+    options: { retentionMs: number; auditMaxLen: number },
+  ): Promise<boolean> {
+    const submittedAt = submittedAtMs(remediation);
+    return this.run('recordTransition', () =>
+      this.remediations.recordTransition(remediation, submittedAt, entry, options),
+    );
   }
-  recordTransition(): Promise<boolean> {
-    throw new Error('not implemented');
+
+  async listRemediations(limit: number, state?: RemediationState): Promise<Remediation[]> {
+    return this.run('listRemediations', () => this.remediations.listRemediations(limit, state));
   }
-  listRemediations(): Promise<never[]> {
-    throw new Error('not implemented');
+
+  async getRemediation(workflow: string): Promise<Remediation | null> {
+    return this.run('getRemediation', () => this.remediations.getRemediation(workflow));
   }
-  getRemediation(): Promise<null> {
-    throw new Error('not implemented');
+
+  async addAttempt(key: string, attempt: Attempt, windowMs: number): Promise<void> {
+    await this.run('addAttempt', () => this.remediations.addAttempt(key, attempt, windowMs));
   }
-  addAttempt(): Promise<void> {
-    throw new Error('not implemented');
+
+  async listAttempts(key: string, windowMs: number): Promise<Attempt[]> {
+    return this.run('listAttempts', () => this.remediations.listAttempts(key, windowMs));
   }
-  listAttempts(): Promise<never[]> {
-    throw new Error('not implemented');
+
+  async openEscalation(key: string, id: string, alert: EscalationAlert, ttlMs: number): Promise<boolean> {
+    return this.run('openEscalation', () => this.remediations.openEscalation(key, id, alert, ttlMs));
   }
-  openEscalation(): Promise<boolean> {
-    throw new Error('not implemented');
-  }
-  closeEscalations(): Promise<never[]> {
-    throw new Error('not implemented');
+
+  async closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]> {
+    return this.run('closeEscalations', () => this.remediations.closeEscalations(key, ids));
   }
 
   async ping(): Promise<void> {
@@ -332,49 +364,4 @@ export class RedisCooldownStore implements CooldownStore {
   }
 }
 
-/** Redis wants whole, positive milliseconds for PX and PEXPIRE. */
-function positiveMs(ms: number): number {
-  return Math.max(1, Math.ceil(ms));
-}
-
-function parseClaim(value: string, key: string): CooldownClaim {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    parsed = undefined;
-  }
-  if (!isClaim(parsed)) throw new Error(`cooldown key ${key} holds something that is not a cooldown claim`);
-  return {
-    workflowName: parsed.workflowName,
-    fingerprint: parsed.fingerprint,
-    state: parsed.state,
-    claimedAt: parsed.claimedAt,
-    ...(parsed.dryRun === true ? { dryRun: true } : {}),
-  };
-}
-
-function isClaim(value: unknown): value is CooldownClaim {
-  if (typeof value !== 'object' || value === null) return false;
-  const candidate = value as Record<string, unknown>;
-  return (
-    typeof candidate.workflowName === 'string' &&
-    typeof candidate.fingerprint === 'string' &&
-    (candidate.state === 'pending' || candidate.state === 'committed') &&
-    typeof candidate.claimedAt === 'number'
-  );
-}
-
-/** Stream entries hold one field, `json`; anything else is someone else's entry and is skipped. */
-function parseDecision(fields: string[]): DecisionRecord | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] !== 'json') continue;
-    try {
-      const record: unknown = JSON.parse(fields[i + 1] ?? '');
-      if (typeof record === 'object' && record !== null && !Array.isArray(record)) return record as DecisionRecord;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
+type SettleMode = 'commit' | 'hold' | 'replace';

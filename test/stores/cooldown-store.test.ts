@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type {
+  EscalationAlert,
+  EscalationEntry,
+  Remediation,
+  RemediationEntry,
+  RemediationState,
+} from '../../src/remediation/model.js';
 import {
   type CooldownClaim,
   type CooldownStore,
@@ -36,6 +44,46 @@ function pendingClaim(workflowName: string, fingerprint = `fp-${workflowName}`):
 
 function decision(index: number): DecisionRecord {
   return auditRecord(index, START);
+}
+
+/** Kept this long in Redis's real time too, so nothing of a test expires under it unless it asks. */
+const RETENTION = { retentionMs: LONG_MS, auditMaxLen: 100 };
+
+/** A remediation of `argo/<name>`, submitted `submittedOffsetMs` after START. */
+function remediation(name: string, state: RemediationState, submittedOffsetMs = 0): Remediation {
+  return {
+    workflow: `argo/${name}`,
+    rule: 'pod-crash',
+    cooldownKey: 'pod-crash:shop/checkout',
+    target: 'shop/checkout-7d9f',
+    state,
+    submittedAt: new Date(START + submittedOffsetMs).toISOString(),
+    attempt: 1,
+  };
+}
+
+function transitionOf(changed: Remediation): RemediationEntry {
+  return {
+    kind: 'remediation',
+    workflow: changed.workflow,
+    rule: changed.rule,
+    cooldownKey: changed.cooldownKey,
+    target: changed.target,
+    state: changed.state,
+    at: new Date(START).toISOString(),
+    replica: 'replica-a',
+  };
+}
+
+function escalation(workflow: string): EscalationAlert {
+  return {
+    labels: { alertname: 'KubeSentinelRemediationFailed', rule: 'pod-crash', workflow },
+    annotations: { summary: `remediation ${workflow} failed` },
+  };
+}
+
+function byWorkflow(alerts: EscalationAlert[]): EscalationAlert[] {
+  return [...alerts].sort((a, b) => (a.labels.workflow ?? '').localeCompare(b.labels.workflow ?? ''));
 }
 
 /** The contract of src/stores/cooldown-store.ts, the same for every store. */
@@ -334,6 +382,26 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
         assert.deepEqual(listed.slice(0, maxLen), newest);
       });
 
+      it('lists decisions, remediation state changes and escalations together, in the order they came', async () => {
+        const store = await open();
+        const failed = remediation('wf-1', 'failed');
+        const fired: EscalationEntry = {
+          kind: 'escalation',
+          alertname: 'KubeSentinelRemediationFailed',
+          status: 'firing',
+          cooldownKey: failed.cooldownKey,
+          workflow: failed.workflow,
+          labels: { alertname: 'KubeSentinelRemediationFailed', rule: 'pod-crash' },
+          at: new Date(START + 2).toISOString(),
+          replica: 'replica-a',
+        };
+        await store.appendDecision(decision(0), 100);
+        await store.recordTransition(failed, transitionOf(failed), RETENTION);
+        await store.appendDecision(fired, 100);
+        await store.appendDecision(decision(3), 100);
+        assert.deepEqual(await store.listDecisions(10), [decision(3), fired, transitionOf(failed), decision(0)]);
+      });
+
       it('keeps every field of a record, nested ones included', async () => {
         const store = await open();
         const record: DecisionRecord = {
@@ -354,6 +422,242 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
       });
     });
 
+    describe('cooldown replace (the repair of a cooldown the store forgot)', () => {
+      it('writes the claim given when the key holds nothing', async () => {
+        const store = await open();
+        const claim: CooldownClaim = { ...pendingClaim('wf-1'), state: 'committed' };
+        assert.equal(await store.replace('k', 'wf-1', claim, LONG_MS), true);
+        assert.deepEqual(await store.peek('k'), claim);
+      });
+
+      it("replaces the caller's own claim, and for the new TTL", async () => {
+        const store = await open();
+        await store.claim('k', pendingClaim('wf-1', 'fp-first'), SHORT_MS);
+        const repaired: CooldownClaim = { ...pendingClaim('wf-1', 'fp-repair'), state: 'committed' };
+        assert.equal(await store.replace('k', 'wf-1', repaired, LONG_MS), true);
+        await store.claim('probe', pendingClaim('wf-probe'), SHORT_MS);
+        await until(async () => (await store.peek('probe')) === null, 'a lease taken at the same time to run out');
+        assert.deepEqual(await store.peek('k'), repaired);
+      });
+
+      it("refuses a key that holds another workflow name's claim and leaves it alone", async () => {
+        const store = await open();
+        const claim = pendingClaim('wf-holder');
+        await store.claim('k', claim, LONG_MS);
+        const intruder: CooldownClaim = { ...pendingClaim('wf-intruder'), state: 'committed' };
+        assert.equal(await store.replace('k', 'wf-intruder', intruder, LONG_MS), false);
+        assert.deepEqual(await store.peek('k'), claim);
+      });
+    });
+
+    describe('remediation transitions', () => {
+      it('records a state change once: the second call for it is refused', async () => {
+        const store = await open();
+        const running = remediation('wf-1', 'running');
+        assert.equal(await store.recordTransition(running, transitionOf(running), RETENTION), true);
+        assert.equal(await store.recordTransition(running, transitionOf(running), RETENTION), false);
+        assert.deepEqual(await store.getRemediation('argo/wf-1'), running);
+        assert.deepEqual(await store.listDecisions(10), [transitionOf(running)], 'one audit entry');
+      });
+
+      it('never moves a remediation back: a lagging running after failed is refused and failed stays', async () => {
+        const store = await open();
+        const failed = { ...remediation('wf-1', 'failed'), message: 'step crashed' };
+        assert.equal(await store.recordTransition(failed, transitionOf(failed), RETENTION), true);
+        const running = remediation('wf-1', 'running');
+        assert.equal(await store.recordTransition(running, transitionOf(running), RETENTION), false);
+        assert.deepEqual(await store.getRemediation('argo/wf-1'), failed);
+        assert.deepEqual(await store.listDecisions(10), [transitionOf(failed)]);
+      });
+
+      it('moves forward through the states, each recorded with its own audit entry', async () => {
+        const store = await open();
+        const states: RemediationState[] = ['pending', 'awaiting_approval', 'running', 'succeeded'];
+        for (const state of states) {
+          const changed = remediation('wf-1', state);
+          assert.equal(await store.recordTransition(changed, transitionOf(changed), RETENTION), true, state);
+        }
+        assert.equal((await store.getRemediation('argo/wf-1'))?.state, 'succeeded');
+        const entries = await store.listDecisions(10);
+        assert.deepEqual(
+          entries.map((entry) => ('state' in entry ? entry.state : undefined)),
+          [...states].reverse(),
+        );
+      });
+
+      it('answers null for a Workflow it never recorded', async () => {
+        const store = await open();
+        assert.equal(await store.getRemediation('argo/never'), null);
+      });
+
+      it('refuses a remediation whose submittedAt is not a date-time, naming it, and stores nothing', async () => {
+        const store = await open();
+        const broken = { ...remediation('wf-1', 'running'), submittedAt: 'yesterday' };
+        await assert.rejects(store.recordTransition(broken, transitionOf(broken), RETENTION), (error: Error) => {
+          assert.ok(!(error instanceof StoreUnavailableError), 'not a store outage');
+          assert.match(error.message, /argo\/wf-1.*submittedAt "yesterday"/);
+          return true;
+        });
+        assert.equal(await store.getRemediation('argo/wf-1'), null);
+        assert.deepEqual(await store.listDecisions(10), []);
+      });
+    });
+
+    describe('remediation listing', () => {
+      it('lists newest submitted first, whatever the order they were recorded in, up to the limit', async () => {
+        const store = await open();
+        for (const [name, offset] of [
+          ['wf-b', 2_000],
+          ['wf-a', 1_000],
+          ['wf-c', 3_000],
+        ] as const) {
+          const changed = remediation(name, 'running', offset);
+          await store.recordTransition(changed, transitionOf(changed), RETENTION);
+        }
+        const newest = ['argo/wf-c', 'argo/wf-b', 'argo/wf-a'];
+        assert.deepEqual(
+          (await store.listRemediations(10)).map((listed) => listed.workflow),
+          newest,
+        );
+        assert.deepEqual(
+          (await store.listRemediations(2)).map((listed) => listed.workflow),
+          newest.slice(0, 2),
+        );
+        assert.deepEqual(await store.listRemediations(0), []);
+      });
+
+      it('lists a remediation once, in its latest state', async () => {
+        const store = await open();
+        for (const state of ['pending', 'running', 'failed'] as const) {
+          const changed = remediation('wf-1', state);
+          await store.recordTransition(changed, transitionOf(changed), RETENTION);
+        }
+        assert.deepEqual(await store.listRemediations(10), [remediation('wf-1', 'failed')]);
+      });
+
+      it('lists only those in the state asked for, found past many newer ones', async () => {
+        const store = await open();
+        for (let i = 0; i < 3; i++) {
+          const failed = remediation(`wf-failed-${i}`, 'failed', i);
+          await store.recordTransition(failed, transitionOf(failed), { ...RETENTION, auditMaxLen: 1 });
+        }
+        // More newer ones than a page of the listing holds.
+        for (let i = 0; i < 250; i++) {
+          const running = remediation(`wf-running-${i}`, 'running', 1_000 + i);
+          await store.recordTransition(running, transitionOf(running), { ...RETENTION, auditMaxLen: 1 });
+        }
+        const failed = await store.listRemediations(2, 'failed');
+        assert.deepEqual(
+          failed.map((listed) => listed.workflow),
+          ['argo/wf-failed-2', 'argo/wf-failed-1'],
+        );
+        assert.equal((await store.listRemediations(10, 'failed')).length, 3);
+        assert.deepEqual(await store.listRemediations(10, 'cancelled'), []);
+      });
+
+      it('stops listing what was submitted longer ago than the retention', async () => {
+        const store = await open();
+        const old = remediation('wf-old', 'running');
+        await store.recordTransition(old, transitionOf(old), RETENTION);
+        now += RETENTION.retentionMs + 1;
+        const recent = remediation('wf-recent', 'running', RETENTION.retentionMs + 1);
+        await store.recordTransition(recent, transitionOf(recent), RETENTION);
+        assert.deepEqual(await store.listRemediations(10), [recent]);
+      });
+
+      it('skips a remediation whose record has expired', async () => {
+        const store = await open();
+        const kept = remediation('wf-kept', 'running');
+        await store.recordTransition(kept, transitionOf(kept), RETENTION);
+        const brief = remediation('wf-brief', 'running', 1_000);
+        await store.recordTransition(brief, transitionOf(brief), { ...RETENTION, retentionMs: SHORT_MS });
+        assert.equal((await store.listRemediations(10)).length, 2);
+        await until(async () => (await store.getRemediation('argo/wf-brief')) === null, 'the record to expire');
+        assert.deepEqual(await store.listRemediations(10), [kept]);
+      });
+    });
+
+    describe('attempts', () => {
+      it('lists the attempts of a key oldest first, apart from other keys', async () => {
+        const store = await open();
+        await store.addAttempt('k', { workflow: 'argo/wf-2', at: START - 1_000 }, LONG_MS);
+        await store.addAttempt('k', { workflow: 'argo/wf-1', at: START - 2_000 }, LONG_MS);
+        await store.addAttempt('other', { workflow: 'argo/wf-3', at: START }, LONG_MS);
+        assert.deepEqual(await store.listAttempts('k', LONG_MS), [
+          { workflow: 'argo/wf-1', at: START - 2_000 },
+          { workflow: 'argo/wf-2', at: START - 1_000 },
+        ]);
+        assert.deepEqual(await store.listAttempts('nobody', LONG_MS), []);
+      });
+
+      it('counts a Workflow once however often it is added, at its first time', async () => {
+        const store = await open();
+        await store.addAttempt('k', { workflow: 'argo/wf-1', at: START - 1_000 }, LONG_MS);
+        await store.addAttempt('k', { workflow: 'argo/wf-1', at: START }, LONG_MS);
+        assert.deepEqual(await store.listAttempts('k', LONG_MS), [{ workflow: 'argo/wf-1', at: START - 1_000 }]);
+      });
+
+      it('forgets attempts as they age out of the window', async () => {
+        const store = await open();
+        await store.addAttempt('k', { workflow: 'argo/wf-1', at: START }, LONG_MS);
+        now += 1_000;
+        await store.addAttempt('k', { workflow: 'argo/wf-2', at: now }, LONG_MS);
+        now = START + LONG_MS;
+        assert.deepEqual(await store.listAttempts('k', LONG_MS), [{ workflow: 'argo/wf-2', at: START + 1_000 }]);
+        now = START + 1_000 + LONG_MS;
+        assert.deepEqual(await store.listAttempts('k', LONG_MS), []);
+        await store.addAttempt('k', { workflow: 'argo/wf-1', at: now }, LONG_MS);
+        assert.deepEqual(await store.listAttempts('k', LONG_MS), [{ workflow: 'argo/wf-1', at: now }], 'counted anew');
+      });
+    });
+
+    describe('escalations', () => {
+      it('opens an escalation once: only the first caller sends it', async () => {
+        const store = await open();
+        assert.equal(await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS), true);
+        assert.equal(await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS), false);
+        assert.equal(await store.openEscalation('other', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS), true);
+      });
+
+      it('hands each escalation closed to one caller only', async () => {
+        const store = await open();
+        await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS);
+        await store.openEscalation('k', 'failed:argo/wf-2', escalation('wf-2'), LONG_MS);
+        assert.deepEqual(await store.closeEscalations('k', ['failed:argo/wf-1', 'never-opened']), [escalation('wf-1')]);
+        assert.deepEqual(await store.closeEscalations('k', ['failed:argo/wf-1']), []);
+        assert.deepEqual(await store.closeEscalations('k', []), []);
+        assert.equal(
+          await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS),
+          true,
+          'may fire again',
+        );
+      });
+
+      it("closes every escalation of the key for 'all', and only that key's", async () => {
+        const store = await open();
+        await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS);
+        await store.openEscalation('k', 'approval:argo/wf-2', escalation('wf-2'), LONG_MS);
+        await store.openEscalation('other', 'failed:argo/wf-3', escalation('wf-3'), LONG_MS);
+        assert.deepEqual(byWorkflow(await store.closeEscalations('k', 'all')), [
+          escalation('wf-1'),
+          escalation('wf-2'),
+        ]);
+        assert.deepEqual(await store.closeEscalations('k', 'all'), []);
+        assert.deepEqual(await store.closeEscalations('other', 'all'), [escalation('wf-3')]);
+      });
+
+      it('counts an escalation past its ttl as not open: it opens again, and closing it returns nothing', async () => {
+        const store = await open();
+        await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS);
+        await store.openEscalation('k', 'failed:argo/wf-2', escalation('wf-2'), 3 * LONG_MS);
+        now += LONG_MS;
+        assert.equal(await store.openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS), true);
+        now += LONG_MS;
+        assert.deepEqual(await store.closeEscalations('k', ['failed:argo/wf-1']), []);
+        assert.deepEqual(await store.closeEscalations('k', 'all'), [escalation('wf-2')]);
+      });
+    });
+
     describe('backend health', () => {
       it('answers ping while the backend is up', async () => {
         const store = await open();
@@ -368,6 +672,18 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
         await assert.rejects(store.ping(), StoreUnavailableError);
         await assert.rejects(store.claim('k', pendingClaim('wf-1'), LONG_MS), StoreUnavailableError);
         await assert.rejects(store.commit('k', 'wf-1', LONG_MS), StoreClosedError, 'retrying cannot help');
+        const running = remediation('wf-1', 'running');
+        const refused: [string, Promise<unknown>][] = [
+          ['replace', store.replace('k', 'wf-1', pendingClaim('wf-1'), LONG_MS)],
+          ['recordTransition', store.recordTransition(running, transitionOf(running), RETENTION)],
+          ['listRemediations', store.listRemediations(10)],
+          ['getRemediation', store.getRemediation('argo/wf-1')],
+          ['addAttempt', store.addAttempt('k', { workflow: 'argo/wf-1', at: START }, LONG_MS)],
+          ['listAttempts', store.listAttempts('k', LONG_MS)],
+          ['openEscalation', store.openEscalation('k', 'id', escalation('wf-1'), LONG_MS)],
+          ['closeEscalations', store.closeEscalations('k', 'all')],
+        ];
+        for (const [call, answer] of refused) await assert.rejects(answer, StoreClosedError, call);
       });
     });
   });
@@ -394,9 +710,10 @@ contract('RedisCooldownStore', async (now) => redisStore(uniquePrefix(), now), '
 describe('RedisCooldownStore shared by two replicas', () => {
   let replicas: RedisCooldownStore[] = [];
   let now = START;
+  let keyPrefix = '';
 
   beforeEach(() => {
-    const keyPrefix = uniquePrefix();
+    keyPrefix = uniquePrefix();
     now = START;
     replicas = [redisStore(keyPrefix, () => now), redisStore(keyPrefix, () => now)];
   });
@@ -439,5 +756,67 @@ describe('RedisCooldownStore shared by two replicas', () => {
     await a.appendDecision(decision(1), 100);
     await b.appendDecision(decision(2), 100);
     assert.deepEqual(await a.listDecisions(10), [decision(2), decision(1)]);
+  });
+
+  it('records a state change for exactly one of twenty calls from both replicas at once', async () => {
+    const [a, b] = pair();
+    const failed = remediation('wf-1', 'failed');
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).recordTransition(failed, transitionOf(failed), RETENTION)),
+    );
+    assert.equal(results.filter(Boolean).length, 1);
+    assert.deepEqual(await b.listDecisions(10), [transitionOf(failed)], 'one audit entry');
+  });
+
+  it('refuses the state a lagging replica sees after another recorded a later one', async () => {
+    const [a, b] = pair();
+    const failed = remediation('wf-1', 'failed');
+    const running = remediation('wf-1', 'running');
+    assert.equal(await a.recordTransition(failed, transitionOf(failed), RETENTION), true);
+    assert.equal(await b.recordTransition(running, transitionOf(running), RETENTION), false);
+    assert.deepEqual(await b.listRemediations(10), [failed]);
+  });
+
+  it('opens an escalation for one replica only, and hands its resolution to one only', async () => {
+    const [a, b] = pair();
+    const opened = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).openEscalation('k', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS),
+      ),
+    );
+    assert.equal(opened.filter(Boolean).length, 1);
+    const closed = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).closeEscalations('k', i % 4 < 2 ? 'all' : ['failed:argo/wf-1']),
+      ),
+    );
+    assert.deepEqual(closed.flat(), [escalation('wf-1')]);
+  });
+
+  it('counts an attempt once when both replicas add it', async () => {
+    const [a, b] = pair();
+    const attempt = { workflow: 'argo/wf-1', at: START };
+    await Promise.all([a.addAttempt('k', attempt, LONG_MS), b.addAttempt('k', attempt, LONG_MS)]);
+    assert.deepEqual(await a.listAttempts('k', LONG_MS), [attempt]);
+  });
+
+  it('drops a remediation whose record expired from the index when a listing finds it gone', async () => {
+    const [a] = pair();
+    assert.ok(redis);
+    const raw = new Redis(redis.url);
+    try {
+      const brief = remediation('wf-brief', 'running');
+      await a.recordTransition(brief, transitionOf(brief), { ...RETENTION, retentionMs: SHORT_MS });
+      const kept = remediation('wf-kept', 'running', 1_000);
+      await a.recordTransition(kept, transitionOf(kept), RETENTION);
+      // Real time: Redis expires the record by its own clock.
+      for (let tick = 0; tick < MAX_TICKS && (await a.getRemediation(brief.workflow)); tick++) await delay(TICK_MS);
+      assert.equal(await a.getRemediation(brief.workflow), null, 'the record expired');
+      assert.equal(await raw.zcard(`${keyPrefix}remediations`), 2, 'still indexed before a listing');
+      assert.deepEqual(await a.listRemediations(10), [kept]);
+      assert.deepEqual(await raw.zrange(`${keyPrefix}remediations`, '0', '-1'), ['argo/wf-kept']);
+    } finally {
+      raw.disconnect();
+    }
   });
 });

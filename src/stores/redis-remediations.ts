@@ -1,0 +1,200 @@
+import {
+  type Attempt,
+  type EscalationAlert,
+  REMEDIATION_STATES,
+  type Remediation,
+  type RemediationEntry,
+  type RemediationState,
+  STATE_RANK,
+} from '../remediation/model.js';
+import type { RemediationCommands } from './redis-remediation-scripts.js';
+import { positiveMs } from './redis-values.js';
+
+/** The plain commands the closed loop's reads need besides its scripts. */
+interface RemediationClient extends RemediationCommands {
+  get(key: string): Promise<string | null>;
+  mget(keys: string[]): Promise<(string | null)[]>;
+  zrevrange(key: string, start: number, stop: number): Promise<string[]>;
+  zrangebyscore(key: string, min: string, max: string, withScores: 'WITHSCORES'): Promise<string[]>;
+}
+
+/** A filtered listing reads at most this many remediations: a rare state never scans the whole week. */
+const MAX_SCANNED = 10_000;
+const MIN_PAGE = 100;
+const MAX_PAGE = 1_000;
+
+/** STATE_RANK as script arguments: state, rank, state, rank, … */
+const RANK_ARGS = Object.entries(STATE_RANK).flat();
+
+/**
+ * The closed loop's part of the Redis store (SPEC §9): remediations, attempts and escalations.
+ * The store runs each call through its own error handling; this class only speaks Redis.
+ */
+export class RedisRemediations {
+  constructor(
+    private readonly client: RemediationClient,
+    private readonly keyPrefix: string,
+    /** Ages out attempts, escalations and the remediation index; Redis keeps its own time for TTLs. */
+    private readonly now: () => number,
+  ) {}
+
+  /** `submittedAt`: the remediation's, in epoch ms (submittedAtMs), read before the store is asked. */
+  async recordTransition(
+    remediation: Remediation,
+    submittedAt: number,
+    entry: RemediationEntry,
+    options: { retentionMs: number; auditMaxLen: number },
+  ): Promise<boolean> {
+    const retentionMs = positiveMs(options.retentionMs);
+    const recorded = await this.client.recordTransition(
+      this.markerKey(remediation.workflow, remediation.state),
+      this.remediationKey(remediation.workflow),
+      this.indexKey(),
+      this.decisionsKey(),
+      JSON.stringify(remediation),
+      STATE_RANK[remediation.state],
+      retentionMs,
+      submittedAt,
+      remediation.workflow,
+      this.now() - retentionMs,
+      JSON.stringify(entry),
+      Math.max(0, Math.floor(options.auditMaxLen)),
+      ...RANK_ARGS,
+    );
+    return recorded === 1;
+  }
+
+  /**
+   * Newest first, a page at a time, until `limit` match. Reads need not be atomic: a remediation
+   * recorded meanwhile shifts the pages, so one seen already is not listed twice. (Redis Cluster:
+   * the MGET of a page names many records, like the scripts that name several keys.)
+   */
+  async listRemediations(limit: number, state?: RemediationState): Promise<Remediation[]> {
+    const wanted = Math.floor(limit);
+    if (!(wanted >= 1)) return [];
+    const pageSize = Math.min(MAX_PAGE, Math.max(MIN_PAGE, wanted));
+    const listed: Remediation[] = [];
+    const seen = new Set<string>();
+    const gone: string[] = [];
+    for (let offset = 0; offset < MAX_SCANNED && listed.length < wanted; offset += pageSize) {
+      const workflows = await this.client.zrevrange(this.indexKey(), offset, offset + pageSize - 1);
+      if (workflows.length === 0) break;
+      const records = await this.client.mget(workflows.map((workflow) => this.remediationKey(workflow)));
+      for (const [i, workflow] of workflows.entries()) {
+        if (seen.has(workflow)) continue;
+        seen.add(workflow);
+        const record = records[i];
+        if (record === null || record === undefined) {
+          gone.push(workflow);
+          continue;
+        }
+        const remediation = parseRemediation(record);
+        if (remediation && (state === undefined || remediation.state === state)) listed.push(remediation);
+        if (listed.length === wanted) break;
+      }
+      if (workflows.length < pageSize) break;
+    }
+    if (gone.length > 0) await this.forget(gone);
+    return listed;
+  }
+
+  async getRemediation(workflow: string): Promise<Remediation | null> {
+    const record = await this.client.get(this.remediationKey(workflow));
+    return record === null ? null : (parseRemediation(record) ?? null);
+  }
+
+  async addAttempt(key: string, attempt: Attempt, windowMs: number): Promise<void> {
+    const window = positiveMs(windowMs);
+    await this.client.addAttempt(this.attemptsKey(key), attempt.at, attempt.workflow, this.now() - window, window);
+  }
+
+  async listAttempts(key: string, windowMs: number): Promise<Attempt[]> {
+    const since = this.now() - positiveMs(windowMs);
+    const flat = await this.client.zrangebyscore(this.attemptsKey(key), `(${since}`, '+inf', 'WITHSCORES');
+    const attempts: Attempt[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      attempts.push({ workflow: flat[i] as string, at: Number(flat[i + 1]) });
+    }
+    return attempts;
+  }
+
+  async openEscalation(key: string, id: string, alert: EscalationAlert, ttlMs: number): Promise<boolean> {
+    const now = this.now();
+    const ttl = positiveMs(ttlMs);
+    const field = JSON.stringify({ alert, expiresAt: now + ttl });
+    return (await this.client.openEscalation(this.escalationsKey(key), id, field, now, ttl)) === 1;
+  }
+
+  async closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]> {
+    if (ids !== 'all' && ids.length === 0) return [];
+    const taken =
+      ids === 'all'
+        ? await this.client.closeEscalations(this.escalationsKey(key), this.now(), 'all')
+        : await this.client.closeEscalations(this.escalationsKey(key), this.now(), 'ids', ...ids);
+    return taken.flatMap((field) => {
+      const alert = parseEscalation(field);
+      return alert ? [alert] : [];
+    });
+  }
+
+  /** Drops Workflows whose record has expired from the index, lazily, when a listing finds them. */
+  private async forget(workflows: string[]): Promise<void> {
+    const records = workflows.map((workflow) => this.remediationKey(workflow));
+    await this.client.forgetRemediations(1 + records.length, this.indexKey(), ...records, ...workflows);
+  }
+
+  private markerKey(workflow: string, state: RemediationState): string {
+    return `${this.remediationKey(workflow)}:${state}`;
+  }
+
+  /** `<namespace>/<name>` holds no colon (Kubernetes names do not), so a record never meets a marker. */
+  private remediationKey(workflow: string): string {
+    return `${this.keyPrefix}remediation:${workflow}`;
+  }
+
+  private indexKey(): string {
+    return `${this.keyPrefix}remediations`;
+  }
+
+  private attemptsKey(key: string): string {
+    return `${this.keyPrefix}attempts:${key}`;
+  }
+
+  private escalationsKey(key: string): string {
+    return `${this.keyPrefix}escalations:${key}`;
+  }
+
+  /** The audit stream appendDecision writes: state changes sit among the decisions. */
+  private decisionsKey(): string {
+    return `${this.keyPrefix}decisions`;
+  }
+}
+
+const STATES: ReadonlySet<string> = new Set(REMEDIATION_STATES);
+
+/** A record that is not a remediation (someone else's key) is skipped rather than listed. */
+function parseRemediation(value: string): Remediation | undefined {
+  const record = parseObject(value);
+  if (typeof record?.workflow !== 'string' || typeof record.state !== 'string' || !STATES.has(record.state)) {
+    return undefined;
+  }
+  return record as unknown as Remediation;
+}
+
+function parseEscalation(value: string): EscalationAlert | undefined {
+  const alert = parseObject(value)?.alert;
+  if (typeof alert !== 'object' || alert === null || Array.isArray(alert)) return undefined;
+  return alert as EscalationAlert;
+}
+
+function parseObject(value: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      return parsed as Record<string, unknown>;
+    }
+  } catch {
+    // Not JSON: not ours.
+  }
+  return undefined;
+}

@@ -1,0 +1,49 @@
+/** What the Redis store writes and reads back: values checked before they are trusted. */
+import type { AuditEntry, CooldownClaim } from './cooldown-store.js';
+
+/** Redis wants whole, positive milliseconds for PX and PEXPIRE. */
+export function positiveMs(ms: number): number {
+  return Math.max(1, Math.ceil(ms));
+}
+
+export function parseClaim(value: string, key: string): CooldownClaim {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!isClaim(parsed)) throw new Error(`cooldown key ${key} holds something that is not a cooldown claim`);
+  return {
+    workflowName: parsed.workflowName,
+    fingerprint: parsed.fingerprint,
+    state: parsed.state,
+    claimedAt: parsed.claimedAt,
+    ...(parsed.dryRun === true ? { dryRun: true } : {}),
+  };
+}
+
+function isClaim(value: unknown): value is CooldownClaim {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return (
+    typeof candidate.workflowName === 'string' &&
+    typeof candidate.fingerprint === 'string' &&
+    (candidate.state === 'pending' || candidate.state === 'committed') &&
+    typeof candidate.claimedAt === 'number'
+  );
+}
+
+/** Stream entries hold one field, `json`; anything else is someone else's entry and is skipped. */
+export function parseAuditEntry(fields: string[]): AuditEntry | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] !== 'json') continue;
+    try {
+      const record: unknown = JSON.parse(fields[i + 1] ?? '');
+      if (typeof record === 'object' && record !== null && !Array.isArray(record)) return record as AuditEntry;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Remediation, RemediationEntry } from '../../src/remediation/model.js';
+import { MemoryCooldownStore } from '../../src/stores/memory.js';
+
+const START = 1_700_000_000_000;
+const OPTIONS = { retentionMs: 60_000, auditMaxLen: 100 };
+
+function remediation(name: string, submittedOffsetMs: number): Remediation {
+  return {
+    workflow: `argo/${name}`,
+    rule: 'pod-crash',
+    cooldownKey: 'pod-crash:shop/checkout',
+    target: 'shop/checkout-7d9f',
+    state: 'running',
+    submittedAt: new Date(START + submittedOffsetMs).toISOString(),
+  };
+}
+
+function entryOf(changed: Remediation): RemediationEntry {
+  const { workflow, rule, cooldownKey, target, state } = changed;
+  return { kind: 'remediation', workflow, rule, cooldownKey, target, state, at: changed.submittedAt, replica: 'r' };
+}
+
+describe('MemoryCooldownStore on its own', () => {
+  it('keeps at most maxRemediations, dropping the oldest submitted, whatever order they came in', async () => {
+    const store = new MemoryCooldownStore({ now: () => START, maxRemediations: 3 });
+    for (const [name, offset] of [
+      ['wf-2', 2],
+      ['wf-1', 1],
+      ['wf-3', 3],
+      ['wf-4', 4],
+    ] as const) {
+      const changed = remediation(name, offset);
+      assert.equal(await store.recordTransition(changed, entryOf(changed), OPTIONS), true);
+    }
+    assert.deepEqual(
+      (await store.listRemediations(10)).map((listed) => listed.workflow),
+      ['argo/wf-4', 'argo/wf-3', 'argo/wf-2'],
+    );
+    assert.equal(await store.getRemediation('argo/wf-1'), null);
+  });
+
+  it('hands out copies: changing what it returned or was given changes nothing stored', async () => {
+    const store = new MemoryCooldownStore({ now: () => START });
+    const changed = remediation('wf-1', 0);
+    await store.recordTransition(changed, entryOf(changed), OPTIONS);
+    changed.state = 'failed';
+    const listed = await store.listRemediations(1);
+    (listed[0] as Remediation).message = 'edited';
+    assert.deepEqual(await store.getRemediation('argo/wf-1'), remediation('wf-1', 0));
+  });
+});
