@@ -48,6 +48,8 @@ export interface Claimed extends Targeted {
   claim: Claim | null;
   /** The rate-limit window a slot was taken in, to give back if nothing gets created. */
   rateWindow?: number;
+  /** Which attempt of the cooldown key's budget this Workflow is (1, 2, …), when the budget was counted. */
+  attempt?: number;
 }
 
 export interface Built extends Claimed {
