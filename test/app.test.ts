@@ -688,6 +688,11 @@ describe('GET /v1/rules and /metrics', () => {
       cluster_scope: false,
       workflow_name: null,
       cooldown: '10m',
+      max_attempts: 3,
+      attempt_window: '1h',
+      approval: 'none',
+      approval_timeout: null,
+      runbook_url: null,
       on_resolved: false,
       source: res.json().rules[0].source,
     });

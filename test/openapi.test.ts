@@ -16,7 +16,7 @@ import { type DocumentOptions, type ParseOptions, parseDocument, type SchemaOpti
 import { OPENAPI_PATH } from '../src/app.js';
 import { ALL_OUTCOMES } from '../src/decision.js';
 import { RedisCooldownStore } from '../src/stores/redis.js';
-import { firing, scriptedSubmitter, testApp, webhook } from './support/app.js';
+import { firing, rulesFrom, scriptedSubmitter, testApp, webhook } from './support/app.js';
 import { freePort } from './support/processes.js';
 
 type Schema = Record<string, unknown>;
@@ -404,6 +404,42 @@ describe('what the receiver answers', async () => {
     await exchange(app, { method: 'GET', url: '/readyz' }, 200);
     await exchange(app, { method: 'GET', url: '/metrics' }, 200);
     await exchange(app, { method: 'GET', url: '/openapi.yaml' }, 200);
+  });
+
+  it('conforms for rules with an approval gate, an attempt budget and a runbook', async () => {
+    const rules = await rulesFrom(`
+rules:
+  - name: gated
+    match: {pattern: "database"}
+    priority: P1
+    remediation:
+      action: trigger-argo-workflow
+      params: {workflow_template: diagnose-and-recover}
+      max_attempts: 0
+      attempt_window: 30m
+      approval: required
+      approval_timeout: 15m
+      runbook_url: https://runbooks.example.com/database
+`);
+    const { app } = await open({ rules });
+    const listed = await exchange(app, { method: 'GET', url: '/v1/rules' }, 200);
+    const [gated] = (listed.body as { rules: Record<string, unknown>[] }).rules;
+    assert.deepEqual(
+      {
+        max_attempts: gated?.max_attempts,
+        attempt_window: gated?.attempt_window,
+        approval: gated?.approval,
+        approval_timeout: gated?.approval_timeout,
+        runbook_url: gated?.runbook_url,
+      },
+      {
+        max_attempts: 0,
+        attempt_window: '30m',
+        approval: 'required',
+        approval_timeout: '15m',
+        runbook_url: 'https://runbooks.example.com/database',
+      },
+    );
   });
 
   it('conforms for submitted, failed, retry (503) and rate_limited', async () => {

@@ -5,6 +5,14 @@ import type { Built, Claimed, Stage } from './stage.js';
 export function buildStage(settings: RenderSettings): Stage<Claimed, Built> {
   return (draft) => ({
     ...draft,
-    workflow: buildWorkflow(draft.alert, draft.rule, draft, settings, draft.cooldownKey, draft.workflowName),
+    workflow: buildWorkflow(
+      draft.alert,
+      draft.rule,
+      draft,
+      settings,
+      draft.cooldownKey,
+      draft.workflowName,
+      draft.attempt,
+    ),
   });
 }

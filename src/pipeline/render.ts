@@ -11,6 +11,7 @@ import {
   AnnotationKey,
   type EnvVar,
   INLINE_ENV,
+  keyHash,
   LabelKey,
   MANAGED_BY,
   type Parameter,
@@ -20,6 +21,7 @@ import {
 } from '../kube/workflow.js';
 import { substituteReferences } from '../rules/references.js';
 import type { Rule } from '../rules/types.js';
+import { workloadOf } from './cooldown-key.js';
 import { DEFAULT_IMAGE, DEFAULT_INLINE_ACTION, INLINE_SCRIPTS } from './inline-actions.js';
 import type { Target } from './stage.js';
 
@@ -47,6 +49,7 @@ const SCRATCH_VOLUME = 'tmp';
 const QUOTED_MAX = 80;
 const INLINE_ENTRYPOINT = 'main';
 const INLINE_DEADLINE_SECONDS = 600;
+/** SPEC §5's TTLs, the least a Workflow is kept; a longer cooldown keeps it longer (ttlStrategy). */
 const TTL_STRATEGY = {
   secondsAfterSuccess: 600,
   secondsAfterFailure: 86400,
@@ -156,7 +159,50 @@ function inlineTemplate(rule: Rule, parameters: readonly Parameter[]): ScriptTem
   };
 }
 
-/** The Workflow named `name`, from parameters resolveParameters accepted. Pure: same inputs, equal objects. */
+/**
+ * How long the Workflow is kept once it completes: the cluster is the record of what was done
+ * (SPEC §9), so a Workflow outlives its cooldown, and a cooldown Redis forgot is still honoured.
+ */
+function ttlStrategy(rule: Rule): WorkflowSpec['ttlStrategy'] {
+  const cooldownSeconds = Math.ceil(rule.remediation.cooldownMs / 1000);
+  return {
+    secondsAfterSuccess: Math.max(TTL_STRATEGY.secondsAfterSuccess, cooldownSeconds),
+    secondsAfterFailure: Math.max(TTL_STRATEGY.secondsAfterFailure, cooldownSeconds),
+    secondsAfterCompletion: Math.max(TTL_STRATEGY.secondsAfterCompletion, cooldownSeconds),
+  };
+}
+
+/**
+ * What the watcher and the escalations read back from the Workflow alone, beside what SPEC §5
+ * lists: the rule's name as written (its label is cut to label syntax), the workload, which
+ * attempt it is, the approval timeout and the runbook.
+ */
+function annotationsOf(
+  alert: Alert,
+  rule: Rule,
+  target: Target,
+  cooldownKey: string,
+  attempt: number | undefined,
+): Record<string, string> {
+  const annotations: Record<string, string> = {
+    [AnnotationKey.AlertName]: alert.labels.alertname ?? '',
+    [AnnotationKey.Fingerprint]: alert.fingerprint,
+    [AnnotationKey.CooldownKey]: cooldownKey,
+    [AnnotationKey.Target]: `${target.namespace}/${target.pod}`,
+    [AnnotationKey.Rule]: rule.name,
+    [AnnotationKey.Workload]: workloadOf(alert.labels) ?? '',
+  };
+  if (attempt !== undefined) annotations[AnnotationKey.Attempt] = String(attempt);
+  if (rule.remediation.approval === 'required')
+    annotations[AnnotationKey.ApprovalTimeout] = String(Math.ceil(rule.remediation.approvalTimeoutMs / 1000));
+  if (rule.remediation.runbookUrl !== undefined) annotations[AnnotationKey.RunbookUrl] = rule.remediation.runbookUrl;
+  return annotations;
+}
+
+/**
+ * The Workflow named `name`, from parameters resolveParameters accepted; `attempt` (which attempt
+ * of the cooldown key's budget it is) is annotated when given. Pure: same inputs, equal objects.
+ */
 export function buildWorkflow(
   alert: Alert,
   rule: Rule,
@@ -164,9 +210,10 @@ export function buildWorkflow(
   settings: RenderSettings,
   cooldownKey: string,
   name: string,
+  attempt?: number,
 ): Workflow {
   const params = rule.remediation.params;
-  const spec: WorkflowSpec = { arguments: { parameters: resolved.parameters }, ttlStrategy: { ...TTL_STRATEGY } };
+  const spec: WorkflowSpec = { arguments: { parameters: resolved.parameters }, ttlStrategy: ttlStrategy(rule) };
   if (params.workflowTemplate !== undefined) {
     spec.workflowTemplateRef = params.clusterScope
       ? { name: params.workflowTemplate, clusterScope: true }
@@ -183,6 +230,8 @@ export function buildWorkflow(
     spec.volumes = [{ name: SCRATCH_VOLUME, emptyDir: {} }];
     spec.activeDeadlineSeconds = INLINE_DEADLINE_SECONDS;
   }
+  // Created suspended, it runs once a person resumes it (`argo resume`, Resume in the Argo UI).
+  if (rule.remediation.approval === 'required') spec.suspend = true;
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Workflow',
@@ -193,13 +242,9 @@ export function buildWorkflow(
         [LabelKey.ManagedBy]: MANAGED_BY,
         [LabelKey.Rule]: toLabelValue(rule.name),
         [LabelKey.Priority]: toLabelValue(rule.priority),
+        [LabelKey.KeyHash]: keyHash(cooldownKey),
       },
-      annotations: {
-        [AnnotationKey.AlertName]: alert.labels.alertname ?? '',
-        [AnnotationKey.Fingerprint]: alert.fingerprint,
-        [AnnotationKey.CooldownKey]: cooldownKey,
-        [AnnotationKey.Target]: `${resolved.target.namespace}/${resolved.target.pod}`,
-      },
+      annotations: annotationsOf(alert, rule, resolved.target, cooldownKey, attempt),
     },
     spec,
   };
@@ -212,8 +257,9 @@ export function renderWorkflow(
   settings: RenderSettings,
   cooldownKey: string,
   name: string,
+  attempt?: number,
 ): RenderResult {
   const resolved = resolveParameters(alert, rule);
   if (!resolved.ok) return resolved;
-  return { ok: true, workflow: buildWorkflow(alert, rule, resolved, settings, cooldownKey, name) };
+  return { ok: true, workflow: buildWorkflow(alert, rule, resolved, settings, cooldownKey, name, attempt) };
 }

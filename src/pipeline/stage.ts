@@ -48,7 +48,7 @@ export interface Claimed extends Targeted {
   claim: Claim | null;
   /** The rate-limit window a slot was taken in, to give back if nothing gets created. */
   rateWindow?: number;
-  /** Which attempt within the rule's attempt_window this Workflow is (1, 2, …); unset without a budget. */
+  /** Which attempt of the cooldown key's budget this Workflow is (1, 2, …), when the budget was counted. */
   attempt?: number;
 }
 

@@ -7,12 +7,14 @@ import { LABEL_NAME } from '../alert.js';
 import type { Priority } from '../decision.js';
 import { dnsLabelProblem } from '../kube/names.js';
 import { indexAliases } from './aliases.js';
-import { parseDuration } from './duration.js';
+import { CLOSED_LOOP_FIELDS, parseClosedLoop } from './closed-loop.js';
 import { parseMatcher } from './matchers.js';
 import { parseParams } from './params.js';
 import { compilePattern } from './regex.js';
 import type { LabelMatcher, Rule } from './types.js';
 import { type Field, FileValidator, formatProblem, type Problem } from './yaml.js';
+
+export { REMEDIATION_DEFAULTS } from './closed-loop.js';
 
 const DEFAULT_COOLDOWN_MS = 5 * 60_000;
 // Below a second a cooldown no longer absorbs Alertmanager's redeliveries of the same group.
@@ -37,9 +39,20 @@ function isFieldPath(text: string): boolean {
 }
 
 const TOP_LEVEL_FIELDS = ['excluded_namespaces', 'rules'] as const;
-const RULE_FIELDS = ['name', 'match', 'priority', 'on_resolved', 'remediation', 'enabled'] as const;
 const MATCH_FIELDS = ['pattern', 'labels', 'namespaces', 'fields'] as const;
-const REMEDIATION_FIELDS = ['action', 'params', 'cooldown', 'cooldown_key'] as const;
+const REMEDIATION_FIELDS = ['action', 'params', 'cooldown', 'cooldown_key', ...CLOSED_LOOP_FIELDS] as const;
+// Fields of remediation that read as well one level up, beside name: found there, they are
+// named with where they belong rather than as unknown.
+const REMEDIATION_ONLY_FIELDS = REMEDIATION_FIELDS.filter((field) => field !== 'action' && field !== 'params');
+const RULE_FIELDS = [
+  'name',
+  'match',
+  'priority',
+  'on_resolved',
+  'remediation',
+  'enabled',
+  ...REMEDIATION_ONLY_FIELDS,
+] as const;
 
 /** What one file holds, before cross-file checks. */
 export interface ParsedFile {
@@ -133,20 +146,7 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
 
   const params = parseParams(v, fields.get('params'), field.keyLine);
 
-  let cooldownMs = DEFAULT_COOLDOWN_MS;
-  const cooldownField = fields.get('cooldown');
-  const cooldown = v.string(cooldownField, 'remediation.cooldown');
-  if (cooldown !== undefined && cooldownField !== undefined) {
-    const parsed = parseDuration(cooldown);
-    if (parsed === null)
-      v.report(
-        cooldownField.line,
-        `remediation.cooldown ${JSON.stringify(cooldown)} is not a duration (like 30s, 10m, 1h30m)`,
-      );
-    else if (parsed < MIN_COOLDOWN_MS)
-      v.report(cooldownField.line, `remediation.cooldown ${JSON.stringify(cooldown)} must be at least 1s`);
-    else cooldownMs = parsed;
-  }
+  const cooldownMs = v.duration(fields.get('cooldown'), 'remediation.cooldown', DEFAULT_COOLDOWN_MS, MIN_COOLDOWN_MS);
 
   let cooldownKey: string[] | null = null;
   const keyField = fields.get('cooldown_key');
@@ -168,17 +168,11 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
     }
   }
 
-  if (v.problems.length > before || params === null) return null;
-  return { action: 'trigger-argo-workflow', params, cooldownMs, cooldownKey, ...REMEDIATION_DEFAULTS };
-}
+  const closedLoop = parseClosedLoop(v, fields);
 
-/** What a rule's remediation gets for the closed-loop fields it does not set (SPEC §9). */
-export const REMEDIATION_DEFAULTS = {
-  maxAttempts: 3,
-  attemptWindowMs: 3600_000,
-  approval: 'none',
-  approvalTimeoutMs: 3600_000,
-} as const satisfies Partial<Rule['remediation']>;
+  if (v.problems.length > before || params === null || closedLoop === null) return null;
+  return { action: 'trigger-argo-workflow', params, cooldownMs, cooldownKey, ...closedLoop };
+}
 
 function parseRule(
   v: FileValidator,
@@ -214,6 +208,12 @@ function parseRule(
         priorityField.line,
         `priority ${JSON.stringify(priorityText)} is not one of P1, P2, P3, P4, critical, high, medium, low`,
       );
+  }
+
+  for (const misplaced of REMEDIATION_ONLY_FIELDS) {
+    const field = fields.get(misplaced);
+    if (field !== undefined)
+      v.report(field.keyLine, `${misplaced} belongs under remediation (remediation.${misplaced}), not beside name`);
   }
 
   const onResolved = v.boolean(fields.get('on_resolved'), 'on_resolved', false);
@@ -310,6 +310,8 @@ export function parseFile(text: string, file: string): ParsedFile {
 
   parsed.problems.push(...v.problems);
   parsed.problems.sort((a, b) => a.line - b.line);
+  parsed.warnings.push(...v.warnings);
+  parsed.warnings.sort((a, b) => a.line - b.line);
   return parsed;
 }
 

@@ -5,6 +5,7 @@
 
 import type { Alias, Node as YamlNode } from 'yaml';
 import { isAlias, isMap, isScalar, isSeq, type LineCounter } from 'yaml';
+import { formatDuration, parseDuration } from './duration.js';
 
 export interface Problem {
   line: number;
@@ -29,6 +30,8 @@ export interface ListEntry {
 /** Walks one parsed document, collecting problems with the line of the node at fault. */
 export class FileValidator {
   readonly problems: Problem[] = [];
+  /** What is valid but probably not what was meant: the file still loads. */
+  readonly warnings: Problem[] = [];
 
   /** `aliases`: what each alias of the document refers to (aliases.ts indexAliases). */
   constructor(
@@ -43,6 +46,10 @@ export class FileValidator {
 
   report(line: number, message: string): void {
     this.problems.push({ line, message });
+  }
+
+  warn(line: number, message: string): void {
+    this.warnings.push({ line, message });
   }
 
   resolve(node: unknown): YamlNode | null {
@@ -101,6 +108,22 @@ export class FileValidator {
     if (isScalar(field.value) && typeof field.value.value === 'boolean') return field.value.value;
     this.report(field.line, `${path} must be true or false`);
     return fallback;
+  }
+
+  /** A Go-style duration of at least `minMs`; `fallbackMs` when the field is absent or refused. */
+  duration(field: Field | undefined, path: string, fallbackMs: number, minMs: number): number {
+    const text = this.string(field, path);
+    if (text === undefined || field === undefined) return fallbackMs;
+    const ms = parseDuration(text);
+    if (ms === null) {
+      this.report(field.line, `${path} ${JSON.stringify(text)} is not a duration (like 30s, 10m, 1h30m)`);
+      return fallbackMs;
+    }
+    if (ms < minMs) {
+      this.report(field.line, `${path} ${JSON.stringify(text)} must be at least ${formatDuration(minMs)}`);
+      return fallbackMs;
+    }
+    return ms;
   }
 
   /** The entries of a list of strings, each with its line; reports non-strings by index. */

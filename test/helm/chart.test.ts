@@ -628,6 +628,18 @@ describe('values refused in a sentence', () => {
         'rules.custom[0] (slow): remediation.cooldown must be a Go duration such as 30s, 10m or 1h30m (got "5 minutes")',
     },
     {
+      what: 'a custom rule whose attempt_window is not a duration',
+      set: [
+        'rules.custom[0].name=budget',
+        'rules.custom[0].match.pattern=x',
+        'rules.custom[0].remediation.action=trigger-argo-workflow',
+        'rules.custom[0].remediation.params.workflow_template=diagnose-pod',
+        'rules.custom[0].remediation.attempt_window=1 day',
+      ],
+      message:
+        'rules.custom[0] (budget): remediation.attempt_window must be a Go duration such as 30s, 10m or 1h30m (got "1 day")',
+    },
+    {
       what: 'a ServiceMonitor interval that is not a duration',
       set: [],
       setString: ['serviceMonitor.interval=30'],
@@ -1027,6 +1039,11 @@ describe('the rules ConfigMap', () => {
       action: 'trigger-argo-workflow',
       params: { workflow_template: 'restart-with-backup' },
       cooldown: '30m',
+      max_attempts: 2,
+      attempt_window: '2h',
+      approval: 'required',
+      approval_timeout: '20m',
+      runbook_url: 'https://runbooks.example.com/checkout-deadlock',
     },
   };
 
@@ -1040,6 +1057,18 @@ describe('the rules ConfigMap', () => {
       ['checkout-deadlock'],
     );
     assert.equal(loaded.ruleSet.rules[0]!.remediation.cooldownMs, 30 * 60_000);
+    const { maxAttempts, attemptWindowMs, approval, approvalTimeoutMs, runbookUrl } =
+      loaded.ruleSet.rules[0]!.remediation;
+    assert.deepEqual(
+      { maxAttempts, attemptWindowMs, approval, approvalTimeoutMs, runbookUrl },
+      {
+        maxAttempts: 2,
+        attemptWindowMs: 2 * 3600_000,
+        approval: 'required',
+        approvalTimeoutMs: 20 * 60_000,
+        runbookUrl: 'https://runbooks.example.com/checkout-deadlock',
+      },
+    );
   });
 
   it('extends the defaults with custom rules, extra files and excluded namespaces', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Alert } from '../../src/alert.js';
-import type { Workflow } from '../../src/kube/workflow.js';
+import { keyHash, type Workflow } from '../../src/kube/workflow.js';
 import { DEFAULT_IMAGE, DEFAULT_INLINE_ACTION, INLINE_SCRIPTS } from '../../src/pipeline/inline-actions.js';
 import { type RenderResult, type RenderSettings, renderWorkflow } from '../../src/pipeline/render.js';
 import { REMEDIATION_DEFAULTS } from '../../src/rules/parse.js';
@@ -48,6 +48,12 @@ function ruleWith(params: Partial<TriggerParams> = TEMPLATE_PARAMS, name = 'cras
     },
     source: { file: 'rules/test.yaml', line: 1 },
   };
+}
+
+/** A template rule whose remediation differs from ruleWith's in OVERRIDES (cooldown, approval, …). */
+function ruleWithRemediation(overrides: Partial<Rule['remediation']>): Rule {
+  const rule = ruleWith();
+  return { ...rule, remediation: { ...rule.remediation, ...overrides } };
 }
 
 function rendered(result: RenderResult): Workflow {
@@ -200,16 +206,69 @@ describe('renderWorkflow', () => {
           'app.kubernetes.io/managed-by': 'kube-sentinel',
           'kube-sentinel.io/rule': 'crashloop',
           'kube-sentinel.io/priority': 'P2',
+          'kube-sentinel.io/key-hash': keyHash(KEY),
         },
         annotations: {
           'kube-sentinel.io/alertname': 'KubePodCrashLooping',
           'kube-sentinel.io/fingerprint': 'feedfacecafebeef',
           'kube-sentinel.io/cooldown-key': KEY,
           'kube-sentinel.io/target': 'shop/checkout-7d9f8b6c5-x2x9k',
+          'kube-sentinel.io/rule': 'crashloop',
+          'kube-sentinel.io/workload': 'checkout',
         },
       });
       assert.equal(workflow.apiVersion, 'argoproj.io/v1alpha1');
       assert.equal(workflow.kind, 'Workflow');
+    });
+
+    it('labels the Workflow with the hash of its cooldown key, which differs between keys', () => {
+      const hashOf = (key: string) =>
+        rendered(renderWorkflow(alertWith(), ruleWith(), SETTINGS, key, NAME)).metadata.labels[
+          'kube-sentinel.io/key-hash'
+        ];
+      assert.equal(hashOf(KEY), keyHash(KEY));
+      assert.notEqual(hashOf('crashloop:shop/cart'), hashOf(KEY));
+      // A key holds any character and can be 512 long; the label stays a valid label value.
+      const long = rendered(
+        renderWorkflow(alertWith(), ruleWith(), SETTINGS, `crashloop:${'a=b/c,'.repeat(80)}`, NAME),
+      );
+      assertAcceptedByKubernetes(long);
+    });
+
+    it('annotates the rule name as written, where the label had to cut it', () => {
+      const workflow = rendered(
+        renderWorkflow(alertWith(), ruleWith(TEMPLATE_PARAMS, 'Complex failure recovery!'), SETTINGS, KEY, NAME),
+      );
+      assert.equal(workflow.metadata.annotations['kube-sentinel.io/rule'], 'Complex failure recovery!');
+      assert.equal(workflow.metadata.labels['kube-sentinel.io/rule'], 'Complex-failure-recovery');
+    });
+
+    const workloads: { labels: Record<string, string>; workload: string }[] = [
+      { labels: { ...TARGET_LABELS, deployment: 'checkout-api' }, workload: 'checkout-api' },
+      { labels: { namespace: 'shop', pod: 'db-0' }, workload: 'db' },
+      { labels: { alertname: 'NodeDown', instance: 'node-1' }, workload: '' },
+    ];
+    for (const { labels, workload } of workloads) {
+      it(`annotates the workload ${JSON.stringify(workload)} of labels ${JSON.stringify(labels)}`, () => {
+        const workflow = rendered(renderWorkflow(alertWith(labels), ruleWith(), SETTINGS, KEY, NAME));
+        assert.equal(workflow.metadata.annotations['kube-sentinel.io/workload'], workload);
+      });
+    }
+
+    it('annotates the attempt when given, and leaves it out when not', () => {
+      const third = rendered(renderWorkflow(alertWith(), ruleWith(), SETTINGS, KEY, NAME, 3));
+      assert.equal(third.metadata.annotations['kube-sentinel.io/attempt'], '3');
+      assertAcceptedByKubernetes(third);
+      const unknown = rendered(renderWorkflow(alertWith(), ruleWith(), SETTINGS, KEY, NAME));
+      assert.equal('kube-sentinel.io/attempt' in unknown.metadata.annotations, false);
+    });
+
+    it('annotates the runbook when the rule has one, and none otherwise', () => {
+      const runbookUrl = 'https://runbooks.example.com/crashloop#checkout';
+      const workflow = rendered(renderWorkflow(alertWith(), ruleWithRemediation({ runbookUrl }), SETTINGS, KEY, NAME));
+      assert.equal(workflow.metadata.annotations['kube-sentinel.io/runbook-url'], runbookUrl);
+      const without = rendered(renderWorkflow(alertWith(), ruleWith(), SETTINGS, KEY, NAME));
+      assert.equal('kube-sentinel.io/runbook-url' in without.metadata.annotations, false);
     });
 
     const ruleNames = [
@@ -230,7 +289,7 @@ describe('renderWorkflow', () => {
       });
     }
 
-    it('sets the TTL strategy', () => {
+    it('sets the TTL strategy of SPEC §5 for an ordinary cooldown', () => {
       const workflow = rendered(renderWorkflow(alertWith(), ruleWith(), SETTINGS, KEY, NAME));
       assert.deepEqual(workflow.spec.ttlStrategy, {
         secondsAfterSuccess: 600,
@@ -238,6 +297,35 @@ describe('renderWorkflow', () => {
         secondsAfterCompletion: 3600,
       });
     });
+
+    // The cluster is the record of what was done: a Workflow is never deleted before its cooldown ends.
+    const cooldowns: { cooldownMs: number; ttl: Workflow['spec']['ttlStrategy'] }[] = [
+      {
+        cooldownMs: 600_000,
+        ttl: { secondsAfterSuccess: 600, secondsAfterFailure: 86400, secondsAfterCompletion: 3600 },
+      },
+      {
+        cooldownMs: 601_500,
+        ttl: { secondsAfterSuccess: 602, secondsAfterFailure: 86400, secondsAfterCompletion: 3600 },
+      },
+      {
+        cooldownMs: 2 * 3600_000,
+        ttl: { secondsAfterSuccess: 7200, secondsAfterFailure: 86400, secondsAfterCompletion: 7200 },
+      },
+      {
+        cooldownMs: 2 * 86400_000,
+        ttl: { secondsAfterSuccess: 172800, secondsAfterFailure: 172800, secondsAfterCompletion: 172800 },
+      },
+    ];
+    for (const { cooldownMs, ttl } of cooldowns) {
+      it(`keeps the Workflow at least as long as a cooldown of ${cooldownMs / 1000} s`, () => {
+        const workflow = rendered(
+          renderWorkflow(alertWith(), ruleWithRemediation({ cooldownMs }), SETTINGS, KEY, NAME),
+        );
+        assert.deepEqual(workflow.spec.ttlStrategy, ttl);
+        assertAcceptedByKubernetes(workflow);
+      });
+    }
 
     it('is pure: the same inputs give equal Workflows', () => {
       const rule = ruleWith({
@@ -249,6 +337,45 @@ describe('renderWorkflow', () => {
         renderWorkflow(alert, rule, SETTINGS, KEY, NAME),
         renderWorkflow(alert, rule, SETTINGS, KEY, NAME),
       );
+    });
+  });
+
+  describe('with approval: required', () => {
+    const rule = ruleWithRemediation({ approval: 'required', approvalTimeoutMs: 1_800_500 });
+    const template = rendered(renderWorkflow(alertWith(), rule, SETTINGS, KEY, NAME));
+    const inline = rendered(
+      renderWorkflow(
+        alertWith(),
+        {
+          ...rule,
+          remediation: { ...rule.remediation, params: { clusterScope: false, arguments: [], ...INLINE_PARAMS } },
+        },
+        SETTINGS,
+        KEY,
+        NAME,
+      ),
+    );
+
+    it('creates the Workflow suspended, to wait for a person', () => {
+      assert.equal(template.spec.suspend, true);
+      assert.equal(inline.spec.suspend, true);
+    });
+
+    it('annotates the approval timeout in whole seconds, rounded up', () => {
+      assert.equal(template.metadata.annotations['kube-sentinel.io/approval-timeout'], '1801');
+    });
+
+    it('passes the Argo CRD schema, template or inline', () => {
+      assertAcceptedByKubernetes(template);
+      assertAcceptedByKubernetes(inline);
+    });
+
+    it('is not suspended nor given an approval timeout without approval', () => {
+      const ordinary = rendered(
+        renderWorkflow(alertWith(), ruleWithRemediation({ approvalTimeoutMs: 60_000 }), SETTINGS, KEY, NAME),
+      );
+      assert.equal('suspend' in ordinary.spec, false);
+      assert.equal('kube-sentinel.io/approval-timeout' in ordinary.metadata.annotations, false);
     });
   });
 

@@ -262,6 +262,16 @@ describe('the build stage', () => {
     assert.equal(built.workflow.metadata.name, claimed.workflowName);
     assert.deepEqual(built.workflow.spec.workflowTemplateRef, { name: 'diagnose-pod' });
   });
+
+  it("annotates the draft's attempt, and no attempt when the draft has none", async () => {
+    const claimed = (await claimCooldown(guardDeps())(targeted())) as Claimed;
+    const build = buildStage({ workflowNamespace: 'argo' });
+    assert.equal(
+      draftOf(build({ ...claimed, attempt: 2 })).workflow.metadata.annotations['kube-sentinel.io/attempt'],
+      '2',
+    );
+    assert.equal('kube-sentinel.io/attempt' in draftOf(build(claimed)).workflow.metadata.annotations, false);
+  });
 });
 
 describe('the submit stage', () => {

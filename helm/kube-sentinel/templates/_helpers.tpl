@@ -172,9 +172,11 @@ up in production. Every problem is reported at once.
 {{- end }}
 {{- end }}
 {{- range $index, $rule := .Values.rules.custom }}
-{{- $cooldown := toString (default "" (dig "remediation" "cooldown" "" $rule)) }}
-{{- if and $cooldown (not (regexMatch "^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ms|s|m|h))+$" $cooldown)) }}
-{{- $problems = append $problems (printf "rules.custom[%d] (%s): remediation.cooldown must be a Go duration such as 30s, 10m or 1h30m (got %q)" $index (toString $rule.name) $cooldown) }}
+{{- range $field := list "cooldown" "attempt_window" "approval_timeout" }}
+{{- $duration := toString (default "" (dig "remediation" $field "" $rule)) }}
+{{- if and $duration (not (regexMatch "^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ms|s|m|h))+$" $duration)) }}
+{{- $problems = append $problems (printf "rules.custom[%d] (%s): remediation.%s must be a Go duration such as 30s, 10m or 1h30m (got %q)" $index (toString $rule.name) $field $duration) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- range $name := list "interval" "scrapeTimeout" }}
