@@ -33,6 +33,7 @@ import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-m
 import { ConfigMap, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig, SERVE_FLAGS } from '../../src/config.js';
+import { ESCALATION_ALERTNAMES } from '../../src/remediation/model.js';
 import { loadRules } from '../../src/rules/load.js';
 import { isDns1123Label, isDns1123Subdomain, labelProblems, validateArgoObject } from '../support/argo-schema.js';
 import {
@@ -1601,6 +1602,25 @@ describe('ServiceMonitor and PrometheusRule', () => {
       assert.equal(alerts.has('KubeSentinelAttemptBudgetSpent'), false);
       assert.ok(alerts.has('KubeSentinelEscalationsUndelivered'));
       assert.ok(alerts.has('KubeSentinelSubmissionsFailing'));
+    });
+
+    it('link sections of docs/runbooks/escalations.md that exist, beside one per escalation the receiver sends', async () => {
+      const text = readFileSync(join(REPO_ROOT, 'docs/runbooks/escalations.md'), 'utf8');
+      // GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes.
+      const anchors = new Set(
+        [...text.matchAll(/^#+ (.+)$/gm)].map(([, heading]) =>
+          (heading ?? '')
+            .toLowerCase()
+            .replace(/[^\w\- ]/g, '')
+            .replaceAll(' ', '-'),
+        ),
+      );
+      const alerts = await closedLoopAlerts();
+      for (const [alert] of expectations) {
+        const url = alerts.get(alert)?.annotations?.runbook_url ?? '';
+        assert.ok(url.startsWith(`${runbook}#`) && anchors.has(url.slice(runbook.length + 1)), `${alert}: ${url}`);
+      }
+      for (const alertname of ESCALATION_ALERTNAMES) assert.ok(anchors.has(alertname.toLowerCase()), alertname);
     });
 
     it('point runbook_url where prometheusRule.runbookUrl says', async () => {
