@@ -7,6 +7,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 # The built-in WorkflowTemplates' scripts use jq; their tests run them against a fake kubectl.
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+# The chart's PrometheusRule is loaded and its alerts evaluated by promtool (test/helm/prometheusrule.test.ts).
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]} > 0)); then
   if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
     echo "test-deps: need ${missing[*]}: run as root or install them: apt-get install -y ${missing[*]}" >&2

@@ -2,7 +2,7 @@
 # The test files, for node --test.
 #   unit  the tests that need no real service, no build and no downloaded tool: the edit-run loop
 #   all   every test: test/acceptance drives the built CLI against real Redis and Alertmanager,
-#         test/helm needs helm and jq, test/stores needs Redis
+#         test/helm needs helm, jq and promtool, test/stores needs Redis
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-all}" in

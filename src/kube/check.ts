@@ -21,9 +21,17 @@ export interface ClusterProbe {
     namespace?: string;
     clusterScope: boolean;
   }): Promise<'found' | 'missing' | { error: string; status?: number }>;
-  /** SelfSubjectAccessReview for create workflows.argoproj.io in the namespace. */
-  mayCreateWorkflows(namespace: string): Promise<boolean | { error: string }>;
+  /** SelfSubjectAccessReview for VERB workflows.argoproj.io in the namespace. */
+  mayAccessWorkflows(namespace: string, verb: WorkflowVerb): Promise<boolean | { error: string }>;
 }
+
+/**
+ * What the receiver does with the Workflows of a target namespace besides creating them (SPEC §9):
+ * list, watch and get them to record what became of each, and patch one to stop it
+ * (spec.shutdown: Stop) when its approval times out or its alert resolves.
+ */
+export const WATCH_VERBS = ['get', 'list', 'watch', 'patch'] as const;
+export type WorkflowVerb = 'create' | (typeof WATCH_VERBS)[number];
 
 interface TemplateRef {
   name: string;
@@ -111,22 +119,59 @@ export async function checkPermissions(
   const as = identity.user
     ? ` --as=${identity.user}`
     : ' --as=system:serviceaccount:<namespace>:<kube-sentinel service account>';
-  return Promise.all(
-    [...namespaces.entries()].map(async ([namespace, rules]): Promise<CheckResult> => {
-      const what = `create workflows.argoproj.io in namespace ${namespace} (rules: ${rules.join(', ')})`;
-      const allowed = await probe.mayCreateWorkflows(namespace);
-      if (allowed === true) return { ok: true, what };
-      return {
-        ok: false,
-        what,
-        problem:
-          allowed === false
-            ? `the receiver may not create workflows in ${namespace}`
-            : `access review failed: ${allowed.error}`,
-        fix: `add a Role in ${namespace} with rules: [{apiGroups: [argoproj.io], resources: [workflows], verbs: [create]}] bound to the receiver's ServiceAccount (the chart's rbac.extraWorkflowNamespaces does this); verify: kubectl auth can-i create workflows.argoproj.io -n ${namespace}${as}`,
-      };
-    }),
+  const perNamespace = await Promise.all(
+    [...namespaces.entries()].map(([namespace, rules]) =>
+      Promise.all([checkCreate(namespace, rules, probe, as), checkWatch(namespace, rules, probe, as)]),
+    ),
   );
+  return perNamespace.flat();
+}
+
+async function checkCreate(namespace: string, rules: string[], probe: ClusterProbe, as: string): Promise<CheckResult> {
+  const what = `create workflows.argoproj.io in namespace ${namespace} (rules: ${rules.join(', ')})`;
+  const allowed = await probe.mayAccessWorkflows(namespace, 'create');
+  if (allowed === true) return { ok: true, what };
+  return {
+    ok: false,
+    what,
+    problem:
+      allowed === false
+        ? `the receiver may not create workflows in ${namespace}`
+        : `access review failed: ${allowed.error}`,
+    fix: `add a Role in ${namespace} with rules: [{apiGroups: [argoproj.io], resources: [workflows], verbs: [create]}] bound to the receiver's ServiceAccount (the chart's rbac.extraWorkflowNamespaces does this); verify: kubectl auth can-i create workflows.argoproj.io -n ${namespace}${as}`,
+  };
+}
+
+/** One result for the four verbs: they are granted together, by one rule, for one reason. */
+async function checkWatch(namespace: string, rules: string[], probe: ClusterProbe, as: string): Promise<CheckResult> {
+  const what = `get, list, watch and patch workflows.argoproj.io in namespace ${namespace} (rules: ${rules.join(', ')})`;
+  const answers = await Promise.all(
+    WATCH_VERBS.map(async (verb) => ({ verb, allowed: await probe.mayAccessWorkflows(namespace, verb) })),
+  );
+  const denied = answers.filter((answer) => answer.allowed === false).map((answer) => answer.verb);
+  const failed = answers.flatMap((answer) =>
+    typeof answer.allowed === 'object' ? [`access review of ${answer.verb} failed: ${answer.allowed.error}`] : [],
+  );
+  if (denied.length === 0 && failed.length === 0) return { ok: true, what };
+  const problems = [
+    ...(denied.length > 0
+      ? [
+          `the receiver may not ${denied.join(', ')} workflows in ${namespace}: it needs get, list and watch to follow what became of the Workflows it creates, and patch to stop one whose approval expired or whose alert resolved`,
+        ]
+      : []),
+    ...failed,
+  ];
+  const unsure = answers.filter((answer) => answer.allowed !== true).map((answer) => answer.verb);
+  const verify =
+    unsure.length === 1
+      ? `kubectl auth can-i ${unsure[0]} workflows.argoproj.io -n ${namespace}${as}`
+      : `for verb in ${unsure.join(' ')}; do kubectl auth can-i $verb workflows.argoproj.io -n ${namespace}${as}; done`;
+  return {
+    ok: false,
+    what,
+    problem: problems.join('; '),
+    fix: `add to the receiver's Role in ${namespace} the rule {apiGroups: [argoproj.io], resources: [workflows], verbs: [get, list, watch, patch]} (the chart's Role has it in workflow.namespace and each of rbac.extraWorkflowNamespaces: upgrade the chart); verify: ${verify}`,
+  };
 }
 
 /** One line from a failed client call, with its HTTP status when there is one. */
@@ -161,7 +206,7 @@ export async function kubeProbe(
         return status.status === 404 ? 'missing' : status;
       }
     },
-    async mayCreateWorkflows(ns) {
+    async mayAccessWorkflows(ns, verb) {
       try {
         const review = (await request(
           'POST',
@@ -169,7 +214,7 @@ export async function kubeProbe(
           {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SelfSubjectAccessReview',
-            spec: { resourceAttributes: { namespace: ns, verb: 'create', group: ARGO_GROUP, resource: 'workflows' } },
+            spec: { resourceAttributes: { namespace: ns, verb, group: ARGO_GROUP, resource: 'workflows' } },
           },
           AbortSignal.timeout(CHECK_TIMEOUT_MS),
         )) as { status?: { allowed?: unknown } } | undefined;

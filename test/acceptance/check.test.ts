@@ -66,7 +66,7 @@ describe('kube-sentinel check', () => {
     kube.addClusterWorkflowTemplate('cluster-diagnose');
   });
 
-  it('passes when every template exists and workflows may be created in every target namespace', async () => {
+  it('passes when every template exists and workflows may be created, watched and stopped in every target namespace', async () => {
     const result = await check();
     assert.equal(result.status, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /ok +WorkflowTemplate argo\/diagnose-pod \(rules: crashloop\)/);
@@ -74,7 +74,12 @@ describe('kube-sentinel check', () => {
     assert.match(result.stdout, /ok +ClusterWorkflowTemplate cluster-diagnose/);
     assert.match(result.stdout, /ok +create workflows.argoproj.io in namespace argo/);
     assert.match(result.stdout, /ok +create workflows.argoproj.io in namespace ops/);
-    assert.match(result.stdout, /^5 passed, 0 failed$/m);
+    assert.match(
+      result.stdout,
+      /ok +get, list, watch and patch workflows.argoproj.io in namespace argo \(rules: crashloop, shared\)/,
+    );
+    assert.match(result.stdout, /ok +get, list, watch and patch workflows.argoproj.io in namespace ops \(rules: oom\)/);
+    assert.match(result.stdout, /^7 passed, 0 failed$/m);
     assert.doesNotMatch(result.stdout, /not-installed/, 'disabled rules are not checked');
   });
 
@@ -100,7 +105,38 @@ describe('kube-sentinel check', () => {
       /fix: add a Role in ops with rules: \[\{apiGroups: \[argoproj.io\], resources: \[workflows\], verbs: \[create\]\}\]/,
     );
     assert.match(result.stdout, /kubectl auth can-i create workflows.argoproj.io -n ops/);
-    assert.match(result.stdout, /^4 passed, 1 failed$/m);
+    assert.match(result.stdout, /^6 passed, 1 failed$/m);
+  });
+
+  it('names the verb the receiver may not use on workflows, what it is needed for, and the RBAC rule that grants it', async () => {
+    kube.deny('ops', 'watch');
+    const result = await check();
+    assert.equal(result.status, 1);
+    assert.match(
+      result.stdout,
+      /FAIL +get, list, watch and patch workflows.argoproj.io in namespace ops \(rules: oom\)\n +the receiver may not watch workflows in ops: it needs get, list and watch to follow what became of the Workflows it creates, and patch to stop one/,
+    );
+    assert.match(
+      result.stdout,
+      /fix: add to the receiver's Role in ops the rule \{apiGroups: \[argoproj.io\], resources: \[workflows\], verbs: \[get, list, watch, patch\]\}/,
+    );
+    assert.match(result.stdout, /verify: kubectl auth can-i watch workflows.argoproj.io -n ops --as=/);
+    assert.match(result.stdout, /ok +create workflows.argoproj.io in namespace ops/);
+    assert.match(result.stdout, /ok +get, list, watch and patch workflows.argoproj.io in namespace argo/);
+    assert.match(result.stdout, /^6 passed, 1 failed$/m);
+  });
+
+  it('names every denied verb of a namespace in one finding, with a can-i command for each', async () => {
+    kube.deny('argo', 'patch');
+    kube.deny('argo', 'get');
+    const result = await check();
+    assert.equal(result.status, 1);
+    assert.match(result.stdout, /the receiver may not get, patch workflows in argo:/);
+    assert.match(
+      result.stdout,
+      /verify: for verb in get patch; do kubectl auth can-i \$verb workflows.argoproj.io -n argo --as=/,
+    );
+    assert.match(result.stdout, /^6 passed, 1 failed$/m);
   });
 
   it('says a cluster is needed when none is configured: one line naming what is missing, exit 2 (usage)', async () => {
@@ -133,7 +169,7 @@ describe('kube-sentinel check', () => {
         writeProxyKubeconfig(dir, proxy.url),
       ]);
       assert.equal(result.status, 0, result.stdout + result.stderr);
-      assert.match(result.stdout, /^5 passed, 0 failed$/m);
+      assert.match(result.stdout, /^7 passed, 0 failed$/m);
       assert.equal(result.stderr, '', 'no warning: no credentials, and the proxy is on loopback');
     } finally {
       await proxy.close();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { fingerprintOf } from '../../src/pipeline/fingerprint.js';
+import { ESCALATION_ALERTNAMES } from '../../src/remediation/model.js';
 import { loadRules } from '../../src/rules/load.js';
 import { renderChart } from '../support/helm.js';
 import { REPO_ROOT } from '../support/receiver.js';
@@ -15,6 +16,30 @@ describe('the example configs', () => {
   it('Alertmanager: amtool accepts the config', () => {
     const result = spawnSync('amtool', ['check-config', example('alertmanager.yml')], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stdout + result.stderr);
+  });
+
+  it('Alertmanager: routes alerts to Kube Sentinel and people, its own escalations to people only, and sends resolved alerts', () => {
+    const receivers = (...labels: string[]) => {
+      const result = spawnSync(
+        'amtool',
+        ['config', 'routes', 'test', `--config.file=${example('alertmanager.yml')}`, ...labels],
+        { encoding: 'utf8' },
+      );
+      assert.equal(result.status, 0, result.stderr);
+      return result.stdout.trim().split(',').sort();
+    };
+    assert.deepEqual(receivers('alertname=KubePodCrashLooping', 'severity=critical', 'namespace=shop'), [
+      'default',
+      'kube-sentinel',
+    ]);
+    for (const alertname of ESCALATION_ALERTNAMES)
+      assert.deepEqual(receivers(`alertname=${alertname}`, 'severity=critical', 'namespace=shop', 'pod=api-0'), [
+        'default',
+      ]);
+    const am = parse(readFileSync(example('alertmanager.yml'), 'utf8'));
+    const webhook = am.receivers.find((r: { name: string }) => r.name === 'kube-sentinel').webhook_configs[0];
+    // A resolved alert cancels its remediation awaiting approval (SPEC §9).
+    assert.equal(webhook.send_resolved, true);
   });
 
   it('every example points at the Service the chart creates, with bearer auth', async () => {

@@ -33,6 +33,7 @@ import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-m
 import { ConfigMap, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig, SERVE_FLAGS } from '../../src/config.js';
+import { ESCALATION_ALERTNAMES } from '../../src/remediation/model.js';
 import { loadRules } from '../../src/rules/load.js';
 import { isDns1123Label, isDns1123Subdomain, labelProblems, validateArgoObject } from '../support/argo-schema.js';
 import {
@@ -72,6 +73,14 @@ const TOGGLES: ReadonlyArray<{ name: string; set: string[] }> = [
   },
   { name: 'auth.token', set: ['auth.token=s3cret'] },
   { name: 'workflowTemplates.enabled=false', set: ['workflowTemplates.enabled=false'] },
+  {
+    name: 'escalation.urls and argoUi.url, with the PrometheusRule',
+    set: [
+      'escalation.urls={http://alertmanager-0.monitoring.svc:9093,http://alertmanager-1.monitoring.svc:9093}',
+      'argoUi.url=https://argo.example.com',
+      'prometheusRule.enabled=true',
+    ],
+  },
 ];
 
 const renders = new Map<string, Promise<KubeObject[]>>();
@@ -516,6 +525,11 @@ describe('helm lint', () => {
       args: ['--set', 'config.submitTimeout=10'],
       message: /config\.submitTimeout: Invalid type\. Expected: string, given: integer/,
     },
+    {
+      what: 'escalation.urls given as one string',
+      args: ['--set', 'escalation.urls=http://alertmanager:9093'],
+      message: /escalation\.urls: Invalid type\. Expected: array, given: string/,
+    },
   ];
   for (const { what, args, message } of wrong) {
     it(`fails on ${what}, naming the value`, async () => {
@@ -649,6 +663,29 @@ describe('values refused in a sentence', () => {
       what: 'an image digest that is not one',
       set: ['image.digest=abc'],
       message: 'image.digest must be sha256: followed by 64 lowercase hex digits (got "abc")',
+    },
+    {
+      what: 'an escalation URL that is not an http(s) URL, without echoing it',
+      set: ['escalation.urls={http://alertmanager-0:9093,alertmanager-1:9093}'],
+      message:
+        'escalation.urls[1] must be the http:// or https:// base URL of an Alertmanager, such as http://alertmanager.monitoring.svc:9093, without a query, a fragment or a comma (its value is not repeated here: it may hold a password)',
+    },
+    {
+      what: 'an escalation URL with a query',
+      setString: ['escalation.urls[0]=http://alertmanager:9093/?x=s3cret'],
+      set: [],
+      message: 'escalation.urls[0] must be the http:// or https:// base URL of an Alertmanager',
+    },
+    {
+      what: 'an escalation ttl that is not a duration',
+      set: ['escalation.ttl=1 hour'],
+      message: 'escalation.ttl must be a Go duration such as 1h or 30m (got "1 hour")',
+    },
+    {
+      what: 'an Argo UI URL that is not an http(s) URL',
+      set: ['argoUi.url=argo.example.com'],
+      message:
+        'argoUi.url must be the http:// or https:// base URL of the Argo UI, such as https://argo.example.com, without a query or a fragment (got "argo.example.com")',
     },
     {
       what: 'a Redis URL of another scheme, without echoing it',
@@ -877,7 +914,11 @@ describe('the receiver Deployment', () => {
       'KUBE_SENTINEL_BASIC_AUTH',
       'KUBE_SENTINEL_BASIC_AUTH_FILE',
     ]);
-    for (const name of known) if (!leftOut.has(name)) assert.ok(env.has(name), `the chart does not set ${name}`);
+    // Set only when its value is given: an empty URL is not one (the next test sets it).
+    const givenOnly = new Set(['KUBE_SENTINEL_ARGO_UI_URL']);
+    for (const name of known)
+      if (!leftOut.has(name) && !givenOnly.has(name)) assert.ok(env.has(name), `the chart does not set ${name}`);
+    for (const name of givenOnly) assert.equal(env.has(name), false, `${name} is set without a value`);
 
     const literal = Object.fromEntries([...env].map(([name, variable]) => [name, variable.value]));
     const config = loadConfig([], literal);
@@ -894,6 +935,9 @@ describe('the receiver Deployment', () => {
     assert.equal(config.bodyLimitBytes, 1_048_576);
     assert.equal(config.checkTemplates, false);
     assert.equal(config.redisUrl, undefined);
+    assert.deepEqual(config.escalationUrls, []);
+    assert.equal(config.escalationTtlMs, 3_600_000);
+    assert.equal(config.argoUiUrl, undefined);
   });
 
   it('passes changed settings through unchanged', async () => {
@@ -912,6 +956,11 @@ describe('the receiver Deployment', () => {
             bodyLimit: 4_194_304,
           },
           workflow: { namespace: 'remediation', serviceAccount: 'fixer' },
+          escalation: {
+            urls: ['http://alertmanager-0.monitoring.svc:9093', 'https://alertmanager-1.monitoring.svc:9093/am'],
+            ttl: '30m',
+          },
+          argoUi: { url: 'https://argo.example.com' },
         }),
       ).spec?.template.spec,
     );
@@ -929,6 +978,12 @@ describe('the receiver Deployment', () => {
     assert.equal(config.checkTemplates, true);
     assert.equal(config.workflowNamespace, 'remediation');
     assert.equal(config.workflowServiceAccount, 'fixer');
+    assert.deepEqual(config.escalationUrls, [
+      'http://alertmanager-0.monitoring.svc:9093',
+      'https://alertmanager-1.monitoring.svc:9093/am',
+    ]);
+    assert.equal(config.escalationTtlMs, 1_800_000);
+    assert.equal(config.argoUiUrl, 'https://argo.example.com');
   });
 
   it('omits replicas under autoscaling and renders an HPA on CPU for the Deployment', async () => {
@@ -1278,11 +1333,17 @@ describe('knative.enabled', () => {
   });
 
   it('runs the same container as the Deployment, less what Knative sets or refuses itself', async () => {
+    const settings = ['escalation.urls={http://alertmanager:9093}', 'argoUi.url=https://argo.example.com'];
     const knative = receiverContainer(
-      one<KnativeService>(await render(['knative.enabled=true']), 'Service', RELEASE_NAME, 'serving.knative.dev/v1')
-        .spec.template.spec,
+      one<KnativeService>(
+        await render(['knative.enabled=true', ...settings]),
+        'Service',
+        RELEASE_NAME,
+        'serving.knative.dev/v1',
+      ).spec.template.spec,
     );
-    const deployment = receiverContainer(receiver(await render()).spec?.template.spec);
+    const deployment = receiverContainer(receiver(await render(settings)).spec?.template.spec);
+    assert.equal(envValue(knative, 'KUBE_SENTINEL_ARGO_UI_URL'), 'https://argo.example.com');
     assert.equal(knative.image, deployment.image);
     assert.deepEqual(knative.securityContext, deployment.securityContext);
     assert.deepEqual(knative.resources, deployment.resources);
@@ -1302,6 +1363,7 @@ describe('knative.enabled', () => {
 describe('RBAC', () => {
   const receiverRoleRules: V1PolicyRule[] = [
     { apiGroups: ['argoproj.io'], resources: ['workflows'], verbs: ['create'] },
+    { apiGroups: ['argoproj.io'], resources: ['workflows'], verbs: ['get', 'list', 'watch', 'patch'] },
     { apiGroups: ['argoproj.io'], resources: ['workflowtemplates'], verbs: ['get', 'list'] },
   ];
   const receiverClusterRules: V1PolicyRule[] = [
@@ -1329,7 +1391,7 @@ describe('RBAC', () => {
   ];
   const receiverSubject = { kind: 'ServiceAccount', name: RELEASE_NAME, namespace: RELEASE_NAMESPACE };
 
-  it('lets the receiver create workflows and read workflowtemplates in the workflow namespace, and nothing more', async () => {
+  it('lets the receiver create, watch and stop workflows and read workflowtemplates in the workflow namespace, and nothing more', async () => {
     const objects = await render();
     const role = one<V1Role>(objects, 'Role', RELEASE_NAME);
     assert.equal(role.metadata?.namespace, 'argo');
@@ -1506,6 +1568,97 @@ describe('ServiceMonitor and PrometheusRule', () => {
       alerts.get('KubeSentinelSubmissionsFailing')?.annotations?.summary ?? '',
       /\{\{ \$labels\.template \}\}/,
     );
+  });
+
+  describe('what became of the Workflows (SPEC §9)', () => {
+    const runbook = 'https://github.com/kube-sentinel/kube-sentinel/blob/main/docs/runbooks/escalations.md';
+    async function closedLoopAlerts(set: string[] = []) {
+      const rule = one<PrometheusRule>(
+        await render(['prometheusRule.enabled=true', ...set]),
+        'PrometheusRule',
+        RELEASE_NAME,
+        'monitoring.coreos.com/v1',
+      );
+      return new Map(rule.spec.groups.flatMap((g) => g.rules).map((r) => [r.alert, r]));
+    }
+    const expectations: ReadonlyArray<[string, string, string]> = [
+      [
+        'KubeSentinelRemediationsFailing',
+        'kube_sentinel_remediations_total{state=~"failed|unknown",job="kube-sentinel",namespace="kube-sentinel"}',
+        'warning',
+      ],
+      [
+        'KubeSentinelAttemptBudgetSpent',
+        'kube_sentinel_decisions_total{outcome="escalated",job="kube-sentinel",namespace="kube-sentinel"}',
+        'critical',
+      ],
+      [
+        'KubeSentinelEscalationsUndelivered',
+        'kube_sentinel_escalations_total{result="failed",job="kube-sentinel",namespace="kube-sentinel"}',
+        'critical',
+      ],
+    ];
+
+    it('page on failed remediations, spent attempt budgets and undelivered escalations, linking the runbook', async () => {
+      const alerts = await closedLoopAlerts();
+      for (const [alert, series, severity] of expectations) {
+        const entry = alerts.get(alert);
+        assert.ok(entry, `no ${alert}`);
+        assert.ok(entry.expr.includes(`increase(${series}[1h])`), `${alert}: ${entry.expr}`);
+        assert.match(entry.expr, / > 0$/, alert);
+        assert.equal(entry.for, undefined, `${alert} fires at once: each increase is an event`);
+        assert.equal(entry.labels?.severity, severity, alert);
+        assert.ok(entry.annotations?.summary, `${alert} summary`);
+        assert.ok(entry.annotations?.description, `${alert} description`);
+        assert.equal(entry.annotations?.runbook_url, `${runbook}#${alert.toLowerCase()}`);
+      }
+      assert.match(alerts.get('KubeSentinelRemediationsFailing')?.expr ?? '', /^sum by \(rule\)/);
+      assert.match(
+        alerts.get('KubeSentinelAttemptBudgetSpent')?.annotations?.summary ?? '',
+        /\{\{ \$labels\.rule \}\}/,
+      );
+    });
+
+    it('count a series born within the window, whose first increase increase() cannot see', async () => {
+      const alerts = await closedLoopAlerts();
+      for (const [alert, series] of expectations)
+        assert.ok(alerts.get(alert)?.expr.includes(`(${series} unless ${series} offset 1h) or increase(`), alert);
+    });
+
+    it('leave failed remediations and spent budgets to the receiver once escalation.urls is set, and keep the delivery alert', async () => {
+      const alerts = await closedLoopAlerts(['escalation.urls={http://alertmanager:9093}']);
+      assert.equal(alerts.has('KubeSentinelRemediationsFailing'), false);
+      assert.equal(alerts.has('KubeSentinelAttemptBudgetSpent'), false);
+      assert.ok(alerts.has('KubeSentinelEscalationsUndelivered'));
+      assert.ok(alerts.has('KubeSentinelSubmissionsFailing'));
+    });
+
+    it('link sections of docs/runbooks/escalations.md that exist, beside one per escalation the receiver sends', async () => {
+      const text = readFileSync(join(REPO_ROOT, 'docs/runbooks/escalations.md'), 'utf8');
+      // GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes.
+      const anchors = new Set(
+        [...text.matchAll(/^#+ (.+)$/gm)].map(([, heading]) =>
+          (heading ?? '')
+            .toLowerCase()
+            .replace(/[^\w\- ]/g, '')
+            .replaceAll(' ', '-'),
+        ),
+      );
+      const alerts = await closedLoopAlerts();
+      for (const [alert] of expectations) {
+        const url = alerts.get(alert)?.annotations?.runbook_url ?? '';
+        assert.ok(url.startsWith(`${runbook}#`) && anchors.has(url.slice(runbook.length + 1)), `${alert}: ${url}`);
+      }
+      for (const alertname of ESCALATION_ALERTNAMES) assert.ok(anchors.has(alertname.toLowerCase()), alertname);
+    });
+
+    it('point runbook_url where prometheusRule.runbookUrl says', async () => {
+      const alerts = await closedLoopAlerts(['prometheusRule.runbookUrl=https://wiki.example.com/kube-sentinel']);
+      assert.equal(
+        alerts.get('KubeSentinelEscalationsUndelivered')?.annotations?.runbook_url,
+        'https://wiki.example.com/kube-sentinel#kubesentinelescalationsundelivered',
+      );
+    });
   });
 
   it('use prometheusRule.selector when series come from another scrape job', async () => {

@@ -251,6 +251,27 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
       const denied = await review('payments');
       assert.equal(denied.status?.allowed, false);
     });
+
+    it('answers SelfSubjectAccessReviews of a denied verb with allowed false, for that verb and namespace only', async () => {
+      fake.deny('payments', 'watch');
+      const authorization = kc.makeApiClient(k8s.AuthorizationV1Api);
+      const allowed = async (namespace: string, verb: string) =>
+        (
+          await authorization.createSelfSubjectAccessReview({
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: { resourceAttributes: { namespace, verb, group: 'argoproj.io', resource: 'workflows' } },
+            },
+          })
+        ).status?.allowed;
+      assert.equal(await allowed('payments', 'watch'), false);
+      assert.equal(await allowed('payments', 'list'), true);
+      assert.equal(await allowed('payments', 'create'), true);
+      assert.equal(await allowed('argo', 'watch'), true);
+      fake.reset();
+      assert.equal(await allowed('payments', 'watch'), true, 'reset forgets the denial');
+    });
   });
 
   describe('fault injection', () => {

@@ -150,6 +150,11 @@ export interface FakeKube {
   delayNext(count: number, ms: number, options: { store: boolean }): void;
   /** Creates in this namespace get 403 Forbidden, as RBAC would answer, and access reviews say so. */
   denyCreate(namespace: string): void;
+  /**
+   * Access reviews of VERB on workflows in this namespace answer `allowed: false`. `create` is
+   * denyCreate (the creates are refused too); other verbs are denied in access reviews only.
+   */
+  deny(namespace: string, verb: string): void;
   /** Resolves once at least `count` Workflows are stored (a latch for delayed creates). */
   waitForWorkflows(count: number): Promise<void>;
   /** Stops listening and drops open connections: clients get ECONNREFUSED. */
@@ -416,6 +421,14 @@ class FakeKubeServer implements FakeKube {
     this.denied.add(namespace);
   }
 
+  /** `VERB NAMESPACE` pairs access reviews deny, besides the denied creates. */
+  private readonly deniedVerbs = new Set<string>();
+
+  deny(namespace: string, verb: string): void {
+    if (verb === 'create') this.denyCreate(namespace);
+    else this.deniedVerbs.add(`${verb} ${namespace}`);
+  }
+
   waitForWorkflows(count: number): Promise<void> {
     if (this.stored.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ count, resolve, reject }));
@@ -429,6 +442,7 @@ class FakeKubeServer implements FakeKube {
     this.failures = [];
     this.delays = [];
     this.denied.clear();
+    this.deniedVerbs.clear();
   }
 
   async listen(port: number): Promise<void> {
@@ -720,8 +734,8 @@ class FakeKubeServer implements FakeKube {
     const attributes = isRecord(review.spec.resourceAttributes) ? review.spec.resourceAttributes : {};
     const deniedHere =
       typeof attributes.namespace === 'string' &&
-      this.denied.has(attributes.namespace) &&
-      attributes.verb === 'create' &&
+      ((attributes.verb === 'create' && this.denied.has(attributes.namespace)) ||
+        this.deniedVerbs.has(`${String(attributes.verb)} ${attributes.namespace}`)) &&
       attributes.resource === 'workflows' &&
       (attributes.group === undefined || attributes.group === 'argoproj.io');
     return json(201, {

@@ -171,6 +171,20 @@ up in production. Every problem is reported at once.
 {{- $problems = append $problems (printf "config.%s must be a Go duration such as 10s, 1m30s or 500ms (got %q)" $name $value) }}
 {{- end }}
 {{- end }}
+{{- $ttl := toString (default "" .Values.escalation.ttl) }}
+{{- if not (regexMatch "^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ms|s|m|h))+$" $ttl) }}
+{{- $problems = append $problems (printf "escalation.ttl must be a Go duration such as 1h or 30m (got %q)" $ttl) }}
+{{- end }}
+{{- /* Comma-joined into one variable, so a comma inside a URL would split it. */}}
+{{- range $index, $escalationUrl := .Values.escalation.urls }}
+{{- if not (regexMatch "^https?://[^\\s,?#]+$" (toString $escalationUrl)) }}
+{{- $problems = append $problems (printf "escalation.urls[%d] must be the http:// or https:// base URL of an Alertmanager, such as http://alertmanager.monitoring.svc:9093, without a query, a fragment or a comma (its value is not repeated here: it may hold a password)" $index) }}
+{{- end }}
+{{- end }}
+{{- $argoUiUrl := toString (default "" .Values.argoUi.url) }}
+{{- if and $argoUiUrl (not (regexMatch "^https?://[^\\s?#]+$" $argoUiUrl)) }}
+{{- $problems = append $problems (printf "argoUi.url must be the http:// or https:// base URL of the Argo UI, such as https://argo.example.com, without a query or a fragment (got %q)" $argoUiUrl) }}
+{{- end }}
 {{- range $index, $rule := .Values.rules.custom }}
 {{- range $field := list "cooldown" "attempt_window" "approval_timeout" }}
 {{- $duration := toString (default "" (dig "remediation" $field "" $rule)) }}
@@ -291,6 +305,15 @@ its port http1, and accepts a probe port only as the container's port number.
       value: {{ $values.config.maxConnections | int64 | toString | quote }}
     - name: KUBE_SENTINEL_CHECK_TEMPLATES
       value: {{ $values.config.checkTemplates | toString | quote }}
+    # "": escalations are logged, recorded and counted, not sent.
+    - name: KUBE_SENTINEL_ESCALATION_URLS
+      value: {{ join "," $values.escalation.urls | quote }}
+    - name: KUBE_SENTINEL_ESCALATION_TTL
+      value: {{ $values.escalation.ttl | quote }}
+    {{- with $values.argoUi.url }}
+    - name: KUBE_SENTINEL_ARGO_UI_URL
+      value: {{ . | quote }}
+    {{- end }}
     {{- with include "kube-sentinel.authSecretName" $root }}
     - name: KUBE_SENTINEL_AUTH_TOKEN_FILE
       value: /etc/kube-sentinel/auth/token
