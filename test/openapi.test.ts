@@ -338,8 +338,9 @@ describe('what the receiver answers', async () => {
     check(path, request.method.toLowerCase(), res.statusCode, body);
     const answered = { method: request.method, url: path, status: res.statusCode, body };
     seen.push(answered);
-    for (const decision of (body as { decisions?: { outcome: string }[] }).decisions ?? []) {
-      outcomes.add(decision.outcome);
+    // The audit trail also holds remediation and escalation entries, which have no outcome.
+    for (const decision of (body as { decisions?: { outcome?: string }[] }).decisions ?? []) {
+      if (decision.outcome !== undefined) outcomes.add(decision.outcome);
     }
     return answered;
   }
@@ -421,7 +422,80 @@ rules:
       approval_timeout: 15m
       runbook_url: https://runbooks.example.com/database
 `);
-    const { app } = await open({ rules });
+    const { app, clock, store } = await open({ rules });
+    const gatedAlert = firing({ alertname: 'DbDown', namespace: 'shop', pod: 'db-0' }, { description: 'database' });
+    const gatedAnswer = await exchange(
+      app,
+      { method: 'POST', url: '/webhook/alertmanager', payload: webhook([gatedAlert]) },
+      200,
+    );
+    assert.equal(outcomeOf(gatedAnswer), 'awaiting_approval');
+    const budgeted = await open({
+      rules: await rulesFrom(`
+rules:
+  - name: budgeted
+    match: {pattern: "database"}
+    priority: P2
+    remediation:
+      action: trigger-argo-workflow
+      params: {workflow_template: diagnose-and-recover}
+      cooldown: 1s
+      max_attempts: 1
+`),
+    });
+    const budgetedPost = () =>
+      exchange(budgeted.app, { method: 'POST', url: '/webhook/alertmanager', payload: webhook([gatedAlert]) }, 200);
+    assert.equal(outcomeOf(await budgetedPost()), 'dry_run');
+    budgeted.clock.now += 2000;
+    assert.equal(outcomeOf(await budgetedPost()), 'escalated');
+    // What the watcher and the escalations write to the store, as the trail and the listing show them.
+    const at = new Date(clock.now).toISOString();
+    const remediation = {
+      workflow: 'argo/kube-sentinel-gated-0123456789',
+      rule: 'gated',
+      cooldownKey: 'gated:shop/db',
+      target: 'shop/db-0',
+      state: 'failed' as const,
+      submittedAt: at,
+      finishedAt: at,
+      message: 'child failed',
+      attempt: 1,
+    };
+    await store.recordTransition(
+      remediation,
+      {
+        kind: 'remediation',
+        workflow: remediation.workflow,
+        rule: 'gated',
+        cooldownKey: remediation.cooldownKey,
+        target: remediation.target,
+        state: 'failed',
+        message: remediation.message,
+        durationSeconds: 12,
+        at,
+        replica: 'test',
+      },
+      { retentionMs: 3600_000, auditMaxLen: 100 },
+    );
+    await store.appendDecision(
+      {
+        kind: 'escalation',
+        alertname: 'KubeSentinelRemediationFailed',
+        status: 'firing',
+        cooldownKey: 'gated:shop/db',
+        workflow: remediation.workflow,
+        labels: { alertname: 'KubeSentinelRemediationFailed', rule: 'gated' },
+        at,
+        replica: 'test',
+      },
+      100,
+    );
+    const trail = await exchange(app, { method: 'GET', url: '/v1/decisions' }, 200);
+    const kinds = (trail.body as { decisions: { kind?: string }[] }).decisions.map((entry) => entry.kind ?? 'decision');
+    assert.deepEqual(kinds, ['escalation', 'remediation', 'decision']);
+    const listing = await exchange(app, { method: 'GET', url: '/v1/remediations?state=failed&limit=5' }, 200);
+    assert.deepEqual((listing.body as { remediations: unknown[] }).remediations, [remediation]);
+    await exchange(app, { method: 'GET', url: '/v1/remediations?state=broken' }, 400);
     const listed = await exchange(app, { method: 'GET', url: '/v1/rules' }, 200);
     const [gated] = (listed.body as { rules: Record<string, unknown>[] }).rules;
     assert.deepEqual(
@@ -473,7 +547,8 @@ rules:
   it('conforms for 401 on every route that needs credentials', async () => {
     const { app } = await open({ config: { authToken: 's3cret' } });
     for (const url of INGEST) await exchange(app, { method: 'POST', url, payload: webhook([]) }, 401);
-    for (const url of ['/v1/rules', '/v1/decisions']) await exchange(app, { method: 'GET', url }, 401);
+    for (const url of ['/v1/rules', '/v1/decisions', '/v1/remediations'])
+      await exchange(app, { method: 'GET', url }, 401);
   });
 
   it('conforms when the cooldown store is down: retry on every ingest route, 503 from /readyz and /v1/decisions', async () => {
@@ -489,6 +564,7 @@ rules:
     const ready = await exchange(app, { method: 'GET', url: '/readyz' }, 503);
     assert.match(((ready.body as Schema).reasons as string[]).join(), /cooldown store/);
     await exchange(app, { method: 'GET', url: '/v1/decisions' }, 503);
+    await exchange(app, { method: 'GET', url: '/v1/remediations' }, 503);
   });
 
   it('has answered every outcome, and every status every route documents', () => {

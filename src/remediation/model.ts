@@ -90,7 +90,7 @@ export interface EscalationAlert {
 /** The audit-trail entry of one escalation fired or resolved (with or without an Alertmanager to send it to). */
 export const EscalationEntry = Type.Object({
   kind: Type.Literal('escalation'),
-  alertname: Type.String(),
+  alertname: Type.Union(ESCALATION_ALERTNAMES.map((name) => Type.Literal(name))),
   status: Type.Union([Type.Literal('firing'), Type.Literal('resolved')]),
   cooldownKey: Type.String(),
   workflow: Type.Optional(Type.String()),
