@@ -8,6 +8,7 @@ import type { Priority } from '../decision.js';
 import { dnsLabelProblem } from '../kube/names.js';
 import { indexAliases } from './aliases.js';
 import { CLOSED_LOOP_FIELDS, parseClosedLoop } from './closed-loop.js';
+import { formatDuration } from './duration.js';
 import { parseMatcher } from './matchers.js';
 import { parseParams } from './params.js';
 import { compilePattern } from './regex.js';
@@ -171,6 +172,15 @@ function parseRemediation(v: FileValidator, field: Field | undefined, ruleLine: 
   const closedLoop = parseClosedLoop(v, fields);
 
   if (v.problems.length > before || params === null || closedLoop === null) return null;
+  // Attempts of one key are at least a cooldown apart: a window that cannot hold one more than the
+  // budget never escalates, and the loop it was meant to break goes on.
+  const { maxAttempts, attemptWindowMs } = closedLoop;
+  if (maxAttempts > 0 && maxAttempts * cooldownMs >= attemptWindowMs) {
+    v.warn(
+      (fields.get('max_attempts') ?? fields.get('attempt_window') ?? fields.get('cooldown') ?? field).line,
+      `remediation.attempt_window ${formatDuration(attemptWindowMs)} holds at most ${Math.ceil(attemptWindowMs / cooldownMs)} Workflows ${formatDuration(cooldownMs)} apart: a budget of ${maxAttempts} is never spent; make the window longer than max_attempts × cooldown`,
+    );
+  }
   return { action: 'trigger-argo-workflow', params, cooldownMs, cooldownKey, ...closedLoop };
 }
 

@@ -258,6 +258,19 @@ describe('the closed-loop fields of remediation', () => {
     });
   });
 
+  describe('a budget the window cannot hold', () => {
+    it('loads with a warning that it is never spent, naming the numbers', () => {
+      assert.deepEqual(warningsOf(withRemediation('cooldown: 30m', 'max_attempts: 3', 'attempt_window: 1h')), [
+        'rules.yaml:11: remediation.attempt_window 1h holds at most 2 Workflows 30m apart: a budget of 3 is never spent; make the window longer than max_attempts × cooldown',
+      ]);
+    });
+
+    it('draws no warning when the window holds one more attempt than the budget, or without a budget', () => {
+      assert.deepEqual(warningsOf(withRemediation('cooldown: 10m', 'max_attempts: 3', 'attempt_window: 31m')), []);
+      assert.deepEqual(warningsOf(withRemediation('cooldown: 2h', 'max_attempts: 0')), []);
+    });
+  });
+
   describe('approval_timeout without approval: required', () => {
     it('loads with a warning that it has no effect', () => {
       assert.deepEqual(warningsOf(withRemediation('approval_timeout: 30m')), [
