@@ -531,6 +531,46 @@ describe('kube-sentinel CLI', () => {
       );
     });
 
+    it('expresses an approval gate: an approval rule gives awaiting_approval and holds its key until the approval times out', async () => {
+      const directory = await temporaryDirectory();
+      writeFileSync(
+        join(directory, 'rules.yaml'),
+        [
+          'rules:',
+          '  - name: drain-node',
+          '    match: {pattern: NodeNotReady}',
+          '    priority: P1',
+          '    remediation:',
+          '      action: trigger-argo-workflow',
+          '      params: {workflow_template: drain-node}',
+          '      cooldown: 5m',
+          '      approval: required',
+          '      approval_timeout: 30m',
+        ].join('\n'),
+      );
+      const file = join(directory, 'approval.test.yaml');
+      writeFileSync(
+        file,
+        [
+          'rules: rules.yaml',
+          'tests:',
+          '  - name: a person approves a drain',
+          '    alerts:',
+          '      - labels: {alertname: NodeNotReady, namespace: infra, pod: node-agent-0}',
+          '        expect: {rule: drain-node, outcome: awaiting_approval, template: drain-node}',
+          '      - labels: {alertname: NodeNotReady, namespace: infra, pod: node-agent-0}',
+          '        at: 20m',
+          '        expect: {outcome: cooldown}',
+          '      - labels: {alertname: NodeNotReady, namespace: infra, pod: node-agent-0}',
+          '        at: 31m',
+          '        expect: {outcome: awaiting_approval}',
+        ].join('\n'),
+      );
+      const run = await cli(['test', file]);
+      assert.equal(run.status, 0, printed(run));
+      assert.equal(run.stdout, '1 passed, 0 failed\n');
+    });
+
     it('fails a wrong expectation naming the test, the alert and expected against got, and exits 1', async () => {
       const file = fixture('wrong-expectation.test.yaml');
       const run = await cli(['test', file]);
