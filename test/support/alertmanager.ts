@@ -14,6 +14,8 @@ export interface AlertmanagerOptions {
   /** For an HA pair: this instance's cluster listen address is `127.0.0.1:<clusterPort>`, and it peers with these. */
   cluster?: { port: number; peers: string[] };
   groupBy?: string[];
+  /** Listen on this loopback port instead of a free one (to start it where a client already tries to reach it). */
+  port?: number;
 }
 
 export interface Alertmanager {
@@ -51,7 +53,7 @@ ${options.token ? `        http_config:\n          authorization:\n            c
   const args = [
     `--config.file=${join(dir, 'alertmanager.yml')}`,
     `--storage.path=${join(dir, 'data')}`,
-    '--web.listen-address=127.0.0.1:0',
+    `--web.listen-address=127.0.0.1:${options.port ?? 0}`,
   ];
   if (options.cluster) {
     args.push(
