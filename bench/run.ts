@@ -6,6 +6,7 @@
  *   npm run bench                  # about 7 minutes on 2 cores
  *   BENCH_QUICK=1 npm run bench    # about 1 minute: a smoke run, numbers only indicative
  *   npm run bench -- --only memory # scenario 6 alone (memory under an alert storm), about a minute
+ *   npm run bench -- --only cold   # scenario 5a alone (cold start), about a minute
  *
  * See bench/README.md for what each scenario measures.
  */
@@ -49,7 +50,8 @@ const ONLY = (() => {
   const i = process.argv.indexOf('--only');
   return i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 })();
-if (ONLY !== undefined && ONLY !== 'memory') throw new Error(`--only: only "memory" runs alone, got ${ONLY}`);
+if (ONLY !== undefined && ONLY !== 'memory' && ONLY !== 'cold')
+  throw new Error(`--only: "memory" (scenario 6) or "cold" (scenario 5a) run alone, got ${ONLY}`);
 const BUNDLED_BASELINE = 'bare fastify, bundled like kube-sentinel';
 const PLAN = QUICK
   ? {
@@ -323,20 +325,8 @@ async function memoryOnly(): Promise<void> {
   );
 }
 
-async function main(): Promise<void> {
-  if (ONLY === 'memory') return memoryOnly();
-  const started = Date.now();
-  const host = machine();
-  log(
-    `kube-sentinel bench${QUICK ? ' (BENCH_QUICK=1: smoke run, numbers only indicative)' : ''}: ${host.nproc} × ${host.cpu}, node ${host.node}`,
-  );
-  build();
-
-  const redis = await startRedis();
-  const fakeKube = await startFakeKubeProcess(templatesOfDefaultRules());
-  const kubeconfig = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-bench-kube-')), fakeKube.url);
-
-  // --- Scenario 5a: cold start, first, on an otherwise idle machine.
+/** Scenario 5a: spawn → first alert decided, for the baselines and Kube Sentinel (median of the timed runs). */
+async function coldStartScenario(redisUrl: string, kubeconfig: string) {
   log('5 cold start: spawn → first alert decided');
   const coldAlert = webhookBody([remediableAlert('shop', 'checkout', 1, 0)]);
   const listening = /"url":"(http:\/\/[^"]+)".*"msg":"kube-sentinel listening"/;
@@ -374,7 +364,7 @@ async function main(): Promise<void> {
         '--rules',
         DEFAULT_RULES,
         '--redis-url',
-        redis.url,
+        redisUrl,
         '--kubeconfig',
         kubeconfig,
       ],
@@ -408,6 +398,59 @@ async function main(): Promise<void> {
     rssAfterFirstAlertMb: median(coldRuns[i]!.map((r) => r.rssMb)),
   }));
   for (const c of coldStarts) log(`  ${c.name}: ${round(c.ms, 1)} ms, RSS ${round(c.rssAfterFirstAlertMb, 1)} MB`);
+
+  return coldStarts;
+}
+
+/** `--only cold`: scenario 5a alone, against its own Redis and fake API; writes bench/results/cold.{json,md}. */
+async function coldOnly(): Promise<void> {
+  const started = Date.now();
+  const host = machine();
+  log(`kube-sentinel bench, scenario 5a only: ${host.nproc} × ${host.cpu}, node ${host.node}`);
+  build();
+  const redis = await startRedis();
+  const fakeKube = await startFakeKubeProcess(templatesOfDefaultRules());
+  const kubeconfig = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-bench-kube-')), fakeKube.url);
+  const coldStarts = await coldStartScenario(redis.url, kubeconfig);
+  await Promise.all([fakeKube.stop(), redis.stop()]);
+  const bare = coldStarts[0]!;
+  const rendered = table([
+    ['#', 'measure', 'Kube Sentinel', 'baseline', 'ratio', 'goal', 'met'],
+    ...coldStarts
+      .slice(1)
+      .map((c) => [
+        '5a',
+        `cold start: ${c.name}`,
+        `${round(c.ms, 1)} ms`,
+        `${round(bare.ms, 1)} ms`,
+        `${round(c.ms / bare.ms, 2)}×`,
+        '≤ 1.5×',
+        c.ms / bare.ms <= 1.5 ? 'yes' : 'no',
+      ]),
+  ]);
+  const header = `${host.nproc} × ${host.cpu}, node ${host.node}; ${host.date}`;
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, 'cold.json'), `${JSON.stringify({ machine: host, coldStarts }, null, 2)}\n`);
+  writeFileSync(join(RESULTS_DIR, 'cold.md'), `${header}\n\n${rendered}\n`);
+  process.stdout.write(`\n${header}\n\n${rendered}\n\n(${Math.round((Date.now() - started) / 1000)} s)\n`);
+}
+
+async function main(): Promise<void> {
+  if (ONLY === 'memory') return memoryOnly();
+  if (ONLY === 'cold') return coldOnly();
+  const started = Date.now();
+  const host = machine();
+  log(
+    `kube-sentinel bench${QUICK ? ' (BENCH_QUICK=1: smoke run, numbers only indicative)' : ''}: ${host.nproc} × ${host.cpu}, node ${host.node}`,
+  );
+  build();
+
+  const redis = await startRedis();
+  const fakeKube = await startFakeKubeProcess(templatesOfDefaultRules());
+  const kubeconfig = writeKubeconfig(mkdtempSync(join(tmpdir(), 'ks-bench-kube-')), fakeKube.url);
+
+  // --- Scenario 5a: cold start, first, on an otherwise idle machine.
+  const coldStarts = await coldStartScenario(redis.url, kubeconfig);
 
   // --- Scenarios 1–3: throughput over HTTP.
   const loadgen = startLoadGenerator();
