@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import { drainConnections, limitConnections, serverOptions } from './connections.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from './kube/client.js';
 import type { Metrics } from './pipeline/metrics.js';
-import { createPipeline } from './pipeline/pipeline.js';
+import { createPipeline, type PipelineDeps } from './pipeline/pipeline.js';
 import { Admission } from './routes/admission.js';
 import { credentialCheck, requireCredentials } from './routes/auth.js';
 import { decisionRoutes } from './routes/decisions.js';
@@ -31,6 +31,10 @@ export interface AppDeps {
   readinessProblems?: () => Promise<string[]>;
   /** What works at less than its best: shown by /readyz, which still answers 200. */
   readinessWarnings?: () => string[];
+  /** With a cluster (SPEC §9): the record consulted before a create, and the escalation and approval hooks. */
+  cluster?: PipelineDeps['cluster'];
+  exhausted?: PipelineDeps['exhausted'];
+  sourceResolved?: PipelineDeps['sourceResolved'];
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));

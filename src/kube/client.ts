@@ -1,5 +1,5 @@
 import { KubeApiError, type KubeRequest } from './http.js';
-import { type KubeconfigSource, loadKubeConfig } from './kubeconfig.js';
+import { type KubeconfigSource, type LoadedKubeConfig, loadKubeConfig } from './kubeconfig.js';
 import { CREATED, classifyKubeError, EXISTS, isAlreadyExists, mayHaveLanded, type SubmitResult } from './result.js';
 import { ARGO_GROUP, ARGO_VERSION, WORKFLOW_PLURAL, type Workflow } from './workflow.js';
 
@@ -54,9 +54,9 @@ const TEMPLATE_SEEN_TTL_MS = 5 * 60_000;
 
 export async function createKubeSubmitter(
   source: Exclude<KubeconfigSource, { kind: 'none' }>,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; loaded?: LoadedKubeConfig } = {},
 ): Promise<WorkflowSubmitter> {
-  const { request, server, warnings } = await loadKubeConfig(source);
+  const { request, server, warnings } = options.loaded ?? (await loadKubeConfig(source));
   const now = options.now ?? Date.now;
   const templatesSeen = new Map<string, number>();
 

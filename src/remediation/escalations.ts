@@ -1,20 +1,18 @@
 import type { Logger } from 'pino';
-import type { WatchedWorkflow } from '../kube/workflow.js';
+import {
+  approvalRequired,
+  type EscalationLinks,
+  type EscalationSubject,
+  type ExhaustedOutcome,
+  remediationExhausted,
+  remediationFailed,
+} from '../escalation/alerts.js';
+import { AnnotationKey, type WatchedWorkflow } from '../kube/workflow.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import type { EscalationAlert } from './model.js';
-import type { Observed } from './state.js';
+import { createdAt, type Observed } from './state.js';
 
-/** Who and what an escalation names (SPEC §9 labels), from the Workflow or the decision. */
-export interface EscalationSubject {
-  rule: string;
-  priority: 'P1' | 'P2' | 'P3' | 'P4';
-  cooldownKey: string;
-  target: { namespace: string; pod: string };
-  workload: string;
-  workflow?: { namespace: string; name: string };
-  sourceAlertname: string;
-  runbookUrl?: string;
-}
+export type { EscalationSubject };
 
 /** Sends escalations to the team's Alertmanager (or logs them); never blocks, never throws. */
 export interface EscalationSender {
@@ -26,10 +24,32 @@ export interface EscalationSender {
 export interface EscalationBuilders {
   failed(subject: EscalationSubject, observed: Observed): EscalationAlert;
   approvalRequired(subject: EscalationSubject, workflow: WatchedWorkflow): EscalationAlert;
-  exhausted(
-    subject: EscalationSubject,
-    attempts: readonly { workflow: string; state: string; at: number }[],
-  ): EscalationAlert;
+  exhausted(subject: EscalationSubject, outcome: ExhaustedOutcome): EscalationAlert;
+}
+
+/** The builders of escalation/alerts.ts, with the Argo UI link when there is one. */
+export function escalationBuilders(links: EscalationLinks): EscalationBuilders {
+  return {
+    failed: (subject, observed) =>
+      remediationFailed(
+        { ...subject, workflow: subject.workflow ?? { namespace: '', name: '' } },
+        {
+          state: observed.state === 'unknown' ? 'unknown' : 'failed',
+          ...(observed.message ? { message: observed.message } : {}),
+        },
+        links,
+      ),
+    approvalRequired: (subject, workflow) =>
+      approvalRequired(
+        { ...subject, workflow: { namespace: workflow.metadata.namespace, name: workflow.metadata.name } },
+        {
+          createdAt: createdAt(workflow) ?? Date.now(),
+          approvalTimeoutMs: Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout] ?? 0) * 1000,
+        },
+        links,
+      ),
+    exhausted: (subject, outcome) => remediationExhausted(subject, outcome, links),
+  };
 }
 
 /**
