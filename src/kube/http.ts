@@ -1,11 +1,12 @@
 import { hash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import type { KubeConfig } from './k8s.js';
 
 /**
- * The few Kubernetes API calls Kube Sentinel makes (create a Workflow, get a template, a
- * SelfSubjectAccessReview), sent with node's own HTTP client. @kubernetes/client-node still does
+ * The few Kubernetes API calls Kube Sentinel makes (create, list, merge-patch and watch
+ * Workflows, get a template, a SelfSubjectAccessReview), sent with node's own HTTP client. @kubernetes/client-node still does
  * what is hard to get right: reading the kubeconfig or the in-cluster service account, TLS
  * material, and every way of authenticating (tokens, token files, client certificates, exec
  * plugins, OIDC, proxies) — `applyToHTTPSOptions` before each call, so refreshed credentials are
@@ -26,15 +27,28 @@ export class KubeApiError extends Error {
   }
 }
 
-/** Answers longer than this are cut off (a Status or a template is a few KiB). */
+/**
+ * Answers longer than this are refused (a Status or a template is a few KiB, a page of a
+ * Workflow list a few hundred), and so is a watch event longer than this (etcd stores at most
+ * 1.5 MiB per object).
+ */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
+/** One JSON call. A PATCH body is a JSON merge patch (RFC 7386), the patch custom resources accept. */
 export type KubeRequest = (
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PATCH',
   path: string,
   body: unknown,
   signal?: AbortSignal,
 ) => Promise<unknown>;
+
+/**
+ * A watch (`path` with `watch=true` in its query): each line of the stream parsed as JSON, as it
+ * arrives. A non-2xx answer rejects as KubeApiError like every call; a connection that breaks
+ * before the stream's end rejects (ECONNRESET); the iteration ends when the API server ends the
+ * stream (timeoutSeconds). Aborting `signal` ends it with an AbortError.
+ */
+export type KubeWatch = (path: string, signal: AbortSignal) => AsyncIterable<unknown>;
 
 /**
  * client-node builds a new Agent for every call, so every call would open a new connection —
@@ -71,44 +85,73 @@ function headerRecord(headers: http.IncomingHttpHeaders): Record<string, string>
   return record;
 }
 
+interface Prepared {
+  url: URL;
+  headers: http.OutgoingHttpHeaders;
+  /** The agent client-node built for this call (TLS material, proxy). */
+  agent: http.Agent | undefined;
+  client: typeof http | typeof https;
+}
+
+/** Credentials (refreshed by client-node's authenticators when they expire) and TLS material, per call. */
+async function prepare(kc: KubeConfig, server: string, path: string): Promise<Prepared> {
+  const options: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(options);
+  const url = new URL(server + path);
+  const headers: http.OutgoingHttpHeaders = {
+    ...(options.headers as http.OutgoingHttpHeaders | undefined),
+    accept: 'application/json',
+  };
+  if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
+  const agent = options.agent instanceof http.Agent ? options.agent : undefined;
+  return { url, headers, agent, client: url.protocol === 'https:' ? https : http };
+}
+
+function serverOf(kc: KubeConfig): string {
+  return (kc.getCurrentCluster()?.server ?? '').replace(/\/+$/, '');
+}
+
+/** The body of an answer, up to MAX_RESPONSE_BYTES; `overLimit` when there was more. */
+function readBody(response: http.IncomingMessage): Promise<{ text: string; overLimit: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    response.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+    });
+    response.on('error', reject);
+    response.on('end', () =>
+      resolve({ text: Buffer.concat(chunks).toString('utf8'), overLimit: size > MAX_RESPONSE_BYTES }),
+    );
+  });
+}
+
 /** A JSON request function for the kubeconfig's current cluster and user. */
 export function kubeRequester(kc: KubeConfig): KubeRequest {
-  const server = (kc.getCurrentCluster()?.server ?? '').replace(/\/+$/, '');
+  const server = serverOf(kc);
   const agents = new KeepAliveAgents();
   return async (method, path, body, signal) => {
-    const options: https.RequestOptions = {};
-    // Credentials (refreshed by client-node's authenticators when they expire) and TLS material.
-    await kc.applyToHTTPSOptions(options);
-    const url = new URL(server + path);
+    const { url, headers, agent: given, client } = await prepare(kc, server, path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: http.OutgoingHttpHeaders = {
-      ...(options.headers as http.OutgoingHttpHeaders | undefined),
-      accept: 'application/json',
-    };
-    if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
     if (payload !== undefined) {
-      headers['content-type'] = 'application/json';
+      headers['content-type'] = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
       headers['content-length'] = Buffer.byteLength(payload);
     }
-    const agent = agents.reuse(options.agent) ?? options.agent;
-    const client = url.protocol === 'https:' ? https : http;
+    const agent = agents.reuse(given) ?? given;
     return new Promise<unknown>((resolve, reject) => {
       const request = client.request(
         url,
         { method, headers, ...(agent ? { agent } : {}), ...(signal ? { signal } : {}) },
         (response) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          response.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
-          });
-          response.on('error', reject);
-          response.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
+          readBody(response).then(({ text, overLimit }) => {
             const status = response.statusCode ?? 0;
             if (status < 200 || status > 299) {
               reject(new KubeApiError(status, text, headerRecord(response.headers)));
+              return;
+            }
+            if (overLimit) {
+              reject(new Error(`the API server answered ${status} with a body over ${MAX_RESPONSE_BYTES} bytes`));
               return;
             }
             try {
@@ -116,11 +159,76 @@ export function kubeRequester(kc: KubeConfig): KubeRequest {
             } catch {
               reject(new Error(`the API server answered ${status} with a body that is not JSON`));
             }
-          });
+          }, reject);
         },
       );
       request.on('error', reject);
       request.end(payload);
     });
   };
+}
+
+/** Idle time before TCP keep-alive probes start on a watch's connection, which may be quiet for minutes. */
+const WATCH_KEEPALIVE_MS = 30_000;
+
+/**
+ * A watch function for the kubeconfig's current cluster and user. A watch holds its connection
+ * for minutes, so it does not take one from the keep-alive pool the calls share: it uses the
+ * agent client-node built for it, whose connection closes with the watch.
+ */
+export function kubeWatcher(kc: KubeConfig): KubeWatch {
+  const server = serverOf(kc);
+  return (path, signal) => ({ [Symbol.asyncIterator]: () => watchStream(kc, server, path, signal) });
+}
+
+async function* watchStream(
+  kc: KubeConfig,
+  server: string,
+  path: string,
+  signal: AbortSignal,
+): AsyncGenerator<unknown, void, undefined> {
+  const { url, headers, agent, client } = await prepare(kc, server, path);
+  const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const request = client.request(url, { method: 'GET', headers, ...(agent ? { agent } : {}), signal }, resolve);
+    request.on('socket', (socket) => socket.setKeepAlive(true, WATCH_KEEPALIVE_MS));
+    request.on('error', reject);
+    request.end();
+  });
+  try {
+    const status = response.statusCode ?? 0;
+    if (status < 200 || status > 299) {
+      const { text } = await readBody(response);
+      throw new KubeApiError(status, text, headerRecord(response.headers));
+    }
+    const decoder = new StringDecoder('utf8');
+    let pending = '';
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      pending += decoder.write(chunk);
+      let newline = pending.indexOf('\n');
+      while (newline >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (line.trim() !== '') yield parseWatchLine(line);
+        newline = pending.indexOf('\n');
+      }
+      if (pending.length > MAX_RESPONSE_BYTES) {
+        throw new Error(`the API server sent a watch event over ${MAX_RESPONSE_BYTES} bytes`);
+      }
+    }
+    // A destroyed socket ends some streams without an error: only a complete one ended cleanly.
+    if (!response.complete) throw Object.assign(new Error('the watch connection broke'), { code: 'ECONNRESET' });
+    pending += decoder.end();
+    if (pending.trim() !== '') yield parseWatchLine(pending);
+  } finally {
+    // Also when the caller stops reading early: the connection is not left open.
+    if (!response.complete) response.destroy();
+  }
+}
+
+function parseWatchLine(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new Error(`the API server sent a watch event that is not JSON: ${line.slice(0, 200)}`);
+  }
 }

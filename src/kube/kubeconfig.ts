@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseDocument } from 'yaml';
-import { type KubeRequest, kubeRequester } from './http.js';
+import { type KubeRequest, type KubeWatch, kubeRequester, kubeWatcher } from './http.js';
 import type { KubeConfig } from './k8s.js';
 
 /**
@@ -37,6 +37,8 @@ export function kubeconfigSource(
 
 export interface LoadedKubeConfig {
   request: KubeRequest;
+  /** Watches on the same cluster with the same credentials (see KubeWatch). */
+  watch: KubeWatch;
   /** The current cluster's server URL. */
   server: string;
   /** What works but should not go unnoticed (credentials in clear text), to log once at start. */
@@ -171,5 +173,5 @@ export async function loadKubeConfig(source: Exclude<KubeconfigSource, { kind: '
       currentContext: contextName,
     });
   }
-  return { request: kubeRequester(kc), server: cluster.server, warnings };
+  return { request: kubeRequester(kc), watch: kubeWatcher(kc), server: cluster.server, warnings };
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -472,5 +473,496 @@ describe('the fake Kubernetes API with validation off', () => {
     } finally {
       await fake.close();
     }
+  });
+});
+
+/** A watch read as it arrives: its events so far, a latch for the next ones, and how it ended. */
+interface OpenedWatch {
+  status: number;
+  headers: IncomingHttpHeaders;
+  events: { type: string; object: Json }[];
+  /** Resolves once at least `count` events have arrived. */
+  received(count: number): Promise<{ type: string; object: Json }[]>;
+  /** 'end' for a clean end of the stream, the error for a broken connection. */
+  ended: Promise<'end' | Error>;
+  close(): void;
+}
+
+function openWatch(fake: FakeKube, path: string, query: Record<string, string> = {}): Promise<OpenedWatch> {
+  const url = new URL(path, fake.url);
+  for (const [name, value] of Object.entries({ watch: 'true', ...query })) url.searchParams.set(name, value);
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, (response) => {
+      const events: { type: string; object: Json }[] = [];
+      let waiters: { count: number; resolve: (events: { type: string; object: Json }[]) => void }[] = [];
+      let buffered = '';
+      const ended = new Promise<'end' | Error>((settle) => {
+        response.on('end', () => settle('end'));
+        response.on('error', (error) => settle(error));
+      });
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        buffered += chunk;
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) if (line !== '') events.push(JSON.parse(line));
+        const ready = waiters.filter((waiter) => events.length >= waiter.count);
+        waiters = waiters.filter((waiter) => events.length < waiter.count);
+        for (const waiter of ready) waiter.resolve([...events]);
+      });
+      resolve({
+        status: response.statusCode ?? 0,
+        headers: response.headers,
+        events,
+        received: (count) =>
+          events.length >= count
+            ? Promise.resolve([...events])
+            : new Promise((settle) => waiters.push({ count, resolve: settle })),
+        ended,
+        close: () => request.destroy(),
+      });
+    });
+    request.on('error', reject);
+  });
+}
+
+const WORKFLOWS = '/apis/argoproj.io/v1alpha1/namespaces/argo/workflows';
+const MANAGED = 'app.kubernetes.io/managed-by=kube-sentinel';
+
+describe('the fake Kubernetes API, watched and patched', () => {
+  let fake: FakeKube;
+  const opened: OpenedWatch[] = [];
+
+  const create = async (namespace: string, body: Json): Promise<Json> => {
+    const response = await fetch(`${fake.url}/apis/argoproj.io/v1alpha1/namespaces/${namespace}/workflows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(response.status, 201);
+    return response.json();
+  };
+  const watch = async (path: string, query: Record<string, string> = {}): Promise<OpenedWatch> => {
+    const result = await openWatch(fake, path, query);
+    opened.push(result);
+    return result;
+  };
+  const patch = (name: string, body: unknown, contentType = 'application/merge-patch+json', query = '') =>
+    fetch(`${fake.url}${WORKFLOWS}/${name}${query}`, {
+      method: 'PATCH',
+      headers: { 'content-type': contentType },
+      body: JSON.stringify(body),
+    });
+
+  before(async () => {
+    fake = await startFakeKube({ now: () => NOW });
+  });
+  after(() => fake.close());
+  beforeEach(() => {
+    for (const watch of opened.splice(0)) watch.close();
+    fake.reset();
+  });
+
+  describe('resource versions', () => {
+    it('gives every change its own resourceVersion from one counter, and a list the counter as it stands', async () => {
+      const a = await create('argo', workflow('kube-sentinel-a'));
+      const b = await create('shop', workflow('kube-sentinel-b'));
+      assert.ok(Number(b.metadata.resourceVersion) > Number(a.metadata.resourceVersion));
+      const phased = fake.setPhase('argo', 'kube-sentinel-a', 'Running');
+      assert.ok(Number(phased.metadata.resourceVersion) > Number(b.metadata.resourceVersion));
+      assert.equal(fake.resourceVersion, phased.metadata.resourceVersion);
+      const list = (await (await fetch(`${fake.url}${WORKFLOWS}`)).json()) as Json;
+      assert.equal(list.metadata.resourceVersion, fake.resourceVersion);
+      assert.deepEqual(list.items, [phased]);
+    });
+
+    it('serves a list in pages as of its first page, and refuses a page continued from before a compaction', async () => {
+      for (const name of ['kube-sentinel-a', 'kube-sentinel-b', 'kube-sentinel-c'])
+        await create('argo', workflow(name));
+      const first = (await (await fetch(`${fake.url}${WORKFLOWS}?limit=2`)).json()) as Json;
+      assert.deepEqual(
+        first.items.map((item: Json) => item.metadata.name),
+        ['kube-sentinel-a', 'kube-sentinel-b'],
+      );
+      assert.equal(first.metadata.remainingItemCount, 1);
+      fake.setPhase('argo', 'kube-sentinel-c', 'Running');
+      const rest = (await (
+        await fetch(`${fake.url}${WORKFLOWS}?limit=2&continue=${first.metadata.continue}`)
+      ).json()) as Json;
+      assert.equal(rest.metadata.resourceVersion, first.metadata.resourceVersion);
+      assert.equal(rest.metadata.continue, undefined);
+      assert.equal(rest.items[0].status, undefined, 'the page shows the list as it was');
+
+      const again = (await (await fetch(`${fake.url}${WORKFLOWS}?limit=1`)).json()) as Json;
+      fake.setPhase('argo', 'kube-sentinel-c', 'Succeeded');
+      fake.compactHistory();
+      const expired = await fetch(`${fake.url}${WORKFLOWS}?limit=1&continue=${again.metadata.continue}`);
+      assert.equal(expired.status, 410);
+      assert.equal(((await expired.json()) as Status).reason, 'Expired');
+    });
+  });
+
+  describe('watching Workflows', () => {
+    it('starts without a resourceVersion with ADDED for every selected Workflow, then streams each change as a line of JSON', async () => {
+      const a = await create('argo', workflow('kube-sentinel-a'));
+      const stream = await watch(WORKFLOWS, { labelSelector: MANAGED });
+      assert.equal(stream.status, 200);
+      assert.equal(stream.headers['content-type'], 'application/json');
+      assert.equal(stream.headers['transfer-encoding'], 'chunked');
+      assert.deepEqual(await stream.received(1), [{ type: 'ADDED', object: a }]);
+
+      const b = await create('argo', workflow('kube-sentinel-b'));
+      const running = fake.setPhase('argo', 'kube-sentinel-a', 'Running');
+      const deleted = fake.deleteWorkflow('argo', 'kube-sentinel-b');
+      assert.ok(Number(deleted.metadata.resourceVersion) > Number(running.metadata.resourceVersion));
+      assert.deepEqual(await stream.received(4), [
+        { type: 'ADDED', object: a },
+        { type: 'ADDED', object: b },
+        { type: 'MODIFIED', object: running },
+        { type: 'DELETED', object: deleted },
+      ]);
+      assert.deepEqual(
+        fake.requests.filter((request) => request.query.watch).map((request) => request.query),
+        [{ watch: 'true', labelSelector: MANAGED }],
+      );
+    });
+
+    it('treats resourceVersion "0" like none, and watch=1 like watch=true', async () => {
+      const a = await create('argo', workflow('kube-sentinel-a'));
+      const stream = await watch(WORKFLOWS, { watch: '1', resourceVersion: '0' });
+      assert.deepEqual(await stream.received(1), [{ type: 'ADDED', object: a }]);
+    });
+
+    it('replays only the changes strictly after a resourceVersion, of the namespace, matching the selector', async () => {
+      const a = await create('argo', workflow('kube-sentinel-a'));
+      const since = a.metadata.resourceVersion;
+      const b = await create('argo', workflow('kube-sentinel-b'));
+      await create('shop', workflow('kube-sentinel-c'));
+      const unlabelled = workflow('kube-sentinel-d');
+      unlabelled.metadata.labels = {};
+      await create('argo', unlabelled);
+      const running = fake.setPhase('argo', 'kube-sentinel-a', 'Running');
+      const stream = await watch(WORKFLOWS, { labelSelector: MANAGED, resourceVersion: since });
+      assert.deepEqual(await stream.received(2), [
+        { type: 'ADDED', object: b },
+        { type: 'MODIFIED', object: running },
+      ]);
+      fake.setPhase('argo', 'kube-sentinel-d', 'Running');
+      fake.setPhase('shop', 'kube-sentinel-c', 'Running');
+      const succeeded = fake.setPhase('argo', 'kube-sentinel-a', 'Succeeded');
+      assert.deepEqual((await stream.received(3))[2], { type: 'MODIFIED', object: succeeded });
+    });
+
+    it('watches every namespace at /apis/argoproj.io/v1alpha1/workflows', async () => {
+      await create('argo', workflow('kube-sentinel-a'));
+      const stream = await watch('/apis/argoproj.io/v1alpha1/workflows', { resourceVersion: fake.resourceVersion });
+      const c = await create('shop', workflow('kube-sentinel-c'));
+      const running = fake.setPhase('argo', 'kube-sentinel-a', 'Running');
+      assert.deepEqual(await stream.received(2), [
+        { type: 'ADDED', object: c },
+        { type: 'MODIFIED', object: running },
+      ]);
+    });
+
+    it('sends DELETED when a Workflow stops matching the selector and ADDED when it comes to match', async () => {
+      await create('argo', workflow('kube-sentinel-a'));
+      const stream = await watch(WORKFLOWS, { labelSelector: MANAGED, resourceVersion: fake.resourceVersion });
+      await patch('kube-sentinel-a', { metadata: { labels: { 'app.kubernetes.io/managed-by': null } } });
+      await patch('kube-sentinel-a', { metadata: { labels: { 'app.kubernetes.io/managed-by': 'kube-sentinel' } } });
+      assert.deepEqual(
+        (await stream.received(2)).map((event) => event.type),
+        ['DELETED', 'ADDED'],
+      );
+    });
+
+    it('sends a BOOKMARK carrying only the resourceVersion, to watches that allow bookmarks', async () => {
+      const quiet = await watch(WORKFLOWS, { resourceVersion: fake.resourceVersion });
+      const stream = await watch(WORKFLOWS, { resourceVersion: fake.resourceVersion, allowWatchBookmarks: 'true' });
+      await create('shop', workflow('kube-sentinel-c'));
+      fake.bookmark();
+      assert.deepEqual(await stream.received(1), [
+        {
+          type: 'BOOKMARK',
+          object: {
+            kind: 'Workflow',
+            apiVersion: 'argoproj.io/v1alpha1',
+            metadata: { resourceVersion: fake.resourceVersion },
+          },
+        },
+      ]);
+      await create('argo', workflow('kube-sentinel-a'));
+      assert.deepEqual(
+        (await quiet.received(1)).map((event) => event.type),
+        ['ADDED'],
+      );
+    });
+
+    it('ends the stream cleanly after timeoutSeconds', async () => {
+      const stream = await watch(WORKFLOWS, { timeoutSeconds: '1' });
+      assert.equal(fake.openWatches, 1);
+      assert.equal(await stream.ended, 'end');
+      assert.equal(fake.openWatches, 0);
+    });
+
+    it('ends every stream cleanly on endWatches', async () => {
+      const stream = await watch(WORKFLOWS);
+      fake.endWatches();
+      assert.equal(await stream.ended, 'end');
+    });
+
+    it('drops every open watch connection abruptly on dropWatches, and counts the open ones', async () => {
+      const first = await watch(WORKFLOWS);
+      const second = await watch('/apis/argoproj.io/v1alpha1/workflows');
+      assert.equal(fake.openWatches, 2);
+      fake.dropWatches();
+      assert.equal(fake.openWatches, 0);
+      for (const stream of [first, second]) {
+        const ended = await stream.ended;
+        assert.ok(ended instanceof Error, `expected a broken connection, got ${String(ended)}`);
+      }
+      const waited = fake.waitForWatches(1);
+      await watch(WORKFLOWS);
+      await waited;
+      assert.equal(fake.openWatches, 1);
+    });
+
+    it('answers a watch from a compacted resourceVersion with 200, one ERROR event 410 Expired, and the end', async () => {
+      const a = await create('argo', workflow('kube-sentinel-a'));
+      await create('argo', workflow('kube-sentinel-b'));
+      fake.compactHistory();
+      const compactedAt = fake.resourceVersion;
+      const stream = await watch(WORKFLOWS, { resourceVersion: a.metadata.resourceVersion });
+      assert.equal(stream.status, 200);
+      assert.equal(await stream.ended, 'end');
+      assert.deepEqual(stream.events, [
+        {
+          type: 'ERROR',
+          object: {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            message: `too old resource version: ${a.metadata.resourceVersion} (${compactedAt})`,
+            reason: 'Expired',
+            details: {},
+            code: 410,
+          },
+        },
+      ]);
+      const current = await watch(WORKFLOWS, { resourceVersion: compactedAt });
+      const c = await create('argo', workflow('kube-sentinel-c'));
+      assert.deepEqual(await current.received(1), [{ type: 'ADDED', object: c }]);
+    });
+
+    it('answers it with a plain HTTP 410 Status when expiredWatches is "status"', async () => {
+      const a = await create('argo', workflow('kube-sentinel-a'));
+      await create('argo', workflow('kube-sentinel-b'));
+      fake.compactHistory();
+      fake.expiredWatches = 'status';
+      const response = await fetch(`${fake.url}${WORKFLOWS}?watch=true&resourceVersion=${a.metadata.resourceVersion}`);
+      assert.equal(response.status, 410);
+      const status = (await response.json()) as Status;
+      assert.equal(status.reason, 'Expired');
+      assert.match(status.message, /^too old resource version: \d+ \(\d+\)$/);
+    });
+
+    it('forgets the history on reset: a watch from before it is too old', async () => {
+      const a = await create('argo', workflow('kube-sentinel-a'));
+      const stream = await watch(WORKFLOWS);
+      fake.reset();
+      assert.ok((await stream.ended) instanceof Error);
+      const late = await watch(WORKFLOWS, { resourceVersion: a.metadata.resourceVersion });
+      assert.equal((await late.received(1))[0]?.object.code, 410);
+    });
+
+    it('is understood by @kubernetes/client-node’s Watch', async () => {
+      const kc = new k8s.KubeConfig();
+      const dir = mkdtempSync(join(tmpdir(), 'fake-kube-watch-'));
+      try {
+        kc.loadFromFile(writeKubeconfig(dir, fake.url));
+        const seen: string[] = [];
+        let done: (error: unknown) => void = () => {};
+        const finished = new Promise((resolve) => {
+          done = resolve;
+        });
+        let arrived: () => void = () => {};
+        const both = new Promise<void>((resolve) => {
+          arrived = resolve;
+        });
+        await new k8s.Watch(kc).watch(
+          WORKFLOWS,
+          { labelSelector: MANAGED, resourceVersion: fake.resourceVersion, allowWatchBookmarks: true },
+          (type, object: Json) => {
+            seen.push(`${type} ${object.metadata.name ?? object.metadata.resourceVersion}`);
+            if (seen.length === 2) arrived();
+          },
+          (error) => done(error),
+        );
+        await fake.waitForWatches(1);
+        await create('argo', workflow('kube-sentinel-a'));
+        fake.bookmark();
+        await both;
+        assert.deepEqual(seen, ['ADDED kube-sentinel-a', `BOOKMARK ${fake.resourceVersion}`]);
+        fake.dropWatches();
+        await finished;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('merge-patching a Workflow', () => {
+    it('merges nested objects, deletes what is null, bumps the resourceVersion and sends MODIFIED', async () => {
+      const body = workflow('kube-sentinel-a');
+      body.spec.suspend = true;
+      const created = await create('argo', body);
+      const stream = await watch(WORKFLOWS, { resourceVersion: fake.resourceVersion });
+      const response = await patch('kube-sentinel-a', {
+        metadata: { annotations: { 'kube-sentinel.io/stopped': 'approval expired' } },
+        spec: { shutdown: 'Stop', suspend: null },
+      });
+      assert.equal(response.status, 200);
+      const patched = (await response.json()) as Json;
+      assert.equal(patched.spec.shutdown, 'Stop');
+      assert.equal(patched.spec.suspend, undefined);
+      assert.deepEqual(patched.spec.workflowTemplateRef, created.spec.workflowTemplateRef);
+      assert.deepEqual(patched.metadata.labels, created.metadata.labels);
+      assert.deepEqual(patched.metadata.annotations, { 'kube-sentinel.io/stopped': 'approval expired' });
+      assert.equal(patched.metadata.uid, created.metadata.uid);
+      assert.equal(patched.metadata.generation, 2);
+      assert.ok(Number(patched.metadata.resourceVersion) > Number(created.metadata.resourceVersion));
+      assert.deepEqual(fake.getWorkflow('argo', 'kube-sentinel-a'), patched);
+      assert.deepEqual(await stream.received(1), [{ type: 'MODIFIED', object: patched }]);
+    });
+
+    it('changes nothing, and sends nothing, for a patch that changes nothing', async () => {
+      const created = await create('argo', workflow('kube-sentinel-a'));
+      const stream = await watch(WORKFLOWS, { resourceVersion: fake.resourceVersion });
+      const response = await patch('kube-sentinel-a', { spec: { workflowTemplateRef: { name: 'diagnose-pod' } } });
+      assert.equal(((await response.json()) as Json).metadata.resourceVersion, created.metadata.resourceVersion);
+      const later = await create('argo', workflow('kube-sentinel-b'));
+      assert.deepEqual(await stream.received(1), [{ type: 'ADDED', object: later }]);
+    });
+
+    it('refuses a strategic merge patch with 415, as for every custom resource', async () => {
+      await create('argo', workflow('kube-sentinel-a'));
+      const response = await patch(
+        'kube-sentinel-a',
+        { spec: { shutdown: 'Stop' } },
+        'application/strategic-merge-patch+json',
+      );
+      assert.equal(response.status, 415);
+      const status = (await response.json()) as Status;
+      assert.equal(status.reason, 'UnsupportedMediaType');
+      assert.match(status.message, /accepted media types include: .*application\/merge-patch\+json/);
+      assert.equal(fake.getWorkflow('argo', 'kube-sentinel-a')?.spec.suspend, undefined);
+      const jsonPatch = await patch(
+        'kube-sentinel-a',
+        [{ op: 'add', path: '/spec/shutdown', value: 'Stop' }],
+        'application/json-patch+json',
+      );
+      assert.equal(jsonPatch.status, 415);
+    });
+
+    it('answers 404 NotFound for a Workflow that does not exist', async () => {
+      const response = await patch('kube-sentinel-missing', { spec: { shutdown: 'Stop' } });
+      assert.equal(response.status, 404);
+      assert.equal(
+        ((await response.json()) as Status).message,
+        'workflows.argoproj.io "kube-sentinel-missing" not found',
+      );
+    });
+
+    it('answers 422 Invalid for a result the schema refuses, and stores nothing', async () => {
+      const created = await create('argo', workflow('kube-sentinel-a'));
+      const response = await patch('kube-sentinel-a', { spec: { shutdwn: 'Stop' } });
+      assert.equal(response.status, 422);
+      const status = (await response.json()) as Status;
+      assert.equal(status.reason, 'Invalid');
+      assert.deepEqual(
+        status.details.causes?.map((cause) => cause.field),
+        ['spec.shutdwn'],
+      );
+      assert.deepEqual(fake.getWorkflow('argo', 'kube-sentinel-a'), created);
+    });
+
+    it('answers 409 Conflict when the patch names a resourceVersion that is no longer current', async () => {
+      const created = await create('argo', workflow('kube-sentinel-a'));
+      fake.setPhase('argo', 'kube-sentinel-a', 'Running');
+      const stale = await patch('kube-sentinel-a', {
+        metadata: { resourceVersion: created.metadata.resourceVersion },
+        spec: { shutdown: 'Stop' },
+      });
+      assert.equal(stale.status, 409);
+      assert.equal(((await stale.json()) as Status).reason, 'Conflict');
+      const current = await patch('kube-sentinel-a', {
+        metadata: { resourceVersion: fake.resourceVersion },
+        spec: { shutdown: 'Stop' },
+      });
+      assert.equal(current.status, 200);
+    });
+
+    it('answers 400 for a patch that renames the Workflow, and stores nothing on a dry run', async () => {
+      await create('argo', workflow('kube-sentinel-a'));
+      const renamed = await patch('kube-sentinel-a', { metadata: { name: 'other' } });
+      assert.equal(renamed.status, 400);
+      const dry = await patch('kube-sentinel-a', { spec: { shutdown: 'Stop' } }, undefined, '?dryRun=All');
+      assert.equal(((await dry.json()) as Json).spec.shutdown, 'Stop');
+      assert.equal(fake.getWorkflow('argo', 'kube-sentinel-a')?.spec.shutdown, undefined);
+    });
+
+    it('deletes a Workflow through the API, which watches see', async () => {
+      await create('argo', workflow('kube-sentinel-a'));
+      const stream = await watch(WORKFLOWS, { resourceVersion: fake.resourceVersion });
+      const response = await fetch(`${fake.url}${WORKFLOWS}/kube-sentinel-a`, { method: 'DELETE' });
+      assert.equal(response.status, 200);
+      assert.equal(fake.getWorkflow('argo', 'kube-sentinel-a'), undefined);
+      assert.equal((await stream.received(1))[0]?.type, 'DELETED');
+    });
+  });
+
+  describe('playing the Argo controller and people', () => {
+    it('sets the phase with Argo’s labels and times: completed "false" while running, "true" once final', async () => {
+      await create('argo', workflow('kube-sentinel-a'));
+      const pending = fake.setPhase('argo', 'kube-sentinel-a', 'Pending');
+      assert.deepEqual(pending.status, { phase: 'Pending', startedAt: '2025-06-01T12:00:00Z' });
+      assert.equal(pending.metadata.labels?.['workflows.argoproj.io/phase'], 'Pending');
+      assert.equal(pending.metadata.labels?.['workflows.argoproj.io/completed'], 'false');
+      const failed = fake.setPhase('argo', 'kube-sentinel-a', 'Failed', { message: 'child "restart" failed' });
+      assert.deepEqual(failed.status, {
+        phase: 'Failed',
+        startedAt: '2025-06-01T12:00:00Z',
+        message: 'child "restart" failed',
+        finishedAt: '2025-06-01T12:00:00Z',
+      });
+      assert.equal(failed.metadata.labels?.['workflows.argoproj.io/phase'], 'Failed');
+      assert.equal(failed.metadata.labels?.['workflows.argoproj.io/completed'], 'true');
+      assert.equal(failed.metadata.labels?.['app.kubernetes.io/managed-by'], 'kube-sentinel');
+      assert.throws(
+        () => fake.setPhase('argo', 'kube-sentinel-missing', 'Running'),
+        /no Workflow argo\/kube-sentinel-missing/,
+      );
+    });
+
+    it('resumes a suspended Workflow, naming the actor, and sends MODIFIED', async () => {
+      const body = workflow('kube-sentinel-a');
+      body.spec.suspend = true;
+      await create('argo', body);
+      const stream = await watch(WORKFLOWS, { resourceVersion: fake.resourceVersion });
+      const resumed = fake.resume('argo', 'kube-sentinel-a', 'jane.doe');
+      assert.equal(resumed.spec.suspend, undefined);
+      assert.equal(resumed.metadata.labels?.['workflows.argoproj.io/actor'], 'jane.doe');
+      assert.deepEqual(await stream.received(1), [{ type: 'MODIFIED', object: resumed }]);
+      assert.throws(() => fake.resume('argo', 'kube-sentinel-a', 'jane doe@example.com'), /invalid actor label/);
+    });
+
+    it('hands out copies: changing what getWorkflow returned changes nothing stored', async () => {
+      await create('argo', workflow('kube-sentinel-a'));
+      const copy = fake.getWorkflow('argo', 'kube-sentinel-a');
+      assert.ok(copy);
+      copy.spec.suspend = true;
+      assert.equal(fake.getWorkflow('argo', 'kube-sentinel-a')?.spec.suspend, undefined);
+      assert.equal(fake.getWorkflow('argo', 'kube-sentinel-missing'), undefined);
+    });
   });
 });

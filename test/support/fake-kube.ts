@@ -7,13 +7,18 @@
  * Order of checks on a create, as in the API server: authentication (401), authorization (403),
  * injected faults, body size (413), media type (415), decoding (400), validation (422), storage
  * (409). Only Workflows can be created; templates are added with addWorkflowTemplate().
+ *
+ * Workflows can also be listed in pages, watched (./fake-kube-watch.ts), merge-patched and
+ * deleted; test helpers play the Argo controller (setPhase) and people (resume, deleteWorkflow),
+ * and every change is seen by the open watches as the API server would send it.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { WorkflowSpec } from '../../src/kube/workflow.js';
-import { argoObjectProblems, type FieldProblem, GENERATED_SUFFIX_LENGTH } from './argo-schema.js';
+import { ArgoLabel, type WorkflowSpec } from '../../src/kube/workflow.js';
+import { argoObjectProblems, type FieldProblem, GENERATED_SUFFIX_LENGTH, labelProblems } from './argo-schema.js';
+import { type ExpiredWatchAnswer, mergePatch, type Selector, WatchHub } from './fake-kube-watch.js';
 
 const ARGO_API = 'argoproj.io/v1alpha1';
 /** The API server's limit on request bodies (3 MiB). */
@@ -29,6 +34,8 @@ export type StatusReason =
   | 'MethodNotAllowed'
   | 'AlreadyExists'
   | 'Conflict'
+  | 'Gone'
+  | 'Expired'
   | 'RequestEntityTooLarge'
   | 'UnsupportedMediaType'
   | 'Invalid'
@@ -91,7 +98,8 @@ export interface StoredObject {
  */
 export interface StoredWorkflow extends Omit<StoredObject, 'spec'> {
   metadata: StoredMetadata & { namespace: string };
-  spec: WorkflowSpec;
+  /** With what a merge patch from Kube Sentinel (stop) adds. */
+  spec: WorkflowSpec & { shutdown?: string };
 }
 
 export interface RecordedRequest {
@@ -124,7 +132,14 @@ export interface FakeKubeOptions {
    * at the TLS handshake.
    */
   tls?: { key: string; cert: string; clientCa?: string };
+  /** How a watch from a forgotten resourceVersion is refused (default `event`; see FakeKube.expiredWatches). */
+  expiredWatches?: ExpiredWatchAnswer;
 }
+
+/** The phases Argo's controller gives a Workflow. */
+export type WorkflowPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Error';
+
+const FINAL_PHASES: ReadonlySet<WorkflowPhase> = new Set(['Succeeded', 'Failed', 'Error']);
 
 export interface FakeKube {
   /** `http://127.0.0.1:<port>` (`https://` with `tls`) */
@@ -161,7 +176,46 @@ export interface FakeKube {
   refuseConnections(): Promise<void>;
   /** Listens again on the same port. */
   acceptConnections(): Promise<void>;
-  /** Forgets stored objects, recorded requests, injected faults and denials (not the listener state). */
+  /** The stored Workflow (a copy), for assertions; undefined when there is none. */
+  getWorkflow(namespace: string, name: string): StoredWorkflow | undefined;
+  /**
+   * Plays Argo's controller: status.phase and status.message (removed when not given),
+   * status.startedAt on the first phase, status.finishedAt on a final one, and the labels
+   * `workflows.argoproj.io/phase` and `workflows.argoproj.io/completed` ("true" once final,
+   * "false" before, as Argo sets them). Throws when there is no such Workflow.
+   */
+  setPhase(namespace: string, name: string, phase: WorkflowPhase, options?: { message?: string }): StoredWorkflow;
+  /** Plays `argo resume`: removes spec.suspend and, given an actor, sets the label `workflows.argoproj.io/actor`. */
+  resume(namespace: string, name: string, actor?: string): StoredWorkflow;
+  /** Deletes the Workflow (as Argo's TTL or a person does); watches see DELETED with its last state. */
+  deleteWorkflow(namespace: string, name: string): StoredWorkflow;
+  /** The global resourceVersion counter (etcd's revision): every change of any object bumps it. */
+  readonly resourceVersion: string;
+  /** Watch streams open now. */
+  readonly openWatches: number;
+  /** Resolves once exactly `count` watches are open (a latch for a client's (re)connection). */
+  waitForWatches(count: number): Promise<void>;
+  /** Sends a BOOKMARK with the current resourceVersion to every watch that allows bookmarks. */
+  bookmark(): void;
+  /** Destroys every open watch connection abruptly (no end of the stream), as a lost connection. */
+  dropWatches(): void;
+  /** Ends every open watch cleanly, as the API server does when timeoutSeconds is over. */
+  endWatches(): void;
+  /**
+   * Forgets the change history up to now (etcd compaction, the watch cache's window moving on): a
+   * watch from an older resourceVersion, or a list continued from an older page, gets 410 Expired.
+   */
+  compactHistory(): void;
+  /**
+   * How a too-old watch is refused: `event` (the watch cache: 200, then one ERROR event with a 410
+   * Expired Status, then the end) or `status` (a plain HTTP 410 Status, as watches served from
+   * etcd directly can be). Clients must handle both.
+   */
+  expiredWatches: ExpiredWatchAnswer;
+  /**
+   * Forgets stored objects, recorded requests, injected faults and denials (not the listener
+   * state); drops open watches and forgets the history, so a watch from before is too old.
+   */
   reset(): void;
   close(): Promise<void>;
 }
@@ -202,6 +256,32 @@ function alreadyExists(name: string): Status {
     group: 'argoproj.io',
     kind: 'workflows',
   });
+}
+
+function conflict(name: string): Status {
+  return status(
+    409,
+    `Operation cannot be fulfilled on workflows.argoproj.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    { name, group: 'argoproj.io', kind: 'workflows' },
+    'Conflict',
+  );
+}
+
+/** The watch cache's answer to a watch from a resourceVersion it no longer has. */
+function tooOld(resourceVersion: number, oldest: number): Status {
+  return status(410, `too old resource version: ${resourceVersion} (${oldest})`, {}, 'Expired');
+}
+
+const CONTINUE_TOO_OLD =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
+
+function unsupportedPatch(contentType: string): Status {
+  const message =
+    contentType === 'application/json-patch+json' || contentType === 'application/apply-patch+yaml'
+      ? `the fake Kubernetes API does not implement ${contentType}; it accepts application/merge-patch+json`
+      : // What the API server answers for a custom resource, which has no strategic merge patch.
+        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`;
+  return status(415, message);
 }
 
 function forbiddenCreate(namespace: string): Status {
@@ -267,8 +347,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-type Selector = (labels: Record<string, string> | undefined) => boolean;
-
 /** Equality-based label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`), enough for listing in tests. */
 function parseLabelSelector(selector: string | undefined): Selector | Status {
   if (!selector) return () => true;
@@ -289,6 +367,17 @@ function parseLabelSelector(selector: string | undefined): Selector | Status {
 
 /** What listing and lookup need of Workflows and templates alike. */
 type Listable = { metadata: StoredMetadata };
+
+/** The rest of a list served in pages (`limit`), as of the resourceVersion of its first page. */
+interface ListRemainder {
+  resourceVersion: number;
+  items: readonly Listable[];
+}
+
+/** strconv.ParseBool, as the API server reads `watch` and `allowWatchBookmarks`. */
+function isTrue(value: string | null): boolean {
+  return value !== null && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value);
+}
 
 interface Delay {
   ms: number;
@@ -325,16 +414,33 @@ class FakeKubeServer implements FakeKube {
   private readonly denied = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private waiters: { count: number; resolve: () => void; reject: (error: Error) => void }[] = [];
-  private resourceVersion = 1000;
+  private revision = 1000;
+  private readonly hub = new WatchHub<StoredWorkflow>((resourceVersion) => ({
+    kind: 'Workflow',
+    apiVersion: ARGO_API,
+    metadata: { resourceVersion: String(resourceVersion) },
+  }));
+  private readonly listRemainders = new Map<string, ListRemainder>();
   private listening = false;
   private closed = false;
   port = 0;
+  expiredWatches: ExpiredWatchAnswer;
 
   constructor(
     private readonly server: Server,
-    private readonly options: Required<Pick<FakeKubeOptions, 'validate' | 'now'>> &
+    private readonly options: Required<Pick<FakeKubeOptions, 'validate' | 'now' | 'expiredWatches'>> &
       Pick<FakeKubeOptions, 'token'> & { scheme: 'http' | 'https' },
-  ) {}
+  ) {
+    this.expiredWatches = options.expiredWatches;
+  }
+
+  get resourceVersion(): string {
+    return String(this.revision);
+  }
+
+  get openWatches(): number {
+    return this.hub.openWatches;
+  }
 
   get url(): string {
     return `${this.options.scheme}://127.0.0.1:${this.port}`;
@@ -399,14 +505,126 @@ class FakeKubeServer implements FakeKube {
   }
 
   private serverMetadata(): Pick<StoredMetadata, 'uid' | 'resourceVersion' | 'generation' | 'creationTimestamp'> {
-    this.resourceVersion += 1;
+    this.revision += 1;
     return {
       uid: randomUUID(),
-      resourceVersion: String(this.resourceVersion),
+      resourceVersion: String(this.revision),
       generation: 1,
-      // The API server stores whole seconds.
-      creationTimestamp: new Date(Math.floor(this.options.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+      creationTimestamp: this.timestamp(),
     };
+  }
+
+  /** Now from the fake's clock, in whole seconds as the API server and Argo store times. */
+  private timestamp(): string {
+    return new Date(Math.floor(this.options.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  }
+
+  getWorkflow(namespace: string, name: string): StoredWorkflow | undefined {
+    const found = this.stored.find(
+      (workflow) => workflow.metadata.namespace === namespace && workflow.metadata.name === name,
+    );
+    return found ? structuredClone(found) : undefined;
+  }
+
+  setPhase(namespace: string, name: string, phase: WorkflowPhase, options: { message?: string } = {}): StoredWorkflow {
+    return this.edit(namespace, name, (workflow) => {
+      const now = this.timestamp();
+      const final = FINAL_PHASES.has(phase);
+      const status: Record<string, unknown> = isRecord(workflow.status) ? workflow.status : {};
+      status.phase = phase;
+      if (options.message !== undefined) status.message = options.message;
+      else delete status.message;
+      status.startedAt ??= now;
+      if (final) status.finishedAt = now;
+      else delete status.finishedAt;
+      workflow.status = status;
+      workflow.metadata.labels = {
+        ...workflow.metadata.labels,
+        [ArgoLabel.Phase]: phase,
+        [ArgoLabel.Completed]: final ? 'true' : 'false',
+      };
+    });
+  }
+
+  resume(namespace: string, name: string, actor?: string): StoredWorkflow {
+    if (actor !== undefined) {
+      const problems = labelProblems({ [ArgoLabel.Actor]: actor });
+      if (problems.length > 0) throw new Error(`invalid actor label: ${problems.join('; ')}`);
+    }
+    return this.edit(namespace, name, (workflow) => {
+      delete workflow.spec.suspend;
+      if (actor !== undefined) workflow.metadata.labels = { ...workflow.metadata.labels, [ArgoLabel.Actor]: actor };
+    });
+  }
+
+  deleteWorkflow(namespace: string, name: string): StoredWorkflow {
+    const index = this.indexOf(namespace, name);
+    if (index < 0) throw new Error(`no Workflow ${namespace}/${name} to delete`);
+    return this.remove(index);
+  }
+
+  private indexOf(namespace: string, name: string): number {
+    return this.stored.findIndex(
+      (workflow) => workflow.metadata.namespace === namespace && workflow.metadata.name === name,
+    );
+  }
+
+  /** A change by a test helper: applied to a copy, stored and sent to the watches. */
+  private edit(namespace: string, name: string, change: (workflow: StoredWorkflow) => void): StoredWorkflow {
+    const index = this.indexOf(namespace, name);
+    if (index < 0) throw new Error(`no Workflow ${namespace}/${name}`);
+    const next = structuredClone(this.stored[index]!);
+    change(next);
+    return structuredClone(this.replace(index, next));
+  }
+
+  /**
+   * Stores a changed Workflow in place of the one at `index`, as an update does: a new
+   * resourceVersion, a new generation when more than metadata changed, a MODIFIED event. A change
+   * that changes nothing is no write at all: same resourceVersion, no event.
+   */
+  private replace(index: number, next: StoredWorkflow): StoredWorkflow {
+    const previous = this.stored[index]!;
+    next.metadata.resourceVersion = previous.metadata.resourceVersion;
+    if (JSON.stringify(next) === JSON.stringify(previous)) return previous;
+    if (JSON.stringify([next.spec, next.status]) !== JSON.stringify([previous.spec, previous.status])) {
+      next.metadata.generation = previous.metadata.generation + 1;
+    }
+    this.revision += 1;
+    next.metadata.resourceVersion = String(this.revision);
+    this.stored[index] = next;
+    this.hub.record('MODIFIED', next, previous);
+    return next;
+  }
+
+  /** Deletion is a change too: the DELETED event carries the last state with the deletion's resourceVersion. */
+  private remove(index: number): StoredWorkflow {
+    const [removed] = this.stored.splice(index, 1);
+    this.revision += 1;
+    const last = structuredClone(removed!);
+    last.metadata.resourceVersion = String(this.revision);
+    this.hub.record('DELETED', last);
+    return last;
+  }
+
+  waitForWatches(count: number): Promise<void> {
+    return this.hub.waitForWatches(count);
+  }
+
+  bookmark(): void {
+    this.hub.bookmark(this.revision);
+  }
+
+  dropWatches(): void {
+    this.hub.drop();
+  }
+
+  endWatches(): void {
+    this.hub.end();
+  }
+
+  compactHistory(): void {
+    this.hub.compact(this.revision);
   }
 
   failNext(count: number, failure: InjectedFailure): void {
@@ -443,6 +661,11 @@ class FakeKubeServer implements FakeKube {
     this.delays = [];
     this.denied.clear();
     this.deniedVerbs.clear();
+    this.listRemainders.clear();
+    // Forgetting the objects is a change no watch is told of: whoever watched must list again.
+    this.revision += 1;
+    this.hub.reset(this.revision);
+    this.expiredWatches = this.options.expiredWatches;
   }
 
   async listen(port: number): Promise<void> {
@@ -461,6 +684,8 @@ class FakeKubeServer implements FakeKube {
   async refuseConnections(): Promise<void> {
     if (!this.listening) return;
     this.listening = false;
+    // At once, so that no change made from now on reaches a watch the client still has.
+    this.hub.drop();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -561,7 +786,16 @@ class FakeKubeServer implements FakeKube {
         if (plural !== 'workflows') return statusAnswer(methodNotAllowed());
         return this.create(namespace, query, request, response, body);
       }
+      if (name !== undefined && plural === 'workflows' && method === 'PATCH')
+        return this.patch(namespace, name, query, request, body);
+      if (name !== undefined && plural === 'workflows' && method === 'DELETE') {
+        const index = this.indexOf(namespace, name);
+        return index < 0 ? statusAnswer(notFound(plural, name)) : json(200, this.remove(index));
+      }
       if (method !== 'GET') return statusAnswer(methodNotAllowed());
+      if (name === undefined && isTrue(query.get('watch'))) {
+        return plural === 'workflows' ? this.watch(namespace, query, response) : statusAnswer(watchNotServed());
+      }
       const inNamespace = objects.filter((object) => object.metadata.namespace === namespace);
       if (name === undefined) return this.list(plural, inNamespace, query);
       const found = inNamespace.find((object) => object.metadata.name === name);
@@ -576,6 +810,9 @@ class FakeKubeServer implements FakeKube {
       const objects: readonly Listable[] =
         first === 'workflows' ? this.stored : first === 'workflowtemplates' ? this.templates : this.clusterTemplates;
       const objectName = path[1];
+      if (objectName === undefined && isTrue(query.get('watch'))) {
+        return first === 'workflows' ? this.watch(undefined, query, response) : statusAnswer(watchNotServed());
+      }
       if (objectName === undefined) return this.list(first, objects, query);
       if (first !== 'clusterworkflowtemplates') return statusAnswer(notFoundPath());
       const found = objects.find((object) => object.metadata.name === objectName);
@@ -593,12 +830,125 @@ class FakeKubeServer implements FakeKube {
         : plural === 'workflowtemplates'
           ? 'WorkflowTemplate'
           : 'ClusterWorkflowTemplate';
-    return json(200, {
-      apiVersion: ARGO_API,
-      kind: `${kind}List`,
-      metadata: { resourceVersion: String(this.resourceVersion) },
-      items: objects.filter((object) => selector(object.metadata.labels)),
-    });
+    // Pages of a list (`limit`, then `continue`) are all as of the first page's resourceVersion.
+    let items: readonly Listable[];
+    let resourceVersion = this.revision;
+    const token = query.get('continue');
+    if (token) {
+      const remainder = this.listRemainders.get(token);
+      if (!remainder) return statusAnswer(status(400, `invalid continue token: ${token}`));
+      if (this.hub.isTooOld(remainder.resourceVersion))
+        return statusAnswer(status(410, CONTINUE_TOO_OLD, {}, 'Expired'));
+      this.listRemainders.delete(token);
+      items = remainder.items;
+      resourceVersion = remainder.resourceVersion;
+    } else {
+      items = objects.filter((object) => selector(object.metadata.labels));
+    }
+    const limit = Number(query.get('limit') ?? '0');
+    const metadata: Record<string, unknown> = { resourceVersion: String(resourceVersion) };
+    if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
+      const next = randomUUID();
+      this.listRemainders.set(next, { resourceVersion, items: items.slice(limit) });
+      metadata.continue = next;
+      metadata.remainingItemCount = items.length - limit;
+      items = items.slice(0, limit);
+    }
+    return json(200, { apiVersion: ARGO_API, kind: `${kind}List`, metadata, items });
+  }
+
+  /**
+   * A watch of Workflows (one namespace, or all): from `resourceVersion` the changes after it,
+   * without one (or "0") an ADDED event for every Workflow first; 410 Expired for a forgotten one.
+   */
+  private watch(
+    namespace: string | undefined,
+    query: URLSearchParams,
+    response: ServerResponse,
+  ): Answer | typeof LATER {
+    const selector: Selector | Status = parseLabelSelector(query.get('labelSelector') ?? undefined);
+    if (typeof selector !== 'function') return statusAnswer(selector);
+    const timeout = query.get('timeoutSeconds');
+    if (timeout !== null && !/^\d+$/.test(timeout)) {
+      return statusAnswer(status(400, `invalid timeoutSeconds: ${JSON.stringify(timeout)}: must be a whole number`));
+    }
+    const given = query.get('resourceVersion') ?? '';
+    let since: number | undefined;
+    if (given !== '' && given !== '0') {
+      if (!/^\d+$/.test(given)) return statusAnswer(status(400, `invalid resource version: ${JSON.stringify(given)}`));
+      since = Number(given);
+      if (this.hub.isTooOld(since)) {
+        const expired = tooOld(since, this.hub.oldestResourceVersion);
+        if (this.expiredWatches === 'status') return statusAnswer(expired);
+        this.hub.refuse(response, expired);
+        return LATER;
+      }
+    }
+    const current = namespace === undefined ? this.stored : this.workflowsIn(namespace);
+    const timeoutSeconds = timeout === null || Number(timeout) === 0 ? undefined : Number(timeout);
+    this.hub.start(
+      response,
+      { namespace, selector, bookmarks: isTrue(query.get('allowWatchBookmarks')), timeoutSeconds },
+      since,
+      current,
+    );
+    return LATER;
+  }
+
+  /**
+   * A JSON merge patch (RFC 7386) of a Workflow, checked as an update is: media type (415),
+   * existence (404), decoding (400), the resourceVersion precondition when the patch sets one
+   * (409), the name and namespace (400), validation of the result (422).
+   */
+  private patch(
+    namespace: string,
+    name: string,
+    query: URLSearchParams,
+    request: IncomingMessage,
+    body: ReceivedBody,
+  ): Answer {
+    if (body.tooLarge) return statusAnswer(status(413, `Request entity too large: limit is ${MAX_REQUEST_BODY_BYTES}`));
+    const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (contentType !== 'application/merge-patch+json') return statusAnswer(unsupportedPatch(contentType));
+    const index = this.indexOf(namespace, name);
+    if (index < 0) return statusAnswer(notFound('workflows', name));
+    let patch: unknown;
+    try {
+      patch = JSON.parse(body.bytes.toString('utf8'));
+    } catch (error) {
+      return statusAnswer(status(400, `error decoding patch: ${(error as Error).message}`));
+    }
+    if (!isRecord(patch)) return statusAnswer(status(400, 'error decoding patch: the patch is not a JSON object'));
+    const previous = this.stored[index]!;
+    const patched = mergePatch(previous, patch);
+    if (!isRecord(patched) || !isRecord(patched.metadata)) {
+      return statusAnswer(status(400, 'the patched object has no metadata'));
+    }
+    const precondition = isRecord(patch.metadata) ? patch.metadata.resourceVersion : undefined;
+    if (precondition !== undefined && precondition !== previous.metadata.resourceVersion) {
+      return statusAnswer(conflict(name));
+    }
+    if (patched.metadata.name !== name) {
+      return statusAnswer(
+        status(
+          400,
+          `the name of the object (${String(patched.metadata.name)}) does not match the name on the URL (${name})`,
+        ),
+      );
+    }
+    if (patched.metadata.namespace !== namespace) {
+      return statusAnswer(
+        status(400, 'the namespace of the provided object does not match the namespace sent on the request'),
+      );
+    }
+    // What the server sets stays as it set it.
+    const { uid, creationTimestamp, generation } = previous.metadata;
+    patched.metadata = { ...patched.metadata, uid, creationTimestamp, generation };
+    const problems = this.options.validate ? argoObjectProblems(patched) : [];
+    if (problems.length > 0) return statusAnswer(invalid(name, problems));
+    const next = patched as unknown as StoredWorkflow;
+    if (query.get('dryRun') === 'All') return json(200, next);
+    return json(200, this.replace(index, next));
   }
 
   private create(
@@ -709,6 +1059,7 @@ class FakeKubeServer implements FakeKube {
 
   private remember(workflow: StoredWorkflow): void {
     this.stored.push(workflow);
+    this.hub.record('ADDED', workflow);
     const ready = this.waiters.filter((waiter) => this.stored.length >= waiter.count);
     this.waiters = this.waiters.filter((waiter) => this.stored.length < waiter.count);
     for (const waiter of ready) waiter.resolve();
@@ -761,6 +1112,10 @@ function nameOf(body: ReceivedBody): string {
 
 function methodNotAllowed(): Status {
   return status(405, 'the server does not allow this method on the requested resource');
+}
+
+function watchNotServed(): Status {
+  return status(405, 'the fake Kubernetes API watches only workflows');
 }
 
 /** A create held back by delayNext: it answers by itself when the delay is over. */
@@ -873,6 +1228,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     : createServer();
   const fake = new FakeKubeServer(server, {
     token: options.token,
+    expiredWatches: options.expiredWatches ?? 'event',
     validate: options.validate ?? true,
     now: options.now ?? Date.now,
     scheme: tls ? 'https' : 'http',
