@@ -4,9 +4,20 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { RulesError } from './errors.js';
+import { createEscalator, type Escalator } from './escalation/escalator.js';
 import { checkTemplates, kubeProbe } from './kube/check.js';
-import { createKubeSubmitter, dryRunSubmitter, kubeconfigSource, type WorkflowSubmitter } from './kube/client.js';
+import {
+  createKubeSubmitter,
+  dryRunSubmitter,
+  kubeconfigSource,
+  loadKubeConfig,
+  type WorkflowSubmitter,
+} from './kube/client.js';
+import type { LoadedKubeConfig } from './kube/kubeconfig.js';
+import type { Metrics } from './pipeline/metrics.js';
 import { createMetrics } from './pipeline/metrics.js';
+import { Escalations, escalationBuilders } from './remediation/escalations.js';
+import { ClosedLoop } from './remediation/loop.js';
 import { loadRules } from './rules/load.js';
 import type { RuleSet } from './rules/types.js';
 import { DEFAULT_CHECK_EVERY_MS, type WatchOptions, watchRules } from './rules/watch.js';
@@ -15,20 +26,75 @@ import { MemoryCooldownStore } from './stores/memory.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
+/** The submitter, and the cluster it submits to (absent in dry-run). */
 export async function createSubmitter(
   config: Config,
   env: Record<string, string | undefined>,
   logger: Logger,
-): Promise<WorkflowSubmitter> {
-  if (config.dryRun) return dryRunSubmitter;
+): Promise<{ submitter: WorkflowSubmitter; kube?: LoadedKubeConfig }> {
+  if (config.dryRun) return { submitter: dryRunSubmitter };
   const source = kubeconfigSource(config.kubeconfig, env);
   if (source.kind === 'none') {
     logger.warn('no --kubeconfig and not running in a cluster: dry-run, no Workflow will be submitted');
-    return dryRunSubmitter;
+    return { submitter: dryRunSubmitter };
   }
-  const submitter = await createKubeSubmitter(source);
+  const kube = await loadKubeConfig(source);
+  const submitter = await createKubeSubmitter(source, { loaded: kube });
   for (const warning of submitter.warnings ?? []) logger.warn(warning);
-  return submitter;
+  return { submitter, kube };
+}
+
+/** The namespaces the rules submit to: each rule's, and the default. */
+function workflowNamespaces(ruleSet: RuleSet, config: Config): string[] {
+  const namespaces = new Set([config.workflowNamespace]);
+  for (const rule of ruleSet.rules) namespaces.add(rule.remediation.params.namespace ?? config.workflowNamespace);
+  return [...namespaces];
+}
+
+/** SPEC §9 for a receiver with a cluster: escalations, and the watcher of its Workflows (started after listening). */
+function closeTheLoop(
+  config: Config,
+  kube: LoadedKubeConfig,
+  deps: { store: CooldownStore; metrics: Metrics; logger: Logger; rules: () => RuleSet },
+): { loop: ClosedLoop; escalator: Escalator } {
+  const { store, metrics, logger } = deps;
+  const settings = {
+    replica: config.replica,
+    auditMaxLen: config.auditMaxLen,
+    escalationTtlMs: config.escalationTtlMs,
+  };
+  const escalator = createEscalator({
+    urls: config.escalationUrls,
+    ttlMs: config.escalationTtlMs,
+    logger,
+    metric: metrics.escalations,
+    store,
+    replica: config.replica,
+    auditMaxLen: config.auditMaxLen,
+  });
+  const escalations = new Escalations({
+    store,
+    sender: escalator,
+    builders: escalationBuilders(config.argoUiUrl ? { argoUiUrl: config.argoUiUrl } : {}),
+    ttlMs: config.escalationTtlMs,
+    logger,
+  });
+  const loop = new ClosedLoop({
+    kube,
+    store,
+    escalations,
+    metrics,
+    logger,
+    now: Date.now,
+    settings,
+    namespaces: () => workflowNamespaces(deps.rules(), config),
+  });
+  if (config.escalationUrls.length === 0) {
+    logger.warn(
+      'no --escalation-url: failed remediations, spent budgets and approvals are logged and counted, not sent',
+    );
+  }
+  return { loop, escalator };
 }
 
 export async function createStore(config: Config, logger: Logger): Promise<CooldownStore> {
@@ -96,9 +162,10 @@ export async function startServer(
   for (const warning of loaded.warnings) logger.warn(warning);
   let ruleSet: RuleSet = loaded.ruleSet;
 
-  const submitter = await createSubmitter(config, env, logger);
+  const { submitter, kube } = await createSubmitter(config, env, logger);
   const store = await createStore(config, logger);
   const metrics = createMetrics();
+  const closed = kube ? closeTheLoop(config, kube, { store, metrics, logger, rules: () => ruleSet }) : undefined;
   metrics.rulesLoaded.set(ruleSet.rules.length);
   metrics.lastReloadSuccess.set(1);
   metrics.rulesWatchHealthy.set(1);
@@ -119,7 +186,18 @@ export async function startServer(
     logger,
     ...(templateProblems ? { readinessProblems: templateProblems } : {}),
     readinessWarnings,
+    ...(closed
+      ? { cluster: closed.loop, exhausted: closed.loop.exhausted, sourceResolved: closed.loop.sourceResolved }
+      : {}),
   });
+  if (closed) {
+    // Before the store closes (the app's onClose closes it last): the watchers stop recording and
+    // the escalations in flight get their bounded moment.
+    app.addHook('onClose', async () => {
+      await closed.loop.stop();
+      await closed.escalator.close();
+    });
+  }
 
   const watcher = watchRules(config.rules, {
     onReload(result) {
@@ -128,6 +206,7 @@ export async function startServer(
         metrics.reloads.inc({ result: 'success' });
         metrics.lastReloadSuccess.set(1);
         metrics.rulesLoaded.set(ruleSet.rules.length);
+        closed?.loop.watchNamespaces();
         logger.info({ rules: ruleSet.rules.length, files: ruleSet.files }, 'rules reloaded');
       } else {
         metrics.reloads.inc({ result: 'failure' });
@@ -165,6 +244,8 @@ export async function startServer(
   );
   if (!config.authToken && !config.basicAuth)
     logger.warn('no auth token set: anyone who can reach this port can trigger remediations');
+  // After listening: a cold start answers first and lists the cluster's Workflows after.
+  closed?.loop.start();
 
   let closing: Promise<void> | undefined;
   // The listener first, alone: a client answered with Connection: close while closing then finds
