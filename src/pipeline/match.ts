@@ -1,6 +1,9 @@
 import { decide } from '../decision.js';
+import { ESCALATION_ALERTNAMES } from '../remediation/model.js';
 import { cooldownKey } from './cooldown-key.js';
 import type { Keyed, Matched, Received, Stage } from './stage.js';
+
+const ESCALATIONS: ReadonlySet<string> = new Set(ESCALATION_ALERTNAMES);
 
 /**
  * Which rule, if any, acts on this alert. Excluded namespaces are decided before any rule is
@@ -11,6 +14,12 @@ export const matchRule: Stage<Received, Matched> = (draft) => {
   const namespace = alert.labels.namespace;
   if (namespace !== undefined && ruleSet.excludedNamespaces.includes(namespace)) {
     return decide(alert, null, 'excluded', { reason: `namespace ${namespace} is excluded` });
+  }
+  // Kube Sentinel's own escalations, routed back to it by an Alertmanager route that catches
+  // everything, must never be remediated: their text (Argo's failure message) can match a rule,
+  // and each remediation that failed would start another.
+  if (ESCALATIONS.has(alert.labels.alertname ?? '')) {
+    return decide(alert, null, 'no_match', { reason: "Kube Sentinel's own escalation is never remediated" });
   }
   const rule = ruleSet.match(alert);
   if (!rule) return decide(alert, null, 'no_match');

@@ -44,6 +44,11 @@ export class ClosedLoop implements ClusterRecord {
   /** Events of one Workflow are handled in order, one at a time. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
+  /**
+   * Workflows awaiting approval by the fingerprint of their source alert: a storm of resolved
+   * alerts looks each one up here instead of scanning every cached Workflow.
+   */
+  private readonly awaiting = new Map<string, Map<string, WatchedWorkflow>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -142,9 +147,7 @@ export class ClosedLoop implements ClusterRecord {
 
   /** For the pipeline: a resolved alert stops its remediations awaiting approval (in the background). */
   readonly sourceResolved = (alert: Alert): void => {
-    const workflows = this.workflows().filter(
-      (workflow) => workflow.metadata.annotations?.[AnnotationKey.Fingerprint] === alert.fingerprint,
-    );
+    const workflows = [...(this.awaiting.get(alert.fingerprint)?.values() ?? [])];
     if (workflows.length === 0) return;
     this.tracker.sourceResolved(alert, workflows).catch((err: unknown) => {
       this.deps.logger.error({ err }, 'could not stop the remediations of a resolved alert');
@@ -170,7 +173,22 @@ export class ClosedLoop implements ClusterRecord {
         if (this.queues.get(id) === next) this.queues.delete(id);
       });
     this.queues.set(id, next);
+    this.indexAwaiting(workflow, deleted);
     this.scheduleApprovalDeadline(workflow, deleted);
+  }
+
+  private indexAwaiting(workflow: WatchedWorkflow, deleted: boolean): void {
+    const fingerprint = workflow.metadata.annotations?.[AnnotationKey.Fingerprint];
+    if (fingerprint === undefined) return;
+    const id = workflowId(workflow);
+    const byId = this.awaiting.get(fingerprint);
+    if (!deleted && awaitsApproval(workflow)) {
+      if (byId) byId.set(id, workflow);
+      else this.awaiting.set(fingerprint, new Map([[id, workflow]]));
+      return;
+    }
+    byId?.delete(id);
+    if (byId?.size === 0) this.awaiting.delete(fingerprint);
   }
 
   /** A Workflow awaiting approval is looked at again the moment its approval_timeout is up. */

@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { createKubeSubmitter } from '../../src/kube/client.js';
+import { createKubeSubmitter, loadKubeConfig } from '../../src/kube/client.js';
+import { WorkflowInformer } from '../../src/kube/informer.js';
+import { MANAGED_SELECTOR } from '../../src/kube/workflow.js';
+import { listWorkflows, patchWorkflow } from '../../src/kube/workflows.js';
 import { firing, testApp, webhook } from '../support/app.js';
 import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
 import { type KubeObject, renderChart } from '../support/helm.js';
@@ -23,13 +26,23 @@ const WORKFLOW_NAMESPACE = 'argo';
 /** `group/resource verb @scope`, scope being a namespace or `cluster`. */
 type Permission = string;
 
-function permissionOf(method: string, path: string): Permission {
+function permissionOf(method: string, path: string, query: Record<string, string> = {}): Permission {
   const match =
     /^\/apis\/([^/]+)\/[^/]+\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(path) ??
     /^\/apis\/([^/]+)\/[^/]+\/()([^/]+)(?:\/([^/]+))?$/.exec(path);
   if (!match) throw new Error(`unexpected API call ${method} ${path}`);
   const [, group, namespace, resource, name] = match;
-  const verb = method === 'POST' ? 'create' : method === 'GET' ? (name ? 'get' : 'list') : method.toLowerCase();
+  const watching = query.watch === 'true' || query.watch === '1';
+  const verb =
+    method === 'POST'
+      ? 'create'
+      : method === 'GET'
+        ? name
+          ? 'get'
+          : watching
+            ? 'watch'
+            : 'list'
+        : method.toLowerCase();
   return `${group}/${resource} ${verb} @${namespace || 'cluster'}`;
 }
 
@@ -71,6 +84,24 @@ describe('the receiver RBAC in the chart', () => {
     });
     assert.equal(res.json().decisions[0].outcome, 'submitted');
 
+    // The closed loop (SPEC §9): a labelled LIST before the watcher has synced, the watcher's list
+    // and watch, and the merge-patch that stops a Workflow.
+    const loaded = await loadKubeConfig({ kind: 'file', path: kubeconfig });
+    await listWorkflows(loaded.request, WORKFLOW_NAMESPACE, MANAGED_SELECTOR);
+    const informer = new WorkflowInformer({
+      request: loaded.request,
+      watch: loaded.watch,
+      namespace: WORKFLOW_NAMESPACE,
+      onEvent: () => undefined,
+    });
+    informer.start();
+    await informer.whenSynced();
+    await kube.waitForWatches(1);
+    await informer.stop();
+    const [created] = kube.workflows;
+    assert.ok(created);
+    await patchWorkflow(loaded.request, WORKFLOW_NAMESPACE, created.metadata.name, { spec: { shutdown: 'Stop' } });
+
     // check (and /readyz --check-templates, which asks the same): templates of both scopes, access reviews.
     writeFileSync(
       join(dir, 'rules.yaml'),
@@ -95,7 +126,7 @@ rules:
     called = new Set(
       kube.requests
         .filter((r) => r.path.startsWith('/apis/') && !/^\/apis(\/[^/]+(\/[^/]+)?)?$/.test(r.path))
-        .map((r) => permissionOf(r.method, r.path)),
+        .map((r) => permissionOf(r.method, r.path, r.query)),
     );
   });
   after(() => kube.close());
@@ -105,14 +136,13 @@ rules:
     for (const call of called) assert.ok(permissions.has(call), `the chart must grant ${call}`);
   });
 
-  it('grants nothing the code does not call (SPEC §8 adds list beside get on templates; SPEC §9 the watch)', async () => {
+  it('grants nothing the code does not call (SPEC §8 adds list beside get on templates, get beside the watch)', async () => {
     const permissions = granted(await renderChart());
     const allowedExtra = new Set([
       `argoproj.io/workflowtemplates list @${WORKFLOW_NAMESPACE}`,
       'argoproj.io/clusterworkflowtemplates list @cluster',
-      // The Workflow watcher's calls (list, watch, get; patch to stop one), which this test does
-      // not drive yet: `check` asks about them through access reviews only.
-      ...['get', 'list', 'watch', 'patch'].map((verb) => `argoproj.io/workflows ${verb} @${WORKFLOW_NAMESPACE}`),
+      // SPEC §8 grants get beside list and watch on Workflows.
+      `argoproj.io/workflows get @${WORKFLOW_NAMESPACE}`,
     ]);
     for (const permission of permissions) {
       assert.ok(
@@ -123,6 +153,9 @@ rules:
     assert.deepEqual([...called].sort(), [
       'argoproj.io/clusterworkflowtemplates get @cluster',
       `argoproj.io/workflows create @${WORKFLOW_NAMESPACE}`,
+      `argoproj.io/workflows list @${WORKFLOW_NAMESPACE}`,
+      `argoproj.io/workflows patch @${WORKFLOW_NAMESPACE}`,
+      `argoproj.io/workflows watch @${WORKFLOW_NAMESPACE}`,
       `argoproj.io/workflowtemplates get @${WORKFLOW_NAMESPACE}`,
       'authorization.k8s.io/selfsubjectaccessreviews create @cluster',
     ]);

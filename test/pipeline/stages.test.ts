@@ -143,6 +143,14 @@ describe('the match stage', () => {
       outcome: 'resolved',
     },
     {
+      name: "decides no_match for Kube Sentinel's own escalation, even when its text matches a rule",
+      alert: alert(
+        { alertname: 'KubeSentinelRemediationFailed', namespace: 'shop' },
+        { description: 'the remediation of a crash loop failed' },
+      ),
+      outcome: 'no_match',
+    },
+    {
       name: 'hands on a resolved alert whose rule says on_resolved',
       alert: alert({ namespace: 'shop' }, { description: 'healed' }, 'resolved'),
       rule: 'heal-on-resolve',
