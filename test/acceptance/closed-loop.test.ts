@@ -313,6 +313,34 @@ describe('closing the loop, with three replicas, a real Redis and a real Alertma
         assert.equal(sends.length, 1);
       },
     );
+    it('has recorded each state change and sent each escalation once, over the three replicas', BOUNDED, async () => {
+      const trail = (await auditTrail(c.url, TOKEN)) as unknown as {
+        kind?: string;
+        workflow?: string;
+        state?: string;
+        alertname?: string;
+        status?: string;
+        replica?: string;
+      }[];
+      const changes = trail.filter((entry) => entry.kind === 'remediation').map((e) => `${e.workflow} ${e.state}`);
+      assert.equal(new Set(changes).size, changes.length, `a state change recorded twice: ${changes.join(', ')}`);
+      // pending, running, failed; pending, running, succeeded
+      assert.equal(changes.length, 6, changes.join(', '));
+      const sends = trail
+        .filter((entry) => entry.kind === 'escalation')
+        .map((e) => `${e.alertname} ${e.status} ${e.workflow}`);
+      assert.equal(new Set(sends).size, sends.length, `an escalation sent twice: ${sends.join(', ')}`);
+      assert.deepEqual(sends.map((send) => send.split(' ').slice(0, 2).join(' ')).sort(), [
+        'KubeSentinelRemediationExhausted firing',
+        'KubeSentinelRemediationFailed firing',
+        'KubeSentinelRemediationFailed resolved',
+      ]);
+      await eventually(
+        async () =>
+          (await metricSum(receivers, 'kube_sentinel_escalations_total', { result: 'sent' })) === 3 ? true : undefined,
+        'three escalations counted as sent over the three replicas',
+      );
+    });
   });
 
   describe('approval', () => {
