@@ -95,6 +95,11 @@ function readDuration(raw: string, from: string): number {
   return parseDuration(raw.trim()) ?? fail(from, `expected ${Duration.description}, got "${raw}"`);
 }
 
+/** A URL as a message may show it: credentials (`user:password@`) are never echoed. */
+function redacted(raw: string): string {
+  return raw.replace(/\/\/[^/@]*@/, '//***@');
+}
+
 /** An http(s) URL without a trailing slash (paths are appended to it). */
 function readUrl(raw: string, from: string): string {
   const text = raw.trim();
@@ -102,10 +107,12 @@ function readUrl(raw: string, from: string): string {
   try {
     url = new URL(text);
   } catch {
-    return fail(from, `expected an http(s) URL, got "${raw}"`);
+    return fail(from, `expected an http(s) URL, got "${redacted(raw)}"`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(from, `expected an http(s) URL, got "${raw}"`);
-  if (url.search || url.hash) fail(from, `expected a URL without a query or fragment, got "${raw}"`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    fail(from, `expected an http(s) URL, got "${redacted(raw)}"`);
+  }
+  if (url.search || url.hash) fail(from, `expected a URL without a query or fragment, got "${redacted(raw)}"`);
   return text.replace(/\/+$/, '');
 }
 

@@ -58,7 +58,29 @@ describe('settings', () => {
     assert.deepEqual([flags.maxAlertsInFlight, flags.requestTimeoutMs, flags.maxConnections], [100, 10_000, 8]);
   });
 
+  it('reads escalation URLs from a repeated flag or a comma-separated variable; a flag wins over the variable', () => {
+    const env = { KUBE_SENTINEL_ESCALATION_URLS: 'http://am-0:9093, http://am-1:9093/,' };
+    assert.deepEqual(loadConfig([], env).escalationUrls, ['http://am-0:9093', 'http://am-1:9093']);
+    const flagged = loadConfig(
+      ['--escalation-url', 'https://am.example.com', '--escalation-url=http://am-2:9093'],
+      env,
+    );
+    assert.deepEqual(flagged.escalationUrls, ['https://am.example.com', 'http://am-2:9093']);
+    assert.deepEqual(loadConfig([], {}).escalationUrls, []);
+    assert.equal(loadConfig(['--escalation-ttl', '30m'], {}).escalationTtlMs, 1_800_000);
+    assert.equal(loadConfig([], {}).escalationTtlMs, 3_600_000);
+    assert.equal(loadConfig(['--argo-ui-url', 'https://argo.example.com/'], {}).argoUiUrl, 'https://argo.example.com');
+  });
+
   const bad: [string[], Record<string, string>, RegExp][] = [
+    [['--escalation-url', 'am:9093'], {}, /--escalation-url: expected an http\(s\) URL, got "am:9093"/],
+    [
+      [],
+      { KUBE_SENTINEL_ESCALATION_URLS: 'http://am:9093,ftp://x' },
+      /KUBE_SENTINEL_ESCALATION_URLS: expected an http\(s\) URL/,
+    ],
+    [['--argo-ui-url', 'https://argo?x=1'], {}, /--argo-ui-url: expected a URL without a query/],
+    [['--escalation-ttl', '0s'], {}, /--escalation-ttl/],
     [['--max-alerts-in-flight', '0'], {}, /--max-alerts-in-flight: expected a whole number, at least 1, got "0"/],
     [[], { KUBE_SENTINEL_REQUEST_TIMEOUT: '30' }, /KUBE_SENTINEL_REQUEST_TIMEOUT: expected a duration/],
     [['--keep-alive-timeout', 'forever'], {}, /--keep-alive-timeout/],
@@ -107,6 +129,7 @@ describe('a credential in a bad setting', () => {
     for (const args of [
       ['--basic-auth', 'no-colon-s3cret'],
       ['--auth-token', ''],
+      ['--escalation-url', 'ftp://user:s3cret@am:9093'],
     ]) {
       assert.throws(
         () => loadConfig(args, {}),
