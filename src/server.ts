@@ -88,6 +88,8 @@ function closeTheLoop(
     now: Date.now,
     settings,
     namespaces: () => workflowNamespaces(deps.rules(), config),
+    workflowNamespace: config.workflowNamespace,
+    apiTimeoutMs: config.submitTimeoutMs,
   });
   if (config.escalationUrls.length === 0) {
     logger.warn(

@@ -24,6 +24,11 @@ export interface EscalationContext {
   cooldownKey: string;
   /** `<namespace>/<name>` of the Workflow it is about, for the audit trail. */
   workflow?: string;
+  /**
+   * A firing escalation that must last longer than the ttl (an approval that waits for hours):
+   * endsAt is now + the longer of the two.
+   */
+  lastsMs?: number;
 }
 
 /** The part of a pino logger the escalator uses. */
@@ -125,6 +130,7 @@ export function createEscalator(options: EscalatorOptions): Escalator {
 
   function send(status: EscalationStatus, alert: EscalationAlert, context: EscalationContext): EscalationSend {
     const at = now();
+    const ttlMs = status === 'firing' ? Math.max(options.ttlMs, context.lastsMs ?? 0) : options.ttlMs;
     const alertname = alert.labels.alertname;
     const about = { alertname, status, cooldownKey: context.cooldownKey, labels: alert.labels };
     track(audit(status, alert, context, at));
@@ -147,7 +153,7 @@ export function createEscalator(options: EscalatorOptions): Escalator {
       annotations: alert.annotations,
       // As Prometheus resolves: endsAt = now; Alertmanager keeps the start it already has.
       ...(status === 'firing' ? { startsAt: new Date(at).toISOString() } : {}),
-      endsAt: new Date(status === 'firing' ? at + options.ttlMs : at).toISOString(),
+      endsAt: new Date(status === 'firing' ? at + ttlMs : at).toISOString(),
     };
     if (alert.annotations.workflow_url) postable.generatorURL = alert.annotations.workflow_url;
     const body = JSON.stringify([postable]);
@@ -157,7 +163,7 @@ export function createEscalator(options: EscalatorOptions): Escalator {
     previous?.stop.abort('superseded');
     const delivery: Delivery = { stop: new AbortController(), inFlight: new Map() };
     latest.set(identity, delivery);
-    const deadline = at + options.ttlMs;
+    const deadline = at + ttlMs;
 
     let counted = false;
     const accepted = () => {

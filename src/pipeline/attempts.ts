@@ -115,6 +115,9 @@ export function spendAttempt(deps: AttemptDeps & { store: CooldownStore }): Stag
       await releaseClaim(draft.claim, deps);
       return decide(draft.alert, draft.rule, 'retry', { cooldownKey: draft.cooldownKey, reason: STORE_UNAVAILABLE });
     }
+    // A redelivery re-using its pending claim is the same attempt, whether or not its Workflow was
+    // counted already (an HA twin of the notification, a commit lost after the count landed).
+    const own = `${namespaceOf(draft, deps)}/${draft.workflowName}`;
     const attempts = new Map<string, DescribedAttempt>();
     for (const attempt of counted) attempts.set(attempt.workflow, { ...attempt, state: 'submitted' });
     for (const workflow of inCluster) {
@@ -122,6 +125,7 @@ export function spendAttempt(deps: AttemptDeps & { store: CooldownStore }): Stag
       const id = `${workflow.namespace}/${workflow.name}`;
       attempts.set(id, { workflow: id, at: workflow.createdAt, state: workflow.state });
     }
+    attempts.delete(own);
     if (attempts.size < maxAttempts) return { ...claimed, attempt: attempts.size + 1 };
     await releaseClaim(draft.claim, deps);
     const described = await describe(

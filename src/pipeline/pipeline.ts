@@ -40,7 +40,7 @@ export interface PipelineDeps {
   /** Tells a person that a key's attempt budget is spent (KubeSentinelRemediationExhausted). */
   exhausted?: AttemptDeps['exhausted'];
   /** A resolved alert came in: its remediations still awaiting approval are stopped. Never throws. */
-  sourceResolved?: (alert: Alert) => void;
+  sourceResolved?: (alert: Alert, rules: RuleSet) => void;
 }
 
 export interface Pipeline {
@@ -136,7 +136,7 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     ingest(alerts) {
       for (const alert of alerts) {
         deps.metrics.alertsReceived.inc({ source: alert.source, status: alert.status });
-        if (alert.status === 'resolved') deps.sourceResolved?.(alert);
+        if (alert.status === 'resolved') deps.sourceResolved?.(alert, deps.rules());
       }
       return ingestAll(alerts);
     },

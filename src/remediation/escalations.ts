@@ -16,7 +16,7 @@ export type { EscalationSubject };
 
 /** Sends escalations to the team's Alertmanager (or logs them); never blocks, never throws. */
 export interface EscalationSender {
-  fire(alert: EscalationAlert, context: { cooldownKey: string; workflow?: string }): void;
+  fire(alert: EscalationAlert, context: { cooldownKey: string; workflow?: string; lastsMs?: number }): void;
   resolve(alert: EscalationAlert, context: { cooldownKey: string; workflow?: string }): void;
 }
 
@@ -80,11 +80,16 @@ export class Escalations {
   }
 
   /** Fires `alert` unless it is already firing. With the store away it fires anyway: Alertmanager deduplicates, a lost page is worse. */
-  async open(subject: EscalationSubject, id: string, alert: EscalationAlert): Promise<void> {
-    const context = contextOf(subject);
+  async open(subject: EscalationSubject, id: string, alert: EscalationAlert, lastsMs?: number): Promise<void> {
+    const context = { ...contextOf(subject), ...(lastsMs === undefined ? {} : { lastsMs }) };
     let opened = true;
     try {
-      opened = await this.deps.store.openEscalation(subject.cooldownKey, id, alert, this.deps.ttlMs);
+      opened = await this.deps.store.openEscalation(
+        subject.cooldownKey,
+        id,
+        alert,
+        Math.max(this.deps.ttlMs, lastsMs ?? 0),
+      );
     } catch (err) {
       this.deps.logger.warn(
         { err: (err as Error).message, id },

@@ -2,12 +2,13 @@ import type { Logger } from 'pino';
 import type { Alert } from '../alert.js';
 import type { KubeRequest, KubeWatch } from '../kube/http.js';
 import { WorkflowInformer } from '../kube/informer.js';
-import { AnnotationKey, LabelKey, MANAGED_SELECTOR, type WatchedWorkflow } from '../kube/workflow.js';
+import { AnnotationKey, keyHash, LabelKey, MANAGED_SELECTOR, type WatchedWorkflow } from '../kube/workflow.js';
 import { listWorkflows, patchWorkflow } from '../kube/workflows.js';
 import type { AttemptDeps } from '../pipeline/attempts.js';
 import type { ClusterRecord, KeyedWorkflow } from '../pipeline/cluster-record.js';
-import { workloadOf } from '../pipeline/cooldown-key.js';
+import { cooldownKey, workloadOf } from '../pipeline/cooldown-key.js';
 import type { Metrics } from '../pipeline/metrics.js';
+import type { RuleSet } from '../rules/types.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import type { EscalationSubject, Escalations } from './escalations.js';
 import { REMEDIATION_STATES, type RemediationState } from './model.js';
@@ -27,8 +28,12 @@ export interface ClosedLoopDeps {
   settings: { replica: string; auditMaxLen: number; escalationTtlMs: number };
   /** The namespaces the rules in force submit to (a reload may add some). */
   namespaces: () => readonly string[];
+  /** Where a rule without a namespace submits to (--workflow-namespace). */
+  workflowNamespace: string;
   /** How often every cached Workflow is looked at again (store retries, missed approval timeouts). */
   sweepEveryMs?: number;
+  /** A LIST or a PATCH that has not answered by then is given up (the submit timeout). */
+  apiTimeoutMs: number;
 }
 
 const SWEEP_EVERY_MS = 10_000;
@@ -50,12 +55,17 @@ export class ClosedLoop implements ClusterRecord {
    */
   private readonly awaiting = new Map<string, Map<string, WatchedWorkflow>>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** The sweep under way: one at a time, however often the timer fires. */
+  private sweeping: Promise<void> | undefined;
   private stopped = false;
 
   constructor(private readonly deps: ClosedLoopDeps) {
     this.tracker = new RemediationTracker({
       ...deps,
-      patch: (namespace, name, patch) => patchWorkflow(deps.kube.request, namespace, name, patch).then(() => undefined),
+      patch: (namespace, name, patch) =>
+        patchWorkflow(deps.kube.request, namespace, name, patch, AbortSignal.timeout(deps.apiTimeoutMs)).then(
+          () => undefined,
+        ),
     });
   }
 
@@ -105,10 +115,11 @@ export class ClosedLoop implements ClusterRecord {
 
   async workflowsOf(namespace: string, hash: string): Promise<KeyedWorkflow[]> {
     const informer = this.informers.get(namespace);
-    const found = informer?.synced
-      ? informer.workflows().filter((workflow) => workflow.metadata.labels?.[LabelKey.KeyHash] === hash)
-      : (await listWorkflows(this.deps.kube.request, namespace, `${MANAGED_SELECTOR},${LabelKey.KeyHash}=${hash}`))
-          .items;
+    // A cache whose watch is failing may lack what another replica created since: asked then.
+    const found =
+      informer?.synced && informer.health.healthy
+        ? informer.workflows().filter((workflow) => workflow.metadata.labels?.[LabelKey.KeyHash] === hash)
+        : await this.listKey(namespace, hash);
     return found.map((workflow) => ({
       namespace: workflow.metadata.namespace,
       name: workflow.metadata.name,
@@ -145,22 +156,43 @@ export class ClosedLoop implements ClusterRecord {
     await escalations.open(subject, escalationId.exhausted, escalations.exhausted(subject, outcome));
   };
 
-  /** For the pipeline: a resolved alert stops its remediations awaiting approval (in the background). */
-  readonly sourceResolved = (alert: Alert): void => {
-    const workflows = [...(this.awaiting.get(alert.fingerprint)?.values() ?? [])];
-    if (workflows.length === 0) return;
-    this.tracker.sourceResolved(alert, workflows).catch((err: unknown) => {
-      this.deps.logger.error({ err }, 'could not stop the remediations of a resolved alert');
-    });
+  private async listKey(namespace: string, hash: string): Promise<WatchedWorkflow[]> {
+    const selector = `${MANAGED_SELECTOR},${LabelKey.KeyHash}=${hash}`;
+    const signal = AbortSignal.timeout(this.deps.apiTimeoutMs);
+    return (await listWorkflows(this.deps.kube.request, namespace, selector, signal)).items;
+  }
+
+  /**
+   * For the pipeline: a resolved alert stops its remediations awaiting approval (in the
+   * background). This replica's watch may not have seen a Workflow another replica created a
+   * moment ago: when the cache has none and the alert's rule asks for approval, its key's
+   * Workflows are listed.
+   */
+  readonly sourceResolved = (alert: Alert, rules: RuleSet): void => {
+    const cached = [...(this.awaiting.get(alert.fingerprint)?.values() ?? [])];
+    const rule = cached.length > 0 ? null : rules.match(alert);
+    if (cached.length === 0 && rule?.remediation.approval !== 'required') return;
+    const found = async (): Promise<WatchedWorkflow[]> => {
+      if (cached.length > 0 || !rule) return cached;
+      const namespace = rule.remediation.params.namespace ?? this.deps.workflowNamespace;
+      return this.listKey(namespace, keyHash(cooldownKey(alert, rule)));
+    };
+    found()
+      .then((workflows) => this.tracker.sourceResolved(alert, workflows))
+      .catch((err: unknown) => {
+        this.deps.logger.error({ err }, 'could not stop the remediations of a resolved alert');
+      });
   };
 
-  /** One sweep over the caches; also what tests call instead of waiting for the timer. */
-  async sweep(): Promise<void> {
-    try {
-      await this.tracker.sweep(this.workflows());
-    } catch (err) {
-      this.deps.logger.error({ err }, 'remediation sweep failed');
-    }
+  /** One sweep over the caches, one at a time; also what tests call instead of waiting for the timer. */
+  sweep(): Promise<void> {
+    this.sweeping ??= this.tracker
+      .sweep(this.workflows())
+      .catch((err: unknown) => this.deps.logger.error({ err }, 'remediation sweep failed'))
+      .finally(() => {
+        this.sweeping = undefined;
+      });
+    return this.sweeping;
   }
 
   private enqueue(workflow: WatchedWorkflow, deleted: boolean): void {
@@ -200,9 +232,15 @@ export class ClosedLoop implements ClusterRecord {
     if (!Number.isFinite(seconds) || created === undefined) return;
     // setTimeout holds at most about 24.8 days; the sweep covers anything longer.
     const delay = Math.min(2 ** 31 - 1, Math.max(0, created + seconds * 1000 - this.deps.now()));
+    const { namespace, name } = workflow.metadata;
     const timer = setTimeout(() => {
       this.deadlines.delete(id);
-      this.sweep().catch(() => undefined); // sweep logs its own failures
+      // Only this Workflow, as the cache has it now: N approvals due at once are N patches.
+      const current = this.informers.get(namespace)?.workflow(name);
+      if (!current) return;
+      this.tracker.expire(current).catch((err: unknown) => {
+        this.deps.logger.error({ err, workflow: id }, 'could not stop a Workflow whose approval expired');
+      });
     }, delay);
     timer.unref();
     this.deadlines.set(id, timer);

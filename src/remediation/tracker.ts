@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Alert } from '../alert.js';
+import { KubeApiError } from '../kube/http.js';
 import { AnnotationKey, LabelKey, type WatchedWorkflow } from '../kube/workflow.js';
 import type { Metrics } from '../pipeline/metrics.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
@@ -66,21 +67,21 @@ export class RemediationTracker {
    * tried again, and Workflows whose approval timed out are stopped.
    */
   async sweep(workflows: readonly WatchedWorkflow[]): Promise<void> {
-    const now = this.deps.now();
     for (const workflow of workflows) {
-      if (awaitsApproval(workflow)) {
-        const timeoutSeconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
-        const created = createdAt(workflow);
-        if (created !== undefined && Number.isFinite(timeoutSeconds) && now >= created + timeoutSeconds * 1000) {
-          await this.stop(workflow, `approval expired: not approved within ${formatSeconds(timeoutSeconds)}`);
-          continue;
-        }
-      }
+      if (await this.expire(workflow)) continue;
       await this.observe(workflow, false);
     }
     // Forget what the cache no longer holds (deleted while this replica was not watching).
     const present = new Set(workflows.map(workflowId));
     for (const id of this.seen.keys()) if (!present.has(id)) this.seen.delete(id);
+  }
+
+  /** Stops a Workflow still awaiting approval once its approval_timeout is up; true when it did. */
+  async expire(workflow: WatchedWorkflow): Promise<boolean> {
+    const deadline = approvalDeadline(workflow);
+    if (deadline === undefined || !awaitsApproval(workflow) || this.deps.now() < deadline) return false;
+    const seconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
+    return this.stop(workflow, `approval expired: not approved within ${formatSeconds(seconds)}`);
   }
 
   /** A source alert resolved: its remediations still awaiting approval are stopped. */
@@ -95,21 +96,29 @@ export class RemediationTracker {
   /**
    * Stops a Workflow (spec.shutdown: Stop) and marks why, so every replica reads it as
    * `cancelled`; records that at once rather than waiting for the watch to bring it back.
+   *
+   * Argo's controller does not act on spec.shutdown while spec.suspend is set
+   * (argoproj/argo-workflows#17041): the same patch clears the suspend flag, and the controller,
+   * seeing both at once, stops the Workflow without running its steps. The patch is conditional on
+   * the resourceVersion it was decided on: a Workflow approved meanwhile is not stopped (409), and
+   * is looked at again with its new state.
    */
-  private async stop(workflow: WatchedWorkflow, reason: string): Promise<void> {
-    const { namespace, name } = workflow.metadata;
+  private async stop(workflow: WatchedWorkflow, reason: string): Promise<boolean> {
+    const { namespace, name, resourceVersion } = workflow.metadata;
     try {
       await this.deps.patch(namespace, name, {
-        metadata: { annotations: { [AnnotationKey.Stopped]: reason } },
-        spec: { shutdown: 'Stop' },
+        metadata: { ...(resourceVersion ? { resourceVersion } : {}), annotations: { [AnnotationKey.Stopped]: reason } },
+        spec: { suspend: null, shutdown: 'Stop' },
       });
     } catch (err) {
-      // Tried again at the next sweep (approval timeout) or left for the person (a resolved alert).
-      this.deps.logger.warn(
+      const conflict = err instanceof KubeApiError && err.code === 409;
+      // A conflict: it changed (approved?) since, and its next event decides. Otherwise tried again
+      // at the next sweep (approval timeout) or left for the person (a resolved alert).
+      this.deps.logger[conflict ? 'info' : 'warn'](
         { err: (err as Error).message, workflow: workflowId(workflow) },
-        'could not stop a Workflow',
+        conflict ? 'a Workflow changed before it could be stopped; not stopped' : 'could not stop a Workflow',
       );
-      return;
+      return false;
     }
     this.deps.logger.info({ workflow: workflowId(workflow), reason }, 'stopped a Workflow awaiting approval');
     const stopped: WatchedWorkflow = {
@@ -118,9 +127,10 @@ export class RemediationTracker {
         ...workflow.metadata,
         annotations: { ...workflow.metadata.annotations, [AnnotationKey.Stopped]: reason },
       },
-      spec: { ...workflow.spec, shutdown: 'Stop' },
+      spec: { shutdown: 'Stop' },
     };
     await this.observe(stopped, false);
+    return true;
   }
 
   private async record(workflow: WatchedWorkflow, observed: Observed): Promise<void> {
@@ -161,18 +171,31 @@ export class RemediationTracker {
       if (durationSeconds !== undefined)
         deps.metrics.remediationDuration.observe({ rule: remediation.rule }, durationSeconds);
     }
-    await this.escalate(workflow, observed);
+    await this.escalate(workflow, observed, remediation.finishedAt);
   }
 
   /** What the state change means for the escalations of its cooldown key (SPEC §9). */
-  private async escalate(workflow: WatchedWorkflow, observed: Observed): Promise<void> {
+  private async escalate(workflow: WatchedWorkflow, observed: Observed, finishedAt: string | undefined): Promise<void> {
     const { escalations } = this.deps;
     const subject = subjectOf(workflow);
     const id = workflowId(workflow);
     if (observed.state === 'awaiting_approval') {
-      await escalations.open(subject, escalationId.approval(id), escalations.approvalRequired(subject, workflow));
+      // It pages until the approval is decided, however long approval_timeout is.
+      const deadline = approvalDeadline(workflow);
+      const lastsMs = deadline === undefined ? undefined : Math.max(0, deadline - this.deps.now());
+      await escalations.open(
+        subject,
+        escalationId.approval(id),
+        escalations.approvalRequired(subject, workflow),
+        lastsMs,
+      );
       return;
     }
+    // A store that lost its markers (restarted empty, or the in-memory store after a restart)
+    // records old final states again when the watcher relists: what ended longer ago than an
+    // escalation lasts is not paged again.
+    const finished = Date.parse(finishedAt ?? '');
+    if (!Number.isNaN(finished) && this.deps.now() - finished > this.deps.settings.escalationTtlMs) return;
     // Any other state ends the wait for approval: approved, stopped, finished or gone.
     if (needsApproval(workflow)) await escalations.close(subject, [escalationId.approval(id)]);
     if (observed.state === 'failed' || observed.state === 'unknown') {
@@ -199,6 +222,14 @@ export function subjectOf(workflow: WatchedWorkflow): EscalationSubject {
     sourceAlertname: annotations[AnnotationKey.AlertName] ?? '',
     ...(annotations[AnnotationKey.RunbookUrl] ? { runbookUrl: annotations[AnnotationKey.RunbookUrl] } : {}),
   };
+}
+
+/** Epoch ms at which a Workflow awaiting approval is stopped; undefined for one that never awaited approval. */
+function approvalDeadline(workflow: WatchedWorkflow): number | undefined {
+  const seconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
+  const created = createdAt(workflow);
+  if (!Number.isFinite(seconds) || created === undefined) return undefined;
+  return created + seconds * 1000;
 }
 
 function formatSeconds(seconds: number): string {

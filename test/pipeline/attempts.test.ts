@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { keyHash } from '../../src/kube/workflow.js';
 import type { ClusterRecord, KeyedWorkflow } from '../../src/pipeline/cluster-record.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
-import { createPipeline, type Pipeline } from '../../src/pipeline/pipeline.js';
+import { createPipeline, type Pipeline, type PipelineDeps } from '../../src/pipeline/pipeline.js';
 import { MemoryCooldownStore } from '../../src/stores/memory.js';
 import { rulesFrom, scriptedSubmitter } from '../support/app.js';
 
@@ -63,6 +63,7 @@ describe('before a create', () => {
   let cluster: FakeCluster;
   let exhausted: string[][];
   let pipeline: Pipeline;
+  let deps: () => PipelineDeps;
 
   beforeEach(async () => {
     clock = T0;
@@ -70,7 +71,7 @@ describe('before a create', () => {
     cluster = new FakeCluster();
     exhausted = [];
     const ruleSet = await rulesFrom(RULES);
-    pipeline = createPipeline({
+    deps = () => ({
       rules: () => ruleSet,
       store,
       submitter: scriptedSubmitter(),
@@ -79,10 +80,11 @@ describe('before a create', () => {
       logger: pino({ level: 'silent' }),
       now: () => clock,
       cluster,
-      exhausted: async (_draft, attempts) => {
+      exhausted: async (_draft: unknown, attempts: readonly { workflow: string; state: string }[]) => {
         exhausted.push(attempts.map((a) => `${a.workflow} ${a.state}`));
       },
     });
+    pipeline = createPipeline(deps());
   });
 
   const decide = async (a = alert()) => (await pipeline.ingest([a]))[0]!;
@@ -159,6 +161,26 @@ describe('before a create', () => {
       // Attempts age out of the window: the first is over an hour old 40 minutes later.
       clock += 40 * 60_000;
       assert.equal((await decide()).outcome, 'submitted');
+    });
+
+    it('does not count a redelivery against its own Workflow', async () => {
+      assert.equal((await decide()).outcome, 'submitted');
+      clock += 11 * 60_000;
+      // The second attempt's create timed out after it was sent: its pending claim is held, and the
+      // attempt was counted anyway (as when a commit is lost after the count landed).
+      const submitter = scriptedSubmitter();
+      submitter.next = { kind: 'failed', cause: 'timeout', retryable: true, reason: 'timeout', mayHaveLanded: true };
+      const held = createPipeline({
+        ...deps(),
+        submitter,
+      });
+      const second = (await held.ingest([alert()]))[0]!;
+      assert.equal(second.outcome, 'retry');
+      await store.addAttempt(KEY, { workflow: `argo/${second.workflow?.name}`, at: clock }, 3600_000);
+      submitter.next = { kind: 'exists', status: 409, retryable: false };
+      const redelivered = (await held.ingest([alert()]))[0]!;
+      assert.equal(redelivered.outcome, 'submitted', redelivered.reason);
+      assert.equal(redelivered.workflow?.name, second.workflow?.name);
     });
 
     it('counts the attempts the cluster still has when the store forgot them', async () => {

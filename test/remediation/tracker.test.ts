@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
+import { KubeApiError } from '../../src/kube/http.js';
 import { AnnotationKey, ArgoLabel, type WatchedWorkflow } from '../../src/kube/workflow.js';
 import { createMetrics, type Metrics } from '../../src/pipeline/metrics.js';
 import { type EscalationBuilders, type EscalationSender, Escalations } from '../../src/remediation/escalations.js';
@@ -79,29 +80,38 @@ interface Sent {
   action: 'fire' | 'resolve';
   alertname: string;
   workflow: string | undefined;
+  lastsMs?: number;
 }
 
-function replica(store: MemoryCooldownStore, sent: Sent[], now: () => number, patches: unknown[] = []) {
-  const metrics = createMetrics({ defaults: false });
+function trackerDeps(store: MemoryCooldownStore, sent: Sent[], now: () => number, patches: unknown[] = []) {
   const sender: EscalationSender = {
-    fire: (alert: EscalationAlert) =>
-      sent.push({ action: 'fire', alertname: alert.labels.alertname, workflow: alert.labels.workflow }),
+    fire: (alert: EscalationAlert, context) =>
+      sent.push({
+        action: 'fire',
+        alertname: alert.labels.alertname,
+        workflow: alert.labels.workflow,
+        ...(context.lastsMs === undefined ? {} : { lastsMs: context.lastsMs }),
+      }),
     resolve: (alert: EscalationAlert) =>
       sent.push({ action: 'resolve', alertname: alert.labels.alertname, workflow: alert.labels.workflow }),
   };
   const logger = pino({ level: 'silent' });
-  const tracker = new RemediationTracker({
+  return {
     store,
     escalations: new Escalations({ store, sender, builders, ttlMs: 3600_000, logger }),
-    metrics,
+    metrics: createMetrics({ defaults: false }),
     logger,
     now,
     settings: { replica: 'r', auditMaxLen: 1000, escalationTtlMs: 3600_000 },
-    patch: async (namespace, name, patch) => {
+    patch: async (namespace: string, name: string, patch: object) => {
       patches.push({ namespace, name, patch });
     },
-  });
-  return { tracker, metrics };
+  };
+}
+
+function replica(store: MemoryCooldownStore, sent: Sent[], now: () => number, patches: unknown[] = []) {
+  const deps = trackerDeps(store, sent, now, patches);
+  return { tracker: new RemediationTracker(deps), metrics: deps.metrics };
 }
 
 async function counted(metrics: Metrics, state: string): Promise<number> {
@@ -173,7 +183,11 @@ describe('the remediation tracker', () => {
 
   describe('a Workflow awaiting approval', () => {
     const approval = { [AnnotationKey.ApprovalTimeout]: '600' };
-    const suspended = () => workflow('wf-a', { spec: { suspend: true }, annotations: approval });
+    const suspended = () => {
+      const waiting = workflow('wf-a', { spec: { suspend: true }, annotations: approval });
+      waiting.metadata.resourceVersion = '7';
+      return waiting;
+    };
 
     it('asks for approval, and records the approver and resolves the ask once resumed', async () => {
       const { tracker } = replica(store, sent, now);
@@ -201,19 +215,48 @@ describe('the remediation tracker', () => {
       assert.equal(patches.length, 0);
       clock = T0 + 600_000;
       await tracker.sweep([suspended()]);
+      // Argo ignores spec.shutdown while spec.suspend is set (argoproj/argo-workflows#17041): both in one patch.
       assert.deepEqual(patches, [
         {
           namespace: 'argo',
           name: 'wf-a',
           patch: {
-            metadata: { annotations: { [AnnotationKey.Stopped]: 'approval expired: not approved within 10m' } },
-            spec: { shutdown: 'Stop' },
+            metadata: {
+              resourceVersion: '7',
+              annotations: { [AnnotationKey.Stopped]: 'approval expired: not approved within 10m' },
+            },
+            spec: { suspend: null, shutdown: 'Stop' },
           },
         },
       ]);
       const record = await store.getRemediation('argo/wf-a');
       assert.equal(record?.state, 'cancelled');
       assert.equal(sent.at(-1)?.action, 'resolve');
+    });
+
+    it('is not stopped, nor cancelled, when it changed since (approved just in time: 409)', async () => {
+      const { tracker } = replica(store, sent, now);
+      const conflicted = new RemediationTracker({
+        ...trackerDeps(store, sent, now),
+        patch: async () => {
+          throw new KubeApiError(409, '{"kind":"Status","reason":"Conflict","code":409}', {});
+        },
+      });
+      await tracker.observe(suspended(), false);
+      clock = T0 + 600_000;
+      assert.equal(await conflicted.expire(suspended()), false);
+      assert.equal((await store.getRemediation('argo/wf-a'))?.state, 'awaiting_approval');
+    });
+
+    it('pages for approval until its approval_timeout, when that is longer than the escalation ttl', async () => {
+      const { tracker } = replica(store, sent, now);
+      const long = workflow('wf-long', {
+        spec: { suspend: true },
+        annotations: { [AnnotationKey.ApprovalTimeout]: '14400' },
+      });
+      await tracker.observe(long, false);
+      // Created at T0, 4 h to approve, seen 2 min later.
+      assert.equal(sent.at(-1)?.lastsMs, 4 * 3600_000 - 120_000);
     });
 
     it('is stopped when its source alert resolves', async () => {
@@ -233,6 +276,14 @@ describe('the remediation tracker', () => {
       assert.equal(patches.length, 1);
       assert.equal((await store.getRemediation('argo/wf-a'))?.message, 'source alert resolved before approval');
     });
+  });
+
+  it('does not page again for a failure that ended longer ago than an escalation lasts (a store that lost its markers)', async () => {
+    const { tracker } = replica(store, sent, now);
+    clock = T0 + 90_000 + 3600_000 + 1;
+    await tracker.observe(phase(workflow('wf-old'), 'Failed', 'long ago'), false);
+    assert.equal((await store.getRemediation('argo/wf-old'))?.state, 'failed');
+    assert.deepEqual(sent, []);
   });
 
   it('tries a state again at the next sweep when the store did not answer', async () => {
