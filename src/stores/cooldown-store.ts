@@ -25,6 +25,24 @@ export type ClaimResult = { acquired: true; claim: CooldownClaim } | { acquired:
 
 export type { AuditEntry, DecisionRecord };
 
+export interface RecordTransitionOptions {
+  /** How long the record and its markers are kept, in ms. */
+  retentionMs: number;
+  /** The audit stream's approximate cap. */
+  auditMaxLen: number;
+  /**
+   * Unique to this state change as this caller sees it (a random id), and the same on its
+   * retries: a reply lost after the store recorded the change (a command timed out while Redis
+   * still ran it) must not turn the retry into a false, or the replica that recorded it would
+   * never count or escalate it. The marker holds the token; a retry that finds its own token
+   * answers true again and writes nothing. Without one the marker holds '1'.
+   */
+  token?: string;
+}
+
+/** Which firing escalations of a key closeEscalations takes: by id, all, or by id prefix (`failed:`). */
+export type EscalationSelection = readonly string[] | 'all' | { readonly prefixes: readonly string[] };
+
 /**
  * Shared state of all replicas: cooldown claims, the global rate limit and the audit trail.
  * Every method is atomic on its key: two replicas claiming one key at once see exactly one
@@ -70,16 +88,21 @@ export interface CooldownStore {
   /**
    * Records one state change of a remediation exactly once across replicas: a marker per
    * Workflow and state, set NX (kept retentionMs). The call that sets it also stores `remediation`
-   * (kept retentionMs, listed newest first by submittedAt) unless the stored one is in a later
-   * state (STATE_RANK: never backwards), and appends `entry` to the audit trail. True only for the
-   * call that recorded it; false when the marker was set already or the state would go backwards.
+   * (kept retentionMs, listed newest first by submittedAt) and appends `entry` to the audit
+   * trail, unless the state is refused. A state is refused when its STATE_RANK is lower than the
+   * stored record's (never backwards), and when the stored record is in a final state and this
+   * state differs (a final state is never replaced); a refused state sets its marker, writes
+   * nothing else and answers false. True only for the call that recorded it, and for a retry
+   * with the same `token` (see RecordTransitionOptions), which writes nothing a second time;
+   * false when the marker was set already by another call or the state is refused.
    * All of it atomic. A remediation submitted longer than retentionMs ago is no longer listed.
-   * Rejects with a RangeError, storing nothing, when submittedAt is not a date-time.
+   * Rejects with a RangeError, storing nothing, when submittedAt is not a date-time or the
+   * token is empty.
    */
   recordTransition(
     remediation: Remediation,
     entry: RemediationEntry,
-    options: { retentionMs: number; auditMaxLen: number },
+    options: RecordTransitionOptions,
   ): Promise<boolean>;
   /**
    * The newest `limit` remediations by submittedAt, only those in `state` when given. A filtered
@@ -103,11 +126,13 @@ export interface CooldownStore {
    */
   openEscalation(key: string, id: string, alert: EscalationAlert, ttlMs: number): Promise<boolean>;
   /**
-   * Takes the firing escalations of `key` with these ids (all of them for 'all') out of the
-   * store and returns them, so exactly one caller sends each resolution. Expired ones are
+   * Takes the firing escalations of `key` named by `which` out of the store and returns them, so
+   * exactly one caller sends each resolution: those with these ids, all of them for 'all', or
+   * for `{ prefixes }` every one whose id starts with one of the prefixes (one atomic step, so
+   * an escalation opened meanwhile is either taken or left firing, never lost). Expired ones are
    * dropped, not returned: their alert has ended already.
    */
-  closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]>;
+  closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]>;
   /** Resolves when the backend answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -126,6 +151,22 @@ export function submittedAtMs(remediation: Remediation): number {
   }
   return ms;
 }
+
+/**
+ * What the marker of a recorded state holds: the caller's token, '1' without one. A refused
+ * state's marker holds '' (REFUSED_MARKER), which no token equals, so the retry of a refused call
+ * is refused again. Both stores read it before anything is stored: an empty token is refused.
+ */
+export function markerOf(remediation: Remediation, options: RecordTransitionOptions): string {
+  if (options.token === undefined) return '1';
+  if (options.token === '') {
+    throw new RangeError(`remediation ${remediation.workflow}: the token of a state change must not be empty`);
+  }
+  return options.token;
+}
+
+/** The marker of a refused state: no token equals it. */
+export const REFUSED_MARKER = '';
 
 export class StoreUnavailableError extends Error {
   override readonly name: string = 'StoreUnavailableError';

@@ -6,10 +6,12 @@
 import {
   type Attempt,
   type EscalationAlert,
+  FINAL_STATES,
   type Remediation,
   type RemediationState,
   STATE_RANK,
 } from '../remediation/model.js';
+import { type EscalationSelection, REFUSED_MARKER } from './cooldown-store.js';
 
 /** The memory store keeps at most this many remediations by default; past it the oldest submitted goes. */
 export const MAX_REMEDIATIONS = 10_000;
@@ -23,9 +25,21 @@ interface KeptRemediation {
   expiresAt: number;
   /** False once submitted before the retention: still found by get, as Redis trims only its index. */
   listed: boolean;
-  /** State → when its marker expires. Kept with the record: a marker never outlives it here. */
-  markers: Map<RemediationState, number>;
+  /** State → its marker. Kept with the record: a marker never outlives it here. */
+  markers: Map<RemediationState, Marker>;
 }
+
+interface Marker {
+  /** The recording call's token ('1' without one), REFUSED_MARKER for a refused state. */
+  value: string;
+  expiresAt: number;
+}
+
+/**
+ * What became of one call of recordTransition: `recorded` writes the audit entry, `retried` (a
+ * retry of the call that recorded it, by its token) answers true and writes nothing again.
+ */
+export type TransitionOutcome = 'recorded' | 'retried' | 'refused';
 
 export class RemediationBook {
   private readonly kept = new Map<string, KeptRemediation>();
@@ -36,20 +50,35 @@ export class RemediationBook {
     this.maxKept = Math.max(1, Math.floor(maxKept));
   }
 
-  /** As recordTransition, without the audit entry: true when this call recorded the state. */
-  record(remediation: Remediation, submittedAt: number, retentionMs: number, now: number): boolean {
+  /**
+   * As recordTransition, without the audit entry. `marker`: what the marker of a recorded state
+   * holds (the token, or '1'); `token`: the caller's, when it gave one.
+   */
+  record(
+    remediation: Remediation,
+    submittedAt: number,
+    retentionMs: number,
+    now: number,
+    marker: string,
+    token: string | undefined,
+  ): TransitionOutcome {
     const current = this.live(remediation.workflow, now);
     const state = remediation.state;
-    if ((current?.markers.get(state) ?? 0) > now) return false;
+    const held = current?.markers.get(state);
+    if (held && held.expiresAt > now) return token !== undefined && held.value === token ? 'retried' : 'refused';
     const expiresAt = now + retentionMs;
     if (current) {
-      current.markers.set(state, expiresAt);
-      if (STATE_RANK[current.remediation.state] > STATE_RANK[state]) return false;
+      const stored = current.remediation.state;
+      if (STATE_RANK[stored] > STATE_RANK[state] || (FINAL_STATES.has(stored) && stored !== state)) {
+        current.markers.set(state, { value: REFUSED_MARKER, expiresAt });
+        return 'refused';
+      }
+      current.markers.set(state, { value: marker, expiresAt });
     }
-    const markers = current?.markers ?? new Map([[state, expiresAt]]);
+    const markers = current?.markers ?? new Map([[state, { value: marker, expiresAt }]]);
     this.kept.set(remediation.workflow, { remediation, submittedAt, expiresAt, listed: true, markers });
     this.trim(now - retentionMs, now);
-    return true;
+    return 'recorded';
   }
 
   list(limit: number, state: RemediationState | undefined, now: number): Remediation[] {
@@ -155,12 +184,15 @@ export class EscalationBook {
     return true;
   }
 
-  /** Takes the ids named (every one for 'all') out; those that had expired are dropped, not returned. */
-  close(key: string, ids: readonly string[] | 'all', now: number): EscalationAlert[] {
+  /**
+   * Takes the ids named (every one for 'all', those starting with a prefix for `{ prefixes }`)
+   * out; those that had expired are dropped, not returned.
+   */
+  close(key: string, which: EscalationSelection, now: number): EscalationAlert[] {
     const escalations = this.keys.live(key, now);
     if (!escalations) return [];
     const taken: EscalationAlert[] = [];
-    for (const id of ids === 'all' ? [...escalations.firing.keys()] : ids) {
+    for (const id of selected([...escalations.firing.keys()], which)) {
       const firing = escalations.firing.get(id);
       if (!firing) continue;
       escalations.firing.delete(id);
@@ -169,6 +201,15 @@ export class EscalationBook {
     if (escalations.firing.size === 0) this.keys.delete(key);
     return taken;
   }
+}
+
+function selected(ids: string[], which: EscalationSelection): readonly string[] {
+  if (which === 'all') return ids;
+  if ('prefixes' in which) {
+    const { prefixes } = which;
+    return ids.filter((id) => prefixes.some((prefix) => id.startsWith(prefix)));
+  }
+  return which;
 }
 
 /**

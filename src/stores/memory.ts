@@ -10,6 +10,9 @@ import {
   type ClaimResult,
   type CooldownClaim,
   type CooldownStore,
+  type EscalationSelection,
+  markerOf,
+  type RecordTransitionOptions,
   StoreClosedError,
   submittedAtMs,
 } from './cooldown-store.js';
@@ -153,13 +156,21 @@ export class MemoryCooldownStore implements CooldownStore {
   async recordTransition(
     remediation: Remediation,
     entry: RemediationEntry,
-    options: { retentionMs: number; auditMaxLen: number },
+    options: RecordTransitionOptions,
   ): Promise<boolean> {
     this.assertOpen();
     const submittedAt = submittedAtMs(remediation);
-    if (!this.remediations.record(asStored(remediation), submittedAt, options.retentionMs, this.now())) return false;
-    this.decisions.push(asStored(entry), options.auditMaxLen);
-    return true;
+    const marker = markerOf(remediation, options);
+    const outcome = this.remediations.record(
+      asStored(remediation),
+      submittedAt,
+      options.retentionMs,
+      this.now(),
+      marker,
+      options.token,
+    );
+    if (outcome === 'recorded') this.decisions.push(asStored(entry), options.auditMaxLen);
+    return outcome !== 'refused';
   }
 
   async listRemediations(limit: number, state?: RemediationState): Promise<Remediation[]> {
@@ -187,9 +198,9 @@ export class MemoryCooldownStore implements CooldownStore {
     return this.escalations.open(key, id, asStored(alert), ttlMs, this.now());
   }
 
-  async closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]> {
+  async closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]> {
     this.assertOpen();
-    return this.escalations.close(key, ids, this.now());
+    return this.escalations.close(key, which, this.now());
   }
 
   async ping(): Promise<void> {

@@ -13,29 +13,42 @@ import type { Redis } from 'ioredis';
 /**
  * KEYS[1] the marker of one Workflow and state, KEYS[2] the Workflow's record, KEYS[3] the index
  * of remediations (sorted by submittedAt), KEYS[4] the audit stream.
- * ARGV[1] the remediation JSON, ARGV[2] the rank of its state, ARGV[3] the retention in ms,
+ * ARGV[1] the remediation JSON, ARGV[2] its state, ARGV[3] the retention in ms,
  * ARGV[4] submittedAt (epoch ms), ARGV[5] the Workflow, ARGV[6] the oldest submittedAt kept in
- * the index, ARGV[7] the audit entry JSON, ARGV[8] the audit stream's approximate cap, then
- * pairs of state and rank (STATE_RANK, from TypeScript).
- * Answers 1 when this call recorded the transition, 0 when the marker was set already or the
- * stored record is further along. The marker stays set either way: a lagging replica that sees
- * the old state again is refused at once.
+ * the index, ARGV[7] the audit entry JSON, ARGV[8] the audit stream's approximate cap, ARGV[9]
+ * what the marker of a recorded state holds (the token, or '1'), ARGV[10] the caller's token ('' without
+ * one), ARGV[11] the marker of a refused state, then triples of state, rank and 1 for a final
+ * state (STATE_RANK and FINAL_STATES, from TypeScript).
+ * Answers 1 when this call recorded the transition, or when the marker holds the caller's token
+ * (a retry whose first reply was lost: nothing is written again); 0 when another call set the
+ * marker, or when the stored record is further along or final in another state. A refused state
+ * sets its marker too: a lagging replica that sees the old state again is refused at once.
  */
 const RECORD_TRANSITION_LUA = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then
+local held = redis.call('GET', KEYS[1])
+if held then
+  if ARGV[10] ~= '' and held == ARGV[10] then
+    return 1
+  end
   return 0
 end
 local rank = {}
-for i = 9, #ARGV - 1, 2 do
+local final = {}
+for i = 12, #ARGV - 2, 3 do
   rank[ARGV[i]] = tonumber(ARGV[i + 1])
+  final[ARGV[i]] = ARGV[i + 2] == '1'
 end
 local stored = redis.call('GET', KEYS[2])
 if stored then
   local ok, record = pcall(cjson.decode, stored)
-  if ok and type(record) == 'table' and rank[record.state] and rank[record.state] > tonumber(ARGV[2]) then
-    return 0
+  if ok and type(record) == 'table' and rank[record.state] then
+    if rank[record.state] > rank[ARGV[2]] or (final[record.state] and record.state ~= ARGV[2]) then
+      redis.call('SET', KEYS[1], ARGV[11], 'PX', ARGV[3])
+      return 0
+    end
   end
 end
+redis.call('SET', KEYS[1], ARGV[9], 'PX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
@@ -99,8 +112,9 @@ return 1
 `;
 
 /**
- * KEYS[1] the escalations of one cooldown key; ARGV[1] now (epoch ms), ARGV[2] 'all' or 'ids',
- * then the ids. Takes each field named (every field for 'all') out of the hash and answers the
+ * KEYS[1] the escalations of one cooldown key; ARGV[1] now (epoch ms), ARGV[2] 'all', 'ids' or
+ * 'prefixes', then the ids or the prefixes. Takes each field named (every field for 'all', every
+ * field whose id starts with one of the prefixes for 'prefixes') out of the hash and answers the
  * JSON of those that had not expired, so each is resolved by exactly one caller. Expired fields
  * named are dropped too.
  */
@@ -109,6 +123,15 @@ local now = tonumber(ARGV[1])
 local ids = {}
 if ARGV[2] == 'all' then
   ids = redis.call('HKEYS', KEYS[1])
+elseif ARGV[2] == 'prefixes' then
+  for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+    for i = 3, #ARGV do
+      if string.sub(id, 1, #ARGV[i]) == ARGV[i] then
+        ids[#ids + 1] = id
+        break
+      end
+    end
+  end
 else
   for i = 3, #ARGV do
     ids[#ids + 1] = ARGV[i]
@@ -140,7 +163,12 @@ export interface RemediationCommands {
   forgetRemediations(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
   addAttempt(key: string, at: number, workflow: string, agedOut: number, windowMs: number): Promise<number>;
   openEscalation(key: string, id: string, value: string, now: number, ttlMs: number): Promise<number>;
-  closeEscalations(key: string, now: number, mode: 'all' | 'ids', ...ids: string[]): Promise<string[]>;
+  closeEscalations(
+    key: string,
+    now: number,
+    mode: 'all' | 'ids' | 'prefixes',
+    ...idsOrPrefixes: string[]
+  ): Promise<string[]>;
 }
 
 export function defineRemediationScripts(client: Redis): void {

@@ -1,12 +1,14 @@
 import {
   type Attempt,
   type EscalationAlert,
+  FINAL_STATES,
   REMEDIATION_STATES,
   type Remediation,
   type RemediationEntry,
   type RemediationState,
   STATE_RANK,
 } from '../remediation/model.js';
+import { type EscalationSelection, REFUSED_MARKER, type RecordTransitionOptions } from './cooldown-store.js';
 import type { RemediationCommands } from './redis-remediation-scripts.js';
 import { positiveMs } from './redis-values.js';
 
@@ -23,8 +25,8 @@ const MAX_SCANNED = 10_000;
 const MIN_PAGE = 100;
 const MAX_PAGE = 1_000;
 
-/** STATE_RANK as script arguments: state, rank, state, rank, … */
-const RANK_ARGS = Object.entries(STATE_RANK).flat();
+/** STATE_RANK and FINAL_STATES as script arguments: state, rank, 1 when final (else 0), … */
+const STATE_ARGS = REMEDIATION_STATES.flatMap((state) => [state, STATE_RANK[state], FINAL_STATES.has(state) ? 1 : 0]);
 
 /**
  * The closed loop's part of the Redis store (SPEC §9): remediations, attempts and escalations.
@@ -38,12 +40,16 @@ export class RedisRemediations {
     private readonly now: () => number,
   ) {}
 
-  /** `submittedAt`: the remediation's, in epoch ms (submittedAtMs), read before the store is asked. */
+  /**
+   * `submittedAt`: the remediation's, in epoch ms (submittedAtMs); `marker`: what a recorded
+   * state's marker holds (markerOf). Both read before the store is asked.
+   */
   async recordTransition(
     remediation: Remediation,
     submittedAt: number,
+    marker: string,
     entry: RemediationEntry,
-    options: { retentionMs: number; auditMaxLen: number },
+    options: RecordTransitionOptions,
   ): Promise<boolean> {
     const retentionMs = positiveMs(options.retentionMs);
     const recorded = await this.client.recordTransition(
@@ -52,14 +58,17 @@ export class RedisRemediations {
       this.indexKey(),
       this.decisionsKey(),
       JSON.stringify(remediation),
-      STATE_RANK[remediation.state],
+      remediation.state,
       retentionMs,
       submittedAt,
       remediation.workflow,
       this.now() - retentionMs,
       JSON.stringify(entry),
       Math.max(0, Math.floor(options.auditMaxLen)),
-      ...RANK_ARGS,
+      marker,
+      options.token ?? '',
+      REFUSED_MARKER,
+      ...STATE_ARGS,
     );
     return recorded === 1;
   }
@@ -125,12 +134,15 @@ export class RedisRemediations {
     return (await this.client.openEscalation(this.escalationsKey(key), id, field, now, ttl)) === 1;
   }
 
-  async closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]> {
-    if (ids !== 'all' && ids.length === 0) return [];
-    const taken =
-      ids === 'all'
-        ? await this.client.closeEscalations(this.escalationsKey(key), this.now(), 'all')
-        : await this.client.closeEscalations(this.escalationsKey(key), this.now(), 'ids', ...ids);
+  async closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]> {
+    const [mode, args] =
+      which === 'all'
+        ? (['all', []] as const)
+        : 'prefixes' in which
+          ? (['prefixes', which.prefixes] as const)
+          : (['ids', which] as const);
+    if (mode !== 'all' && args.length === 0) return [];
+    const taken = await this.client.closeEscalations(this.escalationsKey(key), this.now(), mode, ...args);
     return taken.flatMap((field) => {
       const alert = parseEscalation(field);
       return alert ? [alert] : [];

@@ -13,6 +13,9 @@ import {
   type ClaimResult,
   type CooldownClaim,
   type CooldownStore,
+  type EscalationSelection,
+  markerOf,
+  type RecordTransitionOptions,
   StoreClosedError,
   StoreUnavailableError,
   submittedAtMs,
@@ -231,11 +234,12 @@ export class RedisCooldownStore implements CooldownStore {
   async recordTransition(
     remediation: Remediation,
     entry: RemediationEntry,
-    options: { retentionMs: number; auditMaxLen: number },
+    options: RecordTransitionOptions,
   ): Promise<boolean> {
     const submittedAt = submittedAtMs(remediation);
+    const marker = markerOf(remediation, options);
     return this.run('recordTransition', () =>
-      this.remediations.recordTransition(remediation, submittedAt, entry, options),
+      this.remediations.recordTransition(remediation, submittedAt, marker, entry, options),
     );
   }
 
@@ -259,8 +263,8 @@ export class RedisCooldownStore implements CooldownStore {
     return this.run('openEscalation', () => this.remediations.openEscalation(key, id, alert, ttlMs));
   }
 
-  async closeEscalations(key: string, ids: readonly string[] | 'all'): Promise<EscalationAlert[]> {
-    return this.run('closeEscalations', () => this.remediations.closeEscalations(key, ids));
+  async closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]> {
+    return this.run('closeEscalations', () => this.remediations.closeEscalations(key, which));
   }
 
   async ping(): Promise<void> {

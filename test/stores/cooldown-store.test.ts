@@ -470,6 +470,18 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
         assert.deepEqual(await store.listDecisions(10), [transitionOf(failed)]);
       });
 
+      it('never replaces a final state: unknown after succeeded is refused, and succeeded stays', async () => {
+        const store = await open();
+        const succeeded = remediation('wf-1', 'succeeded');
+        assert.equal(await store.recordTransition(succeeded, transitionOf(succeeded), RETENTION), true);
+        // Another replica's relist found the Workflow deleted, with its stale running copy.
+        const unknown = { ...remediation('wf-1', 'unknown'), message: 'deleted before it completed' };
+        assert.equal(await store.recordTransition(unknown, transitionOf(unknown), RETENTION), false);
+        assert.equal(await store.recordTransition(unknown, transitionOf(unknown), RETENTION), false, 'and again');
+        assert.deepEqual(await store.getRemediation('argo/wf-1'), succeeded);
+        assert.deepEqual(await store.listDecisions(10), [transitionOf(succeeded)], 'one audit entry, the final state');
+      });
+
       it('moves forward through the states, each recorded with its own audit entry', async () => {
         const store = await open();
         const states: RemediationState[] = ['pending', 'awaiting_approval', 'running', 'succeeded'];
@@ -483,6 +495,68 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
           entries.map((entry) => ('state' in entry ? entry.state : undefined)),
           [...states].reverse(),
         );
+      });
+
+      it('answers true again to a retry with the same token, writing nothing a second time', async () => {
+        const store = await open();
+        const running = remediation('wf-1', 'running');
+        const retried = { ...running, message: 'seen again' };
+        assert.equal(
+          await store.recordTransition(running, transitionOf(running), { ...RETENTION, token: 't-1' }),
+          true,
+        );
+        assert.equal(
+          await store.recordTransition(retried, transitionOf(retried), { ...RETENTION, token: 't-1' }),
+          true,
+        );
+        assert.deepEqual(await store.getRemediation('argo/wf-1'), running, "the record is the first call's");
+        assert.deepEqual(await store.listDecisions(10), [transitionOf(running)], 'one audit entry');
+        assert.equal(
+          await store.recordTransition(running, transitionOf(running), { ...RETENTION, token: 't-2' }),
+          false,
+        );
+        assert.equal(await store.recordTransition(running, transitionOf(running), RETENTION), false, 'nor without one');
+        // Still the recording call's after the remediation moved on: true, and failed stays.
+        const failed = remediation('wf-1', 'failed');
+        assert.equal(await store.recordTransition(failed, transitionOf(failed), RETENTION), true);
+        assert.equal(
+          await store.recordTransition(running, transitionOf(running), { ...RETENTION, token: 't-1' }),
+          true,
+        );
+        assert.deepEqual(await store.getRemediation('argo/wf-1'), failed);
+        assert.equal((await store.listDecisions(10)).length, 2);
+      });
+
+      it('refuses the retry of a refused call again, token or not', async () => {
+        const store = await open();
+        const failed = remediation('wf-1', 'failed');
+        await store.recordTransition(failed, transitionOf(failed), RETENTION);
+        const running = remediation('wf-1', 'running');
+        assert.equal(
+          await store.recordTransition(running, transitionOf(running), { ...RETENTION, token: 't-1' }),
+          false,
+        );
+        assert.equal(
+          await store.recordTransition(running, transitionOf(running), { ...RETENTION, token: 't-1' }),
+          false,
+        );
+        assert.deepEqual(await store.getRemediation('argo/wf-1'), failed);
+        assert.deepEqual(await store.listDecisions(10), [transitionOf(failed)]);
+      });
+
+      it('refuses an empty token, naming the Workflow, and stores nothing', async () => {
+        const store = await open();
+        const running = remediation('wf-1', 'running');
+        await assert.rejects(
+          store.recordTransition(running, transitionOf(running), { ...RETENTION, token: '' }),
+          (error: Error) => {
+            assert.ok(error instanceof RangeError, 'not a store outage');
+            assert.match(error.message, /argo\/wf-1.*token.*empty/);
+            return true;
+          },
+        );
+        assert.equal(await store.getRemediation('argo/wf-1'), null);
+        assert.equal(await store.recordTransition(running, transitionOf(running), RETENTION), true, 'no marker set');
       });
 
       it('answers null for a Workflow it never recorded', async () => {
@@ -644,6 +718,36 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
         ]);
         assert.deepEqual(await store.closeEscalations('k', 'all'), []);
         assert.deepEqual(await store.closeEscalations('other', 'all'), [escalation('wf-3')]);
+      });
+
+      it('closes the escalations whose id starts with a prefix given, and leaves the others firing', async () => {
+        const store = await open();
+        for (const id of ['failed:a', 'failed:b', 'approval:c', 'exhausted']) {
+          assert.equal(await store.openEscalation('k', id, escalation(id), LONG_MS), true, id);
+        }
+        await store.openEscalation('other', 'failed:d', escalation('failed:d'), LONG_MS);
+        assert.deepEqual(byWorkflow(await store.closeEscalations('k', { prefixes: ['failed:', 'exhausted'] })), [
+          escalation('exhausted'),
+          escalation('failed:a'),
+          escalation('failed:b'),
+        ]);
+        assert.equal(
+          await store.openEscalation('k', 'approval:c', escalation('approval:c'), LONG_MS),
+          false,
+          'still open',
+        );
+        assert.deepEqual(await store.closeEscalations('k', { prefixes: [] }), []);
+        assert.deepEqual(await store.closeEscalations('k', 'all'), [escalation('approval:c')]);
+        assert.deepEqual(await store.closeEscalations('other', 'all'), [escalation('failed:d')], "another key's stays");
+      });
+
+      it('drops expired escalations closed by prefix, without returning them', async () => {
+        const store = await open();
+        await store.openEscalation('k', 'failed:a', escalation('failed:a'), LONG_MS);
+        await store.openEscalation('k', 'failed:b', escalation('failed:b'), 3 * LONG_MS);
+        now += LONG_MS;
+        assert.deepEqual(await store.closeEscalations('k', { prefixes: ['failed:'] }), [escalation('failed:b')]);
+        assert.deepEqual(await store.closeEscalations('k', 'all'), []);
       });
 
       it('counts an escalation past its ttl as not open: it opens again, and closing it returns nothing', async () => {

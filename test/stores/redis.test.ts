@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import type { Remediation, RemediationEntry } from '../../src/remediation/model.js';
 import { type CooldownClaim, StoreUnavailableError } from '../../src/stores/cooldown-store.js';
 import { RedisCooldownStore, type StoreLogger } from '../../src/stores/redis.js';
 import { auditRecord } from '../support/records.js';
@@ -15,6 +16,22 @@ const POLL_MS = 25;
 const RECOVERY_BOUND_MS = 8_000;
 
 const claim: CooldownClaim = { workflowName: 'wf-1', fingerprint: 'fp-1', state: 'pending', claimedAt: 1 };
+
+function failed(name: string): Remediation {
+  return {
+    workflow: `argo/${name}`,
+    rule: 'pod-crash',
+    cooldownKey: 'pod-crash:shop/checkout',
+    target: 'shop/checkout-7d9f',
+    state: 'failed',
+    submittedAt: new Date(1_700_000_000_000).toISOString(),
+  };
+}
+
+function entryOf(changed: Remediation): RemediationEntry {
+  const { workflow, rule, cooldownKey, target, state } = changed;
+  return { kind: 'remediation', workflow, rule, cooldownKey, target, state, at: changed.submittedAt, replica: 'r' };
+}
 
 interface LogLine {
   level: 'warn' | 'error';
@@ -195,6 +212,37 @@ describe('RedisCooldownStore against a real redis-server', () => {
       } finally {
         server.resume();
       }
+    });
+  });
+
+  describe('when the reply to a recorded state change is lost', () => {
+    it('answers true to the retry with the same token, and the change has one audit entry', async () => {
+      const store = open();
+      const options = { retentionMs: 60_000, auditMaxLen: 100 };
+      // Redis caches the script now: the paused call is sent as EVALSHA that runs once resumed.
+      const earlier = failed('wf-earlier');
+      assert.equal(await store.recordTransition(earlier, entryOf(earlier), options), true);
+      const lost = failed('wf-1');
+      server.pause();
+      try {
+        await assert.rejects(
+          store.recordTransition(lost, entryOf(lost), { ...options, token: 'replica-a:1' }),
+          StoreUnavailableError,
+        );
+      } finally {
+        server.resume();
+      }
+      const deadline = Date.now() + RECOVERY_BOUND_MS;
+      while ((await store.getRemediation(lost.workflow).catch(() => null)) === null && Date.now() < deadline) {
+        await delay(POLL_MS);
+      }
+      assert.deepEqual(await store.getRemediation(lost.workflow), lost, 'the script ran after the client gave up');
+      assert.equal(await store.recordTransition(lost, entryOf(lost), { ...options, token: 'replica-a:1' }), true);
+      assert.equal(await store.recordTransition(lost, entryOf(lost), { ...options, token: 'replica-b:1' }), false);
+      const entries = (await store.listDecisions(10)).filter(
+        (entry) => 'workflow' in entry && entry.workflow === lost.workflow,
+      );
+      assert.deepEqual(entries, [entryOf(lost)], 'one audit entry');
     });
   });
 
