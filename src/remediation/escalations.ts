@@ -8,7 +8,7 @@ import {
   remediationFailed,
 } from '../escalation/alerts.js';
 import { AnnotationKey, type WatchedWorkflow } from '../kube/workflow.js';
-import type { CooldownStore } from '../stores/cooldown-store.js';
+import type { CooldownStore, EscalationSelection } from '../stores/cooldown-store.js';
 import type { EscalationAlert } from './model.js';
 import { createdAt, type Observed } from './state.js';
 
@@ -99,8 +99,8 @@ export class Escalations {
     if (opened) this.deps.sender.fire(alert, context);
   }
 
-  /** Resolves the firing escalations of the subject's key with these ids (or all of them). */
-  async close(subject: EscalationSubject, ids: readonly string[] | 'all'): Promise<void> {
+  /** Resolves the firing escalations of the subject's key with these ids (or prefixes, or all of them). */
+  async close(subject: EscalationSubject, ids: EscalationSelection): Promise<void> {
     let closed: EscalationAlert[];
     try {
       closed = await this.deps.store.closeEscalations(subject.cooldownKey, ids);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Alert } from '../alert.js';
 import { KubeApiError } from '../kube/http.js';
@@ -43,6 +44,12 @@ export const escalationId = {
  */
 export class RemediationTracker {
   private readonly seen = new Map<string, RemediationState>();
+  /**
+   * The token of each state change this replica has tried to record and not yet heard back about:
+   * a call whose reply was lost (the script ran, the client timed out) is retried with it, and the
+   * store answers true again, so the change is counted and escalated by the replica that recorded it.
+   */
+  private readonly tokens = new Map<string, string>();
 
   constructor(private readonly deps: TrackerDeps) {}
 
@@ -74,6 +81,9 @@ export class RemediationTracker {
     // Forget what the cache no longer holds (deleted while this replica was not watching).
     const present = new Set(workflows.map(workflowId));
     for (const id of this.seen.keys()) if (!present.has(id)) this.seen.delete(id);
+    for (const attempt of this.tokens.keys()) {
+      if (!present.has(attempt.slice(0, attempt.lastIndexOf(' ')))) this.tokens.delete(attempt);
+    }
   }
 
   /** Stops a Workflow still awaiting approval once its approval_timeout is up; true when it did. */
@@ -143,6 +153,9 @@ export class RemediationTracker {
       final && created !== undefined && remediation.finishedAt
         ? Math.max(0, (Date.parse(remediation.finishedAt) - created) / 1000)
         : undefined;
+    const attempt = `${remediation.workflow} ${observed.state}`;
+    const token = this.tokens.get(attempt) ?? `${deps.settings.replica}:${randomUUID()}`;
+    this.tokens.set(attempt, token);
     const recorded = await deps.store.recordTransition(
       remediation,
       {
@@ -158,8 +171,9 @@ export class RemediationTracker {
         at: new Date(now).toISOString(),
         replica: deps.settings.replica,
       },
-      { retentionMs: RETENTION_MS, auditMaxLen: deps.settings.auditMaxLen },
+      { retentionMs: RETENTION_MS, auditMaxLen: deps.settings.auditMaxLen, token },
     );
+    this.tokens.delete(attempt);
     if (!recorded) return;
     const level = observed.state === 'failed' || observed.state === 'unknown' ? 'warn' : 'info';
     deps.logger[level](
@@ -201,8 +215,9 @@ export class RemediationTracker {
     if (observed.state === 'failed' || observed.state === 'unknown') {
       await escalations.open(subject, escalationId.failed(id), escalations.failed(subject, observed));
     } else if (observed.state === 'succeeded') {
-      // The key healed: its failures and its spent budget are resolved.
-      await escalations.close(subject, 'all');
+      // The key healed: its failures and its spent budget are resolved; another Workflow of it
+      // that still awaits approval still does.
+      await escalations.close(subject, { prefixes: [escalationId.failed(''), escalationId.exhausted] });
     }
   }
 }

@@ -171,6 +171,45 @@ describe('the remediation tracker', () => {
     ]);
   });
 
+  it("leaves another Workflow's approval asked for when an older one of the key succeeds", async () => {
+    const { tracker } = replica(store, sent, now);
+    const waiting = workflow('wf-new', {
+      spec: { suspend: true },
+      annotations: { [AnnotationKey.ApprovalTimeout]: '3600' },
+    });
+    await tracker.observe(waiting, false);
+    await tracker.observe(phase(workflow('wf-failed'), 'Failed'), false);
+    await tracker.observe(phase(workflow('wf-old'), 'Succeeded'), false);
+    assert.deepEqual(
+      sent.map((s) => `${s.action} ${s.alertname} ${s.workflow}`),
+      [
+        'fire KubeSentinelApprovalRequired wf-new',
+        'fire KubeSentinelRemediationFailed wf-failed',
+        'resolve KubeSentinelRemediationFailed wf-failed',
+      ],
+    );
+  });
+
+  it('escalates once a state change whose reply was lost (the store recorded it, the client timed out)', async () => {
+    const { tracker } = replica(store, sent, now);
+    const original = store.recordTransition.bind(store);
+    let lose = true;
+    store.recordTransition = async (...args) => {
+      const recorded = await original(...args);
+      if (lose) {
+        lose = false;
+        const { StoreUnavailableError } = await import('../../src/stores/cooldown-store.js');
+        throw new StoreUnavailableError('command timed out');
+      }
+      return recorded;
+    };
+    const failed = phase(workflow('wf-1'), 'Failed', 'boom');
+    await tracker.observe(failed, false);
+    assert.deepEqual(sent, []);
+    await tracker.sweep([failed]);
+    assert.deepEqual(sent, [{ action: 'fire', alertname: 'KubeSentinelRemediationFailed', workflow: 'wf-1' }]);
+  });
+
   it('records unknown and escalates when a Workflow is deleted before it finished', async () => {
     const { tracker, metrics } = replica(store, sent, now);
     const running = phase(workflow('wf-1'), 'Running');
