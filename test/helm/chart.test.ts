@@ -1712,7 +1712,13 @@ describe('NOTES.txt', () => {
       notes,
       /NOTE: no Redis .*: one replica, whose cooldowns, rate limit\nand audit trail live in its memory/,
     );
-    assert.match(await renderNotes(['knative.enabled=true']), /forgotten when the pod is replaced or scales to zero/);
+    const knative = await renderNotes(['knative.enabled=true']);
+    assert.match(knative, /forgotten when the pod is replaced or scales to zero/);
+    assert.match(knative, /knative\.minScale is 0: while scaled to zero nothing watches the Workflows/);
+    assert.doesNotMatch(
+      await renderNotes(['knative.enabled=true', 'knative.minScale=1']),
+      /nothing watches the Workflows/,
+    );
   });
 
   it('warns about neither once a token and Redis are set', async () => {
