@@ -57,10 +57,21 @@ export interface WorkflowInformerOptions {
 
 /** A watch that ends by itself this soon, having sent nothing, counts as a failure (a proxy cutting streams). */
 const MIN_QUIET_WATCH_MS = 1000;
+/**
+ * The server ends each watch after this and it is renewed from the last resourceVersion (no
+ * list). Short, because a connection that stalls without closing (a proxy holding it open) is
+ * only noticed at this plus WATCH_DEADLINE_GRACE_MS.
+ */
+const DEFAULT_WATCH_TIMEOUT_SECONDS = 120;
+/** A list page that has not answered by then is given up and tried again after a backoff. */
+const LIST_TIMEOUT_MS = 60_000;
 /** A watch still open this long after its timeoutSeconds has lost its connection without being told. */
 const WATCH_DEADLINE_GRACE_MS = 60_000;
 
 const defaultSleep = (ms: number, signal: AbortSignal): Promise<void> => delay(ms, undefined, { signal });
+
+/** The API server answered the watch, but not with a watch that works. */
+class WatchRefused extends Error {}
 
 function isGone(error: unknown): boolean {
   return error instanceof KubeApiError && error.code === 410;
@@ -79,7 +90,19 @@ export class WorkflowInformer {
   private running: Promise<void> | undefined;
   private stopped = false;
   private listed = false;
-  private failures = 0;
+  /**
+   * Failed attempts in a row: the API away (lists, or watches that could not connect), and watches
+   * refused (the server answered with an error, or ended them at once). A list that works clears
+   * the first; it says nothing of a watch refused (no watch permission, a proxy that ends every
+   * watch), so only a watch that delivers (an event, a bookmark, a quiet watch that ran its course)
+   * clears the second, and the waits keep growing until one does.
+   */
+  private listFailures = 0;
+  private watchFailures = 0;
+
+  private get failures(): number {
+    return this.listFailures + this.watchFailures;
+  }
   /** Where the next watch starts; null: list first. */
   private from: string | null = null;
   /** An event or bookmark came since the last list: a 410 now is the history moving on, not a loop. */
@@ -89,7 +112,7 @@ export class WorkflowInformer {
 
   constructor(private readonly options: WorkflowInformerOptions) {
     this.selector = options.labelSelector ?? MANAGED_SELECTOR;
-    this.timeoutSeconds = options.watchTimeoutSeconds ?? 300;
+    this.timeoutSeconds = options.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS;
     this.threshold = options.unhealthyAfterFailures ?? 3;
     let resolve = (): void => {};
     let reject = (_error: Error): void => {};
@@ -181,7 +204,11 @@ export class WorkflowInformer {
   }
 
   private failed(what: 'list' | 'watch', error: unknown): void {
-    this.failures += 1;
+    // A watch the server answered with an error, or ended at once, is the watch refused; a watch
+    // that could not reach the server is the API away, which the next list that works disproves.
+    const refused = what === 'watch' && (error instanceof KubeApiError || error instanceof WatchRefused);
+    if (refused) this.watchFailures += 1;
+    else this.listFailures += 1;
     const problem = `${what} of Workflows in ${this.namespace}: ${classifyKubeError(error).reason}`;
     if (!this.listed || this.failures >= this.threshold) {
       this.setHealth({ healthy: false, problem });
@@ -198,11 +225,12 @@ export class WorkflowInformer {
     const again = !this.progressSinceList;
     this.from = null;
     this.progressSinceList = false;
-    if (again) this.failed('watch', new Error('410 Expired right after a list'));
+    if (again) this.failed('watch', new WatchRefused('410 Expired right after a list'));
   }
 
   private async relist(): Promise<void> {
-    const list = await listWorkflows(this.options.request, this.namespace, this.selector, this.abort.signal);
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]);
+    const list = await listWorkflows(this.options.request, this.namespace, this.selector, signal);
     const listed = new Map(list.items.map((workflow) => [workflow.metadata.name, workflow]));
     for (const [name, cached] of this.cache) {
       if (!listed.has(name)) {
@@ -212,9 +240,9 @@ export class WorkflowInformer {
     }
     for (const workflow of list.items) await this.observe(workflow);
     this.from = list.resourceVersion;
-    this.failures = 0;
+    this.listFailures = 0;
     this.progressSinceList = false;
-    this.setHealth({ healthy: true, problem: null });
+    if (this.watchFailures < this.threshold) this.setHealth({ healthy: true, problem: null });
     if (!this.listed) {
       this.listed = true;
       this.syncLatch.resolve();
@@ -245,7 +273,7 @@ export class WorkflowInformer {
         if (this.stopped) return;
         if (!(await this.handle(event))) return;
         events += 1;
-        this.failures = 0;
+        this.delivered();
         this.progressSinceList = true;
       }
     } catch (error) {
@@ -255,8 +283,8 @@ export class WorkflowInformer {
       this.abort.signal.removeEventListener('abort', stop);
     }
     if (events === 0 && now() - opened < MIN_QUIET_WATCH_MS && !this.stopped) {
-      this.failed('watch', new Error('the API server ended the watch at once'));
-    }
+      this.failed('watch', new WatchRefused('the API server ended the watch at once'));
+    } else if (!this.stopped) this.delivered();
   }
 
   /** One watch event; false when the watch must end (410 Expired). */
@@ -314,6 +342,13 @@ export class WorkflowInformer {
     } catch (error) {
       this.options.onEventError?.(error, event);
     }
+  }
+
+  /** The watch works: every count is cleared, and it is healthy again. */
+  private delivered(): void {
+    this.listFailures = 0;
+    this.watchFailures = 0;
+    if (!this.currentHealth.healthy && this.listed) this.setHealth({ healthy: true, problem: null });
   }
 
   private setHealth(health: WatchHealth): void {

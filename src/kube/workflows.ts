@@ -17,10 +17,11 @@ export interface WorkflowList {
 }
 
 /**
- * Pages of this many keep each answer small (Argo's status of a finished Workflow can run to tens
- * of KiB) while a namespace's few hundred Workflows still take one or two calls.
+ * Pages of this many keep each answer well under the client's 4 MiB limit: Argo keeps the
+ * template spec, the node statuses and the managed fields on a finished Workflow, tens of KiB
+ * each, and failed ones are kept for a day.
  */
-const LIST_PAGE_SIZE = 250;
+const LIST_PAGE_SIZE = 50;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { KubeApiError } from '../../src/kube/http.js';
 import {
   type WatchHealth,
   type WorkflowEvent,
@@ -159,7 +160,7 @@ describe('the Workflow informer', () => {
         ['wf-a', 'wf-b'],
       );
       await kube.waitForWatches(1);
-      assert.deepEqual(listRequests()[0]?.query, { labelSelector: MANAGED_SELECTOR, limit: '250' });
+      assert.deepEqual(listRequests()[0]?.query, { labelSelector: MANAGED_SELECTOR, limit: '50' });
       assert.deepEqual(watchRequests()[0], {
         method: 'GET',
         path: WORKFLOWS,
@@ -168,7 +169,7 @@ describe('the Workflow informer', () => {
           labelSelector: MANAGED_SELECTOR,
           resourceVersion: listedAt,
           allowWatchBookmarks: 'true',
-          timeoutSeconds: '300',
+          timeoutSeconds: '120',
         },
       });
       assert.deepEqual(health, [{ healthy: true, problem: null }]);
@@ -381,6 +382,30 @@ describe('the Workflow informer', () => {
       await running.whenSynced();
       assert.deepEqual(health.at(-1), { healthy: true, problem: null });
       assert.deepEqual(running.health, { healthy: true, problem: null });
+    });
+
+    it('stays unhealthy, waiting longer each time, while lists work but every watch is refused (no watch permission)', async () => {
+      await create('wf-a');
+      const forbidden: WorkflowInformerOptions['watch'] = async function* () {
+        yield* [];
+        throw new KubeApiError(403, '{"kind":"Status","reason":"Forbidden","code":403}', {});
+      };
+      const running = start({ watch: forbidden, backoff: { initialMs: 10, maxMs: 60_000 } });
+      await running.whenSynced();
+      await eventually(() => delays.length >= 8, 'eight failed watches');
+      await running.stop();
+      // Healthy once listed, unhealthy from the third refusal on, and never healthy again in
+      // between though every list worked.
+      assert.deepEqual(
+        health.map((h) => h.healthy),
+        [true, false],
+      );
+      assert.match(health[1]?.problem ?? '', /^watch of Workflows in argo: 403/);
+      assert.ok(
+        delays.every((ms, i) => i === 0 || ms > (delays[i - 1] ?? 0)),
+        `the waits grow: ${delays.join(', ')}`,
+      );
+      assert.ok(listRequests().length >= 2, 'it listed again in between');
     });
 
     it('stays healthy through a dropped connection, turns unhealthy when failures go on, and healthy again when a list succeeds', async () => {

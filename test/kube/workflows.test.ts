@@ -76,16 +76,16 @@ describe('Workflow calls on the project’s HTTP client', () => {
           kind: 'file',
           path: writeKubeconfig(mkdtempSync(join(dir, 'many-')), many.url),
         });
-        for (let index = 0; index < 260; index++) {
+        for (let index = 0; index < 60; index++) {
           await loaded.request('POST', WORKFLOWS, workflow(`wf-${index}`));
         }
         const listedAt = many.resourceVersion;
         const listed = await listWorkflows(loaded.request, 'argo', MANAGED_SELECTOR);
-        assert.equal(listed.items.length, 260);
+        assert.equal(listed.items.length, 60);
         assert.equal(listed.resourceVersion, listedAt);
         const pages = many.requests.filter((request) => request.method === 'GET');
         assert.equal(pages.length, 2);
-        assert.equal(pages[0]?.query.limit, '250');
+        assert.equal(pages[0]?.query.limit, '50');
         assert.ok(pages[1]?.query.continue);
       } finally {
         await many.close();
