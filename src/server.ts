@@ -179,7 +179,12 @@ export async function startServer(
   const templateProblems = config.checkTemplates
     ? await templateReadiness(config, env, () => ruleSet, logger)
     : undefined;
-  const readinessWarnings = () => (rulesWatchProblem === null ? [] : [`rules: ${rulesWatchProblem}`]);
+  // A failing Workflow watch is a warning too: decisions still work, the cluster is then asked
+  // before each create, and what became of the Workflows is recorded once it recovers.
+  const readinessWarnings = () => [
+    ...(rulesWatchProblem === null ? [] : [`rules: ${rulesWatchProblem}`]),
+    ...(closed?.loop.watchProblems() ?? []),
+  ];
   const app = buildApp(config, {
     rules: () => ruleSet,
     store,

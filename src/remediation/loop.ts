@@ -37,6 +37,8 @@ export interface ClosedLoopDeps {
 }
 
 const SWEEP_EVERY_MS = 10_000;
+const RESOLVED_KEPT = 10_000;
+const LOOKUPS_AT_ONCE = 4;
 
 /**
  * SPEC §9 on one replica: a watcher of Kube Sentinel's Workflows per namespace its rules submit
@@ -46,9 +48,18 @@ const SWEEP_EVERY_MS = 10_000;
 export class ClosedLoop implements ClusterRecord {
   private readonly informers = new Map<string, WorkflowInformer>();
   private readonly tracker: RemediationTracker;
-  /** Events of one Workflow are handled in order, one at a time. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Work started in the background (events, stops, lookups): stop() waits for it. */
+  private readonly background = new Set<Promise<unknown>>();
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
+  /**
+   * Source alerts of approval rules that resolved, by fingerprint, until their approval timeout:
+   * a Workflow of one that this replica's watch brings later (created a moment ago on another
+   * replica, or changed when the first stop met a conflict) is stopped then. Bounded: the oldest
+   * are forgotten past RESOLVED_KEPT.
+   */
+  private readonly resolved = new Map<string, number>();
+  /** LISTs for resolved alerts under way; past LOOKUPS_AT_ONCE the remembered fingerprint must do. */
+  private lookups = 0;
   /**
    * Workflows awaiting approval by the fingerprint of their source alert: a storm of resolved
    * alerts looks each one up here instead of scanning every cached Workflow.
@@ -89,7 +100,7 @@ export class ClosedLoop implements ClusterRecord {
         labelSelector: MANAGED_SELECTOR,
         onEvent: (event) => this.enqueue(event.workflow, event.type === 'DELETED'),
         onHealth: (health) => {
-          this.deps.metrics.workflowWatchHealthy.set({ namespace }, health.healthy ? 1 : 0);
+          this.deps.metrics.workflowWatchHealthy.set({ workflow_namespace: namespace }, health.healthy ? 1 : 0);
           if (health.healthy) this.deps.logger.info({ namespace }, 'watching Workflows');
           else this.deps.logger.warn({ namespace, problem: health.problem }, 'Workflow watch failing; retrying');
         },
@@ -99,13 +110,30 @@ export class ClosedLoop implements ClusterRecord {
     }
   }
 
+  /** Stops watching, and waits for what is under way (a state being recorded, a stop, a sweep) so that its escalation is sent before the escalator closes. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.sweepTimer);
     for (const timer of this.deadlines.values()) clearTimeout(timer);
     this.deadlines.clear();
     await Promise.all([...this.informers.values()].map((informer) => informer.stop()));
-    await Promise.allSettled([...this.queues.values()]);
+    await Promise.allSettled([...this.background, this.sweeping]);
+  }
+
+  /** What /readyz warns about: the namespaces whose watch is failing, and why. */
+  watchProblems(): string[] {
+    return [...this.informers.values()]
+      .map((informer) => informer.health)
+      .filter((health) => !health.healthy)
+      .map((health) => health.problem ?? 'Workflow watch failing');
+  }
+
+  /** Runs `work` in the background, logging its failure, and lets stop() wait for it. */
+  private track(work: Promise<unknown>, what: string, workflow?: string): void {
+    const tracked = work
+      .catch((err: unknown) => this.deps.logger.error({ err, ...(workflow ? { workflow } : {}) }, what))
+      .finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
   }
 
   /** Every Workflow the watchers hold. */
@@ -164,25 +192,45 @@ export class ClosedLoop implements ClusterRecord {
 
   /**
    * For the pipeline: a resolved alert stops its remediations awaiting approval (in the
-   * background). This replica's watch may not have seen a Workflow another replica created a
-   * moment ago: when the cache has none and the alert's rule asks for approval, its key's
-   * Workflows are listed.
+   * background). The fingerprint of a resolved alert of an approval rule is remembered until its
+   * approval timeout, so a Workflow of it this replica's watch brings later is stopped then. While
+   * the namespace's watch is not to be trusted (not synced, or failing), the key's Workflows are
+   * listed instead, a few lookups at a time.
    */
   readonly sourceResolved = (alert: Alert, rules: RuleSet): void => {
+    if (this.stopped) return;
     const cached = [...(this.awaiting.get(alert.fingerprint)?.values() ?? [])];
-    const rule = cached.length > 0 ? null : rules.match(alert);
-    if (cached.length === 0 && rule?.remediation.approval !== 'required') return;
-    const found = async (): Promise<WatchedWorkflow[]> => {
-      if (cached.length > 0 || !rule) return cached;
-      const namespace = rule.remediation.params.namespace ?? this.deps.workflowNamespace;
-      return this.listKey(namespace, keyHash(cooldownKey(alert, rule)));
-    };
-    found()
-      .then((workflows) => this.tracker.sourceResolved(alert, workflows))
-      .catch((err: unknown) => {
-        this.deps.logger.error({ err }, 'could not stop the remediations of a resolved alert');
+    if (cached.length > 0) {
+      this.track(this.tracker.sourceResolved(alert.fingerprint, cached), 'could not stop a resolved alert’s Workflow');
+      return;
+    }
+    const rule = rules.match(alert);
+    if (rule?.remediation.approval !== 'required') return;
+    this.resolved.delete(alert.fingerprint);
+    this.resolved.set(alert.fingerprint, this.deps.now() + rule.remediation.approvalTimeoutMs);
+    if (this.resolved.size > RESOLVED_KEPT) this.resolved.delete(this.resolved.keys().next().value ?? '');
+    const namespace = rule.remediation.params.namespace ?? this.deps.workflowNamespace;
+    const informer = this.informers.get(namespace);
+    if ((informer?.synced && informer.health.healthy) || this.lookups >= LOOKUPS_AT_ONCE) return;
+    this.lookups += 1;
+    const lookup = this.listKey(namespace, keyHash(cooldownKey(alert, rule)))
+      .then((workflows) => this.tracker.sourceResolved(alert.fingerprint, workflows))
+      .finally(() => {
+        this.lookups -= 1;
       });
+    this.track(lookup, 'could not stop a resolved alert’s Workflow');
   };
+
+  /** The fingerprint resolved (and not so long ago that its approval would have timed out anyway). */
+  private resolvedSource(workflow: WatchedWorkflow): string | undefined {
+    const fingerprint = workflow.metadata.annotations?.[AnnotationKey.Fingerprint];
+    if (fingerprint === undefined) return undefined;
+    const until = this.resolved.get(fingerprint);
+    if (until === undefined) return undefined;
+    if (until > this.deps.now()) return fingerprint;
+    this.resolved.delete(fingerprint);
+    return undefined;
+  }
 
   /** One sweep over the caches, one at a time; also what tests call instead of waiting for the timer. */
   sweep(): Promise<void> {
@@ -197,16 +245,18 @@ export class ClosedLoop implements ClusterRecord {
 
   private enqueue(workflow: WatchedWorkflow, deleted: boolean): void {
     const id = workflowId(workflow);
-    const previous = this.queues.get(id) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.tracker.observe(workflow, deleted))
-      .catch((err: unknown) => this.deps.logger.error({ err, workflow: id }, 'could not track a Workflow'))
-      .finally(() => {
-        if (this.queues.get(id) === next) this.queues.delete(id);
-      });
-    this.queues.set(id, next);
+    // The tracker handles one Workflow's events in order, one at a time.
+    this.track(this.tracker.observe(workflow, deleted), 'could not track a Workflow', id);
     this.indexAwaiting(workflow, deleted);
     this.scheduleApprovalDeadline(workflow, deleted);
+    const fingerprint = deleted || !awaitsApproval(workflow) ? undefined : this.resolvedSource(workflow);
+    if (fingerprint !== undefined) {
+      this.track(
+        this.tracker.sourceResolved(fingerprint, [workflow]),
+        'could not stop a resolved alert’s Workflow',
+        id,
+      );
+    }
   }
 
   private indexAwaiting(workflow: WatchedWorkflow, deleted: boolean): void {
@@ -226,7 +276,13 @@ export class ClosedLoop implements ClusterRecord {
   /** A Workflow awaiting approval is looked at again the moment its approval_timeout is up. */
   private scheduleApprovalDeadline(workflow: WatchedWorkflow, deleted: boolean): void {
     const id = workflowId(workflow);
-    if (deleted || !awaitsApproval(workflow) || this.deadlines.has(id) || this.stopped) return;
+    if (deleted || !awaitsApproval(workflow)) {
+      // Approved, stopped or gone: nothing to wait for.
+      clearTimeout(this.deadlines.get(id));
+      this.deadlines.delete(id);
+      return;
+    }
+    if (this.deadlines.has(id) || this.stopped) return;
     const seconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
     const created = createdAt(workflow);
     if (!Number.isFinite(seconds) || created === undefined) return;
@@ -238,9 +294,7 @@ export class ClosedLoop implements ClusterRecord {
       // Only this Workflow, as the cache has it now: N approvals due at once are N patches.
       const current = this.informers.get(namespace)?.workflow(name);
       if (!current) return;
-      this.tracker.expire(current).catch((err: unknown) => {
-        this.deps.logger.error({ err, workflow: id }, 'could not stop a Workflow whose approval expired');
-      });
+      this.track(this.tracker.expire(current), 'could not stop a Workflow whose approval expired', id);
     }, delay);
     timer.unref();
     this.deadlines.set(id, timer);

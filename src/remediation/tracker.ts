@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Alert } from '../alert.js';
 import { KubeApiError } from '../kube/http.js';
 import { AnnotationKey, LabelKey, type WatchedWorkflow } from '../kube/workflow.js';
 import type { Metrics } from '../pipeline/metrics.js';
@@ -50,11 +49,28 @@ export class RemediationTracker {
    * store answers true again, so the change is counted and escalated by the replica that recorded it.
    */
   private readonly tokens = new Map<string, string>();
+  /**
+   * What is being done for each Workflow: its watch events, the sweep and a stop all go through
+   * here one at a time, so one state is never recorded (and counted) twice by this replica.
+   */
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: TrackerDeps) {}
 
   /** One watch event. Resolves once the change is recorded (or found recorded); store failures are left for the next sweep. */
-  async observe(workflow: WatchedWorkflow, deleted: boolean): Promise<void> {
+  observe(workflow: WatchedWorkflow, deleted: boolean): Promise<void> {
+    const id = workflowId(workflow);
+    const run = (this.queues.get(id) ?? Promise.resolve()).then(() => this.observeNow(workflow, deleted));
+    const tail = run
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.queues.get(id) === tail) this.queues.delete(id);
+      });
+    this.queues.set(id, tail);
+    return run;
+  }
+
+  private async observeNow(workflow: WatchedWorkflow, deleted: boolean): Promise<void> {
     const id = workflowId(workflow);
     const observed = observe(workflow, deleted);
     if (deleted) this.seen.delete(id);
@@ -95,9 +111,9 @@ export class RemediationTracker {
   }
 
   /** A source alert resolved: its remediations still awaiting approval are stopped. */
-  async sourceResolved(alert: Alert, workflows: readonly WatchedWorkflow[]): Promise<void> {
+  async sourceResolved(fingerprint: string, workflows: readonly WatchedWorkflow[]): Promise<void> {
     for (const workflow of workflows) {
-      if (workflow.metadata.annotations?.[AnnotationKey.Fingerprint] !== alert.fingerprint) continue;
+      if (workflow.metadata.annotations?.[AnnotationKey.Fingerprint] !== fingerprint) continue;
       if (!needsApproval(workflow) || !awaitsApproval(workflow)) continue;
       await this.stop(workflow, 'source alert resolved before approval');
     }

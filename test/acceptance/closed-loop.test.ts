@@ -450,6 +450,32 @@ describe('closing the loop, with three replicas, a real Redis and a real Alertma
     });
   });
 
+  describe('a Workflow watch that fails', () => {
+    it('is a warning in /readyz and a metric, still ready, until it recovers', BOUNDED, async () => {
+      const readiness = async () => {
+        const res = await fetch(`${a.url}/readyz`);
+        return { status: res.status, body: (await res.json()) as { warnings?: string[] } };
+      };
+      await kube.refuseConnections();
+      try {
+        const failing = await eventually(async () => {
+          const answer = await readiness();
+          return answer.body.warnings?.some((w) => /watch of Workflows in argo/.test(w)) ? answer : undefined;
+        }, 'a watch warning in /readyz');
+        assert.equal(failing.status, 200);
+        assert.equal(await metricSum([a], 'kube_sentinel_workflow_watch_healthy', { workflow_namespace: 'argo' }), 0);
+      } finally {
+        await kube.acceptConnections();
+      }
+      await eventually(
+        async () => (((await readiness()).body.warnings ?? []).length === 0 ? true : undefined),
+        'the warning gone once the API answers again',
+        30_000,
+      );
+      assert.equal(await metricSum([a], 'kube_sentinel_workflow_watch_healthy', { workflow_namespace: 'argo' }), 1);
+    });
+  });
+
   describe('Redis loses its data', () => {
     const workloads = Array.from({ length: 20 }, (_, i) => alertOf('SteadyFailure', 'steady', `worker-${i}-0`));
 

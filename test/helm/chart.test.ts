@@ -1599,6 +1599,21 @@ describe('ServiceMonitor and PrometheusRule', () => {
       ],
     ];
 
+    it('warn after 10 minutes of a failing Workflow watch, per pod and watched namespace, linking the runbook', async () => {
+      const alerts = await closedLoopAlerts();
+      const watch = alerts.get('KubeSentinelWorkflowWatchFailing');
+      assert.ok(watch);
+      assert.equal(watch.for, '10m');
+      assert.match(
+        watch.expr,
+        /^min by \(pod, workflow_namespace\) \(kube_sentinel_workflow_watch_healthy\{job="kube-sentinel",namespace="kube-sentinel"\}\) == 0$/,
+      );
+      assert.equal(watch.labels?.severity, 'warning');
+      assert.equal(watch.annotations?.runbook_url, `${runbook}#kubesentinelworkflowwatchfailing`);
+      const text = readFileSync(join(REPO_ROOT, 'docs/runbooks/escalations.md'), 'utf8');
+      assert.match(text, /^### KubeSentinelWorkflowWatchFailing$/m);
+    });
+
     it('page on failed remediations, spent attempt budgets and undelivered escalations, linking the runbook', async () => {
       const alerts = await closedLoopAlerts();
       for (const [alert, series, severity] of expectations) {

@@ -149,6 +149,31 @@ describe('the PrometheusRule in Prometheus', () => {
     );
   });
 
+  it('KubeSentinelWorkflowWatchFailing selects each pod and namespace whose watch is failing, and none once it recovers', async () => {
+    const expr = exprOf(await ruleGroups(), 'KubeSentinelWorkflowWatchFailing');
+    const series = (pod: string, namespace: string) =>
+      `kube_sentinel_workflow_watch_healthy{${SCRAPED},pod="${pod}",workflow_namespace="${namespace}"}`;
+    evaluate(
+      expr,
+      [
+        { series: series('p1', 'argo'), values: '1x9 0x30 1x20' },
+        { series: series('p2', 'argo'), values: '1x9 0x3 1x47' },
+        { series: series('p1', 'ops'), values: '1x60' },
+      ],
+      [
+        { minute: 20, samples: [{ labels: '{pod="p1",workflow_namespace="argo"}', value: 0 }] },
+        {
+          minute: 11,
+          samples: [
+            { labels: '{pod="p1",workflow_namespace="argo"}', value: 0 },
+            { labels: '{pod="p2",workflow_namespace="argo"}', value: 0 },
+          ],
+        },
+        { minute: 45, samples: [] },
+      ],
+    );
+  });
+
   it('KubeSentinelEscalationsUndelivered fires on an escalation given up, not on one sent or only logged', async () => {
     const expr = exprOf(
       await ruleGroups(['escalation.urls={http://alertmanager:9093}']),

@@ -112,6 +112,20 @@ describe('the closed loop of one replica, against the API', () => {
     await loop.stop();
   });
 
+  it('stops a Workflow its watch brings after its alert resolved (created on another replica), without listing', async () => {
+    loop.start();
+    await kube.waitForWatches(1);
+    const listsBefore = kube.requests.filter((r) => r.method === 'GET' && !r.query.watch).length;
+    loop.sourceResolved(alert('api-3', 'resolved'), rules);
+    const workflow = await created('api-3');
+    await eventually(
+      () => (kube.getWorkflow('argo', workflow.metadata.name)?.spec.shutdown === 'Stop' ? true : undefined),
+      'the Workflow stopped when its watch brought it',
+    );
+    await loop.stop();
+    assert.equal(kube.requests.filter((r) => r.method === 'GET' && !r.query.watch).length, listsBefore);
+  });
+
   it('leaves alone the Workflows of other alerts, and alerts whose rule needs no approval', async () => {
     const workflow = await created('api-1');
     loop.sourceResolved(alert('api-2', 'resolved'), rules);

@@ -302,16 +302,9 @@ describe('the remediation tracker', () => {
       const patches: unknown[] = [];
       const { tracker } = replica(store, sent, now, patches);
       await tracker.observe(suspended(), false);
-      const alert = {
-        source: 'api_v2' as const,
-        status: 'resolved' as const,
-        labels: {},
-        annotations: {},
-        fingerprint: 'f1',
-      };
-      await tracker.sourceResolved({ ...alert, fingerprint: 'other' }, [suspended()]);
+      await tracker.sourceResolved('other', [suspended()]);
       assert.equal(patches.length, 0);
-      await tracker.sourceResolved(alert, [suspended()]);
+      await tracker.sourceResolved('f1', [suspended()]);
       assert.equal(patches.length, 1);
       assert.equal((await store.getRemediation('argo/wf-a'))?.message, 'source alert resolved before approval');
     });
