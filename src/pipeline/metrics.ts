@@ -86,7 +86,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     }),
     workflowWatchHealthy: new Gauge({
       name: 'kube_sentinel_workflow_watch_healthy',
-      help: '1 while the Workflows of a namespace are watched (listed and synced), 0 while the watch is failing. The label is workflow_namespace: namespace is the scrape target\'s own.',
+      help: "1 while the Workflows of a namespace are watched (listed and synced), 0 while the watch is failing. The label is workflow_namespace: namespace is the scrape target's own.",
       labelNames: ['workflow_namespace'] as const,
       registers,
     }),
