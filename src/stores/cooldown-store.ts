@@ -21,6 +21,23 @@ export interface CooldownClaim {
   dryRun?: true;
 }
 
+/** A cooldown key as GET /v1/cooldowns lists it. */
+export interface HeldCooldown {
+  key: string;
+  claim: CooldownClaim;
+  /** Epoch ms at which the key expires. */
+  expiresAt: number;
+}
+
+/** listCooldowns never lists more than this many keys at once, whatever limit it is given. */
+export const MAX_LISTED_COOLDOWNS = 1000;
+
+/** The part of a pino logger the stores use. */
+export interface StoreLogger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
 export type ClaimResult = { acquired: true; claim: CooldownClaim } | { acquired: false; existing: CooldownClaim };
 
 export type { AuditEntry, DecisionRecord };
@@ -133,6 +150,29 @@ export interface CooldownStore {
    * dropped, not returned: their alert has ended already.
    */
   closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]>;
+  /**
+   * The cooldown keys held now (pending or committed), at most `limit` (and never more than
+   * MAX_LISTED_COOLDOWNS), each with its claim and when it expires (epoch ms). In no particular
+   * order; a key that expires while listing may be missing, and one that holds no claim is left out.
+   */
+  listCooldowns(limit: number): Promise<HeldCooldown[]>;
+  /**
+   * Ends the cooldown under `key` at once, whatever holds it (a person fixed the workload by hand),
+   * and notes when (`cooldownEndedAt`, kept endedMarkerMs) so that the cluster's Workflows from
+   * before do not hold the key again; then tells every replica (`onCooldownEnded`). Answers the
+   * claim it ended, or null when none was held (the note and the message are sent anyway).
+   */
+  endCooldown(key: string, endedMarkerMs: number): Promise<CooldownClaim | null>;
+  /** Epoch ms at which the cooldown of `key` was last ended by hand, or null. */
+  cooldownEndedAt(key: string): Promise<number | null>;
+  /**
+   * Calls `listener` with each key any replica ends, this one included (pub/sub in Redis), never
+   * from within the call that ended it; and with null when messages may have been missed (Redis: each
+   * time the subscription is up, the first time and after it was lost): forget everything then.
+   * A listener that throws is logged, and the others still hear. Returns a function that stops
+   * listening.
+   */
+  onCooldownEnded(listener: (key: string | null) => void): () => void;
   /** Resolves when the backend answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -11,15 +11,24 @@ import {
   type CooldownClaim,
   type CooldownStore,
   type EscalationSelection,
+  type HeldCooldown,
+  MAX_LISTED_COOLDOWNS,
   markerOf,
   type RecordTransitionOptions,
   StoreClosedError,
+  type StoreLogger,
   submittedAtMs,
 } from './cooldown-store.js';
 import { AttemptBook, EscalationBook, RemediationBook } from './memory-remediations.js';
 
 interface HeldClaim {
   claim: CooldownClaim;
+  expiresAt: number;
+}
+
+/** When a cooldown was ended by hand, kept until expiresAt. */
+interface EndedMarker {
+  at: number;
   expiresAt: number;
 }
 
@@ -45,6 +54,10 @@ export class MemoryCooldownStore implements CooldownStore {
   private readonly remediations: RemediationBook;
   private readonly attempts = new AttemptBook();
   private readonly escalations = new EscalationBook();
+  private readonly endedMarkers = new Map<string, EndedMarker>();
+  /** One entry per call of onCooldownEnded, so a listener added twice is stopped once per stop. */
+  private readonly endedListeners = new Set<{ heard: (key: string | null) => void }>();
+  private readonly logger: StoreLogger | undefined;
   /**
    * Expired keys are purged when touched; keys never touched again would stay forever, so a
    * full sweep runs whenever the map has doubled since the last one (amortised O(1) per write).
@@ -52,9 +65,13 @@ export class MemoryCooldownStore implements CooldownStore {
   private sweepThreshold = MIN_SWEEP_THRESHOLD;
   private closed = false;
 
-  /** maxRemediations: how many remediations are kept at most (MAX_REMEDIATIONS by default), the oldest submitted dropped first. */
-  constructor(options: { now?: () => number; maxRemediations?: number } = {}) {
+  /**
+   * maxRemediations: how many remediations are kept at most (MAX_REMEDIATIONS by default), the
+   * oldest submitted dropped first. logger: where a listener of ended cooldowns that throws is told.
+   */
+  constructor(options: { now?: () => number; maxRemediations?: number; logger?: StoreLogger } = {}) {
     this.now = options.now ?? Date.now;
+    this.logger = options.logger;
     this.remediations = new RemediationBook(options.maxRemediations);
   }
 
@@ -203,12 +220,73 @@ export class MemoryCooldownStore implements CooldownStore {
     return this.escalations.close(key, which, this.now());
   }
 
+  async listCooldowns(limit: number): Promise<HeldCooldown[]> {
+    this.assertOpen();
+    const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
+    const listed: HeldCooldown[] = [];
+    for (const key of this.claims.keys()) {
+      if (!(listed.length < wanted)) break;
+      const held = this.live(key);
+      if (held) listed.push({ key, claim: { ...held.claim }, expiresAt: held.expiresAt });
+    }
+    return listed;
+  }
+
+  async endCooldown(key: string, endedMarkerMs: number): Promise<CooldownClaim | null> {
+    this.assertOpen();
+    const now = this.now();
+    const held = this.live(key);
+    this.claims.delete(key);
+    // Ends by hand are rare: looking through every marker on each costs nothing.
+    for (const [ended, marker] of this.endedMarkers) {
+      if (marker.expiresAt <= now) this.endedMarkers.delete(ended);
+    }
+    this.endedMarkers.set(key, { at: now, expiresAt: now + endedMarkerMs });
+    // After this call has answered, as a message from Redis comes.
+    queueMicrotask(() => this.tellEnded(key));
+    return held ? { ...held.claim } : null;
+  }
+
+  async cooldownEndedAt(key: string): Promise<number | null> {
+    this.assertOpen();
+    const marker = this.endedMarkers.get(key);
+    if (!marker) return null;
+    if (marker.expiresAt <= this.now()) {
+      this.endedMarkers.delete(key);
+      return null;
+    }
+    return marker.at;
+  }
+
+  /** Nothing is ever missed in one process: the listeners never hear null. */
+  onCooldownEnded(listener: (key: string | null) => void): () => void {
+    if (this.closed) return () => {};
+    const entry = { heard: listener };
+    this.endedListeners.add(entry);
+    return () => {
+      this.endedListeners.delete(entry);
+    };
+  }
+
   async ping(): Promise<void> {
     this.assertOpen();
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.endedListeners.clear();
+  }
+
+  private tellEnded(key: string): void {
+    for (const entry of [...this.endedListeners]) {
+      // Stopped by an earlier listener of this same end.
+      if (!this.endedListeners.has(entry)) continue;
+      try {
+        entry.heard(key);
+      } catch (error) {
+        this.logger?.error({ err: error, key }, 'a listener of ended cooldowns failed');
+      }
+    }
   }
 
   private assertOpen(): void {

@@ -4,6 +4,7 @@
  * turn); release and the rate slot take one key.
  */
 import type { Redis } from 'ioredis';
+import { type CooldownCommands, defineCooldownScripts } from './redis-cooldowns.js';
 import { defineRemediationScripts, type RemediationCommands } from './redis-remediation-scripts.js';
 
 /**
@@ -117,9 +118,10 @@ end
 return 1
 `;
 
-/** The client with the scripts above (and the remediation scripts) as commands. */
+/** The client with the scripts above (and the remediation and cooldown scripts) as commands. */
 export type ScriptedRedis = Redis &
-  RemediationCommands & {
+  RemediationCommands &
+  CooldownCommands & {
     cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
     appendDecisions(stream: string, maxLen: number, ...records: string[]): Promise<number>;
     cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
@@ -138,4 +140,5 @@ export function defineScripts(client: Redis): void {
   client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });
   client.defineCommand('returnRateSlot', { numberOfKeys: 1, lua: RETURN_RATE_SLOT_LUA });
   defineRemediationScripts(client);
+  defineCooldownScripts(client);
 }

@@ -14,22 +14,21 @@ import {
   type CooldownClaim,
   type CooldownStore,
   type EscalationSelection,
+  type HeldCooldown,
   markerOf,
   type RecordTransitionOptions,
   StoreClosedError,
+  type StoreLogger,
   StoreUnavailableError,
   submittedAtMs,
 } from './cooldown-store.js';
+import { RedisCooldowns } from './redis-cooldowns.js';
 import { describeRedisError } from './redis-errors.js';
 import { RedisRemediations } from './redis-remediations.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
 import { parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
 
-/** The part of a pino logger the store uses. */
-export interface StoreLogger {
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { StoreLogger };
 
 export interface RedisCooldownStoreOptions {
   url: string;
@@ -96,6 +95,7 @@ export class RedisCooldownStore implements CooldownStore {
     return items.map(() => undefined);
   }, MAX_BATCH);
   private readonly remediations: RedisRemediations;
+  private readonly cooldowns: RedisCooldowns;
   private connectionSettled: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** Reads the clock only when called, after the constructor has set it. */
@@ -137,6 +137,7 @@ export class RedisCooldownStore implements CooldownStore {
     });
     defineScripts(this.client);
     this.remediations = new RedisRemediations(this.client, this.keyPrefix, this.now);
+    this.cooldowns = new RedisCooldowns(this.client, this.keyPrefix, this.now, this.logger, this.address);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
@@ -267,6 +268,22 @@ export class RedisCooldownStore implements CooldownStore {
     return this.run('closeEscalations', () => this.remediations.closeEscalations(key, which));
   }
 
+  async listCooldowns(limit: number): Promise<HeldCooldown[]> {
+    return this.run('listCooldowns', () => this.cooldowns.list(limit));
+  }
+
+  async endCooldown(key: string, endedMarkerMs: number): Promise<CooldownClaim | null> {
+    return this.run('endCooldown', () => this.cooldowns.end(key, endedMarkerMs));
+  }
+
+  async cooldownEndedAt(key: string): Promise<number | null> {
+    return this.run('cooldownEndedAt', () => this.cooldowns.endedAt(key));
+  }
+
+  onCooldownEnded(listener: (key: string | null) => void): () => void {
+    return this.cooldowns.listen(listener);
+  }
+
   async ping(): Promise<void> {
     await this.run('ping', () => this.client.ping());
   }
@@ -277,6 +294,7 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   private async shutdown(): Promise<void> {
+    this.cooldowns.close();
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

@@ -32,6 +32,9 @@ const MAX_TICKS = 300;
 /** Redis trims whole stream nodes (stream-node-max-entries, 100 by default) under MAXLEN ~. */
 const APPROXIMATE_TRIM_SLACK = 100;
 
+/** Real time a listener may take to hear an end through Redis pub/sub before a test fails. */
+const HEAR_BOUND_MS = 8_000;
+
 /**
  * How TTLs see time: the memory store reads the injected clock, so the suite moves it;
  * Redis keeps its own time, so the suite lets a little real time pass while polling.
@@ -84,6 +87,58 @@ function escalation(workflow: string): EscalationAlert {
 
 function byWorkflow(alerts: EscalationAlert[]): EscalationAlert[] {
   return [...alerts].sort((a, b) => (a.labels.workflow ?? '').localeCompare(b.labels.workflow ?? ''));
+}
+
+/** What one listener of ended cooldowns heard, in order. */
+class Heard {
+  readonly keys: (string | null)[] = [];
+  private readonly waiting: (() => void)[] = [];
+
+  /** `throws`: the listener throws on every key, after taking note of it. */
+  constructor(private readonly throws = false) {}
+
+  readonly listener = (key: string | null): void => {
+    this.keys.push(key);
+    for (const wake of this.waiting.splice(0)) wake();
+    if (this.throws && key !== null) throw new Error(`a listener that fails on ${key}`);
+  };
+
+  /** Resolves once `count` things were heard in all; fails after HEAR_BOUND_MS of real time. */
+  heardAtLeast(count: number, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`heard ${JSON.stringify(this.keys)} within ${HEAR_BOUND_MS} ms, waiting for ${what}`)),
+        HEAR_BOUND_MS,
+      );
+      const check = (): void => {
+        if (this.keys.length >= count) {
+          clearTimeout(timer);
+          resolve();
+        } else this.waiting.push(check);
+      };
+      check();
+    });
+  }
+}
+
+/**
+ * Listens with each of `heard`, all at once, until they do: Redis tells each null when its
+ * subscription is up (an end before that may have been missed), and the null is taken off.
+ * Answers the functions that stop each.
+ */
+async function listen(store: CooldownStore, ...heard: Heard[]): Promise<(() => void)[]> {
+  const stops = heard.map((one) => store.onCooldownEnded(one.listener));
+  if (store.kind === 'redis') {
+    for (const one of heard) {
+      await one.heardAtLeast(1, 'null: the subscription is up');
+      assert.deepEqual(one.keys.splice(0), [null]);
+    }
+  }
+  return stops;
+}
+
+function byKey<T extends { key: string }>(held: T[]): T[] {
+  return [...held].sort((a, b) => a.key.localeCompare(b.key));
 }
 
 /** The contract of src/stores/cooldown-store.ts, the same for every store. */
@@ -762,6 +817,151 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
       });
     });
 
+    describe('cooldowns held, and ended by hand', () => {
+      it('lists pending and committed keys with their claims and expiry, and nothing else the store holds', async () => {
+        const store = await open();
+        await store.claim('team/pending', pendingClaim('wf-1'), LONG_MS);
+        await store.claim('team/committed', pendingClaim('wf-2'), LONG_MS);
+        assert.equal(await store.commit('team/committed', 'wf-2', 2 * LONG_MS), true);
+        await store.endCooldown('team/ended', LONG_MS);
+        await store.appendDecision(decision(1), 100);
+        await store.addAttempt('team/pending', { workflow: 'argo/wf-1', at: START }, LONG_MS);
+        await store.openEscalation('team/pending', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS);
+        await store.takeRateSlot(10, WINDOW_MS);
+        const running = remediation('wf-1', 'running');
+        await store.recordTransition(running, transitionOf(running), RETENTION);
+
+        const listed = byKey(await store.listCooldowns(100));
+        assert.deepEqual(
+          listed.map(({ key, claim }) => ({ key, claim })),
+          [
+            { key: 'team/committed', claim: { ...pendingClaim('wf-2'), state: 'committed' } },
+            { key: 'team/pending', claim: pendingClaim('wf-1') },
+          ],
+        );
+        // Redis counts the TTL down in real time from the write; the store adds it to its clock.
+        const slack = ttlClock === 'real' ? 5_000 : 0;
+        for (const [held, ttl] of [
+          [listed[0], 2 * LONG_MS],
+          [listed[1], LONG_MS],
+        ] as const) {
+          assert.ok(held, 'listed');
+          assert.ok(
+            held.expiresAt <= START + ttl && held.expiresAt >= START + ttl - slack,
+            `${held.key} expires at START + ${held.expiresAt - START} ms, its TTL was ${ttl} ms`,
+          );
+        }
+      });
+
+      it('lists no more than the limit asked for', async () => {
+        const store = await open();
+        const keys = Array.from({ length: 7 }, (_, i) => `team/k${i}`);
+        for (const key of keys) await store.claim(key, pendingClaim(`wf-${key}`), LONG_MS);
+        const listed = await store.listCooldowns(3);
+        assert.equal(listed.length, 3);
+        assert.equal(new Set(listed.map((held) => held.key)).size, 3, 'three different keys');
+        for (const held of listed) assert.ok(keys.includes(held.key), held.key);
+        assert.equal((await store.listCooldowns(100)).length, 7);
+        assert.deepEqual(await store.listCooldowns(0), []);
+      });
+
+      it('leaves out a key once it has expired', async () => {
+        const store = await open();
+        await store.claim('team/brief', pendingClaim('wf-1'), SHORT_MS);
+        await store.claim('team/kept', pendingClaim('wf-2'), LONG_MS);
+        await until(
+          async () => !(await store.listCooldowns(10)).some((held) => held.key === 'team/brief'),
+          'the brief key is no longer listed',
+        );
+        assert.deepEqual(
+          (await store.listCooldowns(10)).map((held) => held.key),
+          ['team/kept'],
+        );
+      });
+
+      it("ends a committed cooldown: answers its claim, frees the key and notes when, by the store's clock", async () => {
+        const store = await open();
+        await store.claim('team/k', pendingClaim('wf-1'), LONG_MS);
+        await store.commit('team/k', 'wf-1', LONG_MS);
+        now = START + 5_000;
+        assert.deepEqual(await store.endCooldown('team/k', LONG_MS), { ...pendingClaim('wf-1'), state: 'committed' });
+        assert.equal(await store.peek('team/k'), null);
+        assert.deepEqual(await store.listCooldowns(10), []);
+        assert.equal(await store.cooldownEndedAt('team/k'), START + 5_000);
+        assert.equal((await store.claim('team/k', pendingClaim('wf-2'), LONG_MS)).acquired, true, 'the key is free');
+      });
+
+      it('ends a pending claim too, whatever Workflow holds it', async () => {
+        const store = await open();
+        await store.claim('team/k', pendingClaim('wf-1'), LONG_MS);
+        assert.deepEqual(await store.endCooldown('team/k', LONG_MS), pendingClaim('wf-1'));
+        assert.equal(await store.peek('team/k'), null);
+      });
+
+      it('answers null for a key that holds nothing, and notes the end all the same', async () => {
+        const store = await open();
+        await store.claim('team/k', pendingClaim('wf-1'), LONG_MS);
+        assert.ok(await store.endCooldown('team/k', LONG_MS));
+        now = START + 7_000;
+        assert.equal(await store.endCooldown('team/k', LONG_MS), null, 'a second end finds nothing');
+        assert.equal(await store.cooldownEndedAt('team/k'), START + 7_000, 'the note has the latest end');
+        assert.equal(await store.endCooldown('team/never', LONG_MS), null);
+        assert.equal(await store.cooldownEndedAt('team/never'), START + 7_000);
+        assert.equal(await store.cooldownEndedAt('team/other'), null, 'a key never ended has no note');
+      });
+
+      it('forgets the note after endedMarkerMs', async () => {
+        const store = await open();
+        await store.endCooldown('team/brief', SHORT_MS);
+        await store.endCooldown('team/kept', LONG_MS);
+        await until(async () => (await store.cooldownEndedAt('team/brief')) === null, 'the note is forgotten');
+        assert.equal(await store.cooldownEndedAt('team/kept'), START);
+      });
+
+      it('tells every listener the key it ended, once the end has answered', async () => {
+        const store = await open();
+        const [first, second] = [new Heard(), new Heard()];
+        await listen(store, first, second);
+        const ending = store.endCooldown('team/k', LONG_MS);
+        assert.deepEqual(first.keys, [], 'not from within the call');
+        await ending;
+        await first.heardAtLeast(1, 'team/k');
+        await second.heardAtLeast(1, 'team/k');
+        assert.deepEqual([first.keys, second.keys], [['team/k'], ['team/k']]);
+      });
+
+      it('stops telling a listener once it stops listening', async () => {
+        const store = await open();
+        const [stopped, kept] = [new Heard(), new Heard()];
+        const [stop] = await listen(store, stopped, kept);
+        assert.ok(stop);
+        await store.endCooldown('team/a', LONG_MS);
+        await stopped.heardAtLeast(1, 'team/a');
+        stop();
+        stop();
+        await store.endCooldown('team/b', LONG_MS);
+        // Both hear each message at once: once the kept one has heard team/b, the stopped one would have too.
+        await kept.heardAtLeast(2, 'team/b');
+        assert.deepEqual([stopped.keys, kept.keys], [['team/a'], ['team/a', 'team/b']]);
+      });
+
+      it('keeps telling the other listeners when one throws', async () => {
+        const store = await open();
+        const [failing, kept] = [new Heard(true), new Heard()];
+        await listen(store, failing, kept);
+        await store.endCooldown('team/a', LONG_MS);
+        await store.endCooldown('team/b', LONG_MS);
+        await kept.heardAtLeast(2, 'team/a and team/b');
+        assert.deepEqual(
+          [failing.keys, kept.keys],
+          [
+            ['team/a', 'team/b'],
+            ['team/a', 'team/b'],
+          ],
+        );
+      });
+    });
+
     describe('backend health', () => {
       it('answers ping while the backend is up', async () => {
         const store = await open();
@@ -786,6 +986,9 @@ function contract(name: string, makeStore: (now: () => number) => Promise<Cooldo
           ['listAttempts', store.listAttempts('k', LONG_MS)],
           ['openEscalation', store.openEscalation('k', 'id', escalation('wf-1'), LONG_MS)],
           ['closeEscalations', store.closeEscalations('k', 'all')],
+          ['listCooldowns', store.listCooldowns(10)],
+          ['endCooldown', store.endCooldown('k', LONG_MS)],
+          ['cooldownEndedAt', store.cooldownEndedAt('k')],
         ];
         for (const [call, answer] of refused) await assert.rejects(answer, StoreClosedError, call);
       });
@@ -922,5 +1125,120 @@ describe('RedisCooldownStore shared by two replicas', () => {
     } finally {
       raw.disconnect();
     }
+  });
+});
+
+describe('RedisCooldownStore: cooldowns ended by hand, across replicas', () => {
+  let opened: RedisCooldownStore[] = [];
+  let keyPrefix = '';
+  let raw: Redis | undefined;
+
+  beforeEach(() => {
+    keyPrefix = uniquePrefix();
+    assert.ok(redis);
+    raw = new Redis(redis.url);
+  });
+
+  afterEach(async () => {
+    await Promise.all(opened.map((store) => store.close()));
+    opened = [];
+    raw?.disconnect();
+  });
+
+  function replica(prefix = keyPrefix): RedisCooldownStore {
+    const store = redisStore(prefix, () => START);
+    opened.push(store);
+    return store;
+  }
+
+  function rawClient(): Redis {
+    assert.ok(raw);
+    return raw;
+  }
+
+  async function subscribers(): Promise<number> {
+    const [, count] = (await rawClient().pubsub('NUMSUB', `${keyPrefix}cooldown-ended`)) as [string, number];
+    return count;
+  }
+
+  it('tells the listeners of every replica the key a third one ended', async () => {
+    const [a, b, c] = [replica(), replica(), replica()];
+    const [onA, onB] = [new Heard(), new Heard()];
+    await listen(a, onA);
+    await listen(b, onB);
+    await c.claim('team/k', pendingClaim('wf-1'), LONG_MS);
+    assert.deepEqual(await c.endCooldown('team/k', LONG_MS), pendingClaim('wf-1'));
+    await onA.heardAtLeast(1, 'team/k on a');
+    await onB.heardAtLeast(1, 'team/k on b');
+    assert.deepEqual([onA.keys, onB.keys], [['team/k'], ['team/k']]);
+    assert.equal(await a.cooldownEndedAt('team/k'), START, 'the note is shared too');
+  });
+
+  it('tells its listeners null once the subscription is back after Redis dropped it, and the ends after it', async () => {
+    const [a, b] = [replica(), replica()];
+    const heard = new Heard();
+    await listen(a, heard);
+    await rawClient().call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await heard.heardAtLeast(1, 'null: the subscription is back');
+    assert.deepEqual(heard.keys, [null]);
+    await b.endCooldown('team/k', LONG_MS);
+    await heard.heardAtLeast(2, 'team/k');
+    assert.deepEqual(heard.keys, [null, 'team/k']);
+  });
+
+  it('lists only its own keys, whatever glob characters the prefixes hold, and skips what is not a claim', async () => {
+    const starred = replica(`${keyPrefix}*:`);
+    const plain = replica(`${keyPrefix}b:`);
+    await starred.claim('team/mine', pendingClaim('wf-1'), LONG_MS);
+    await plain.claim('team/theirs', pendingClaim('wf-2'), LONG_MS);
+    const client = rawClient();
+    await client.set(`${keyPrefix}*:cooldown:team/junk`, 'not a claim', 'PX', LONG_MS);
+    await client.set(`${keyPrefix}*:cooldown:team/forever`, JSON.stringify(pendingClaim('wf-3')));
+    await client.hset(`${keyPrefix}*:cooldown:team/hash`, 'field', 'value');
+    assert.deepEqual(
+      (await starred.listCooldowns(100)).map((held) => held.key),
+      ['team/mine'],
+    );
+    assert.deepEqual(
+      (await plain.listCooldowns(100)).map((held) => held.key),
+      ['team/theirs'],
+    );
+    assert.equal(await starred.endCooldown('team/junk', LONG_MS), null, 'ended, though it held no claim');
+    assert.equal(await starred.endCooldown('team/hash', LONG_MS), null);
+    assert.equal(await client.exists(`${keyPrefix}*:cooldown:team/junk`, `${keyPrefix}*:cooldown:team/hash`), 0);
+  });
+
+  it('lists at most 1000 keys, whatever limit it is asked for', async () => {
+    const store = replica();
+    const client = rawClient();
+    const value = JSON.stringify(pendingClaim('wf-1'));
+    const pipeline = client.pipeline();
+    for (let i = 0; i < 1_005; i++) pipeline.set(`${keyPrefix}cooldown:team/k${i}`, value, 'PX', LONG_MS);
+    await pipeline.exec();
+    assert.equal((await store.listCooldowns(5_000)).length, 1_000);
+  });
+
+  it('closes promptly with a listener subscribed, and leaves no subscriber behind', async () => {
+    const store = replica();
+    await listen(store, new Heard());
+    assert.equal(await subscribers(), 1);
+    const started = performance.now();
+    await store.close();
+    const took = performance.now() - started;
+    assert.ok(took < 1_000, `close took ${Math.round(took)} ms`);
+    for (let tick = 0; tick < MAX_TICKS && (await subscribers()) > 0; tick++) await delay(TICK_MS);
+    assert.equal(await subscribers(), 0);
+  });
+
+  it('closes promptly right after its first listener, before the subscription is up', async () => {
+    const store = replica();
+    const heard = new Heard();
+    store.onCooldownEnded(heard.listener);
+    const started = performance.now();
+    await store.close();
+    assert.ok(performance.now() - started < 1_000);
+    assert.deepEqual(heard.keys, []);
+    const stop = store.onCooldownEnded(heard.listener);
+    stop();
   });
 });

@@ -50,4 +50,18 @@ describe('MemoryCooldownStore on its own', () => {
     (listed[0] as Remediation).message = 'edited';
     assert.deepEqual(await store.getRemediation('argo/wf-1'), remediation('wf-1', 0));
   });
+
+  it('logs a listener of ended cooldowns that throws, with the key it was told', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const logger = { warn: () => {}, error: (obj: object) => logged.push(obj as Record<string, unknown>) };
+    const store = new MemoryCooldownStore({ now: () => START, logger });
+    store.onCooldownEnded(() => {
+      throw new Error('a listener that fails');
+    });
+    await store.endCooldown('team/k', 60_000);
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    assert.equal(logged.length, 1);
+    assert.equal(logged[0]?.key, 'team/k');
+    assert.ok(logged[0]?.err instanceof Error);
+  });
 });

@@ -64,6 +64,16 @@ async function untilPingAnswers(store: RedisCooldownStore): Promise<void> {
   assert.fail(`the store did not answer within ${RECOVERY_BOUND_MS} ms: ${String(lastError)}`);
 }
 
+/** Resolves once `heard` holds `count` keys (or nulls); fails after RECOVERY_BOUND_MS of real time. */
+async function untilHeard(heard: (string | null)[], count: number, what: string): Promise<void> {
+  const deadline = Date.now() + RECOVERY_BOUND_MS;
+  while (heard.length < count && Date.now() < deadline) await delay(POLL_MS);
+  assert.ok(
+    heard.length >= count,
+    `heard ${JSON.stringify(heard)} within ${RECOVERY_BOUND_MS} ms, waiting for ${what}`,
+  );
+}
+
 async function elapsedMs(operation: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await operation();
@@ -134,6 +144,9 @@ describe('RedisCooldownStore against a real redis-server', () => {
         ['takeRateSlot', () => store.takeRateSlot(10, 60_000)],
         ['appendDecision', () => store.appendDecision(auditRecord(0), 100)],
         ['listDecisions', () => store.listDecisions(10)],
+        ['listCooldowns', () => store.listCooldowns(10)],
+        ['endCooldown', () => store.endCooldown('k', 60_000)],
+        ['cooldownEndedAt', () => store.cooldownEndedAt('k')],
         ['ping', () => store.ping()],
       ];
       for (const [method, call] of calls) {
@@ -163,6 +176,24 @@ describe('RedisCooldownStore against a real redis-server', () => {
       );
     });
 
+    it('logs the errors of the subscriber of ended cooldowns apart, at most one line per interval', async () => {
+      await server.stop();
+      let now = 0;
+      const logger = recordingLogger();
+      const store = open({ now: () => now, logger });
+      store.onCooldownEnded(() => assert.fail('nothing can be heard while Redis is down'));
+      const subscriberLines = (): LogLine[] => logger.lines.filter((line) => line.msg?.includes('subscriber'));
+      const deadline = Date.now() + RECOVERY_BOUND_MS;
+      while (subscriberLines().length < 2 && Date.now() < deadline) {
+        await delay(POLL_MS);
+        if (Date.now() + RECOVERY_BOUND_MS - deadline > 300) now += 1_000;
+      }
+      const lines = subscriberLines();
+      assert.equal(lines.length, 2, 'one line for the first error, one once the interval had passed');
+      assert.ok(lines.every((line) => line.level === 'error' && line.obj.err instanceof Error));
+      assert.ok((lines[1]?.obj.suppressedSinceLastLog as number) >= 1, 'errors between the two lines were counted');
+    });
+
     it('closes promptly', async () => {
       await server.stop();
       const store = open();
@@ -186,6 +217,22 @@ describe('RedisCooldownStore against a real redis-server', () => {
       assert.equal(await store.commit('k', 'wf-1', 60_000), true);
       assert.notEqual(await store.takeRateSlot(1, 60_000), null);
     });
+
+    it('tells a listener of ended cooldowns null once its subscription is back, and the ends after it', async () => {
+      const store = open();
+      const heard: (string | null)[] = [];
+      store.onCooldownEnded((key) => heard.push(key));
+      await untilHeard(heard, 1, 'null: the subscription is up');
+      await server.stop();
+      await server.start();
+      await untilHeard(heard, 2, 'null: the subscription is back');
+      assert.deepEqual(heard, [null, null]);
+      // The commands' connection reconnects on its own schedule.
+      await untilPingAnswers(store);
+      await store.endCooldown('k', 60_000);
+      await untilHeard(heard, 3, 'k');
+      assert.deepEqual(heard, [null, null, 'k']);
+    });
   });
 
   describe('when Redis stops answering', () => {
@@ -205,6 +252,22 @@ describe('RedisCooldownStore against a real redis-server', () => {
     it('closes within about a second', async () => {
       const store = open();
       await store.ping();
+      server.pause();
+      try {
+        const took = await elapsedMs(() => store.close());
+        assert.ok(took < 1_000 + SLACK_MS, `close took ${Math.round(took)} ms`);
+      } finally {
+        server.resume();
+      }
+    });
+  });
+
+  describe('when Redis stops answering with a listener of ended cooldowns subscribed', () => {
+    it('closes within about a second', async () => {
+      const store = open();
+      const heard: (string | null)[] = [];
+      store.onCooldownEnded((key) => heard.push(key));
+      await untilHeard(heard, 1, 'null: the subscription is up');
       server.pause();
       try {
         const took = await elapsedMs(() => store.close());
@@ -366,6 +429,25 @@ describe('RedisCooldownStore against a real redis-server', () => {
         listed.map((r) => r.at),
         [5, 4, 3, 2, 1, 0].map((i) => new Date(i).toISOString()),
       );
+    });
+  });
+
+  describe('a listener of ended cooldowns that throws', () => {
+    it('is logged with the key it was told, and the others still hear', async () => {
+      const logger = recordingLogger();
+      const store = open({ logger });
+      const heard: (string | null)[] = [];
+      store.onCooldownEnded((key) => {
+        if (key !== null) throw new Error('a listener that fails');
+      });
+      store.onCooldownEnded((key) => heard.push(key));
+      await untilHeard(heard, 1, 'null: the subscription is up');
+      await store.endCooldown('k', 60_000);
+      await untilHeard(heard, 2, 'k');
+      const failures = logger.lines.filter((line) => line.msg?.includes('listener'));
+      assert.equal(failures.length, 1);
+      assert.equal(failures[0]?.obj.key, 'k');
+      assert.ok(failures[0]?.obj.err instanceof Error);
     });
   });
 
