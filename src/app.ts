@@ -4,10 +4,12 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { drainConnections, limitConnections, serverOptions } from './connections.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from './kube/client.js';
+import { LocalCooldowns } from './pipeline/local-cooldowns.js';
 import type { Metrics } from './pipeline/metrics.js';
 import { createPipeline, type PipelineDeps } from './pipeline/pipeline.js';
 import { Admission } from './routes/admission.js';
 import { credentialCheck, requireCredentials } from './routes/auth.js';
+import { cooldownRoutes } from './routes/cooldowns.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { registerErrorHandler } from './routes/errors.js';
 import { healthRoutes } from './routes/health.js';
@@ -65,7 +67,10 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   const now = deps.now ?? Date.now;
   // --dry-run is nothing but the submitter that creates nothing, whatever cluster is configured.
   const submitter = config.dryRun ? dryRunSubmitter : deps.submitter;
-  const pipeline = createPipeline({ ...deps, submitter, now, settings: config });
+  // Committed cooldowns answered from memory; a key ended on any replica is dropped at once.
+  const local = new LocalCooldowns(now);
+  const stopListening = deps.store.onCooldownEnded((key) => (key === null ? local.clear() : local.forget(key)));
+  const pipeline = createPipeline({ ...deps, submitter, now, settings: config, local });
   deps.metrics.dryRun.set(submitter.mode === 'dry-run' ? 1 : 0);
   const admission = new Admission(config.maxAlertsInFlight);
 
@@ -96,6 +101,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     ruleRoutes(api, deps.rules);
     decisionRoutes(api, deps.store);
     remediationRoutes(api, deps.store);
+    cooldownRoutes(api, { store: deps.store, local, rules: deps.rules });
     done();
   });
 
@@ -103,5 +109,6 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   // idle connection is closed without resetting a request already on its way (connections.ts).
   drainConnections(app.server);
   app.addHook('onClose', async () => deps.store.close());
+  app.addHook('onClose', async () => stopListening());
   return app;
 }

@@ -106,7 +106,7 @@ export async function createStore(config: Config, logger: Logger): Promise<Coold
     return new RedisCooldownStore({ url: config.redisUrl, logger });
   }
   logger.warn('no --redis-url: in-memory cooldown store, not shared between replicas');
-  return new MemoryCooldownStore();
+  return new MemoryCooldownStore({ logger });
 }
 
 const TEMPLATE_CHECK_TTL_MS = 30_000;

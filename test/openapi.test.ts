@@ -164,7 +164,8 @@ async function servedRoutes(): Promise<ServedRoute[]> {
       if (method === 'HEAD') continue;
       routes.push({
         method: method.toLowerCase(),
-        url: route.url,
+        // A wildcard is the one path parameter the API has: DELETE /v1/cooldowns/{key}.
+        url: route.url.replace(/\/\*$/, '/{key}'),
         schema: (route.schema ?? {}) as ServedRoute['schema'],
       });
     }
@@ -236,7 +237,14 @@ describe('openapi.yaml', async () => {
       } else assert.equal(documented.requestBody, undefined, `${name} documents a body it does not take`);
 
       const query = isObject(route.schema.querystring) ? (route.schema.querystring.properties as Schema) : {};
-      const parameters = ((documented.parameters as Schema[] | undefined) ?? []).map((p) => resolve(p) as Schema);
+      const all = ((documented.parameters as Schema[] | undefined) ?? []).map((p) => resolve(p) as Schema);
+      const parameters = all.filter((p) => p.in === 'query');
+      // The one path parameter is the wildcard's.
+      assert.deepEqual(
+        all.filter((p) => p.in === 'path').map((p) => p.name),
+        route.url.endsWith('/{key}') ? ['key'] : [],
+        `${name} path parameters`,
+      );
       assert.deepEqual(parameters.map((p) => p.name).sort(), Object.keys(query).sort(), `${name} query parameters`);
       for (const parameter of parameters) {
         assertSame(parameter.schema, query[parameter.name as string], `${name} ?${parameter.name}`);
@@ -301,7 +309,7 @@ function responseValidator() {
 }
 
 interface Exchange {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   url: string;
   status: number;
   body: unknown;
@@ -322,7 +330,7 @@ describe('what the receiver answers', async () => {
   type Injectable = Awaited<ReturnType<typeof testApp>>['app'];
   async function exchange(
     app: Injectable,
-    request: { method: 'GET' | 'POST'; url: string; payload?: unknown; headers?: Record<string, string> },
+    request: { method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: unknown; headers?: Record<string, string> },
     status: number,
   ): Promise<Exchange> {
     const res = await app.inject({
@@ -331,7 +339,8 @@ describe('what the receiver answers', async () => {
       ...(request.payload === undefined ? {} : { payload: request.payload as string }),
       ...(request.headers ? { headers: request.headers } : {}),
     });
-    const path = request.url.split('?')[0] ?? '';
+    // The documented path: the cooldown key is the one path parameter.
+    const path = (request.url.split('?')[0] ?? '').replace(/^\/v1\/cooldowns\/.*$/, '/v1/cooldowns/{key}');
     assert.equal(res.statusCode, status, `${request.method} ${request.url}: ${res.body.slice(0, 500)}`);
     const json = /json/.test(String(res.headers['content-type']));
     const body: unknown = json ? res.json() : res.body;
@@ -496,6 +505,20 @@ rules:
     const listing = await exchange(app, { method: 'GET', url: '/v1/remediations?state=failed&limit=5' }, 200);
     assert.deepEqual((listing.body as { remediations: unknown[] }).remediations, [remediation]);
     await exchange(app, { method: 'GET', url: '/v1/remediations?state=broken' }, 400);
+    // The cooldown the gated alert took, listed, then ended by hand (its key sent encoded, then raw).
+    const cooldowns = await exchange(app, { method: 'GET', url: '/v1/cooldowns?limit=10' }, 200);
+    const [held] = (cooldowns.body as { cooldowns: { key: string; state: string }[] }).cooldowns;
+    assert.equal(held?.key, 'gated:shop/db');
+    const ended = await exchange(
+      app,
+      { method: 'DELETE', url: `/v1/cooldowns/${encodeURIComponent('gated:shop/db')}` },
+      200,
+    );
+    assert.equal((ended.body as { ended: { state: string } | null }).ended?.state, 'committed');
+    const again = await exchange(app, { method: 'DELETE', url: '/v1/cooldowns/gated:shop/db' }, 200);
+    assert.deepEqual(again.body, { key: 'gated:shop/db', ended: null });
+    await exchange(app, { method: 'DELETE', url: '/v1/cooldowns/' }, 400);
+    await exchange(app, { method: 'GET', url: '/v1/cooldowns?limit=0' }, 400);
     const listed = await exchange(app, { method: 'GET', url: '/v1/rules' }, 200);
     const [gated] = (listed.body as { rules: Record<string, unknown>[] }).rules;
     assert.deepEqual(
@@ -547,8 +570,9 @@ rules:
   it('conforms for 401 on every route that needs credentials', async () => {
     const { app } = await open({ config: { authToken: 's3cret' } });
     for (const url of INGEST) await exchange(app, { method: 'POST', url, payload: webhook([]) }, 401);
-    for (const url of ['/v1/rules', '/v1/decisions', '/v1/remediations'])
+    for (const url of ['/v1/rules', '/v1/decisions', '/v1/remediations', '/v1/cooldowns'])
       await exchange(app, { method: 'GET', url }, 401);
+    await exchange(app, { method: 'DELETE', url: '/v1/cooldowns/a%3Ab%2Fc' }, 401);
   });
 
   it('conforms when the cooldown store is down: retry on every ingest route, 503 from /readyz and /v1/decisions', async () => {
@@ -565,6 +589,8 @@ rules:
     assert.match(((ready.body as Schema).reasons as string[]).join(), /cooldown store/);
     await exchange(app, { method: 'GET', url: '/v1/decisions' }, 503);
     await exchange(app, { method: 'GET', url: '/v1/remediations' }, 503);
+    await exchange(app, { method: 'GET', url: '/v1/cooldowns' }, 503);
+    await exchange(app, { method: 'DELETE', url: '/v1/cooldowns/crashloop:shop/api' }, 503);
   });
 
   it('has answered every outcome, and every status every route documents', () => {

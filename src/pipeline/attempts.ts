@@ -56,9 +56,13 @@ export function recallFromCluster(deps: AttemptDeps): Stage<Claimed, Recalled> {
     }
     const now = deps.now();
     const { cooldownMs, approvalTimeoutMs } = draft.rule.remediation;
-    const holding = inCluster
+    const candidates = inCluster
       .filter((workflow) => workflow.name !== draft.workflowName)
-      .filter((workflow) => now - workflow.createdAt < cooldownMs || workflow.state === 'awaiting_approval')
+      .filter((workflow) => now - workflow.createdAt < cooldownMs || workflow.state === 'awaiting_approval');
+    // A cooldown ended by hand (DELETE /v1/cooldowns) is not held again by the Workflows from before.
+    const endedAt = candidates.length === 0 ? null : await endedAtOf(draft, deps);
+    const holding = candidates
+      .filter((workflow) => endedAt === null || workflow.createdAt > endedAt)
       .sort((a, b) => b.createdAt - a.createdAt)[0];
     if (!holding) return { ...draft, inCluster };
     const until = Math.max(
@@ -66,7 +70,7 @@ export function recallFromCluster(deps: AttemptDeps): Stage<Claimed, Recalled> {
       holding.state === 'awaiting_approval' ? holding.createdAt + approvalTimeoutMs : 0,
     );
     try {
-      await deps.store.replace(
+      const repaired = await deps.store.replace(
         draft.cooldownKey,
         draft.workflowName,
         {
@@ -77,6 +81,9 @@ export function recallFromCluster(deps: AttemptDeps): Stage<Claimed, Recalled> {
         },
         Math.max(1000, until - now),
       );
+      if (repaired) {
+        deps.local.remember(draft.cooldownKey, { workflowName: holding.name, until, dryRun: false }, now);
+      }
     } catch (err) {
       // The claim stays pending and expires by itself; the cluster still answers for the key.
       if (!(err instanceof StoreUnavailableError)) throw err;
@@ -91,6 +98,17 @@ export function recallFromCluster(deps: AttemptDeps): Stage<Claimed, Recalled> {
       reason: `${holding.name} was submitted ${ago(now - holding.createdAt)} ago (found in the cluster)`,
     });
   };
+}
+
+/** When the key's cooldown was last ended by hand; null when never, or when the store cannot say (nothing is ignored then). */
+async function endedAtOf(draft: Claimed, deps: AttemptDeps): Promise<number | null> {
+  try {
+    return await deps.store.cooldownEndedAt(draft.cooldownKey);
+  } catch (err) {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    deps.metrics.storeErrors.inc({ operation: 'cooldown_ended' });
+    return null;
+  }
 }
 
 /**

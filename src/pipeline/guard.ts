@@ -3,6 +3,7 @@ import { type Decision, decide } from '../decision.js';
 import type { WorkflowSubmitter } from '../kube/client.js';
 import { type CooldownClaim, type CooldownStore, StoreUnavailableError } from '../stores/cooldown-store.js';
 import { workflowNameFor } from './cooldown-key.js';
+import { heldForMs, type LocalCooldowns } from './local-cooldowns.js';
 import type { Metrics } from './metrics.js';
 import type { UnsettledClaim, UnsettledClaims } from './settle.js';
 import { type Claim, type Claimed, isDecision, type Stage, type Targeted } from './stage.js';
@@ -21,6 +22,8 @@ export interface GuardDeps {
   now: () => number;
   /** Keys whose commit (or hold) is still being written: answered from here meanwhile. */
   unsettled: UnsettledClaims;
+  /** Committed cooldowns this replica has seen, answered without the store until they expire. */
+  local: LocalCooldowns;
   /** The pipeline's submitter: the claims of a dry-run one say that nothing is submitted. */
   submitter?: Pick<WorkflowSubmitter, 'mode'>;
 }
@@ -48,6 +51,31 @@ function inCooldown(draft: Targeted, held: CooldownClaim): Decision {
     ? `${name} ${held.state === 'pending' ? 'is being' : 'was'} dry-run (not submitted)`
     : `${name} ${held.state === 'pending' ? 'is being' : 'was'} submitted`;
   return decide(draft.alert, draft.rule, 'cooldown', { cooldownKey: draft.cooldownKey, reason });
+}
+
+/** A committed cooldown this replica remembers: `cooldown` without asking the store. */
+function fromLocal(draft: Targeted, deps: GuardDeps, now: number): Decision | undefined {
+  const held = deps.local.get(draft.cooldownKey, now);
+  if (!held) return undefined;
+  const reason = held.dryRun
+    ? `${held.workflowName} was dry-run (not submitted)`
+    : `${held.workflowName} was submitted`;
+  return decide(draft.alert, draft.rule, 'cooldown', { cooldownKey: draft.cooldownKey, reason });
+}
+
+/**
+ * A committed claim the store answered with is remembered until it expires: its TTL ran from
+ * when it was written, which is no earlier than claimedAt, so claimedAt + the rule's hold never
+ * outlasts it.
+ */
+function rememberCommitted(draft: Targeted, held: CooldownClaim, deps: GuardDeps, askedAt: number): void {
+  if (held.state !== 'committed') return;
+  const workflowName = held.workflowName;
+  deps.local.remember(
+    draft.cooldownKey,
+    { workflowName, until: held.claimedAt + heldForMs(draft.rule), dryRun: held.dryRun === true },
+    askedAt,
+  );
 }
 
 /**
@@ -83,6 +111,11 @@ export function claimCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
       if (isDecision(local)) return local;
       return { ...draft, workflowName: local.workflowName, claim: local };
     }
+    const remembered = fromLocal(draft, deps, claimedAt);
+    if (remembered) {
+      deps.metrics.localCooldowns.inc();
+      return remembered;
+    }
     let claim: Claim | null;
     try {
       const claimed: CooldownClaim = {
@@ -96,7 +129,10 @@ export function claimCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
       if (result.acquired) claim = { key, workflowName: ourName, ownedByUs: true };
       else if (result.existing.state === 'pending' && result.existing.fingerprint === alert.fingerprint) {
         claim = { key, workflowName: result.existing.workflowName, ownedByUs: false };
-      } else return inCooldown(draft, result.existing);
+      } else {
+        rememberCommitted(draft, result.existing, deps, claimedAt);
+        return inCooldown(draft, result.existing);
+      }
     } catch (err) {
       if (storeFailure(deps, 'claim', err) === 'closed') return storeUnavailable(draft);
       claim = null;
@@ -117,6 +153,8 @@ export function peekCooldown(deps: GuardDeps): Stage<Targeted, Claimed> {
       const local = fromUnsettled(draft, unsettled);
       return isDecision(local) ? local : { ...draft, workflowName: local.workflowName, claim: null };
     }
+    const remembered = fromLocal(draft, deps, deps.now());
+    if (remembered) return remembered;
     try {
       const held = await deps.store.peek(draft.cooldownKey);
       if (held) {

@@ -90,6 +90,11 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       labelNames: ['workflow_namespace'] as const,
       registers,
     }),
+    localCooldowns: new Counter({
+      name: 'kube_sentinel_cooldowns_answered_locally_total',
+      help: "Alerts answered cooldown from this replica's memory of committed cooldowns, without a round trip to the store.",
+      registers,
+    }),
     dryRun: new Gauge({
       name: 'kube_sentinel_dry_run',
       help: '1 when Kube Sentinel decides and renders but submits nothing.',

@@ -8,6 +8,7 @@ import { type AttemptDeps, recallFromCluster, spendAttempt } from './attempts.js
 import { buildStage } from './build.js';
 import type { ClusterRecord } from './cluster-record.js';
 import { claimCooldown, type GuardSettings, limitRate, peekCooldown, releaseClaim } from './guard.js';
+import { LocalCooldowns } from './local-cooldowns.js';
 import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
 import { recorder } from './record.js';
@@ -39,6 +40,8 @@ export interface PipelineDeps {
   cluster?: ClusterRecord;
   /** Tells a person that a key's attempt budget is spent (KubeSentinelRemediationExhausted). */
   exhausted?: AttemptDeps['exhausted'];
+  /** Committed cooldowns answered from memory; one of its own when not given. */
+  local?: LocalCooldowns;
   /** A resolved alert came in: its remediations still awaiting approval are stopped. Never throws. */
   sourceResolved?: (alert: Alert, rules: RuleSet) => void;
 }
@@ -80,7 +83,7 @@ const PEEK_CLAIM: Claim = { key: '', workflowName: '', ownedByUs: false };
  * before anything is created.
  */
 export function createPipeline(given: PipelineDeps): Pipeline {
-  const deps = { ...given, unsettled: new UnsettledClaims() };
+  const deps = { ...given, unsettled: new UnsettledClaims(), local: given.local ?? new LocalCooldowns(given.now) };
   const build = buildStage(deps.settings);
   // Explain peeks at the budget without a claim, a cluster lookup or an escalation.
   const budget = spendAttempt({ ...deps, cluster: undefined, exhausted: undefined });

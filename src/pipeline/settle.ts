@@ -85,6 +85,14 @@ export async function settleClaim(
     try {
       const written = await write();
       deps.unsettled.settled(key, workflowName);
+      if (written && settlement === 'commit') {
+        // The commit's TTL runs from now on: answered from memory until no later than it ends.
+        deps.local.remember(
+          key,
+          { workflowName, until: started + cooldownMs, dryRun: deps.submitter?.mode === 'dry-run' },
+          started,
+        );
+      }
       if (attempt > 0) deps.logger.info({ key, workflow: workflowName, attempts: attempt + 1 }, `${settlement} landed`);
       if (!written) {
         deps.logger.warn({ key, workflow: workflowName }, 'cooldown key was taken by another claim while submitting');

@@ -2,6 +2,7 @@ import { decide } from '../decision.js';
 import type { WorkflowSubmitter } from '../kube/client.js';
 import type { SubmitResult } from '../kube/result.js';
 import { releaseClaim, returnRateSlot } from './guard.js';
+import { heldForMs } from './local-cooldowns.js';
 import { type SettleDeps, type Settlement, settleClaim } from './settle.js';
 import type { Built, Claim, Stage } from './stage.js';
 
@@ -23,10 +24,9 @@ export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): 
   return async (draft) => {
     const { alert, rule, cooldownKey, workflow, claim } = draft;
     const ref = { namespace: workflow.metadata.namespace, name: workflow.metadata.name };
-    const { approval, approvalTimeoutMs, maxAttempts, attemptWindowMs } = rule.remediation;
+    const { approval, maxAttempts, attemptWindowMs } = rule.remediation;
     // A Workflow waiting for approval holds its key until the approval is decided.
-    const cooldownMs =
-      approval === 'required' ? Math.max(rule.remediation.cooldownMs, approvalTimeoutMs) : rule.remediation.cooldownMs;
+    const cooldownMs = heldForMs(rule);
     // An attempt is counted once the Workflow exists (or, dry-run, would); not awaited, like the commit.
     const countAttempt = (): void => {
       if (maxAttempts === 0 || !claim) return;

@@ -450,6 +450,47 @@ describe('closing the loop, with three replicas, a real Redis and a real Alertma
     });
   });
 
+  describe('a cooldown ended by hand', () => {
+    it(
+      'lets the next alert through on another replica at once, though the cluster still has the Workflow',
+      BOUNDED,
+      async () => {
+        const alert = alertOf('SteadyFailure', 'manual', 'fixed-0');
+        const first = await decide(a, firing(alert));
+        assert.equal(first.outcome, 'submitted');
+        // Answered from b's memory from the second repeat on, without Redis.
+        assert.equal((await decide(b, firing(alert))).outcome, 'cooldown');
+        assert.equal((await decide(b, firing(alert))).outcome, 'cooldown');
+        const headers = { authorization: `Bearer ${TOKEN}` };
+        const listed = (await (await fetch(`${c.url}/v1/cooldowns?limit=1000`, { headers })).json()) as {
+          cooldowns: { key: string; workflow: string; state: string }[];
+        };
+        const held = listed.cooldowns.find((cooldown) => cooldown.key === first.cooldownKey);
+        assert.deepEqual(
+          { workflow: held?.workflow, state: held?.state },
+          { workflow: first.workflow?.name, state: 'committed' },
+        );
+
+        const ended = await fetch(`${c.url}/v1/cooldowns/${encodeURIComponent(first.cooldownKey ?? '')}`, {
+          method: 'DELETE',
+          headers,
+        });
+        assert.equal(ended.status, 200);
+        assert.equal(((await ended.json()) as { ended: { workflow: string } }).ended.workflow, first.workflow?.name);
+        const again = await eventually(
+          async () => {
+            const decision = await decide(b, firing(alert));
+            return decision.outcome === 'submitted' ? decision : undefined;
+          },
+          'the next alert on b remediated',
+          5000,
+        );
+        assert.notEqual(again.workflow?.name, first.workflow?.name);
+        assert.equal((await decide(a, firing(alert))).outcome, 'cooldown');
+      },
+    );
+  });
+
   describe('a Workflow watch that fails', () => {
     it('is a warning in /readyz and a metric, still ready, until it recovers', BOUNDED, async () => {
       const readiness = async () => {
@@ -493,7 +534,7 @@ describe('closing the loop, with three replicas, a real Redis and a real Alertma
     const expectOneEach = () =>
       assert.deepEqual(
         workflowCountProblems(
-          kube.workflows.filter((w) => w.metadata.labels?.['kube-sentinel.io/rule'] === 'steady'),
+          kube.workflows.filter((w) => w.metadata.annotations?.['kube-sentinel.io/target']?.startsWith('steady/')),
           new Map(workloads.map((alert) => [fingerprint(alert), 1])),
         ),
         [],
@@ -506,14 +547,16 @@ describe('closing the loop, with three replicas, a real Redis and a real Alertma
         await keepFiring(2);
         await eventually(
           () =>
-            kube.workflows.filter((w) => w.metadata.labels?.['kube-sentinel.io/rule'] === 'steady').length === 20
+            kube.workflows.filter((w) => w.metadata.annotations?.['kube-sentinel.io/target']?.startsWith('steady/'))
+              .length === 20
               ? true
               : undefined,
           '20 Workflows',
         );
         // Every replica's cache holds them before Redis forgets.
         await eventually(
-          async () => ((await remediations(a)).filter((r) => r.rule === 'steady').length === 20 ? true : undefined),
+          async () =>
+            (await remediations(a)).filter((r) => r.target.startsWith('steady/')).length === 20 ? true : undefined,
           'recorded',
         );
         expectOneEach();

@@ -11,6 +11,7 @@ import { capturingSubmitter, type WorkflowSubmitter } from '../../src/kube/clien
 import type { SubmitResult } from '../../src/kube/result.js';
 import { buildStage } from '../../src/pipeline/build.js';
 import { claimCooldown, type GuardDeps, limitRate, peekCooldown, STORE_UNAVAILABLE } from '../../src/pipeline/guard.js';
+import { LocalCooldowns } from '../../src/pipeline/local-cooldowns.js';
 import { keyCooldown, matchRule } from '../../src/pipeline/match.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
 import { recorder } from '../../src/pipeline/record.js';
@@ -108,6 +109,7 @@ function guardDeps(
     logger: pino({ level: 'silent' }),
     now: () => 1_000_000,
     unsettled: new UnsettledClaims(),
+    local: new LocalCooldowns(() => 1_000_000),
     ...rest,
     settings: {
       cooldownStoreFailure: 'closed',
