@@ -130,10 +130,18 @@ export class ClosedLoop implements ClusterRecord {
 
   /** Runs `work` in the background, logging its failure, and lets stop() wait for it. */
   private track(work: Promise<unknown>, what: string, workflow?: string): void {
-    const tracked = work
+    // tracked() never rejects: it logs.
+    this.tracked(work, what, workflow).catch(() => undefined);
+  }
+
+  /** As track(), and resolves when the work is done. */
+  private tracked(work: Promise<unknown>, what: string, workflow?: string): Promise<void> {
+    const tracked: Promise<void> = work
+      .then(() => undefined)
       .catch((err: unknown) => this.deps.logger.error({ err, ...(workflow ? { workflow } : {}) }, what))
       .finally(() => this.background.delete(tracked));
     this.background.add(tracked);
+    return tracked;
   }
 
   /** Every Workflow the watchers hold. */
@@ -243,10 +251,15 @@ export class ClosedLoop implements ClusterRecord {
     return this.sweeping;
   }
 
-  private enqueue(workflow: WatchedWorkflow, deleted: boolean): void {
+  /**
+   * Resolves once the event is recorded: the informer waits for it before the next, so a burst of
+   * thousands of new Workflows is recorded one after another, its events held back in the watch's
+   * connection, not thousands of store calls and their closures in memory at once.
+   */
+  private enqueue(workflow: WatchedWorkflow, deleted: boolean): Promise<void> {
     const id = workflowId(workflow);
     // The tracker handles one Workflow's events in order, one at a time.
-    this.track(this.tracker.observe(workflow, deleted), 'could not track a Workflow', id);
+    const recorded = this.tracked(this.tracker.observe(workflow, deleted), 'could not track a Workflow', id);
     this.indexAwaiting(workflow, deleted);
     this.scheduleApprovalDeadline(workflow, deleted);
     const fingerprint = deleted || !awaitsApproval(workflow) ? undefined : this.resolvedSource(workflow);
@@ -257,6 +270,7 @@ export class ClosedLoop implements ClusterRecord {
         id,
       );
     }
+    return recorded;
   }
 
   private indexAwaiting(workflow: WatchedWorkflow, deleted: boolean): void {
