@@ -44,7 +44,10 @@ export async function createSubmitter(
   return { submitter, kube };
 }
 
-/** The namespaces the rules submit to: each rule's, and the default. */
+/**
+ * The namespaces the rules submit to, disabled rules' too (their Workflows from before are still
+ * followed), and the default. `check`'s clusterNeeds reads only the enabled rules.
+ */
 function workflowNamespaces(ruleSet: RuleSet, config: Config): string[] {
   const namespaces = new Set([config.workflowNamespace]);
   for (const rule of ruleSet.rules) namespaces.add(rule.remediation.params.namespace ?? config.workflowNamespace);

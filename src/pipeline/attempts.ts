@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { type Decision, decide } from '../decision.js';
 import { keyHash } from '../kube/workflow.js';
-import type { Attempt } from '../remediation/model.js';
+import type { Attempt, RemediationState } from '../remediation/model.js';
 import { formatDuration } from '../rules/duration.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import { StoreUnavailableError } from '../stores/cooldown-store.js';
@@ -18,9 +18,9 @@ export interface AttemptDeps extends GuardDeps {
   logger: Logger;
 }
 
-/** An attempt with what became of it, for the reason of an `escalated` decision. */
+/** An attempt with what became of it, for the reason of an `escalated` decision: `submitted` when only the store's count knows of it. */
 export interface DescribedAttempt extends Attempt {
-  state: string;
+  state: RemediationState | 'submitted';
 }
 
 /** What the cluster knows of the draft's key, carried from the cooldown check to the budget. */

@@ -7,10 +7,10 @@ import {
   remediationExhausted,
   remediationFailed,
 } from '../escalation/alerts.js';
-import { AnnotationKey, type WatchedWorkflow } from '../kube/workflow.js';
+import type { WatchedWorkflow } from '../kube/workflow.js';
 import type { CooldownStore, EscalationSelection } from '../stores/cooldown-store.js';
 import type { EscalationAlert } from './model.js';
-import { createdAt, type Observed } from './state.js';
+import { approvalTimeoutMs, createdAt, type Observed } from './state.js';
 
 export type { EscalationSubject };
 
@@ -44,7 +44,7 @@ export function escalationBuilders(links: EscalationLinks): EscalationBuilders {
         { ...subject, workflow: { namespace: workflow.metadata.namespace, name: workflow.metadata.name } },
         {
           createdAt: createdAt(workflow) ?? Date.now(),
-          approvalTimeoutMs: Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout] ?? 0) * 1000,
+          approvalTimeoutMs: approvalTimeoutMs(workflow) ?? 0,
         },
         links,
       ),

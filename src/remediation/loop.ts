@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Alert } from '../alert.js';
 import type { KubeRequest, KubeWatch } from '../kube/http.js';
 import { WorkflowInformer } from '../kube/informer.js';
@@ -7,25 +6,14 @@ import { listWorkflows, patchWorkflow } from '../kube/workflows.js';
 import type { AttemptDeps } from '../pipeline/attempts.js';
 import type { ClusterRecord, KeyedWorkflow } from '../pipeline/cluster-record.js';
 import { cooldownKey, workloadOf } from '../pipeline/cooldown-key.js';
-import type { Metrics } from '../pipeline/metrics.js';
 import type { RuleSet } from '../rules/types.js';
-import type { CooldownStore } from '../stores/cooldown-store.js';
-import type { EscalationSubject, Escalations } from './escalations.js';
-import { REMEDIATION_STATES, type RemediationState } from './model.js';
-import { awaitsApproval, createdAt, observe, workflowId } from './state.js';
+import type { EscalationSubject } from './escalations.js';
+import { approvalDeadline, awaitsApproval, createdAt, observe, workflowId } from './state.js';
+import { escalationId, RemediationTracker, type TrackerDeps } from './tracker.js';
 
-const isState = (state: string): state is RemediationState => (REMEDIATION_STATES as readonly string[]).includes(state);
-
-import { escalationId, RemediationTracker } from './tracker.js';
-
-export interface ClosedLoopDeps {
+/** What the tracker needs, but the patching: the loop does that through the API. */
+export interface ClosedLoopDeps extends Omit<TrackerDeps, 'patch'> {
   kube: { request: KubeRequest; watch: KubeWatch };
-  store: CooldownStore;
-  escalations: Escalations;
-  metrics: Metrics;
-  logger: Logger;
-  now: () => number;
-  settings: { replica: string; auditMaxLen: number; escalationTtlMs: number };
   /** The namespaces the rules in force submit to (a reload may add some). */
   namespaces: () => readonly string[];
   /** Where a rule without a namespace submits to (--workflow-namespace). */
@@ -39,6 +27,17 @@ export interface ClosedLoopDeps {
 const SWEEP_EVERY_MS = 10_000;
 const RESOLVED_KEPT = 10_000;
 const LOOKUPS_AT_ONCE = 4;
+
+/** Whether a rule set asks for approval anywhere, worked out once per set (a reload builds a new one). */
+const approvalRules = new WeakMap<RuleSet, boolean>();
+function hasApprovalRule(rules: RuleSet): boolean {
+  let found = approvalRules.get(rules);
+  if (found === undefined) {
+    found = rules.rules.some((rule) => rule.enabled && rule.remediation.approval === 'required');
+    approvalRules.set(rules, found);
+  }
+  return found;
+}
 
 /**
  * SPEC §9 on one replica: a watcher of Kube Sentinel's Workflows per namespace its rules submit
@@ -184,7 +183,7 @@ export class ClosedLoop implements ClusterRecord {
       attempts: attempts.map(({ workflow, at, state }) => ({
         workflow,
         at,
-        ...(isState(state) ? { state } : {}),
+        ...(state === 'submitted' ? {} : { state }),
       })),
       maxAttempts,
       attemptWindowMs,
@@ -212,6 +211,8 @@ export class ClosedLoop implements ClusterRecord {
       this.track(this.tracker.sourceResolved(alert.fingerprint, cached), 'could not stop a resolved alert’s Workflow');
       return;
     }
+    // Matched again only where it can matter: most rule sets have no approval rule.
+    if (!hasApprovalRule(rules)) return;
     const rule = rules.match(alert);
     if (rule?.remediation.approval !== 'required') return;
     this.resolved.delete(alert.fingerprint);
@@ -297,11 +298,10 @@ export class ClosedLoop implements ClusterRecord {
       return;
     }
     if (this.deadlines.has(id) || this.stopped) return;
-    const seconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
-    const created = createdAt(workflow);
-    if (!Number.isFinite(seconds) || created === undefined) return;
+    const deadline = approvalDeadline(workflow);
+    if (deadline === undefined) return;
     // setTimeout holds at most about 24.8 days; the sweep covers anything longer.
-    const delay = Math.min(2 ** 31 - 1, Math.max(0, created + seconds * 1000 - this.deps.now()));
+    const delay = Math.min(2 ** 31 - 1, Math.max(0, deadline - this.deps.now()));
     const { namespace, name } = workflow.metadata;
     const timer = setTimeout(() => {
       this.deadlines.delete(id);

@@ -17,6 +17,12 @@ export const REMEDIATION_STATES = [
 export const RemediationState = Type.Union(REMEDIATION_STATES.map((state) => Type.Literal(state)));
 export type RemediationState = Static<typeof RemediationState>;
 
+const STATES: ReadonlySet<string> = new Set(REMEDIATION_STATES);
+
+export function isRemediationState(value: unknown): value is RemediationState {
+  return typeof value === 'string' && STATES.has(value);
+}
+
 /** States a remediation never leaves. */
 export const FINAL_STATES: ReadonlySet<RemediationState> = new Set(['succeeded', 'failed', 'cancelled', 'unknown']);
 

@@ -15,6 +15,19 @@ export function needsApproval(workflow: WatchedWorkflow): boolean {
   return workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout] !== undefined;
 }
 
+/** The approval_timeout a Workflow was created with (ms); undefined when it never needed approval. */
+export function approvalTimeoutMs(workflow: WatchedWorkflow): number | undefined {
+  const seconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
+  return needsApproval(workflow) && Number.isFinite(seconds) ? seconds * 1000 : undefined;
+}
+
+/** Epoch ms at which a Workflow awaiting approval is stopped; undefined for one that never needed approval. */
+export function approvalDeadline(workflow: WatchedWorkflow): number | undefined {
+  const timeout = approvalTimeoutMs(workflow);
+  const created = createdAt(workflow);
+  return timeout === undefined || created === undefined ? undefined : created + timeout;
+}
+
 /** Still suspended, waiting for a person, and neither finished nor stopped. */
 export function awaitsApproval(workflow: WatchedWorkflow): boolean {
   return (

@@ -3,11 +3,14 @@ import type { Logger } from 'pino';
 import { KubeApiError } from '../kube/http.js';
 import { AnnotationKey, LabelKey, type WatchedWorkflow } from '../kube/workflow.js';
 import type { Metrics } from '../pipeline/metrics.js';
+import { formatDuration } from '../rules/duration.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import { StoreUnavailableError } from '../stores/cooldown-store.js';
 import type { EscalationSubject, Escalations } from './escalations.js';
 import { FINAL_STATES, RETENTION_MS, type RemediationState } from './model.js';
 import {
+  approvalDeadline,
+  approvalTimeoutMs,
   awaitsApproval,
   createdAt,
   needsApproval,
@@ -106,8 +109,8 @@ export class RemediationTracker {
   async expire(workflow: WatchedWorkflow): Promise<boolean> {
     const deadline = approvalDeadline(workflow);
     if (deadline === undefined || !awaitsApproval(workflow) || this.deps.now() < deadline) return false;
-    const seconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
-    return this.stop(workflow, `approval expired: not approved within ${formatSeconds(seconds)}`);
+    const timeout = formatDuration(approvalTimeoutMs(workflow) ?? 0);
+    return this.stop(workflow, `approval expired: not approved within ${timeout}`);
   }
 
   /** A source alert resolved: its remediations still awaiting approval are stopped. */
@@ -253,18 +256,4 @@ export function subjectOf(workflow: WatchedWorkflow): EscalationSubject {
     sourceAlertname: annotations[AnnotationKey.AlertName] ?? '',
     ...(annotations[AnnotationKey.RunbookUrl] ? { runbookUrl: annotations[AnnotationKey.RunbookUrl] } : {}),
   };
-}
-
-/** Epoch ms at which a Workflow awaiting approval is stopped; undefined for one that never awaited approval. */
-function approvalDeadline(workflow: WatchedWorkflow): number | undefined {
-  const seconds = Number(workflow.metadata.annotations?.[AnnotationKey.ApprovalTimeout]);
-  const created = createdAt(workflow);
-  if (!Number.isFinite(seconds) || created === undefined) return undefined;
-  return created + seconds * 1000;
-}
-
-function formatSeconds(seconds: number): string {
-  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
-  if (seconds % 60 === 0) return `${seconds / 60}m`;
-  return `${seconds}s`;
 }

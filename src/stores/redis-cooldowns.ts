@@ -4,9 +4,11 @@
  * memory. The store runs each call but `listen` through its own error handling; this module
  * only speaks Redis.
  */
+
 import type { Redis } from 'ioredis';
 import { atMostEvery } from '../throttle.js';
 import { type CooldownClaim, type HeldCooldown, MAX_LISTED_COOLDOWNS, type StoreLogger } from './cooldown-store.js';
+import type { RedisKeys } from './redis-keys.js';
 import { parseClaim, positiveMs } from './redis-values.js';
 
 /** Keys SCAN looks at per call: a listing walks a large keyspace in a few hundred round trips, none of them long. */
@@ -81,7 +83,7 @@ export class RedisCooldowns {
 
   constructor(
     private readonly client: CooldownClient,
-    private readonly keyPrefix: string,
+    private readonly keys: RedisKeys,
     /** Stamps the ended marker, and turns a PTTL into an expiry. */
     private readonly now: () => number,
     private readonly logger: StoreLogger | undefined,
@@ -101,7 +103,7 @@ export class RedisCooldowns {
       const [next, keys] = await this.client.scan(
         cursor,
         'MATCH',
-        `${globEscape(this.cooldownKey(''))}*`,
+        `${globEscape(this.keys.cooldown(''))}*`,
         'COUNT',
         SCAN_COUNT,
       );
@@ -120,7 +122,7 @@ export class RedisCooldowns {
       const answer = held[i];
       // A key without a TTL was not written by a store: cooldowns always expire.
       if (!answer || !(answer[1] > 0)) continue;
-      const key = stored.slice(this.cooldownKey('').length);
+      const key = stored.slice(this.keys.cooldown('').length);
       const claim = claimOrUndefined(answer[0], key);
       if (claim) listed.push({ key, claim, expiresAt: now + answer[1] });
     }
@@ -129,11 +131,11 @@ export class RedisCooldowns {
 
   async end(key: string, endedMarkerMs: number): Promise<CooldownClaim | null> {
     const held = await this.client.cooldownEnd(
-      this.cooldownKey(key),
-      this.endedKey(key),
+      this.keys.cooldown(key),
+      this.keys.cooldownEnded(key),
       this.now(),
       positiveMs(endedMarkerMs),
-      this.channel(),
+      this.keys.cooldownEndedChannel(),
       key,
     );
     // Something that was not a claim is gone all the same: there is no claim to answer.
@@ -141,7 +143,7 @@ export class RedisCooldowns {
   }
 
   async endedAt(key: string): Promise<number | null> {
-    const marker = await this.client.get(this.endedKey(key));
+    const marker = await this.client.get(this.keys.cooldownEnded(key));
     if (marker === null) return null;
     const at = Number(marker);
     return Number.isFinite(at) ? at : null;
@@ -166,7 +168,7 @@ export class RedisCooldowns {
   }
 
   private subscribe(): Redis {
-    const channel = this.channel();
+    const channel = this.keys.cooldownEndedChannel();
     // Subscribed anew on every 'ready' rather than by ioredis's autoResubscribe, so that the
     // listeners learn when the subscription is back, and a refused SUBSCRIBE is tried again.
     const subscriber = this.client.duplicate({ autoResubscribe: false, enableAutoPipelining: false });
@@ -207,19 +209,6 @@ export class RedisCooldowns {
       { err: error, address: this.address, suppressedSinceLastLog: suppressed },
       'cooldown store (redis) subscriber error; cooldowns other replicas end are not heard until it is back',
     );
-  }
-
-  private cooldownKey(key: string): string {
-    return `${this.keyPrefix}cooldown:${key}`;
-  }
-
-  /** Outside the cooldown keys' pattern (`cooldown:*`), so the listing never meets a marker. */
-  private endedKey(key: string): string {
-    return `${this.keyPrefix}cooldown-ended:${key}`;
-  }
-
-  private channel(): string {
-    return `${this.keyPrefix}cooldown-ended`;
   }
 }
 

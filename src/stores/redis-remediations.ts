@@ -2,6 +2,7 @@ import {
   type Attempt,
   type EscalationAlert,
   FINAL_STATES,
+  isRemediationState,
   REMEDIATION_STATES,
   type Remediation,
   type RemediationEntry,
@@ -9,6 +10,7 @@ import {
   STATE_RANK,
 } from '../remediation/model.js';
 import { type EscalationSelection, REFUSED_MARKER, type RecordTransitionOptions } from './cooldown-store.js';
+import type { RedisKeys } from './redis-keys.js';
 import type { RemediationCommands } from './redis-remediation-scripts.js';
 import { positiveMs } from './redis-values.js';
 
@@ -35,7 +37,7 @@ const STATE_ARGS = REMEDIATION_STATES.flatMap((state) => [state, STATE_RANK[stat
 export class RedisRemediations {
   constructor(
     private readonly client: RemediationClient,
-    private readonly keyPrefix: string,
+    private readonly keys: RedisKeys,
     /** Ages out attempts, escalations and the remediation index; Redis keeps its own time for TTLs. */
     private readonly now: () => number,
   ) {}
@@ -53,10 +55,10 @@ export class RedisRemediations {
   ): Promise<boolean> {
     const retentionMs = positiveMs(options.retentionMs);
     const recorded = await this.client.recordTransition(
-      this.markerKey(remediation.workflow, remediation.state),
-      this.remediationKey(remediation.workflow),
-      this.indexKey(),
-      this.decisionsKey(),
+      this.keys.marker(remediation.workflow, remediation.state),
+      this.keys.remediation(remediation.workflow),
+      this.keys.remediationIndex(),
+      this.keys.decisions(),
       JSON.stringify(remediation),
       remediation.state,
       retentionMs,
@@ -86,9 +88,9 @@ export class RedisRemediations {
     const seen = new Set<string>();
     const gone: string[] = [];
     for (let offset = 0; offset < MAX_SCANNED && listed.length < wanted; offset += pageSize) {
-      const workflows = await this.client.zrevrange(this.indexKey(), offset, offset + pageSize - 1);
+      const workflows = await this.client.zrevrange(this.keys.remediationIndex(), offset, offset + pageSize - 1);
       if (workflows.length === 0) break;
-      const records = await this.client.mget(workflows.map((workflow) => this.remediationKey(workflow)));
+      const records = await this.client.mget(workflows.map((workflow) => this.keys.remediation(workflow)));
       for (const [i, workflow] of workflows.entries()) {
         if (seen.has(workflow)) continue;
         seen.add(workflow);
@@ -108,18 +110,18 @@ export class RedisRemediations {
   }
 
   async getRemediation(workflow: string): Promise<Remediation | null> {
-    const record = await this.client.get(this.remediationKey(workflow));
+    const record = await this.client.get(this.keys.remediation(workflow));
     return record === null ? null : (parseRemediation(record) ?? null);
   }
 
   async addAttempt(key: string, attempt: Attempt, windowMs: number): Promise<void> {
     const window = positiveMs(windowMs);
-    await this.client.addAttempt(this.attemptsKey(key), attempt.at, attempt.workflow, this.now() - window, window);
+    await this.client.addAttempt(this.keys.attempts(key), attempt.at, attempt.workflow, this.now() - window, window);
   }
 
   async listAttempts(key: string, windowMs: number): Promise<Attempt[]> {
     const since = this.now() - positiveMs(windowMs);
-    const flat = await this.client.zrangebyscore(this.attemptsKey(key), `(${since}`, '+inf', 'WITHSCORES');
+    const flat = await this.client.zrangebyscore(this.keys.attempts(key), `(${since}`, '+inf', 'WITHSCORES');
     const attempts: Attempt[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       attempts.push({ workflow: flat[i] as string, at: Number(flat[i + 1]) });
@@ -131,7 +133,7 @@ export class RedisRemediations {
     const now = this.now();
     const ttl = positiveMs(ttlMs);
     const field = JSON.stringify({ alert, expiresAt: now + ttl });
-    return (await this.client.openEscalation(this.escalationsKey(key), id, field, now, ttl)) === 1;
+    return (await this.client.openEscalation(this.keys.escalations(key), id, field, now, ttl)) === 1;
   }
 
   async closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]> {
@@ -142,7 +144,7 @@ export class RedisRemediations {
           ? (['prefixes', which.prefixes] as const)
           : (['ids', which] as const);
     if (mode !== 'all' && args.length === 0) return [];
-    const taken = await this.client.closeEscalations(this.escalationsKey(key), this.now(), mode, ...args);
+    const taken = await this.client.closeEscalations(this.keys.escalations(key), this.now(), mode, ...args);
     return taken.flatMap((field) => {
       const alert = parseEscalation(field);
       return alert ? [alert] : [];
@@ -151,43 +153,15 @@ export class RedisRemediations {
 
   /** Drops Workflows whose record has expired from the index, lazily, when a listing finds them. */
   private async forget(workflows: string[]): Promise<void> {
-    const records = workflows.map((workflow) => this.remediationKey(workflow));
-    await this.client.forgetRemediations(1 + records.length, this.indexKey(), ...records, ...workflows);
-  }
-
-  private markerKey(workflow: string, state: RemediationState): string {
-    return `${this.remediationKey(workflow)}:${state}`;
-  }
-
-  /** `<namespace>/<name>` holds no colon (Kubernetes names do not), so a record never meets a marker. */
-  private remediationKey(workflow: string): string {
-    return `${this.keyPrefix}remediation:${workflow}`;
-  }
-
-  private indexKey(): string {
-    return `${this.keyPrefix}remediations`;
-  }
-
-  private attemptsKey(key: string): string {
-    return `${this.keyPrefix}attempts:${key}`;
-  }
-
-  private escalationsKey(key: string): string {
-    return `${this.keyPrefix}escalations:${key}`;
-  }
-
-  /** The audit stream appendDecision writes: state changes sit among the decisions. */
-  private decisionsKey(): string {
-    return `${this.keyPrefix}decisions`;
+    const records = workflows.map((workflow) => this.keys.remediation(workflow));
+    await this.client.forgetRemediations(1 + records.length, this.keys.remediationIndex(), ...records, ...workflows);
   }
 }
-
-const STATES: ReadonlySet<string> = new Set(REMEDIATION_STATES);
 
 /** A record that is not a remediation (someone else's key) is skipped rather than listed. */
 function parseRemediation(value: string): Remediation | undefined {
   const record = parseObject(value);
-  if (typeof record?.workflow !== 'string' || typeof record.state !== 'string' || !STATES.has(record.state)) {
+  if (typeof record?.workflow !== 'string' || !isRemediationState(record.state)) {
     return undefined;
   }
   return record as unknown as Remediation;

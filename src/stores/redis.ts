@@ -24,6 +24,7 @@ import {
 } from './cooldown-store.js';
 import { RedisCooldowns } from './redis-cooldowns.js';
 import { describeRedisError } from './redis-errors.js';
+import { RedisKeys } from './redis-keys.js';
 import { RedisRemediations } from './redis-remediations.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
 import { parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
@@ -65,7 +66,7 @@ export class RedisCooldownStore implements CooldownStore {
   readonly address: string;
 
   private readonly client: ScriptedRedis;
-  private readonly keyPrefix: string;
+  private readonly keys: RedisKeys;
   private readonly commandTimeoutMs: number;
   private readonly now: () => number;
   private readonly logger: StoreLogger | undefined;
@@ -91,7 +92,7 @@ export class RedisCooldownStore implements CooldownStore {
   private readonly records = new Batcher<{ json: string; maxLen: number }, void>(async (items) => {
     // One cap per call; in practice every record carries the same one.
     const maxLen = Math.max(...items.map((i) => i.maxLen));
-    await this.client.appendDecisions(this.decisionsKey(), maxLen, ...items.map((i) => i.json));
+    await this.client.appendDecisions(this.keys.decisions(), maxLen, ...items.map((i) => i.json));
     return items.map(() => undefined);
   }, MAX_BATCH);
   private readonly remediations: RedisRemediations;
@@ -108,7 +109,7 @@ export class RedisCooldownStore implements CooldownStore {
   private connectionError: Error | undefined;
 
   constructor(options: RedisCooldownStoreOptions) {
-    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
     this.logger = options.logger;
@@ -136,12 +137,12 @@ export class RedisCooldownStore implements CooldownStore {
       this.connectionError = undefined;
     });
     defineScripts(this.client);
-    this.remediations = new RedisRemediations(this.client, this.keyPrefix, this.now);
-    this.cooldowns = new RedisCooldowns(this.client, this.keyPrefix, this.now, this.logger, this.address);
+    this.remediations = new RedisRemediations(this.client, this.keys, this.now);
+    this.cooldowns = new RedisCooldowns(this.client, this.keys, this.now, this.logger, this.address);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
-    const item = { key: this.cooldownKey(key), value: JSON.stringify(claim), ttl: positiveMs(leaseMs) };
+    const item = { key: this.keys.cooldown(key), value: JSON.stringify(claim), ttl: positiveMs(leaseMs) };
     return this.run('claim', async () => {
       // SET NX, and when the key is held, what holds it: one script call for the whole batch.
       const existing = await this.claims.add(item);
@@ -173,7 +174,7 @@ export class RedisCooldownStore implements CooldownStore {
     ttlMs: number,
   ): Promise<boolean> {
     const item = {
-      key: this.cooldownKey(key),
+      key: this.keys.cooldown(key),
       workflowName,
       ttl: positiveMs(ttlMs),
       absent: JSON.stringify(absent),
@@ -189,13 +190,13 @@ export class RedisCooldownStore implements CooldownStore {
   async release(key: string, workflowName: string): Promise<boolean> {
     return this.run(
       'release',
-      async () => (await this.client.cooldownRelease(this.cooldownKey(key), workflowName)) === 1,
+      async () => (await this.client.cooldownRelease(this.keys.cooldown(key), workflowName)) === 1,
     );
   }
 
   async peek(key: string): Promise<CooldownClaim | null> {
     return this.run('peek', async () => {
-      const value = await this.client.get(this.cooldownKey(key));
+      const value = await this.client.get(this.keys.cooldown(key));
       return value === null ? null : parseClaim(value, key);
     });
   }
@@ -205,12 +206,12 @@ export class RedisCooldownStore implements CooldownStore {
     // Twice the window so a replica whose clock lags a little still finds the counter.
     const ttl = positiveMs(windowMs * 2);
     return this.run('takeRateSlot', async () =>
-      (await this.client.takeRateSlot(this.rateKey(windowIndex), limit, ttl)) === 1 ? windowIndex : null,
+      (await this.client.takeRateSlot(this.keys.rate(windowIndex), limit, ttl)) === 1 ? windowIndex : null,
     );
   }
 
   async returnRateSlot(window: number, _windowMs: number): Promise<void> {
-    await this.run('returnRateSlot', () => this.client.returnRateSlot(this.rateKey(window)));
+    await this.run('returnRateSlot', () => this.client.returnRateSlot(this.keys.rate(window)));
   }
 
   async appendDecision(record: AuditEntry, maxLen: number): Promise<void> {
@@ -222,7 +223,7 @@ export class RedisCooldownStore implements CooldownStore {
     const count = Math.floor(limit);
     if (count < 1) return this.run('listDecisions', async () => []);
     return this.run('listDecisions', async () => {
-      const entries = await this.client.xrevrange(this.decisionsKey(), '+', '-', 'COUNT', count);
+      const entries = await this.client.xrevrange(this.keys.decisions(), '+', '-', 'COUNT', count);
       const records: AuditEntry[] = [];
       for (const [, fields] of entries) {
         const record = parseAuditEntry(fields);
@@ -371,18 +372,6 @@ export class RedisCooldownStore implements CooldownStore {
       { err: error, address: this.address, suppressedSinceLastLog: suppressed },
       'cooldown store (redis) connection error; commands fail until it reconnects',
     );
-  }
-
-  private rateKey(window: number): string {
-    return `${this.keyPrefix}rate:${window}`;
-  }
-
-  private cooldownKey(key: string): string {
-    return `${this.keyPrefix}cooldown:${key}`;
-  }
-
-  private decisionsKey(): string {
-    return `${this.keyPrefix}decisions`;
   }
 }
 
