@@ -4,6 +4,8 @@
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Redis Sentinel's failover is tested with three real sentinels (test/stores/redis-sentinel.test.ts).
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 # The built-in WorkflowTemplates' scripts use jq; their tests run them against a fake kubectl.
 command -v jq >/dev/null 2>&1 || missing+=(jq)

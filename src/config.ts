@@ -8,6 +8,11 @@ import { parseDuration } from './rules/duration.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const HostPort = Type.Object({
+  host: Type.String({ minLength: 1 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+});
+
 const Duration = Type.Integer({ minimum: 1, description: 'a duration like 10s or 1m30s' });
 
 /** Every setting of `serve`, typed and bounded; each `description` completes "expected …" in an error. */
@@ -16,6 +21,15 @@ export const ConfigSchema = Type.Object({
   host: Type.String({ minLength: 1, description: 'a host name or address' }),
   rules: Type.String({ minLength: 1, description: 'a rules file or directory' }),
   redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://.', description: 'redis://host:port or rediss://...' })),
+  /** Redis Sentinel: the sentinels, and the name of the master they watch. */
+  redisSentinels: Type.Optional(Type.Array(HostPort, { minItems: 1 })),
+  redisMasterName: Type.Optional(Type.String({ minLength: 1, description: 'the master name the sentinels know' })),
+  /** Redis Cluster: some of its nodes; the rest are found from them. */
+  redisClusterNodes: Type.Optional(Type.Array(HostPort, { minItems: 1 })),
+  /** The password of the Redis servers of a Sentinel or Cluster (a URL carries its own). */
+  redisPassword: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty password' })),
+  /** A claim or commit counts once this many replicas acknowledged it (WAIT). */
+  redisWaitReplicas: Type.Integer({ minimum: 0, description: 'a whole number of replicas (0: do not wait)' }),
   kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'a kubeconfig file' })),
   dryRun: Type.Boolean(),
   authToken: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty token' })),
@@ -64,7 +78,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>;
 type Key = keyof Config;
 
-const SECRETS: ReadonlySet<Key> = new Set(['authToken', 'basicAuth']);
+const SECRETS: ReadonlySet<Key> = new Set(['authToken', 'basicAuth', 'redisPassword']);
 type Env = Record<string, string | undefined>;
 
 interface Setting {
@@ -125,11 +139,43 @@ function readUrlList(raw: string, from: string): string[] {
     .map((part) => readUrl(part, from));
 }
 
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/;
+
+/** `host:port,host:port` (`[::1]:26379` for IPv6); empty entries are skipped. */
+function readHostPorts(raw: string, from: string): { host: string; port: number }[] {
+  const parts = raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  if (parts.length === 0) fail(from, `expected host:port,… got "${raw}"`);
+  return parts.map((part) => {
+    const match = HOST_PORT.exec(part);
+    const port = Number(match?.[3]);
+    if (!match || !(port >= 1 && port <= 65535)) return fail(from, `expected host:port (port 1–65535), got "${part}"`);
+    return { host: (match[1] ?? match[2]) as string, port };
+  });
+}
+
 const SETTINGS: Setting[] = [
   { flag: '--port', env: 'PORT', key: 'port' },
   { flag: '--host', env: 'HOST', key: 'host' },
   { flag: '--rules', env: 'KUBE_SENTINEL_RULES', key: 'rules' },
   { flag: '--redis-url', env: 'REDIS_URL', key: 'redisUrl' },
+  { flag: '--redis-sentinels', env: 'KUBE_SENTINEL_REDIS_SENTINELS', key: 'redisSentinels', read: readHostPorts },
+  { flag: '--redis-master-name', env: 'KUBE_SENTINEL_REDIS_MASTER_NAME', key: 'redisMasterName' },
+  {
+    flag: '--redis-cluster-nodes',
+    env: 'KUBE_SENTINEL_REDIS_CLUSTER_NODES',
+    key: 'redisClusterNodes',
+    read: readHostPorts,
+  },
+  {
+    flag: '--redis-password-file',
+    env: 'KUBE_SENTINEL_REDIS_PASSWORD_FILE',
+    key: 'redisPassword',
+    read: readSecretFile,
+  },
+  { flag: '--redis-wait-replicas', env: 'KUBE_SENTINEL_REDIS_WAIT_REPLICAS', key: 'redisWaitReplicas' },
   { flag: '--kubeconfig', env: 'KUBECONFIG', key: 'kubeconfig' },
   { flag: '--dry-run', env: 'KUBE_SENTINEL_DRY_RUN', key: 'dryRun', boolean: true },
   { flag: '--auth-token', env: 'KUBE_SENTINEL_AUTH_TOKEN', key: 'authToken' },
@@ -184,6 +230,7 @@ export const DEFAULTS: Config = {
   checkTemplates: false,
   escalationUrls: [],
   escalationTtlMs: 3600_000,
+  redisWaitReplicas: 0,
   auditMaxLen: 10_000,
   replica: 'local',
 };
@@ -271,6 +318,7 @@ export function loadConfig(args: readonly string[], env: Env, defaults: Partial<
     fail(`setting ${key}`, `expected ${expectation(schema)}, got ${JSON.stringify(value)}`);
   }
   const valid = config as Config;
+  checkRedisSource(valid, (key) => origins.get(key)?.from);
   // A pending claim must outlive its create: a lease that ran out while the create was still
   // waiting for its answer would let another replica claim the key under a new name.
   if (valid.pendingLeaseMs <= valid.submitTimeoutMs) {
@@ -282,4 +330,44 @@ export function loadConfig(args: readonly string[], env: Env, defaults: Partial<
     );
   }
   return valid;
+}
+
+const REDIS_SOURCES = [
+  ['redisUrl', '--redis-url'],
+  ['redisSentinels', '--redis-sentinels'],
+  ['redisClusterNodes', '--redis-cluster-nodes'],
+] as const;
+
+/** At most one way to reach Redis, and the settings each needs (SPEC §10). */
+function checkRedisSource(config: Config, originOf: (key: Key) => string | undefined): void {
+  const given = REDIS_SOURCES.filter(([key]) => config[key] !== undefined);
+  if (given.length > 1) {
+    const named = given.map(([key, flag]) => originOf(key) ?? flag);
+    fail(named[1] as string, `choose one Redis: ${named.join(' and ')} were both given`);
+  }
+  if (config.redisSentinels !== undefined && config.redisMasterName === undefined) {
+    fail(
+      originOf('redisSentinels') ?? '--redis-sentinels',
+      'needs --redis-master-name, the master the sentinels watch',
+    );
+  }
+  if (config.redisMasterName !== undefined && config.redisSentinels === undefined) {
+    fail(originOf('redisMasterName') ?? '--redis-master-name', 'is for Redis Sentinel: give --redis-sentinels too');
+  }
+  if (
+    config.redisPassword !== undefined &&
+    config.redisSentinels === undefined &&
+    config.redisClusterNodes === undefined
+  ) {
+    fail(
+      originOf('redisPassword') ?? '--redis-password-file',
+      'is for --redis-sentinels or --redis-cluster-nodes (a --redis-url carries its own password)',
+    );
+  }
+  if (config.redisWaitReplicas > 0 && given.length === 0) {
+    fail(
+      originOf('redisWaitReplicas') ?? '--redis-wait-replicas',
+      'needs a Redis: the in-memory store has no replicas',
+    );
+  }
 }

@@ -23,6 +23,7 @@ import type { RuleSet } from './rules/types.js';
 import { DEFAULT_CHECK_EVERY_MS, type WatchOptions, watchRules } from './rules/watch.js';
 import type { CooldownStore } from './stores/cooldown-store.js';
 import { MemoryCooldownStore } from './stores/memory.js';
+import type { RedisSource } from './stores/redis-connection.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
@@ -102,13 +103,27 @@ function closeTheLoop(
   return { loop, escalator };
 }
 
+/** The one way to Redis the settings give (config.ts allows at most one), or none. */
+function redisSource(config: Config): RedisSource | undefined {
+  const password = config.redisPassword === undefined ? {} : { password: config.redisPassword };
+  if (config.redisUrl) return { kind: 'standalone', url: config.redisUrl };
+  if (config.redisSentinels && config.redisMasterName) {
+    return { kind: 'sentinel', sentinels: config.redisSentinels, masterName: config.redisMasterName, ...password };
+  }
+  if (config.redisClusterNodes) return { kind: 'cluster', nodes: config.redisClusterNodes, ...password };
+  return undefined;
+}
+
 export async function createStore(config: Config, logger: Logger): Promise<CooldownStore> {
-  if (config.redisUrl) {
+  const source = redisSource(config);
+  if (source) {
     // ioredis is imported only when used: defining its command functions is a good part of a cold start.
     const { RedisCooldownStore } = await import('./stores/redis.js');
-    return new RedisCooldownStore({ url: config.redisUrl, logger });
+    return new RedisCooldownStore({ source, waitReplicas: config.redisWaitReplicas, logger });
   }
-  logger.warn('no --redis-url: in-memory cooldown store, not shared between replicas');
+  logger.warn(
+    'no Redis (--redis-url, --redis-sentinels or --redis-cluster-nodes): in-memory cooldown store, not shared between replicas',
+  );
   return new MemoryCooldownStore({ logger });
 }
 

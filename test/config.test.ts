@@ -58,6 +58,25 @@ describe('settings', () => {
     assert.deepEqual([flags.maxAlertsInFlight, flags.requestTimeoutMs, flags.maxConnections], [100, 10_000, 8]);
   });
 
+  it('reads a Redis Sentinel or a Redis Cluster as host:port lists, IPv6 in brackets', () => {
+    const sentinel = loadConfig(
+      ['--redis-sentinels', 's1:26379, [::1]:26380', '--redis-master-name', 'mymaster', '--redis-wait-replicas', '1'],
+      {},
+    );
+    assert.deepEqual(sentinel.redisSentinels, [
+      { host: 's1', port: 26379 },
+      { host: '::1', port: 26380 },
+    ]);
+    assert.equal(sentinel.redisMasterName, 'mymaster');
+    assert.equal(sentinel.redisWaitReplicas, 1);
+    const cluster = loadConfig([], { KUBE_SENTINEL_REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379' });
+    assert.deepEqual(cluster.redisClusterNodes, [
+      { host: 'redis-0', port: 6379 },
+      { host: 'redis-1', port: 6379 },
+    ]);
+    assert.equal(cluster.redisWaitReplicas, 0, 'WAIT is off by default');
+  });
+
   it('reads escalation URLs from a repeated flag or a comma-separated variable; a flag wins over the variable', () => {
     const env = { KUBE_SENTINEL_ESCALATION_URLS: 'http://am-0:9093, http://am-1:9093/,' };
     assert.deepEqual(loadConfig([], env).escalationUrls, ['http://am-0:9093', 'http://am-1:9093']);
@@ -92,6 +111,29 @@ describe('settings', () => {
     [['--submit-timeout', '10'], {}, /--submit-timeout/],
     [['--redis-url', 'localhost:6379'], {}, /--redis-url/],
     [['--workflow-namespace', 'Argo'], {}, /--workflow-namespace/],
+    [
+      ['--redis-url', 'redis://a:6379', '--redis-cluster-nodes', 'b:7000'],
+      {},
+      /--redis-cluster-nodes: choose one Redis: --redis-url and --redis-cluster-nodes were both given/,
+    ],
+    [
+      ['--redis-sentinels', 's:26379', '--redis-master-name', 'm'],
+      { REDIS_URL: 'redis://a:6379' },
+      /choose one Redis: REDIS_URL and --redis-sentinels/,
+    ],
+    [['--redis-sentinels', 's1:26379,s2:26379'], {}, /--redis-sentinels: needs --redis-master-name/],
+    [['--redis-master-name', 'm'], {}, /--redis-master-name: is for Redis Sentinel/],
+    [['--redis-cluster-nodes', 'a:7000,b'], {}, /--redis-cluster-nodes: expected host:port \(port 1–65535\), got "b"/],
+    [['--redis-cluster-nodes', 'a:70000'], {}, /--redis-cluster-nodes: expected host:port/],
+    [['--redis-cluster-nodes', ','], {}, /--redis-cluster-nodes: expected host:port/],
+    [['--redis-wait-replicas', '1'], {}, /--redis-wait-replicas: needs a Redis/],
+    [['--redis-wait-replicas', '-1', '--redis-url', 'redis://a'], {}, /--redis-wait-replicas: expected a whole number/],
+    [
+      ['--redis-password-file', '/etc/hostname', '--redis-url', 'redis://a'],
+      {},
+      /--redis-password-file \(\/etc\/hostname\): is for --redis-sentinels or --redis-cluster-nodes/,
+    ],
+    [['--redis-password-file', '/nonexistent/pw', '--redis-cluster-nodes', 'a:1'], {}, /cannot read \/nonexistent\/pw/],
     [['--log-level', 'verbose'], {}, /--log-level/],
     [['--nope'], {}, /unknown flag --nope/],
     [['--port'], {}, /--port: a value is required/],

@@ -8,6 +8,7 @@
 import type { Redis } from 'ioredis';
 import { atMostEvery } from '../throttle.js';
 import { type CooldownClaim, type HeldCooldown, MAX_LISTED_COOLDOWNS, type StoreLogger } from './cooldown-store.js';
+import { groupBySlot, type RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { parseClaim, positiveMs } from './redis-values.js';
 
@@ -69,13 +70,16 @@ export function defineCooldownScripts(client: Redis): void {
   client.defineCommand('cooldownEnd', { numberOfKeys: 2, lua: END_COOLDOWN_LUA });
 }
 
-type CooldownClient = Pick<Redis, 'scan' | 'get' | 'duplicate'> & CooldownCommands;
+type CooldownClient = Pick<Redis, 'get'> & CooldownCommands;
+
+/** What the listing and the subscriber need of the connection's mode. */
+type Connection = Pick<RedisConnection, 'cluster' | 'subscriber' | 'scanTargets'>;
 
 type EndedListener = (key: string | null) => void;
 
 export class RedisCooldowns {
   /** Opened on the first listener, for as long as the store: a connection in subscriber mode takes no other command. */
-  private subscriber: Redis | undefined;
+  private subscriber: ReturnType<Connection['subscriber']> | undefined;
   /** One entry per call of listen, so a listener added twice is stopped once per stop. */
   private readonly listeners = new Set<{ heard: EndedListener }>();
   private readonly errorLogDue: () => number | undefined;
@@ -83,6 +87,7 @@ export class RedisCooldowns {
 
   constructor(
     private readonly client: CooldownClient,
+    private readonly connection: Connection,
     private readonly keys: RedisKeys,
     /** Stamps the ended marker, and turns a PTTL into an expiry. */
     private readonly now: () => number,
@@ -96,35 +101,36 @@ export class RedisCooldowns {
   async list(limit: number): Promise<HeldCooldown[]> {
     const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
     if (!(wanted >= 1)) return [];
-    // SCAN may return a key twice: a set keeps each once.
+    // SCAN may return a key twice: a set keeps each once. A cluster is scanned master by master.
     const found = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.client.scan(
-        cursor,
-        'MATCH',
-        `${globEscape(this.keys.cooldown(''))}*`,
-        'COUNT',
-        SCAN_COUNT,
-      );
-      cursor = next;
-      for (const key of keys) {
-        if (found.size === wanted) break;
-        found.add(key);
-      }
-    } while (cursor !== '0' && found.size < wanted);
+    for (const server of this.connection.scanTargets()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await server.scan(cursor, 'MATCH', this.keys.cooldownPattern(), 'COUNT', SCAN_COUNT);
+        cursor = next;
+        for (const key of keys) {
+          if (found.size === wanted) break;
+          found.add(key);
+        }
+      } while (cursor !== '0' && found.size < wanted);
+      if (found.size === wanted) break;
+    }
     if (found.size === 0) return [];
     const keys = [...found];
-    const held = await this.client.cooldownsHeld(keys.length, ...keys);
+    // The script names many keys: one call per slot on a cluster.
+    const groups = groupBySlot(keys, (key) => key, this.connection.cluster);
+    const answers = await Promise.all(groups.map((group) => this.client.cooldownsHeld(group.length, ...group)));
     const now = this.now();
     const listed: HeldCooldown[] = [];
-    for (const [i, stored] of keys.entries()) {
-      const answer = held[i];
-      // A key without a TTL was not written by a store: cooldowns always expire.
-      if (!answer || !(answer[1] > 0)) continue;
-      const key = stored.slice(this.keys.cooldown('').length);
-      const claim = claimOrUndefined(answer[0], key);
-      if (claim) listed.push({ key, claim, expiresAt: now + answer[1] });
+    for (const [g, group] of groups.entries()) {
+      for (const [i, stored] of group.entries()) {
+        const answer = answers[g]?.[i];
+        // A key without a TTL was not written by a store: cooldowns always expire.
+        if (!answer || !(answer[1] > 0)) continue;
+        const key = this.keys.cooldownKeyOf(stored);
+        const claim = key === undefined ? undefined : claimOrUndefined(answer[0], key);
+        if (key !== undefined && claim) listed.push({ key, claim, expiresAt: now + answer[1] });
+      }
     }
     return listed;
   }
@@ -167,14 +173,18 @@ export class RedisCooldowns {
     this.subscriber?.disconnect();
   }
 
-  private subscribe(): Redis {
+  private subscribe(): ReturnType<Connection['subscriber']> {
     const channel = this.keys.cooldownEndedChannel();
     // Subscribed anew on every 'ready' rather than by ioredis's autoResubscribe, so that the
     // listeners learn when the subscription is back, and a refused SUBSCRIBE is tried again.
-    const subscriber = this.client.duplicate({ autoResubscribe: false, enableAutoPipelining: false });
+    const subscriber = this.connection.subscriber();
+    let subscribed = false;
     subscriber.on('ready', () => {
       subscriber.subscribe(channel).then(
-        () => this.deliver(null),
+        () => {
+          subscribed = true;
+          this.deliver(null);
+        },
         (error: Error) => {
           this.logError(error);
           // Connected but not subscribed, nothing would be heard: reconnect and try again.
@@ -182,6 +192,14 @@ export class RedisCooldowns {
         },
       );
     });
+    if (this.connection.cluster) {
+      // A cluster's subscriber moves to another node by itself when its node goes, and says
+      // nothing: an end published meanwhile was not heard, so whatever was remembered goes.
+      // (Before the first subscription, nodes leave the pool as the client learns the topology.)
+      subscriber.on('-node', () => {
+        if (subscribed) this.deliver(null);
+      });
+    }
     subscriber.on('message', (from: string, key: string) => {
       if (from === channel) this.deliver(key);
     });
@@ -219,9 +237,4 @@ function claimOrUndefined(value: string, key: string): CooldownClaim | undefined
   } catch {
     return undefined;
   }
-}
-
-/** The prefix is the operator's: its glob characters must match themselves in SCAN MATCH. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -1,19 +1,47 @@
+import calculateSlot from 'cluster-key-slot';
 import type { RemediationState } from '../remediation/model.js';
 
 /**
  * Every Redis key and channel of the store, in one place: the store, its remediations and its
- * cooldowns name them alike, and a change of layout (hash tags for Redis Cluster) is made here.
+ * cooldowns name them alike.
+ *
+ * On a Redis Cluster (`tagged`) the keys one script names share a slot through hash tags: a
+ * cooldown key and its ended marker by a tag computed from the cooldown key (`cooldown:{<n>}<key>`), and the audit
+ * stream with every remediation record, marker and the index by `{records}`. Elsewhere the names
+ * stay as they were, so an upgrade finds the cooldowns already held.
  */
 export class RedisKeys {
-  constructor(private readonly prefix: string) {}
+  private readonly records: string;
+
+  constructor(
+    private readonly prefix: string,
+    private readonly tagged = false,
+  ) {
+    this.records = tagged ? `${prefix}{records}:` : prefix;
+  }
 
   cooldown(key: string): string {
-    return `${this.prefix}cooldown:${key}`;
+    return `${this.prefix}cooldown:${this.tag(key)}`;
+  }
+
+  /** The pattern of every cooldown key, for SCAN MATCH: the prefix's glob characters match themselves. */
+  cooldownPattern(): string {
+    return `${globEscape(`${this.prefix}cooldown:`)}*`;
+  }
+
+  /** The cooldown key a stored key holds, or undefined for a key that is not one. */
+  cooldownKeyOf(stored: string): string | undefined {
+    const start = `${this.prefix}cooldown:`;
+    if (!stored.startsWith(start)) return undefined;
+    const key = stored.slice(start.length);
+    if (!this.tagged) return key;
+    const tag = TAG.exec(key);
+    return tag ? key.slice(tag[0].length) : undefined;
   }
 
   /** Outside the cooldown keys' pattern (`cooldown:*`), so a listing never meets a marker. */
   cooldownEnded(key: string): string {
-    return `${this.prefix}cooldown-ended:${key}`;
+    return `${this.prefix}cooldown-ended:${this.tag(key)}`;
   }
 
   cooldownEndedChannel(): string {
@@ -26,12 +54,12 @@ export class RedisKeys {
 
   /** The audit stream: decisions, and the remediations' and escalations' entries among them. */
   decisions(): string {
-    return `${this.prefix}decisions`;
+    return `${this.records}decisions`;
   }
 
   /** `<namespace>/<name>` holds no colon (Kubernetes names do not), so a record never meets a marker. */
   remediation(workflow: string): string {
-    return `${this.prefix}remediation:${workflow}`;
+    return `${this.records}remediation:${workflow}`;
   }
 
   marker(workflow: string, state: RemediationState): string {
@@ -39,7 +67,7 @@ export class RedisKeys {
   }
 
   remediationIndex(): string {
-    return `${this.prefix}remediations`;
+    return `${this.records}remediations`;
   }
 
   attempts(key: string): string {
@@ -49,4 +77,20 @@ export class RedisKeys {
   escalations(key: string): string {
     return `${this.prefix}escalations:${key}`;
   }
+
+  /**
+   * Redis hashes only what is between the first `{` and the next `}`, so the key itself (which
+   * may hold braces) cannot be the tag: the tag is a number computed from the key, the same for
+   * both keys of a cooldown, spread over the slots as the keys are.
+   */
+  private tag(key: string): string {
+    return this.tagged ? `{${calculateSlot(key)}}${key}` : key;
+  }
+}
+
+/** The prefix is the operator's: its glob characters must match themselves in SCAN MATCH. */
+const TAG = /^\{\d+\}/;
+
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

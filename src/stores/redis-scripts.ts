@@ -3,7 +3,7 @@
  * audit records take a batch of keys or records per call (the store sends one call per event-loop
  * turn); release and the rate slot take one key.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { type CooldownCommands, defineCooldownScripts } from './redis-cooldowns.js';
 import { defineRemediationScripts, type RemediationCommands } from './redis-remediation-scripts.js';
 
@@ -129,6 +129,12 @@ export type ScriptedRedis = Redis &
     takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
     returnRateSlot(key: string): Promise<number>;
   };
+
+/** A pipeline of the client, with the batch scripts WAIT follows on the same connection. */
+export type ScriptedPipeline = ChainableCommander & {
+  cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): ScriptedPipeline;
+  cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): ScriptedPipeline;
+};
 
 /** Makes each script a command of the client (ioredis sends EVALSHA, and the script once if Redis lacks it). */
 export function defineScripts(client: Redis): void {

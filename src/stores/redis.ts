@@ -1,4 +1,4 @@
-import { Redis, type RedisStatus } from 'ioredis';
+import type { ClusterStatus, RedisStatus } from 'ioredis';
 import type {
   Attempt,
   EscalationAlert,
@@ -22,6 +22,8 @@ import {
   StoreUnavailableError,
   submittedAtMs,
 } from './cooldown-store.js';
+import { ReplicatedBatches } from './redis-batches.js';
+import { connectRedis, type RedisConnection, type RedisSource } from './redis-connection.js';
 import { RedisCooldowns } from './redis-cooldowns.js';
 import { describeRedisError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
@@ -32,7 +34,11 @@ import { parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
 export type { StoreLogger };
 
 export interface RedisCooldownStoreOptions {
-  url: string;
+  /** A standalone Redis (`redis://` or `rediss://`); or `source`, one of the three modes. */
+  url?: string;
+  source?: RedisSource;
+  /** A claim or a commit counts once this many replicas acknowledged it (WAIT); 0 does not wait. */
+  waitReplicas?: number;
   /** Prepended to every key, so several deployments can share one Redis. */
   keyPrefix?: string;
   /** How long a command may wait for its answer before it fails as unavailable. */
@@ -44,7 +50,6 @@ export interface RedisCooldownStoreOptions {
 
 const DEFAULT_KEY_PREFIX = 'kube-sentinel:';
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
-const MAX_RECONNECT_DELAY_MS = 2000;
 const QUIT_TIMEOUT_MS = 1000;
 /** A Redis outage makes ioredis emit an error per reconnect attempt; one log line per interval is enough. */
 const ERROR_LOG_INTERVAL_MS = 10_000;
@@ -53,7 +58,8 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
 const MAX_BATCH = 256;
 
 /** States in which a connection attempt is under way and will settle soon by itself. */
-const CONNECTING: ReadonlySet<RedisStatus> = new Set<RedisStatus>(['wait', 'connecting', 'connect']);
+type Status = RedisStatus | ClusterStatus;
+const CONNECTING: ReadonlySet<Status> = new Set<Status>(['wait', 'connecting', 'connect']);
 
 /**
  * The cooldown store shared by every replica. Commands never queue while Redis is away: they
@@ -65,15 +71,26 @@ export class RedisCooldownStore implements CooldownStore {
   /** `host:port` (or the socket path): never the URL, which may hold the password. */
   readonly address: string;
 
+  private readonly connection: RedisConnection;
   private readonly client: ScriptedRedis;
   private readonly keys: RedisKeys;
+  private readonly batches: ReplicatedBatches;
   private readonly commandTimeoutMs: number;
   private readonly now: () => number;
   private readonly logger: StoreLogger | undefined;
-  /** Claims, commits and audit records asked for in one event-loop turn go to Redis as one script call each. */
+  /**
+   * Claims, commits and audit records asked for in one event-loop turn go to Redis as one script
+   * call each (one per slot on a cluster).
+   */
   private readonly claims = new Batcher<{ key: string; value: string; ttl: number }, string | null | Error>(
     (items) =>
-      this.client.cooldownClaim(items.length, ...items.map((i) => i.key), ...items.flatMap((i) => [i.value, i.ttl])),
+      this.batches.run(
+        items,
+        (target, group) =>
+          target.cooldownClaim(group.length, ...group.map((i) => i.key), ...group.flatMap((i) => [i.value, i.ttl])),
+        // A claim taken (nil) is what a failover must not lose; a claim found held wrote nothing.
+        (answer) => answer === null,
+      ),
     MAX_BATCH,
   );
   /** Commits, holds and replaces (the same script, one mode per key). */
@@ -82,10 +99,15 @@ export class RedisCooldownStore implements CooldownStore {
     number | Error
   >(
     (items) =>
-      this.client.cooldownCommit(
-        items.length,
-        ...items.map((i) => i.key),
-        ...items.flatMap((i) => [i.workflowName, i.ttl, i.absent, i.mode]),
+      this.batches.run(
+        items,
+        (target, group) =>
+          target.cooldownCommit(
+            group.length,
+            ...group.map((i) => i.key),
+            ...group.flatMap((i) => [i.workflowName, i.ttl, i.absent, i.mode]),
+          ),
+        (answer) => answer === 1,
       ),
     MAX_BATCH,
   );
@@ -109,26 +131,21 @@ export class RedisCooldownStore implements CooldownStore {
   private connectionError: Error | undefined;
 
   constructor(options: RedisCooldownStoreOptions) {
-    this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
     this.logger = options.logger;
-    this.client = new Redis(options.url, {
-      lazyConnect: false,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      // The caller has already been told the command failed; replaying it later would take a
-      // claim or a rate slot nobody is waiting for.
-      autoResendUnfulfilledCommands: false,
-      // The commands of one request's alerts (claims, audit entries) go out in one write.
-      enableAutoPipelining: true,
-      commandTimeout: this.commandTimeoutMs,
-      connectTimeout: this.commandTimeoutMs,
-      retryStrategy: (attempt) =>
-        Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(attempt - 1, 6)) + Math.floor(Math.random() * 50),
-    }) as ScriptedRedis;
-    const { host, port, path } = this.client.options;
-    this.address = path ?? `${host?.includes(':') ? `[${host}]` : host}:${port}`;
+    const source: RedisSource | undefined =
+      options.source ?? (options.url === undefined ? undefined : { kind: 'standalone', url: options.url });
+    if (source === undefined) throw new TypeError('RedisCooldownStore needs a url or a source');
+    this.connection = connectRedis(source, { commandTimeoutMs: this.commandTimeoutMs });
+    this.client = this.connection.client as ScriptedRedis;
+    this.address = this.connection.address;
+    this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX, this.connection.cluster);
+    this.batches = new ReplicatedBatches(this.connection, this.client, {
+      waitReplicas: options.waitReplicas ?? 0,
+      // WAIT answers within this; the command's own timeout (the same as the store's) must not cut it first.
+      waitTimeoutMs: Math.max(1, Math.floor(this.commandTimeoutMs / 2)),
+    });
     this.client.on('error', (error: Error) => {
       this.connectionError = error;
       this.logConnectionError(error);
@@ -138,7 +155,7 @@ export class RedisCooldownStore implements CooldownStore {
     });
     defineScripts(this.client);
     this.remediations = new RedisRemediations(this.client, this.keys, this.now);
-    this.cooldowns = new RedisCooldowns(this.client, this.keys, this.now, this.logger, this.address);
+    this.cooldowns = new RedisCooldowns(this.client, this.connection, this.keys, this.now, this.logger, this.address);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {

@@ -91,9 +91,9 @@ function control(port: number, first: ChildProcess, password?: string): RedisSer
   };
 }
 
-class PortTakenError extends Error {}
+export class PortTakenError extends Error {}
 
-function assertInstalled(): void {
+export function assertInstalled(): void {
   const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
   if (probe.error) {
     throw new Error('redis-server is not installed; these tests need a real one: apt-get install -y redis-server', {
@@ -102,7 +102,7 @@ function assertInstalled(): void {
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', reject);
@@ -114,26 +114,38 @@ function freePort(): Promise<number> {
   });
 }
 
+function launch(port: number, password?: string): Promise<ChildProcess> {
+  return launchRedis('redis-server', serverArgs(port, password), port, 'Ready to accept connections', password);
+}
+
+/** A redis-server's arguments for a throwaway server on `port`: nothing saved, loopback only. */
+export function serverArgs(port: number, password?: string): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    ...(password === undefined ? [] : ['--requirepass', password]),
+  ];
+}
+
 /**
- * Ready means this child said so: a PING alone could be answered by another process's Redis
- * that took the port first. A PING then confirms it serves.
+ * Ready means this child said so (`ready` in its output): a PING alone could be answered by
+ * another process's Redis that took the port first. A PING then confirms it serves. The child
+ * is killed when the test process exits.
  */
-async function launch(port: number, password?: string): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      ...(password === undefined ? [] : ['--requirepass', password]),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+export async function launchRedis(
+  command: 'redis-server' | 'redis-sentinel',
+  args: string[],
+  port: number,
+  ready: string,
+  password?: string,
+): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
   // A forgotten server must not keep the test process alive; the exit handler kills it.
@@ -152,17 +164,17 @@ async function launch(port: number, password?: string): Promise<ChildProcess> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`redis-server on port ${port} was not ready after ${READY_TIMEOUT_MS} ms:\n${output}`));
+        reject(new Error(`${command} on port ${port} was not ready after ${READY_TIMEOUT_MS} ms:\n${output}`));
       }, READY_TIMEOUT_MS);
       const onData = (): void => {
-        if (output.includes('Ready to accept connections')) {
+        if (output.includes(ready)) {
           cleanup();
           resolve();
         }
       };
       const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
         cleanup();
-        const message = `redis-server on port ${port} exited (${signal ?? code}) before it was ready:\n${output}`;
+        const message = `${command} on port ${port} exited (${signal ?? code}) before it was ready:\n${output}`;
         reject(output.includes('Address already in use') ? new PortTakenError(message) : new Error(message));
       };
       const cleanup = (): void => {
@@ -175,7 +187,7 @@ async function launch(port: number, password?: string): Promise<ChildProcess> {
       child.once('error', onExit.bind(null, null, null));
     });
     if (!(await ping(port, password)))
-      throw new Error(`redis-server on port ${port} said it was ready but does not answer PING`);
+      throw new Error(`${command} on port ${port} said it was ready but does not answer PING`);
   } catch (error) {
     await kill(child);
     throw error;
@@ -183,7 +195,7 @@ async function launch(port: number, password?: string): Promise<ChildProcess> {
   return child;
 }
 
-async function kill(child: ChildProcess): Promise<void> {
+export async function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Unreferenced, the child alone would not keep the event loop alive until it has exited.

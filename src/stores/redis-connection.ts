@@ -1,0 +1,150 @@
+/**
+ * The three ways to reach Redis (SPEC §10): one server by URL, the master a set of Redis
+ * Sentinels names, or a Redis Cluster. Each is ioredis's own support; this module only sets the
+ * options every mode shares (no offline queue, no resent commands, bounded waits) and answers
+ * what the store needs to know of the mode: where to SCAN, how to subscribe, whether keys must
+ * share a slot.
+ */
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export type RedisSource =
+  | { kind: 'standalone'; url: string }
+  | { kind: 'sentinel'; sentinels: HostPort[]; masterName: string; password?: string }
+  | { kind: 'cluster'; nodes: HostPort[]; password?: string };
+
+export interface RedisConnection {
+  /**
+   * Typed as one Redis: a Cluster answers the same commands (routed by their keys' slot), and
+   * the store uses nothing else of either.
+   */
+  client: Redis;
+  /** Where Redis is, for messages: never a password. */
+  address: string;
+  /** Redis Cluster: the keys of one script must share a slot, and a batch is split per slot. */
+  cluster: boolean;
+  /** A second connection for pub/sub (a subscribed connection takes no other command). */
+  subscriber(): Redis | Cluster;
+  /** The servers a SCAN must visit: the one master, or every master of the cluster. */
+  scanTargets(): Redis[];
+  /**
+   * Asks the cluster which node serves which slot, after a pipeline met MOVED or ASK (ioredis
+   * follows those by itself for single commands, not for a pipeline that also holds WAIT).
+   */
+  refreshRouting(): Promise<void>;
+}
+
+/** A redirection: the slot has moved (a failover, a resharding) since the client last asked. */
+export const REDIRECTION = /^(MOVED|ASK) /;
+
+export interface ConnectionTuning {
+  commandTimeoutMs: number;
+}
+
+const MAX_RECONNECT_DELAY_MS = 2000;
+
+/** Reconnects back off to at most MAX_RECONNECT_DELAY_MS, with jitter so replicas do not return in step. */
+function reconnectDelay(attempt: number): number {
+  return Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(attempt - 1, 6)) + Math.floor(Math.random() * 50);
+}
+
+/** A master demoted by a failover answers writes with READONLY until the client finds the new one. */
+const READONLY = /^READONLY\b/;
+
+export function connectRedis(source: RedisSource, tuning: ConnectionTuning): RedisConnection {
+  const perConnection: RedisOptions = {
+    maxRetriesPerRequest: 1,
+    // The caller has already been told the command failed; replaying it later would take a
+    // claim or a rate slot nobody is waiting for.
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: tuning.commandTimeoutMs,
+    connectTimeout: tuning.commandTimeoutMs,
+  };
+  if (source.kind === 'cluster') {
+    const client = new Cluster(source.nodes, {
+      enableOfflineQueue: false,
+      // ioredis routes an auto-pipelined command by its first argument, which for the batch
+      // scripts is their number of keys, not a key: the store's own batches do the grouping.
+      enableAutoPipelining: false,
+      clusterRetryStrategy: reconnectDelay,
+      slotsRefreshTimeout: tuning.commandTimeoutMs,
+      redisOptions: { ...perConnection, ...(source.password === undefined ? {} : { password: source.password }) },
+    });
+    return {
+      client: client as unknown as Redis,
+      address: `cluster ${source.nodes.map(hostPort).join(',')}`,
+      cluster: true,
+      subscriber: () => client.duplicate([], { enableAutoPipelining: false }),
+      scanTargets: () => client.nodes('master'),
+      refreshRouting: () =>
+        new Promise<void>((resolve) => {
+          // A refresh already under way answers at once; either way the next try uses what is known.
+          client.refreshSlotsCache(() => resolve());
+        }),
+    };
+  }
+  const shared: RedisOptions = {
+    ...perConnection,
+    lazyConnect: false,
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    retryStrategy: reconnectDelay,
+  };
+  const client =
+    source.kind === 'standalone'
+      ? new Redis(source.url, shared)
+      : new Redis({
+          ...shared,
+          sentinels: source.sentinels,
+          name: source.masterName,
+          ...(source.password === undefined ? {} : { password: source.password }),
+          // Told of a failover by the sentinels at once, not when the old master's socket dies.
+          failoverDetector: true,
+          sentinelRetryStrategy: reconnectDelay,
+          // The command that met READONLY fails (fail closed); the reconnect asks the sentinels anew.
+          reconnectOnError: (error) => READONLY.test(error.message),
+        });
+  return {
+    client,
+    address: source.kind === 'standalone' ? standaloneAddress(client) : sentinelAddress(source),
+    cluster: false,
+    subscriber: () => client.duplicate({ autoResubscribe: false, enableAutoPipelining: false }),
+    scanTargets: () => [client],
+    refreshRouting: async () => {},
+  };
+}
+
+/**
+ * Items in groups whose keys share a slot, each group in the items' order; one group of all
+ * items outside a cluster. `keyOf` names the item's key.
+ */
+export function groupBySlot<T>(items: T[], keyOf: (item: T) => string, cluster: boolean): T[][] {
+  if (!cluster) return [items];
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const slot = calculateSlot(keyOf(item));
+    const group = groups.get(slot);
+    if (group) group.push(item);
+    else groups.set(slot, [item]);
+  }
+  return [...groups.values()];
+}
+
+/** `host:port` (or the socket path): never the URL, which may hold the password. */
+function standaloneAddress(client: Redis): string {
+  const { host, port, path } = client.options;
+  return path ?? `${host?.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function sentinelAddress(source: { sentinels: HostPort[]; masterName: string }): string {
+  return `master ${source.masterName} of sentinels ${source.sentinels.map(hostPort).join(',')}`;
+}
+
+export function hostPort({ host, port }: HostPort): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

@@ -1,0 +1,306 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { HostPort } from '../../src/stores/redis-connection.js';
+import { assertInstalled, freePort, kill, launchRedis, PortTakenError, serverArgs } from './redis-server.js';
+
+/**
+ * Real Redis topologies for the tests of SPEC §10, from Debian's packages: a primary with
+ * replicas watched by three redis-sentinel processes, and a six-node Redis Cluster made by
+ * `redis-cli --cluster create`. Every process is killed when the test process exits.
+ */
+
+const PORT_ATTEMPTS = 5;
+/** How long a topology may take to form or to fail over before a test fails. */
+const SETTLE_TIMEOUT_MS = 30_000;
+const POLL_MS = 100;
+/** A dead master is noticed after this (sentinel down-after-milliseconds, cluster-node-timeout). */
+export const FAILURE_DETECTION_MS = 1_000;
+
+export const MASTER_NAME = 'kube-sentinel-test';
+
+interface Node {
+  port: number;
+  child: ChildProcess | undefined;
+}
+
+/** Polls `check` until it answers something, for at most SETTLE_TIMEOUT_MS. */
+async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const answer = await check();
+      if (answer !== undefined) return answer;
+    } catch (error) {
+      last = error;
+    }
+    await delay(POLL_MS);
+  }
+  throw new Error(`${what}: not after ${SETTLE_TIMEOUT_MS} ms${last ? ` (${String(last)})` : ''}`);
+}
+
+/** One command to one server, on a connection of its own. */
+async function ask(port: number, ...command: string[]): Promise<unknown> {
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return await client.call(command[0] as string, ...command.slice(1));
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function startOn(
+  command: 'redis-server' | 'redis-sentinel',
+  args: (port: number) => string[],
+  ready: string,
+  portFree: (port: number) => Promise<boolean> = async () => true,
+): Promise<Node> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    const port = await freePort();
+    if (!(await portFree(port))) continue;
+    try {
+      return { port, child: await launchRedis(command, args(port), port, ready) };
+    } catch (error) {
+      if (!(error instanceof PortTakenError)) throw error;
+      lastError = error;
+    }
+  }
+  throw new Error(`could not start ${command} on a free port`, { cause: lastError });
+}
+
+export interface SentinelSet {
+  masterName: string;
+  sentinels: HostPort[];
+  /** The port the sentinels name as the master now. */
+  masterPort(): Promise<number>;
+  /** SIGKILL to the master; answers its port. */
+  killMaster(): Promise<number>;
+  /** Resolves with the new master's port once the sentinels name one other than `oldPort` and it takes writes. */
+  failedOver(oldPort: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** A primary, `replicas` replicas and three sentinels (quorum 2), all known to each other. */
+export async function startSentinelSet(replicas = 2): Promise<SentinelSet> {
+  assertInstalled();
+  const dir = mkdtempSync(join(tmpdir(), 'kube-sentinel-sentinel-'));
+  const servers: Node[] = [];
+  const sentinels: Node[] = [];
+  const all = (): Node[] => [...servers, ...sentinels];
+  try {
+    const primary = await startOn('redis-server', (port) => serverArgs(port), 'Ready to accept connections');
+    servers.push(primary);
+    for (let i = 0; i < replicas; i++) {
+      servers.push(
+        await startOn(
+          'redis-server',
+          (port) => [...serverArgs(port), '--replicaof', '127.0.0.1', String(primary.port)],
+          'Ready to accept connections',
+        ),
+      );
+    }
+    await until('replicas in sync', async () => {
+      const info = String(await ask(primary.port, 'INFO', 'replication'));
+      return info.includes(`connected_slaves:${replicas}`) ? true : undefined;
+    });
+    for (let i = 0; i < 3; i++) {
+      sentinels.push(
+        await startOn(
+          'redis-sentinel',
+          (port) => {
+            const file = join(dir, `sentinel-${port}.conf`);
+            writeFileSync(
+              file,
+              [
+                `port ${port}`,
+                'bind 127.0.0.1',
+                `dir ${dir}`,
+                `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primary.port} 2`,
+                `sentinel down-after-milliseconds ${MASTER_NAME} ${FAILURE_DETECTION_MS}`,
+                `sentinel failover-timeout ${MASTER_NAME} 10000`,
+                `sentinel parallel-syncs ${MASTER_NAME} 1`,
+                '',
+              ].join('\n'),
+            );
+            return [file];
+          },
+          '+monitor master',
+        ),
+      );
+    }
+    // A failover needs the sentinels to know each other and the replicas.
+    for (const sentinel of sentinels) {
+      await until(`sentinel on ${sentinel.port} knows the others and the replicas`, async () => {
+        const others = (await ask(sentinel.port, 'SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[];
+        const known = (await ask(sentinel.port, 'SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[];
+        return others.length === 2 && known.length === replicas ? true : undefined;
+      });
+    }
+  } catch (error) {
+    await Promise.all(all().map((node) => (node.child ? kill(node.child) : undefined)));
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+
+  const masterPort = async (): Promise<number> => {
+    const answer = (await ask(sentinels[0]?.port as number, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [
+      string,
+      string,
+    ];
+    return Number(answer[1]);
+  };
+  return {
+    masterName: MASTER_NAME,
+    sentinels: sentinels.map((node) => ({ host: '127.0.0.1', port: node.port })),
+    masterPort,
+    async killMaster() {
+      const port = await masterPort();
+      const node = servers.find((server) => server.port === port);
+      if (!node?.child) throw new Error(`the master on ${port} is not one of this set's servers`);
+      const child = node.child;
+      node.child = undefined;
+      await kill(child);
+      return port;
+    },
+    async failedOver(oldPort) {
+      return until('a new master', async () => {
+        const answers = await Promise.all(
+          sentinels.map(async (sentinel) => {
+            const answer = (await ask(sentinel.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [
+              string,
+              string,
+            ];
+            return Number(answer[1]);
+          }),
+        );
+        const port = answers[0] as number;
+        if (port === oldPort || answers.some((other) => other !== port)) return undefined;
+        const role = String(await ask(port, 'ROLE'));
+        return role.startsWith('master') ? port : undefined;
+      });
+    },
+    async stop() {
+      await Promise.all(all().map((node) => (node.child ? kill(node.child) : undefined)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ClusterSet {
+  /** Every node, for --redis-cluster-nodes. */
+  nodes: HostPort[];
+  /** The port of the master serving `slot` now. */
+  masterOf(slot: number): Promise<number>;
+  /** SIGKILL to the master serving `slot`; answers its port. */
+  killMasterOf(slot: number): Promise<number>;
+  /** Resolves once a replica serves the slots of the killed master on `oldPort` and the cluster is ok. */
+  failedOver(oldPort: number, slot: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** The cluster bus listens on port + 10000: both must be free. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** Six nodes, three masters with a replica each, every slot covered. */
+export async function startRedisCluster(): Promise<ClusterSet> {
+  assertInstalled();
+  const dir = mkdtempSync(join(tmpdir(), 'kube-sentinel-cluster-'));
+  const nodes: Node[] = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      nodes.push(
+        await startOn(
+          'redis-server',
+          (port) => [
+            ...serverArgs(port),
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, `nodes-${port}.conf`),
+            '--cluster-node-timeout',
+            String(FAILURE_DETECTION_MS),
+            '--dir',
+            dir,
+          ],
+          'Ready to accept connections',
+          async (port) => port + 10_000 <= 65_535 && (await bindable(port + 10_000)),
+        ),
+      );
+    }
+    const created = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'],
+      { encoding: 'utf8', timeout: SETTLE_TIMEOUT_MS },
+    );
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.stdout}${created.stderr}`);
+    for (const node of nodes) {
+      await until(`cluster ok on ${node.port}`, async () => {
+        const info = String(await ask(node.port, 'CLUSTER', 'INFO'));
+        return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') ? true : undefined;
+      });
+    }
+  } catch (error) {
+    await Promise.all(nodes.map((node) => (node.child ? kill(node.child) : undefined)));
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+
+  const alive = (): Node[] => nodes.filter((node) => node.child);
+  const masterOf = async (slot: number): Promise<number> => {
+    for (const node of alive()) {
+      try {
+        const slots = (await ask(node.port, 'CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+        for (const [from, to, [, port]] of slots) if (slot >= from && slot <= to) return port;
+      } catch {
+        // Try the next node.
+      }
+    }
+    throw new Error(`no live node answers for slot ${slot}`);
+  };
+  return {
+    nodes: nodes.map((node) => ({ host: '127.0.0.1', port: node.port })),
+    masterOf,
+    async killMasterOf(slot) {
+      const port = await masterOf(slot);
+      const node = nodes.find((n) => n.port === port);
+      if (!node?.child) throw new Error(`the master on ${port} is not one of this cluster's nodes`);
+      const child = node.child;
+      node.child = undefined;
+      await kill(child);
+      return port;
+    },
+    async failedOver(oldPort, slot) {
+      return until(`a replica serving slot ${slot}`, async () => {
+        const port = await masterOf(slot);
+        if (port === oldPort) return undefined;
+        const info = String(await ask(port, 'CLUSTER', 'INFO'));
+        return info.includes('cluster_state:ok') ? port : undefined;
+      });
+    },
+    async stop() {
+      await Promise.all(nodes.map((node) => (node.child ? kill(node.child) : undefined)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
