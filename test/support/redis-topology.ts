@@ -24,6 +24,20 @@ export const FAILURE_DETECTION_MS = 1_000;
 
 export const MASTER_NAME = 'kube-sentinel-test';
 
+/**
+ * A server of a topology: a replica syncs at once (Redis waits 5 s by default before a diskless
+ * sync, during which WAIT cannot be answered).
+ */
+function nodeArgs(port: number): string[] {
+  return [...serverArgs(port), '--repl-diskless-sync-delay', '0'];
+}
+
+/** Replicas of the server on `port` that are online (synced and streaming). */
+async function onlineReplicas(port: number): Promise<number> {
+  const info = String(await ask(port, 'INFO', 'replication'));
+  return (info.match(/^slave\d+:.*state=online/gm) ?? []).length;
+}
+
 interface Node {
   port: number;
   child: ChildProcess | undefined;
@@ -92,6 +106,9 @@ export interface SentinelSet {
   killMaster(): Promise<number>;
   /** Resolves with the new master's port once the sentinels name one other than `oldPort` and it takes writes. */
   failedOver(oldPort: number): Promise<number>;
+  /** SIGSTOP (or SIGCONT) to every server but the master: they stop acknowledging writes. */
+  pauseReplicas(): Promise<void>;
+  resumeReplicas(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -103,21 +120,18 @@ export async function startSentinelSet(replicas = 2): Promise<SentinelSet> {
   const sentinels: Node[] = [];
   const all = (): Node[] => [...servers, ...sentinels];
   try {
-    const primary = await startOn('redis-server', (port) => serverArgs(port), 'Ready to accept connections');
+    const primary = await startOn('redis-server', (port) => nodeArgs(port), 'Ready to accept connections');
     servers.push(primary);
     for (let i = 0; i < replicas; i++) {
       servers.push(
         await startOn(
           'redis-server',
-          (port) => [...serverArgs(port), '--replicaof', '127.0.0.1', String(primary.port)],
+          (port) => [...nodeArgs(port), '--replicaof', '127.0.0.1', String(primary.port)],
           'Ready to accept connections',
         ),
       );
     }
-    await until('replicas in sync', async () => {
-      const info = String(await ask(primary.port, 'INFO', 'replication'));
-      return info.includes(`connected_slaves:${replicas}`) ? true : undefined;
-    });
+    await until('replicas in sync', async () => (await onlineReplicas(primary.port)) === replicas || undefined);
     for (let i = 0; i < 3; i++) {
       sentinels.push(
         await startOn(
@@ -194,6 +208,13 @@ export async function startSentinelSet(replicas = 2): Promise<SentinelSet> {
         return role.startsWith('master') ? port : undefined;
       });
     },
+    async pauseReplicas() {
+      const master = await masterPort();
+      for (const node of servers) if (node.port !== master) node.child?.kill('SIGSTOP');
+    },
+    async resumeReplicas() {
+      for (const node of servers) node.child?.kill('SIGCONT');
+    },
     async stop() {
       await Promise.all(all().map((node) => (node.child ? kill(node.child) : undefined)));
       rmSync(dir, { recursive: true, force: true });
@@ -210,7 +231,24 @@ export interface ClusterSet {
   killMasterOf(slot: number): Promise<number>;
   /** Resolves once a replica serves the slots of the killed master on `oldPort` and the cluster is ok. */
   failedOver(oldPort: number, slot: number): Promise<number>;
+  /**
+   * Starts the node killed on `port` again, with its cluster config, as Kubernetes restarts a
+   * pod: it rejoins as a replica of the master that took over; resolves once every master has
+   * an online replica again.
+   */
+  restart(port: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Every master among `ports` has an online replica. */
+async function masterReplicasOnline(ports: number[]): Promise<void> {
+  for (const port of ports) {
+    await until(`the replica of ${port} in sync`, async () => {
+      const role = String(await ask(port, 'ROLE'));
+      if (!role.startsWith('master')) return true;
+      return (await onlineReplicas(port)) >= 1 || undefined;
+    });
+  }
 }
 
 /** The cluster bus listens on port + 10000: both must be free. */
@@ -222,7 +260,21 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
-/** Six nodes, three masters with a replica each, every slot covered. */
+function clusterArgs(port: number, dir: string): string[] {
+  return [
+    ...nodeArgs(port),
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, `nodes-${port}.conf`),
+    '--cluster-node-timeout',
+    String(FAILURE_DETECTION_MS),
+    '--dir',
+    dir,
+  ];
+}
+
+/** Six nodes, three masters with a replica each, every slot covered, every replica synced. */
 export async function startRedisCluster(): Promise<ClusterSet> {
   assertInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'kube-sentinel-cluster-'));
@@ -232,17 +284,7 @@ export async function startRedisCluster(): Promise<ClusterSet> {
       nodes.push(
         await startOn(
           'redis-server',
-          (port) => [
-            ...serverArgs(port),
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            join(dir, `nodes-${port}.conf`),
-            '--cluster-node-timeout',
-            String(FAILURE_DETECTION_MS),
-            '--dir',
-            dir,
-          ],
+          (port) => clusterArgs(port, dir),
           'Ready to accept connections',
           async (port) => port + 10_000 <= 65_535 && (await bindable(port + 10_000)),
         ),
@@ -260,6 +302,7 @@ export async function startRedisCluster(): Promise<ClusterSet> {
         return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') ? true : undefined;
       });
     }
+    await masterReplicasOnline(nodes.map((node) => node.port));
   } catch (error) {
     await Promise.all(nodes.map((node) => (node.child ? kill(node.child) : undefined)));
     rmSync(dir, { recursive: true, force: true });
@@ -297,6 +340,12 @@ export async function startRedisCluster(): Promise<ClusterSet> {
         const info = String(await ask(port, 'CLUSTER', 'INFO'));
         return info.includes('cluster_state:ok') ? port : undefined;
       });
+    },
+    async restart(port) {
+      const node = nodes.find((n) => n.port === port);
+      if (!node || node.child) throw new Error(`no killed node on ${port}`);
+      node.child = await launchRedis('redis-server', clusterArgs(port, dir), port, 'Ready to accept connections');
+      await masterReplicasOnline(nodes.map((n) => n.port));
     },
     async stop() {
       await Promise.all(nodes.map((node) => (node.child ? kill(node.child) : undefined)));
