@@ -17,6 +17,8 @@ export const ConfigSchema = Type.Object({
   rules: Type.String({ minLength: 1, description: 'a rules file or directory' }),
   redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://.', description: 'redis://host:port or rediss://...' })),
   kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'a kubeconfig file' })),
+  /** SPEC §10: the clusters file (clusters.ts reads it); absent, one cluster. */
+  clusters: Type.Optional(Type.String({ minLength: 1, description: 'a clusters file (YAML or JSON)' })),
   dryRun: Type.Boolean(),
   authToken: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty token' })),
   /** `user:password` for HTTP basic auth (Alertmanager's http_config.basic_auth), besides or instead of the token. */
@@ -131,6 +133,7 @@ const SETTINGS: Setting[] = [
   { flag: '--rules', env: 'KUBE_SENTINEL_RULES', key: 'rules' },
   { flag: '--redis-url', env: 'REDIS_URL', key: 'redisUrl' },
   { flag: '--kubeconfig', env: 'KUBECONFIG', key: 'kubeconfig' },
+  { flag: '--clusters', env: 'KUBE_SENTINEL_CLUSTERS', key: 'clusters' },
   { flag: '--dry-run', env: 'KUBE_SENTINEL_DRY_RUN', key: 'dryRun', boolean: true },
   { flag: '--auth-token', env: 'KUBE_SENTINEL_AUTH_TOKEN', key: 'authToken' },
   { flag: '--auth-token-file', env: 'KUBE_SENTINEL_AUTH_TOKEN_FILE', key: 'authToken', read: readSecretFile },

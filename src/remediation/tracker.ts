@@ -27,6 +27,8 @@ export interface TrackerDeps {
   logger: Logger;
   now: () => number;
   settings: { replica: string; auditMaxLen: number; escalationTtlMs: number };
+  /** With --clusters: the cluster whose Workflows these are (each cluster has its own tracker). */
+  cluster?: string;
   /** Merge-patches a Workflow (to stop it). */
   patch(namespace: string, name: string, patch: object): Promise<void>;
 }
@@ -165,7 +167,9 @@ export class RemediationTracker {
   private async record(workflow: WatchedWorkflow, observed: Observed): Promise<void> {
     const { deps } = this;
     const now = deps.now();
-    const remediation = remediationOf(workflow, observed, now);
+    const { cluster } = deps;
+    const remediation = remediationOf(workflow, observed, now, cluster);
+    const where = cluster === undefined ? {} : { cluster };
     const created = createdAt(workflow);
     const final = FINAL_STATES.has(observed.state);
     const durationSeconds =
@@ -180,6 +184,7 @@ export class RemediationTracker {
       {
         kind: 'remediation',
         workflow: remediation.workflow,
+        ...where,
         rule: remediation.rule,
         cooldownKey: remediation.cooldownKey,
         target: remediation.target,
@@ -196,13 +201,19 @@ export class RemediationTracker {
     if (!recorded) return;
     const level = observed.state === 'failed' || observed.state === 'unknown' ? 'warn' : 'info';
     deps.logger[level](
-      { workflow: remediation.workflow, rule: remediation.rule, state: observed.state, message: observed.message },
+      {
+        workflow: remediation.workflow,
+        ...where,
+        rule: remediation.rule,
+        state: observed.state,
+        message: observed.message,
+      },
       'remediation',
     );
     if (final) {
-      deps.metrics.remediations.inc({ rule: remediation.rule, state: observed.state });
+      deps.metrics.remediations.inc({ rule: remediation.rule, state: observed.state, ...where });
       if (durationSeconds !== undefined)
-        deps.metrics.remediationDuration.observe({ rule: remediation.rule }, durationSeconds);
+        deps.metrics.remediationDuration.observe({ rule: remediation.rule, ...where }, durationSeconds);
     }
     await this.escalate(workflow, observed, remediation.finishedAt);
   }
