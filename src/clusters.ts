@@ -92,6 +92,7 @@ export function loadClusters(file: string): ClustersFile {
       return fail(`${where} ${shown(entry)}: expected a mapping with name (and kubeconfig, context)`);
     unknown(entry, CLUSTER_FIELDS, `${where}.`);
     const { name, kubeconfig, context } = entry;
+    if (name === undefined) return fail(`${where}.name is missing`);
     if (typeof name !== 'string') return fail(`${where}.name ${shown(name)}: expected a name`);
     const problem = dnsLabelProblem(name);
     if (problem) fail(`${where}.name ${shown(name)}: ${problem}`);
