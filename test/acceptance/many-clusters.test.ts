@@ -118,6 +118,16 @@ describe('kube-sentinel serve --clusters (the built binary, two API servers)', (
     assert.equal(recorded.cluster, 'west');
   });
 
+  it('is listed by --help with its environment variable', async () => {
+    const help = await new Promise<string>((resolve) => {
+      execFile('node', [CLI, '--help'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH } }, (_err, stdout) =>
+        resolve(stdout),
+      );
+    });
+    assert.match(help, /^ {2}--clusters VALUE +KUBE_SENTINEL_CLUSTERS$/m);
+    assert.match(help, /check \[--rules P\] \[flags\] +against the configured cluster \(each of --clusters, by name\)/);
+  });
+
   it('refuses to start on a clusters file that names a context the kubeconfig lacks: exit 2, one line naming it', async () => {
     const file = join(dir, 'wrong.yaml');
     writeFileSync(file, 'clusters:\n  - {name: east, kubeconfig: east/kubeconfig, context: prod}\n');
