@@ -13,7 +13,7 @@ import pino from 'pino';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config.js';
 import { loadKubeConfig } from '../src/kube/kubeconfig.js';
-import { LabelKey, MANAGED_BY } from '../src/kube/workflow.js';
+import { keyHash, LabelKey, MANAGED_BY } from '../src/kube/workflow.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { crashLoopAlert, type DecisionView, type PostableAlert, post } from './support/cluster.js';
 import { type FakeKube, type StoredWorkflow, startFakeKube } from './support/fake-kube.js';
@@ -239,6 +239,32 @@ describe('one receiver, two clusters (--clusters)', () => {
       ['a/argo/kube-sentinel-same-name', 'a', 'failed'],
       ['b/argo/kube-sentinel-same-name', 'b', 'succeeded'],
     ]);
+  });
+
+  it('asks the alert’s own cluster for the key’s Workflows before a create (the cluster is the record Redis may have lost)', async () => {
+    // A Workflow of the key that only cluster b has: created by another receiver, or before Redis forgot.
+    const loaded = await loadKubeConfig({ kind: 'file', path: join(dir, 'b', 'kubeconfig') });
+    await loaded.request('POST', '/apis/argoproj.io/v1alpha1/namespaces/argo/workflows', {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Workflow',
+      metadata: {
+        name: 'kube-sentinel-crashloop-remembered',
+        namespace: 'argo',
+        labels: { [LabelKey.ManagedBy]: MANAGED_BY, [LabelKey.KeyHash]: keyHash('b/crashloop:shop/recall') },
+        annotations: { 'kube-sentinel.io/cluster': 'b', 'kube-sentinel.io/cooldown-key': 'b/crashloop:shop/recall' },
+      },
+      spec: { workflowTemplateRef: { name: 'diagnose-pod' } },
+    });
+    await eventually(
+      async () => (await remediations(server)).find((r) => r.workflow === 'b/argo/kube-sentinel-crashloop-remembered'),
+      'b’s watcher to have seen it',
+    );
+    const inB = await decide(server, crashLoopAlert({ namespace: 'shop', pod: 'recall-0', cluster: 'b' }));
+    assert.equal(inB.outcome, 'cooldown', JSON.stringify(inB));
+    assert.match(inB.reason ?? '', /kube-sentinel-crashloop-remembered was submitted .* ago \(found in the cluster\)/);
+    // The same workload in a has no Workflow there: it is remediated.
+    const inA = await decide(server, crashLoopAlert({ namespace: 'shop', pod: 'recall-0', cluster: 'a' }));
+    assert.equal(inA.outcome, 'submitted', JSON.stringify(inA));
   });
 
   it('warns in /readyz, naming the cluster, and sets kube_sentinel_workflow_watch_healthy 0 for it while its watch fails', async () => {
