@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { crashLoopAlert, type DecisionView, type PostableAlert, post } from '../support/cluster.js';
 import { type FakeKube, startFakeKube } from '../support/fake-kube.js';
 import { writeKubeconfig } from '../support/kubeconfig.js';
@@ -116,6 +117,47 @@ describe('kube-sentinel serve --clusters (the built binary, two API servers)', (
       return remediations.find((remediation) => remediation.workflow === `west/argo/${name}`);
     }, 'the succeeded remediation in west');
     assert.equal(recorded.cluster, 'west');
+  });
+
+  it('explain --clusters shows the cluster an alert would go to, and refuses an unknown one', async () => {
+    const alerts = join(dir, 'alerts.json');
+    writeFileSync(
+      alerts,
+      JSON.stringify([
+        { labels: { alertname: 'CrashLoop', namespace: 'shop', pod: 'web-0', k8s_cluster: 'west' }, annotations: {} },
+        { labels: { alertname: 'CrashLoop', namespace: 'shop', pod: 'web-0', k8s_cluster: 'north' }, annotations: {} },
+      ]),
+    );
+    const stdout = await new Promise<string>((resolve) => {
+      execFile(
+        'node',
+        [
+          CLI,
+          'explain',
+          '--alert',
+          alerts,
+          '--rules',
+          join(dir, 'rules.yaml'),
+          '--clusters',
+          join(dir, 'clusters.yaml'),
+        ],
+        { cwd: REPO_ROOT, env: { PATH: process.env.PATH } },
+        (_err, out) => resolve(out),
+      );
+    });
+    const { alerts: explained } = parse(stdout) as {
+      alerts: {
+        decision: DecisionView & { cluster?: string };
+        manifest?: { metadata: { annotations: Record<string, string> } };
+      }[];
+    };
+    const [west, north] = explained;
+    assert.deepEqual(
+      [west?.decision.outcome, west?.decision.cluster, west?.decision.cooldownKey],
+      ['dry_run', 'west', 'west/crashloop:shop/web'],
+    );
+    assert.equal(west?.manifest?.metadata.annotations['kube-sentinel.io/cluster'], 'west');
+    assert.equal(north?.decision.outcome, 'invalid_target');
   });
 
   it('is listed by --help with its environment variable', async () => {
