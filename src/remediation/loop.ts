@@ -186,6 +186,7 @@ export class ClosedLoop implements ClusterRecord {
       ...(latest ? { workflow: latest } : {}),
       sourceAlertname: labels.alertname ?? '',
       ...(draft.rule.remediation.runbookUrl ? { runbookUrl: draft.rule.remediation.runbookUrl } : {}),
+      ...(draft.cluster === undefined ? {} : { cluster: draft.cluster }),
     };
     const { escalations } = this.deps;
     const { maxAttempts, attemptWindowMs } = draft.rule.remediation;

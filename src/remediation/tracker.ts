@@ -221,7 +221,7 @@ export class RemediationTracker {
   /** What the state change means for the escalations of its cooldown key (SPEC §9). */
   private async escalate(workflow: WatchedWorkflow, observed: Observed, finishedAt: string | undefined): Promise<void> {
     const { escalations } = this.deps;
-    const subject = subjectOf(workflow);
+    const subject = subjectOf(workflow, this.deps.cluster);
     const id = workflowId(workflow);
     if (observed.state === 'awaiting_approval') {
       // It pages until the approval is decided, however long approval_timeout is.
@@ -252,8 +252,8 @@ export class RemediationTracker {
   }
 }
 
-/** Who and what an escalation about this Workflow names, from what it was created with. */
-export function subjectOf(workflow: WatchedWorkflow): EscalationSubject {
+/** Who and what an escalation about this Workflow names, from what it was created with (and where it was watched). */
+export function subjectOf(workflow: WatchedWorkflow, cluster?: string): EscalationSubject {
   const annotations = workflow.metadata.annotations ?? {};
   const [namespace = '', pod = ''] = (annotations[AnnotationKey.Target] ?? '').split('/');
   const priority = workflow.metadata.labels?.[LabelKey.Priority];
@@ -266,5 +266,6 @@ export function subjectOf(workflow: WatchedWorkflow): EscalationSubject {
     workflow: { namespace: workflow.metadata.namespace, name: workflow.metadata.name },
     sourceAlertname: annotations[AnnotationKey.AlertName] ?? '',
     ...(annotations[AnnotationKey.RunbookUrl] ? { runbookUrl: annotations[AnnotationKey.RunbookUrl] } : {}),
+    ...(cluster === undefined ? {} : { cluster }),
   };
 }
