@@ -313,6 +313,30 @@ describe('--clusters with --dry-run', () => {
   });
 });
 
+describe('--clusters with --check-templates', () => {
+  it('is not ready while a cluster lacks a template the rules use, naming that cluster', async () => {
+    const { b, dir, rules } = await twoClusters();
+    b.reset();
+    const file = join(dir, 'clusters.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        default: 'a',
+        clusters: [
+          { name: 'a', kubeconfig: 'a/kubeconfig' },
+          { name: 'b', kubeconfig: 'b/kubeconfig' },
+        ],
+      }),
+    );
+    const { server } = await serve(['--rules', rules, '--clusters', file, '--check-templates']);
+    const res = await fetch(`${server.url}/readyz`);
+    assert.equal(res.status, 503);
+    const body = JSON.stringify(await res.json());
+    assert.match(body, /cluster b: WorkflowTemplate argo\/diagnose-pod does not exist/);
+    assert.doesNotMatch(body, /cluster a:/);
+  });
+});
+
 describe('without --clusters', () => {
   it('names no cluster anywhere: keys, Workflows, decisions, remediations and metric series are as before', async () => {
     const { a, rules, dir } = await twoClusters();
