@@ -37,6 +37,8 @@ export interface AppDeps {
   cluster?: PipelineDeps['cluster'];
   exhausted?: PipelineDeps['exhausted'];
   sourceResolved?: PipelineDeps['sourceResolved'];
+  /** --clusters: which cluster each alert goes to. */
+  clusters?: PipelineDeps['clusters'];
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));

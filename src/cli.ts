@@ -1,10 +1,10 @@
 #!/usr/bin/env node
+import { runCheck } from './commands/check.js';
 import { explainAlerts } from './commands/explain.js';
 import { runRuleTests } from './commands/test.js';
 import { type Config, loadConfig, SERVE_FLAGS } from './config.js';
 import { ConfigError, RulesError } from './errors.js';
-import { checkPermissions, checkTemplates, kubeProbe } from './kube/check.js';
-import { KubeconfigError, kubeconfigSource } from './kube/client.js';
+import { KubeconfigError } from './kube/client.js';
 import { createLogger } from './logging.js';
 import { loadRules } from './rules/load.js';
 import { closeOnSignals, startServer } from './server.js';
@@ -18,10 +18,10 @@ Commands:
   validate [PATH]                    check rules; prints file:line: message for every problem; exit 1 on any
   explain --alert FILE [--rules P]   which rule matches the alert(s) in FILE, the cooldown key and the
                                      Workflow that would be submitted, as YAML; no side effects
-  check [--rules P] [flags]          against the configured cluster: every WorkflowTemplate the rules
-                                     use exists, and workflows may be created in each target namespace;
-                                     prints the fix for each failure; exit 1 on any, 2 without
-                                     a cluster or with a kubeconfig that cannot work
+  check [--rules P] [flags]          against the configured cluster (each of --clusters, by name): every
+                                     WorkflowTemplate the rules use exists, and workflows may be created
+                                     in each target namespace; prints the fix for each failure; exit 1
+                                     on any, 2 without a cluster or with a kubeconfig that cannot work
   test FILE...                       run rule unit tests; exit 1 on any failure
 
 serve flags (each also an environment variable; the flag wins):
@@ -94,35 +94,7 @@ async function test(args: string[], env: Env): Promise<number> {
 }
 
 async function check(args: string[], env: Env): Promise<number> {
-  const config = loadConfig(args, env);
-  const source = kubeconfigSource(config.kubeconfig, env);
-  if (source.kind === 'none')
-    throw new ConfigError(
-      'check needs a cluster: no --kubeconfig (or KUBECONFIG) was given, and this is not a pod (no KUBERNETES_SERVICE_HOST and service account token)',
-    );
-  const loaded = await loadRules(config.rules);
-  if (!loaded.ok) {
-    process.stderr.write(`${loaded.errors.join('\n')}\n`);
-    return 1;
-  }
-  const probe = await kubeProbe(source);
-  for (const warning of probe.warnings) process.stderr.write(`warning: ${warning}\n`);
-  const results = [
-    ...(await checkTemplates(loaded.ruleSet, config.workflowNamespace, probe)),
-    ...(await checkPermissions(
-      loaded.ruleSet,
-      config.workflowNamespace,
-      probe,
-      probe.user ? { user: probe.user } : {},
-    )),
-  ];
-  for (const result of results) {
-    if (result.ok) process.stdout.write(`ok    ${result.what}\n`);
-    else process.stdout.write(`FAIL  ${result.what}\n      ${result.problem}\n      fix: ${result.fix}\n`);
-  }
-  const failed = results.filter((r) => !r.ok).length;
-  process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
-  return failed > 0 ? 1 : 0;
+  return runCheck(loadConfig(args, env), env);
 }
 
 export async function main(argv: string[], env: Env): Promise<number> {

@@ -31,6 +31,8 @@ export const ConfigSchema = Type.Object({
   /** A claim or commit counts once this many replicas acknowledged it (WAIT). */
   redisWaitReplicas: Type.Integer({ minimum: 0, description: 'a whole number of replicas (0: do not wait)' }),
   kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'a kubeconfig file' })),
+  /** SPEC §10: the clusters file (clusters.ts reads it); absent, one cluster. */
+  clusters: Type.Optional(Type.String({ minLength: 1, description: 'a clusters file (YAML or JSON)' })),
   dryRun: Type.Boolean(),
   authToken: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty token' })),
   /** `user:password` for HTTP basic auth (Alertmanager's http_config.basic_auth), besides or instead of the token. */
@@ -177,6 +179,7 @@ const SETTINGS: Setting[] = [
   },
   { flag: '--redis-wait-replicas', env: 'KUBE_SENTINEL_REDIS_WAIT_REPLICAS', key: 'redisWaitReplicas' },
   { flag: '--kubeconfig', env: 'KUBECONFIG', key: 'kubeconfig' },
+  { flag: '--clusters', env: 'KUBE_SENTINEL_CLUSTERS', key: 'clusters' },
   { flag: '--dry-run', env: 'KUBE_SENTINEL_DRY_RUN', key: 'dryRun', boolean: true },
   { flag: '--auth-token', env: 'KUBE_SENTINEL_AUTH_TOKEN', key: 'authToken' },
   { flag: '--auth-token-file', env: 'KUBE_SENTINEL_AUTH_TOKEN_FILE', key: 'authToken', read: readSecretFile },

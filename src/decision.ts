@@ -41,6 +41,8 @@ export const Decision = Type.Object({
   reason: Type.Optional(Type.String()),
   cooldownKey: Type.Optional(Type.String()),
   workflow: Type.Optional(WorkflowRef),
+  /** With --clusters: the cluster the alert was routed to. */
+  cluster: Type.Optional(Type.String()),
   /** Explain only: the Workflow that would be submitted. */
   manifest: Type.Optional(Type.Unsafe<Workflow>({ type: 'object', additionalProperties: true })),
 });

@@ -2,10 +2,11 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
+import { type ClustersFile, clusterSource, clusterTargets, loadClusters } from './clusters.js';
 import type { Config } from './config.js';
 import { RulesError } from './errors.js';
 import { createEscalator, type Escalator } from './escalation/escalator.js';
-import { checkTemplates, kubeProbe } from './kube/check.js';
+import { type ClusterProbe, checkTemplates, kubeProbe } from './kube/check.js';
 import {
   createKubeSubmitter,
   dryRunSubmitter,
@@ -16,6 +17,7 @@ import {
 import type { LoadedKubeConfig } from './kube/kubeconfig.js';
 import type { Metrics } from './pipeline/metrics.js';
 import { createMetrics } from './pipeline/metrics.js';
+import { ClusterLoops, type Loop } from './remediation/clusters.js';
 import { Escalations, escalationBuilders } from './remediation/escalations.js';
 import { ClosedLoop } from './remediation/loop.js';
 import { loadRules } from './rules/load.js';
@@ -55,12 +57,36 @@ function workflowNamespaces(ruleSet: RuleSet, config: Config): string[] {
   return [...namespaces];
 }
 
-/** SPEC §9 for a receiver with a cluster: escalations, and the watcher of its Workflows (started after listening). */
+/** The clusters Workflows go to: the one of --kubeconfig (unnamed), or each of --clusters by name. */
+interface Targets {
+  submitter: WorkflowSubmitter;
+  kubes: { cluster?: string; kube: LoadedKubeConfig }[];
+}
+
+async function createTargets(
+  config: Config,
+  env: Record<string, string | undefined>,
+  logger: Logger,
+  clusters: ClustersFile | undefined,
+): Promise<Targets> {
+  if (!clusters) {
+    const { submitter, kube } = await createSubmitter(config, env, logger);
+    return { submitter, kubes: kube ? [{ kube }] : [] };
+  }
+  const { submitter, connected } = await clusterTargets(clusters, config, env, logger);
+  return { submitter, kubes: connected.map(({ name, kube }) => ({ cluster: name, kube })) };
+}
+
+/**
+ * SPEC §9 for a receiver with a cluster: escalations, and the watcher of its Workflows (started
+ * after listening); with --clusters, a loop per cluster, each with its watchers.
+ */
 function closeTheLoop(
   config: Config,
-  kube: LoadedKubeConfig,
+  kubes: Targets['kubes'],
   deps: { store: CooldownStore; metrics: Metrics; logger: Logger; rules: () => RuleSet },
-): { loop: ClosedLoop; escalator: Escalator } {
+  clusters: ClustersFile | undefined,
+): { loop: Loop; escalator: Escalator } {
   const { store, metrics, logger } = deps;
   const settings = {
     replica: config.replica,
@@ -83,18 +109,25 @@ function closeTheLoop(
     ttlMs: config.escalationTtlMs,
     logger,
   });
-  const loop = new ClosedLoop({
-    kube,
-    store,
-    escalations,
-    metrics,
-    logger,
-    now: Date.now,
-    settings,
-    namespaces: () => workflowNamespaces(deps.rules(), config),
-    workflowNamespace: config.workflowNamespace,
-    apiTimeoutMs: config.submitTimeoutMs,
-  });
+  const loops = kubes.map(
+    ({ cluster, kube }) =>
+      new ClosedLoop({
+        kube,
+        store,
+        escalations,
+        metrics,
+        logger,
+        now: Date.now,
+        settings,
+        namespaces: () => workflowNamespaces(deps.rules(), config),
+        workflowNamespace: config.workflowNamespace,
+        apiTimeoutMs: config.submitTimeoutMs,
+        ...(cluster === undefined ? {} : { cluster }),
+      }),
+  );
+  const loop: Loop = clusters
+    ? new ClusterLoops(new Map(loops.map((one, i) => [kubes[i]?.cluster ?? '', one])), clusters)
+    : (loops[0] as ClosedLoop);
   if (config.escalationUrls.length === 0) {
     logger.warn(
       'no --escalation-url: failed remediations, spent budgets and approvals are logged and counted, not sent',
@@ -139,20 +172,35 @@ async function templateReadiness(
   env: Record<string, string | undefined>,
   rules: () => RuleSet,
   logger: Logger,
+  clusters: ClustersFile | undefined,
 ) {
-  const source = kubeconfigSource(config.kubeconfig, env);
-  if (source.kind === 'none') {
-    logger.warn('--check-templates needs a cluster (--kubeconfig or in-cluster); not checking');
-    return undefined;
+  // With --clusters, every cluster's templates, each problem naming its cluster.
+  const sources = clusters
+    ? clusters.clusters.map((cluster, i) => ({ name: cluster.name, source: clusterSource(clusters, i, config, env) }))
+    : [{ name: undefined, source: kubeconfigSource(config.kubeconfig, env) }];
+  const probes: { name: string | undefined; probe: ClusterProbe }[] = [];
+  for (const { name, source } of sources) {
+    if (source.kind === 'none') {
+      logger.warn('--check-templates needs a cluster (--kubeconfig or in-cluster); not checking');
+      return undefined;
+    }
+    probes.push({ name, probe: await kubeProbe(source) });
   }
-  const probe = await kubeProbe(source);
+  const problemsOf = async (ruleSet: RuleSet) => {
+    const perCluster = await Promise.all(
+      probes.map(async ({ name, probe }) =>
+        (await checkTemplates(ruleSet, config.workflowNamespace, probe))
+          .filter((r) => !r.ok)
+          .map((r) => (name === undefined ? '' : `cluster ${name}: `) + (r.problem ?? r.what)),
+      ),
+    );
+    return perCluster.flat();
+  };
   let cached: { at: number; ruleSet: RuleSet; problems: Promise<string[]> } | undefined;
   return () => {
     const ruleSet = rules();
     if (!cached || cached.ruleSet !== ruleSet || Date.now() - cached.at > TEMPLATE_CHECK_TTL_MS) {
-      const problems = checkTemplates(ruleSet, config.workflowNamespace, probe).then((results) =>
-        results.filter((r) => !r.ok).map((r) => r.problem ?? r.what),
-      );
+      const problems = problemsOf(ruleSet);
       cached = { at: Date.now(), ruleSet, problems };
     }
     return cached.problems;
@@ -182,10 +230,14 @@ export async function startServer(
   for (const warning of loaded.warnings) logger.warn(warning);
   let ruleSet: RuleSet = loaded.ruleSet;
 
-  const { submitter, kube } = await createSubmitter(config, env, logger);
+  const clusters = config.clusters ? loadClusters(config.clusters) : undefined;
+  const { submitter, kubes } = await createTargets(config, env, logger, clusters);
   const store = await createStore(config, logger);
   const metrics = createMetrics();
-  const closed = kube ? closeTheLoop(config, kube, { store, metrics, logger, rules: () => ruleSet }) : undefined;
+  const closed =
+    kubes.length > 0
+      ? closeTheLoop(config, kubes, { store, metrics, logger, rules: () => ruleSet }, clusters)
+      : undefined;
   metrics.rulesLoaded.set(ruleSet.rules.length);
   metrics.lastReloadSuccess.set(1);
   metrics.rulesWatchHealthy.set(1);
@@ -195,7 +247,7 @@ export async function startServer(
   // every replica on it out of service.
   let rulesWatchProblem: string | null = null;
   const templateProblems = config.checkTemplates
-    ? await templateReadiness(config, env, () => ruleSet, logger)
+    ? await templateReadiness(config, env, () => ruleSet, logger, clusters)
     : undefined;
   // A failing Workflow watch is a warning too: decisions still work, the cluster is then asked
   // before each create, and what became of the Workflows is recorded once it recovers.
@@ -214,6 +266,7 @@ export async function startServer(
     ...(closed
       ? { cluster: closed.loop, exhausted: closed.loop.exhausted, sourceResolved: closed.loop.sourceResolved }
       : {}),
+    ...(clusters ? { clusters } : {}),
   });
   if (closed) {
     // Before the store closes (the app's onClose closes it last): the watchers stop recording and

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import type { Alert } from '../alert.js';
+import { loadClusters } from '../clusters.js';
 import type { Config } from '../config.js';
 import type { Decision } from '../decision.js';
 import { alertsFromEither, ExplainBody } from '../pipeline/receive.js';
@@ -65,7 +66,8 @@ export async function explainAlerts(file: string, config: Config): Promise<numbe
   }
   const now = Date.now();
   const alerts = alertsFromEither(checked.value as ExplainBody, now);
-  const decisions = await offlinePipeline(loaded.ruleSet, config, () => now).explain(alerts);
+  const clusters = config.clusters ? loadClusters(config.clusters) : undefined;
+  const decisions = await offlinePipeline(loaded.ruleSet, config, () => now, clusters).explain(alerts);
   process.stdout.write(stringify({ alerts: alerts.map((alert, i) => report(alert, decisions[i] as Decision)) }));
   return 0;
 }

@@ -1,5 +1,11 @@
 import { clip, type Priority } from '../decision.js';
-import type { Attempt, EscalationAlert, EscalationAlertname, RemediationState } from '../remediation/model.js';
+import {
+  type Attempt,
+  type EscalationAlert,
+  type EscalationAlertname,
+  type RemediationState,
+  workflowOfId,
+} from '../remediation/model.js';
 import { formatDuration } from '../rules/duration.js';
 
 /**
@@ -27,6 +33,8 @@ export interface EscalationSubject {
   sourceAlertname: string;
   /** The rule's runbook_url. */
   runbookUrl?: string;
+  /** With --clusters: the cluster of the Workflow (a label of the escalation). */
+  cluster?: string;
 }
 
 /** Where escalations link to. */
@@ -172,6 +180,7 @@ function build(
     workflow: subject.workflow?.name,
     workflow_namespace: subject.workflow?.namespace,
     source_alertname: subject.sourceAlertname,
+    cluster: subject.cluster,
   };
   const labels: EscalationAlert['labels'] = { alertname };
   // Alertmanager treats an empty label as absent; leaving it out keeps the identity the same either way.
@@ -204,11 +213,10 @@ function refText(workflow: WorkflowRef): string {
   return `${workflow.namespace}/${workflow.name}`;
 }
 
-/** `<namespace>/<name>` as attempts and remediations name a Workflow. */
+/** `<namespace>/<name>` (with --clusters `<cluster>/<namespace>/<name>`) as attempts and remediations name a Workflow. */
 function parseRef(text: string): WorkflowRef | undefined {
-  const slash = text.indexOf('/');
-  if (slash <= 0 || slash === text.length - 1) return undefined;
-  return { namespace: text.slice(0, slash), name: text.slice(slash + 1) };
+  const ref = workflowOfId(text);
+  return ref?.namespace && ref.name ? ref : undefined;
 }
 
 function oneLine(text: string): string {

@@ -1,7 +1,7 @@
 import type { RuleSet } from '../rules/types.js';
 import { getWorkflowTemplate, type KubeconfigSource, loadKubeConfig } from './client.js';
 import { classifyKubeError } from './result.js';
-import { ARGO_GROUP } from './workflow.js';
+import { ARGO_GROUP, ARGO_VERSION } from './workflow.js';
 
 /** One finding of `kube-sentinel check`: what was checked, whether it holds, and how to fix it when not. */
 export interface CheckResult {
@@ -23,6 +23,8 @@ export interface ClusterProbe {
   }): Promise<'found' | 'missing' | { error: string; status?: number }>;
   /** SelfSubjectAccessReview for VERB workflows.argoproj.io in the namespace. */
   mayAccessWorkflows(namespace: string, verb: WorkflowVerb): Promise<boolean | { error: string }>;
+  /** The API server answers, and serves Argo's API (its discovery document): true, or the error. */
+  reachable?(): Promise<true | { error: string; status?: number }>;
 }
 
 /**
@@ -174,6 +176,25 @@ async function checkWatch(namespace: string, rules: string[], probe: ClusterProb
   };
 }
 
+/**
+ * With --clusters, before anything else of a cluster: whether its API server answers at all, so
+ * that one unreachable cluster is one failure naming it, not a failure per template and namespace.
+ */
+export async function checkReachable(probe: ClusterProbe, server: string): Promise<CheckResult> {
+  const what = `the API server ${server} answers and serves ${ARGO_GROUP}/${ARGO_VERSION}`;
+  const answer = probe.reachable ? await probe.reachable() : true;
+  if (answer === true) return { ok: true, what };
+  return {
+    ok: false,
+    what,
+    problem: `cannot reach the API server ${server}: ${answer.error}`,
+    fix:
+      answer.status === 404
+        ? `install Argo Workflows in this cluster (its CRDs); see: kubectl api-resources --api-group=${ARGO_GROUP}`
+        : `check the kubeconfig's server, credentials and network; verify: kubectl get --raw /apis/${ARGO_GROUP}/${ARGO_VERSION}`,
+  };
+}
+
 /** One line from a failed client call, with its HTTP status when there is one. */
 function statusOf(err: unknown): { error: string; status?: number } {
   const { reason, status } = classifyKubeError(err);
@@ -186,12 +207,21 @@ const CHECK_TIMEOUT_MS = 10_000;
 /** The ClusterProbe that asks the real API server (read-only, plus SelfSubjectAccessReview, which changes nothing). */
 export async function kubeProbe(
   source: Exclude<KubeconfigSource, { kind: 'none' }>,
-): Promise<ClusterProbe & { user?: string; warnings: string[] }> {
-  const { request, warnings } = await loadKubeConfig(source);
+): Promise<ClusterProbe & { user?: string; warnings: string[]; server: string }> {
+  const { request, warnings, server } = await loadKubeConfig(source);
   const namespace = process.env.POD_NAMESPACE;
   const serviceAccount = process.env.SERVICE_ACCOUNT_NAME;
   return {
     warnings,
+    server,
+    async reachable() {
+      try {
+        await request('GET', `/apis/${ARGO_GROUP}/${ARGO_VERSION}`, undefined, AbortSignal.timeout(CHECK_TIMEOUT_MS));
+        return true;
+      } catch (err) {
+        return statusOf(err);
+      }
+    },
     ...(namespace && serviceAccount ? { user: `system:serviceaccount:${namespace}:${serviceAccount}` } : {}),
     async template(ref) {
       try {

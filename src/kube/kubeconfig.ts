@@ -20,7 +20,11 @@ export class KubeconfigError extends Error {
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
-export type KubeconfigSource = { kind: 'file'; path: string } | { kind: 'in-cluster' } | { kind: 'none' };
+/** A file's `context`, when given, is used instead of its current-context (a --clusters entry's). */
+export type KubeconfigSource =
+  | { kind: 'file'; path: string; context?: string }
+  | { kind: 'in-cluster' }
+  | { kind: 'none' };
 
 /** --kubeconfig wins; inside a pod the service account; otherwise nothing (dry-run). */
 export function kubeconfigSource(
@@ -81,6 +85,7 @@ function credentialKinds(user: ReturnType<KubeConfig['getUsers']>[number]): stri
 // keeps dry-run starts fast, and only KubeConfig (./k8s.js), which the bundler keeps apart.
 export async function loadKubeConfig(source: Exclude<KubeconfigSource, { kind: 'none' }>): Promise<LoadedKubeConfig> {
   const where = source.kind === 'file' ? `--kubeconfig ${source.path}` : 'in-cluster config';
+  const chosen = source.kind === 'file' ? source.context : undefined;
   function fail(problem: string): never {
     throw new KubeconfigError(`invalid ${where}: ${problem}`);
   }
@@ -107,6 +112,13 @@ export async function loadKubeConfig(source: Exclude<KubeconfigSource, { kind: '
     fail(firstLine((err as Error).message));
   }
 
+  if (chosen !== undefined) {
+    if (!kc.getContextObject(chosen)) {
+      const known = kc.getContexts().map((c) => c.name);
+      fail(`context "${chosen}" is not among its contexts (${known.join(', ') || 'none'})`);
+    }
+    kc.setCurrentContext(chosen);
+  }
   const contextName = kc.getCurrentContext();
   if (!contextName) fail('no current-context (kubectl config use-context NAME)');
   const context =

@@ -39,6 +39,8 @@ export const AnnotationKey = {
   RunbookUrl: 'kube-sentinel.io/runbook-url',
   /** Why Kube Sentinel stopped it (set with spec.shutdown): its remediation is `cancelled`, not `failed`. */
   Stopped: 'kube-sentinel.io/stopped',
+  /** With --clusters: the configured cluster it was created in (the API server it lives on knows it by no other name). */
+  Cluster: 'kube-sentinel.io/cluster',
 } as const;
 
 export const MANAGED_BY = 'kube-sentinel';

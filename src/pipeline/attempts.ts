@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { type Decision, decide } from '../decision.js';
 import { keyHash } from '../kube/workflow.js';
-import type { Attempt, RemediationState } from '../remediation/model.js';
+import { type Attempt, type RemediationState, remediationId } from '../remediation/model.js';
 import { formatDuration } from '../rules/duration.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import { StoreUnavailableError } from '../stores/cooldown-store.js';
@@ -46,7 +46,7 @@ export function recallFromCluster(deps: AttemptDeps): Stage<Claimed, Recalled> {
     if (!cluster || !draft.claim?.ownedByUs) return { ...draft, inCluster: [] };
     let inCluster: KeyedWorkflow[];
     try {
-      inCluster = await cluster.workflowsOf(namespaceOf(draft, deps), keyHash(draft.cooldownKey));
+      inCluster = await cluster.workflowsOf(namespaceOf(draft, deps), keyHash(draft.cooldownKey), draft.cluster);
     } catch (err) {
       await releaseClaim(draft.claim, deps);
       return decide(draft.alert, draft.rule, 'retry', {
@@ -135,12 +135,12 @@ export function spendAttempt(deps: AttemptDeps & { store: CooldownStore }): Stag
     }
     // A redelivery re-using its pending claim is the same attempt, whether or not its Workflow was
     // counted already (an HA twin of the notification, a commit lost after the count landed).
-    const own = `${namespaceOf(draft, deps)}/${draft.workflowName}`;
+    const own = remediationId(namespaceOf(draft, deps), draft.workflowName, draft.cluster);
     const attempts = new Map<string, DescribedAttempt>();
     for (const attempt of counted) attempts.set(attempt.workflow, { ...attempt, state: 'submitted' });
     for (const workflow of inCluster) {
       if (now - workflow.createdAt >= attemptWindowMs) continue;
-      const id = `${workflow.namespace}/${workflow.name}`;
+      const id = remediationId(workflow.namespace, workflow.name, draft.cluster);
       attempts.set(id, { workflow: id, at: workflow.createdAt, state: workflow.state });
     }
     attempts.delete(own);

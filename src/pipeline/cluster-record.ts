@@ -17,7 +17,8 @@ export interface KeyedWorkflow {
 export interface ClusterRecord {
   /**
    * The Workflows labelled with this key hash in `namespace`: from the watcher's cache once it has
-   * synced, else from one labelled LIST. Rejects when the API server cannot answer.
+   * synced, else from one labelled LIST; with --clusters, in the named cluster. Rejects when the
+   * API server cannot answer.
    */
-  workflowsOf(namespace: string, keyHash: string): Promise<KeyedWorkflow[]>;
+  workflowsOf(namespace: string, keyHash: string, cluster?: string): Promise<KeyedWorkflow[]>;
 }

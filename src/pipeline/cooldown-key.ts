@@ -55,26 +55,30 @@ export function workloadOf(labels: Record<string, string>): string | null {
  *   no workload         rule:fingerprint:<fingerprint>
  *   too long            rule:sha256:<hex of the readable key>
  * Ordinary values (DNS names, plain words) are written as they are.
+ *
+ * With --clusters the key starts with the cluster: `cluster/rule:…`, so the same workload in two
+ * clusters has two cooldowns. A cluster's name is a DNS-1123 label, and a `/` before the first
+ * `:` is only ever the cluster's. Without --clusters keys are as they always were.
  */
-export function cooldownKey(alert: Alert, rule: Rule): string {
-  const key = readableCooldownKey(alert, rule);
+export function cooldownKey(alert: Alert, rule: Rule, cluster?: string): string {
+  const scope = cluster === undefined ? rule.name : `${cluster}/${rule.name}`;
+  const key = `${scope}:${readableCooldownKey(alert, rule)}`;
   // Label values are unbounded (a 1 MB label is a valid alert): a key that long would be stored in
   // Redis, the audit trail and every log line. Past the bound, the values are hashed instead.
   if (key.length <= COOLDOWN_KEY_MAX) return key;
-  return `${rule.name}:sha256:${hash('sha256', key, 'hex')}`;
+  return `${scope}:sha256:${hash('sha256', key, 'hex')}`;
 }
 
 const COOLDOWN_KEY_MAX = 512;
 
+/** The key after its `rule:` (or `cluster/rule:`). */
 function readableCooldownKey(alert: Alert, rule: Rule): string {
   const labels = alert.labels;
   const names = rule.remediation.cooldownKey;
-  if (names !== null) {
-    return `${rule.name}:${names.map((name) => `${name}=${keyPart(own(labels, name) ?? '')}`).join(',')}`;
-  }
+  if (names !== null) return names.map((name) => `${name}=${keyPart(own(labels, name) ?? '')}`).join(',');
   const workload = workloadOf(labels);
-  if (workload !== null) return `${rule.name}:${keyPart(labels.namespace ?? '')}/${keyPart(workload)}`;
-  return `${rule.name}:fingerprint:${keyPart(alert.fingerprint)}`;
+  if (workload !== null) return `${keyPart(labels.namespace ?? '')}/${keyPart(workload)}`;
+  return `fingerprint:${keyPart(alert.fingerprint)}`;
 }
 
 /** The characters that separate a key's parts, and `%` itself, so that the encoding is reversible. */

@@ -32,5 +32,5 @@ export const matchRule: Stage<Received, Matched> = (draft) => {
 /** The key the rule's cooldown is claimed under (see cooldownKey). */
 export const keyCooldown: Stage<Matched, Keyed> = (draft) => ({
   ...draft,
-  cooldownKey: cooldownKey(draft.alert, draft.rule),
+  cooldownKey: cooldownKey(draft.alert, draft.rule, draft.cluster),
 });

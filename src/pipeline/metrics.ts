@@ -1,6 +1,10 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Every kube_sentinel_* series (SPEC §7), on a registry of its own so that apps never share counters. */
+/**
+ * Every kube_sentinel_* series (SPEC §7), on a registry of its own so that apps never share
+ * counters. The submission, remediation and watch series have a `cluster` label, set only with
+ * --clusters: without, it is left out, and the series are exactly those from before it existed.
+ */
 export function createMetrics(options: { defaults?: boolean } = {}) {
   const registry = new Registry();
   if (options.defaults !== false) collectDefaultMetrics({ register: registry });
@@ -22,13 +26,13 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     submissions: new Counter({
       name: 'kube_sentinel_submissions_total',
       help: 'Workflow creates sent to the Kubernetes API, by template (or inline workflow name), result and HTTP code (timeout, connection when none).',
-      labelNames: ['template', 'result', 'code'] as const,
+      labelNames: ['template', 'result', 'code', 'cluster'] as const,
       registers,
     }),
     submitDuration: new Histogram({
       name: 'kube_sentinel_submit_duration_seconds',
       help: 'Time for one Workflow create against the Kubernetes API.',
-      labelNames: ['result'] as const,
+      labelNames: ['result', 'cluster'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
@@ -68,13 +72,13 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     remediations: new Counter({
       name: 'kube_sentinel_remediations_total',
       help: 'Remediations that reached a final state (succeeded, failed, cancelled, unknown), by rule; counted once across replicas.',
-      labelNames: ['rule', 'state'] as const,
+      labelNames: ['rule', 'state', 'cluster'] as const,
       registers,
     }),
     remediationDuration: new Histogram({
       name: 'kube_sentinel_remediation_duration_seconds',
       help: 'From a Workflow created to its final state, by rule; observed once across replicas.',
-      labelNames: ['rule'] as const,
+      labelNames: ['rule', 'cluster'] as const,
       buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
       registers,
     }),
@@ -87,7 +91,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     workflowWatchHealthy: new Gauge({
       name: 'kube_sentinel_workflow_watch_healthy',
       help: "1 while the Workflows of a namespace are watched (listed and synced), 0 while the watch is failing. The label is workflow_namespace: namespace is the scrape target's own.",
-      labelNames: ['workflow_namespace'] as const,
+      labelNames: ['workflow_namespace', 'cluster'] as const,
       registers,
     }),
     localCooldowns: new Counter({

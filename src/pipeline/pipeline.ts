@@ -13,6 +13,7 @@ import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
 import { recorder } from './record.js';
 import type { RenderSettings } from './render.js';
+import { type ClusterRouting, clusterOf, isKnownCluster, routeToCluster } from './route.js';
 import { UnsettledClaims } from './settle.js';
 import { mapInSlices, Slots } from './slots.js';
 import { type Built, type Claim, type Claimed, isDecision, type Received, Stages } from './stage.js';
@@ -44,6 +45,8 @@ export interface PipelineDeps {
   local?: LocalCooldowns;
   /** A resolved alert came in: its remediations still awaiting approval are stopped. Never throws. */
   sourceResolved?: (alert: Alert, rules: RuleSet) => void;
+  /** --clusters: which cluster each alert goes to. Absent: one cluster, named nowhere. */
+  clusters?: ClusterRouting;
 }
 
 export interface Pipeline {
@@ -74,9 +77,10 @@ const PEEK_CLAIM: Claim = { key: '', workflowName: '', ownedByUs: false };
 /**
  * The whole flow, built once. Each alert goes through the stages top to bottom until one decides:
  *
- *   ingest:  match → cooldown key → target → claim → cluster → attempts → rate limit → build → submit
- *   explain: match → cooldown key → target → peek  →           attempts →              build → submit (captured)
+ *   ingest:  match → route → cooldown key → target → claim → cluster → attempts → rate limit → build → submit
+ *   explain: match → route → cooldown key → target → peek  →           attempts →              build → submit (captured)
  *
+ * (route: with --clusters, the cluster the alert names must be configured.)
  * then its decision is recorded. Targets are checked before the claim, so an invalid one never
  * holds a cooldown; the Workflow is built after it, under the name the claim gave it. A new
  * claim is checked against the cluster (the record of what was done) and the attempt budget
@@ -91,7 +95,9 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     const peeked = await budget({ ...draft, claim: PEEK_CLAIM, inCluster: [] });
     return isDecision(peeked) ? peeked : { ...peeked, claim: draft.claim };
   };
+  const route = routeToCluster(deps.clusters);
   const ingest = Stages.of(matchRule)
+    .pipe(route)
     .pipe(keyCooldown)
     .pipe(validateTarget)
     .pipe(claimCooldown(deps))
@@ -101,6 +107,7 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     .pipe(build)
     .pipe(submitWorkflow(deps.submitter, deps));
   const explain = Stages.of(matchRule)
+    .pipe(route)
     .pipe(keyCooldown)
     .pipe(validateTarget)
     .pipe(peekCooldown(deps))
@@ -123,8 +130,13 @@ export function createPipeline(given: PipelineDeps): Pipeline {
   // Shared by ingest and explain, by every request: the alerts being decided at once.
   const slots = new Slots(DECIDING_AT_ONCE);
   const decideEach = (stages: Stages<Received, never>, record: (alert: Alert, decision: Decision) => void) => {
+    const { clusters } = deps;
     const decideOne = async (alert: Alert, ruleSet: RuleSet): Promise<Decision> => {
-      const decision = await stages.run({ alert, ruleSet }, rescue);
+      const cluster = clusters ? clusterOf(alert, clusters) : undefined;
+      const decided = await stages.run({ alert, ruleSet, ...(cluster === undefined ? {} : { cluster }) }, rescue);
+      // Every decision names the cluster it was routed to; one for a cluster not configured names it in its reason.
+      const decision =
+        clusters && cluster !== undefined && isKnownCluster(cluster, clusters) ? { ...decided, cluster } : decided;
       record(alert, decision);
       return decision;
     };

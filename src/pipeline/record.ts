@@ -38,6 +38,7 @@ export function recorder(deps: RecordDeps, options: RecordOptions): (alert: Aler
       pod: alert.labels.pod === undefined ? null : clip(alert.labels.pod),
       fingerprint: decision.fingerprint,
       alertname: decision.alertname,
+      ...(decision.cluster === undefined ? {} : { cluster: decision.cluster }),
       ...(decision.reason ? { reason: decision.reason } : {}),
     };
     if (!options.audit) {

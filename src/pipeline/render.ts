@@ -183,6 +183,7 @@ function annotationsOf(
   target: Target,
   cooldownKey: string,
   attempt: number | undefined,
+  cluster: string | undefined,
 ): Record<string, string> {
   const annotations: Record<string, string> = {
     [AnnotationKey.AlertName]: alert.labels.alertname ?? '',
@@ -193,6 +194,7 @@ function annotationsOf(
     [AnnotationKey.Workload]: workloadOf(alert.labels) ?? '',
   };
   if (attempt !== undefined) annotations[AnnotationKey.Attempt] = String(attempt);
+  if (cluster !== undefined) annotations[AnnotationKey.Cluster] = cluster;
   if (rule.remediation.approval === 'required')
     annotations[AnnotationKey.ApprovalTimeout] = String(Math.ceil(rule.remediation.approvalTimeoutMs / 1000));
   if (rule.remediation.runbookUrl !== undefined) annotations[AnnotationKey.RunbookUrl] = rule.remediation.runbookUrl;
@@ -201,12 +203,13 @@ function annotationsOf(
 
 /**
  * The Workflow named `name`, from parameters resolveParameters accepted; `attempt` (which attempt
- * of the cooldown key's budget it is) is annotated when given. Pure: same inputs, equal objects.
+ * of the cooldown key's budget it is) and the cluster (with --clusters) are annotated when given.
+ * Pure: same inputs, equal objects.
  */
 export function buildWorkflow(
   alert: Alert,
   rule: Rule,
-  resolved: { target: Target; parameters: Parameter[] },
+  resolved: { target: Target; parameters: Parameter[]; cluster?: string | undefined },
   settings: RenderSettings,
   cooldownKey: string,
   name: string,
@@ -244,7 +247,7 @@ export function buildWorkflow(
         [LabelKey.Priority]: toLabelValue(rule.priority),
         [LabelKey.KeyHash]: keyHash(cooldownKey),
       },
-      annotations: annotationsOf(alert, rule, resolved.target, cooldownKey, attempt),
+      annotations: annotationsOf(alert, rule, resolved.target, cooldownKey, attempt, resolved.cluster),
     },
     spec,
   };

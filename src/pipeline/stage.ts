@@ -12,6 +12,11 @@ import type { Rule, RuleSet } from '../rules/types.js';
 export interface Received {
   alert: Alert;
   ruleSet: RuleSet;
+  /**
+   * With --clusters, the cluster the alert asks for (routeToCluster refuses one not configured);
+   * without, absent: there is one cluster, and keys, Workflows and records do not name it.
+   */
+  cluster?: string;
 }
 
 export interface Matched extends Received {

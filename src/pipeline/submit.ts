@@ -1,6 +1,7 @@
 import { decide } from '../decision.js';
 import type { WorkflowSubmitter } from '../kube/client.js';
 import type { SubmitResult } from '../kube/result.js';
+import { remediationId } from '../remediation/model.js';
 import { releaseClaim, returnRateSlot } from './guard.js';
 import { heldForMs } from './local-cooldowns.js';
 import { type SettleDeps, type Settlement, settleClaim } from './settle.js';
@@ -31,7 +32,11 @@ export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): 
     const countAttempt = (): void => {
       if (maxAttempts === 0 || !claim) return;
       deps.store
-        .addAttempt(cooldownKey, { workflow: `${ref.namespace}/${ref.name}`, at: deps.now() }, attemptWindowMs)
+        .addAttempt(
+          cooldownKey,
+          { workflow: remediationId(ref.namespace, ref.name, draft.cluster), at: deps.now() },
+          attemptWindowMs,
+        )
         .catch((err: unknown) => {
           deps.metrics.storeErrors.inc({ operation: 'attempts' });
           deps.logger.warn({ err: (err as Error).message, key: cooldownKey }, 'could not count the attempt');
@@ -42,7 +47,9 @@ export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): 
       settleInBackground(claim, settlement, alert.fingerprint, cooldownMs, deps);
     const started = performance.now();
     const result = await submitter.create(workflow, deps.settings.submitTimeoutMs);
-    if (result.kind !== 'not_sent') count(result, rule.remediation.params, (performance.now() - started) / 1000, deps);
+    if (result.kind !== 'not_sent') {
+      count(result, rule.remediation.params, draft.cluster, (performance.now() - started) / 1000, deps);
+    }
     switch (result.kind) {
       case 'not_sent':
         settle('commit');
@@ -97,10 +104,15 @@ export function submitWorkflow(submitter: WorkflowSubmitter, deps: SubmitDeps): 
   };
 }
 
-/** The submissions metric: by template, result and HTTP code (403 is RBAC, 404 a missing template, …). */
+/**
+ * The submissions metric: by template, result and HTTP code (403 is RBAC, 404 a missing template,
+ * …), and with --clusters by cluster. Without, the series carry no cluster label at all, exactly
+ * as before (Prometheus reads a missing label and an empty one alike).
+ */
 function count(
   result: Exclude<SubmitResult, { kind: 'not_sent' }>,
   params: { workflowTemplate?: string; workflowName?: string },
+  cluster: string | undefined,
   seconds: number,
   deps: SubmitDeps,
 ): void {
@@ -111,8 +123,14 @@ function count(
       : result.kind === 'failed' && result.cause === 'timeout'
         ? 'timeout'
         : 'connection';
-  deps.metrics.submitDuration.observe({ result: kind }, seconds);
-  deps.metrics.submissions.inc({ template: params.workflowTemplate ?? params.workflowName ?? '', result: kind, code });
+  const where = cluster === undefined ? {} : { cluster };
+  deps.metrics.submitDuration.observe({ result: kind, ...where }, seconds);
+  deps.metrics.submissions.inc({
+    template: params.workflowTemplate ?? params.workflowName ?? '',
+    result: kind,
+    code,
+    ...where,
+  });
 }
 
 /**

@@ -8,6 +8,7 @@ import type { ClusterRecord, KeyedWorkflow } from '../pipeline/cluster-record.js
 import { cooldownKey, workloadOf } from '../pipeline/cooldown-key.js';
 import type { RuleSet } from '../rules/types.js';
 import type { EscalationSubject } from './escalations.js';
+import { workflowOfId } from './model.js';
 import { approvalDeadline, awaitsApproval, createdAt, observe, workflowId } from './state.js';
 import { escalationId, RemediationTracker, type TrackerDeps } from './tracker.js';
 
@@ -99,9 +100,15 @@ export class ClosedLoop implements ClusterRecord {
         labelSelector: MANAGED_SELECTOR,
         onEvent: (event) => this.enqueue(event.workflow, event.type === 'DELETED'),
         onHealth: (health) => {
-          this.deps.metrics.workflowWatchHealthy.set({ workflow_namespace: namespace }, health.healthy ? 1 : 0);
-          if (health.healthy) this.deps.logger.info({ namespace }, 'watching Workflows');
-          else this.deps.logger.warn({ namespace, problem: health.problem }, 'Workflow watch failing; retrying');
+          const { cluster } = this.deps;
+          const where = cluster === undefined ? {} : { cluster };
+          this.deps.metrics.workflowWatchHealthy.set(
+            { workflow_namespace: namespace, ...where },
+            health.healthy ? 1 : 0,
+          );
+          if (health.healthy) this.deps.logger.info({ namespace, ...where }, 'watching Workflows');
+          else
+            this.deps.logger.warn({ namespace, ...where, problem: health.problem }, 'Workflow watch failing; retrying');
         },
       });
       this.informers.set(namespace, informer);
@@ -119,12 +126,14 @@ export class ClosedLoop implements ClusterRecord {
     await Promise.allSettled([...this.background, this.sweeping]);
   }
 
-  /** What /readyz warns about: the namespaces whose watch is failing, and why. */
+  /** What /readyz warns about: the namespaces whose watch is failing, and why (and in which cluster, with --clusters). */
   watchProblems(): string[] {
+    const { cluster } = this.deps;
     return [...this.informers.values()]
       .map((informer) => informer.health)
       .filter((health) => !health.healthy)
-      .map((health) => health.problem ?? 'Workflow watch failing');
+      .map((health) => health.problem ?? 'Workflow watch failing')
+      .map((problem) => (cluster === undefined ? problem : `cluster ${cluster}: ${problem}`));
   }
 
   /** Runs `work` in the background, logging its failure, and lets stop() wait for it. */
@@ -148,6 +157,7 @@ export class ClosedLoop implements ClusterRecord {
     return [...this.informers.values()].flatMap((informer) => informer.workflows());
   }
 
+  /** This loop's cluster is the only one it knows: a ClusterLoops asks the loop of the cluster named. */
   async workflowsOf(namespace: string, hash: string): Promise<KeyedWorkflow[]> {
     const informer = this.informers.get(namespace);
     // A cache whose watch is failing may lack what another replica created since: asked then.
@@ -165,7 +175,7 @@ export class ClosedLoop implements ClusterRecord {
 
   /** For the pipeline: a spent budget fires KubeSentinelRemediationExhausted, once while it stays spent. */
   readonly exhausted: NonNullable<AttemptDeps['exhausted']> = async (draft, attempts) => {
-    const latest = attempts.at(-1)?.workflow.split('/');
+    const latest = workflowOfId(attempts.at(-1)?.workflow ?? '');
     const labels = draft.alert.labels;
     const subject: EscalationSubject = {
       rule: draft.rule.name,
@@ -173,9 +183,10 @@ export class ClosedLoop implements ClusterRecord {
       cooldownKey: draft.cooldownKey,
       target: { namespace: labels.namespace ?? '', pod: labels.pod ?? '' },
       workload: workloadOf(labels) ?? '',
-      ...(latest?.length === 2 ? { workflow: { namespace: latest[0] ?? '', name: latest[1] ?? '' } } : {}),
+      ...(latest ? { workflow: latest } : {}),
       sourceAlertname: labels.alertname ?? '',
       ...(draft.rule.remediation.runbookUrl ? { runbookUrl: draft.rule.remediation.runbookUrl } : {}),
+      ...(draft.cluster === undefined ? {} : { cluster: draft.cluster }),
     };
     const { escalations } = this.deps;
     const { maxAttempts, attemptWindowMs } = draft.rule.remediation;
@@ -222,7 +233,7 @@ export class ClosedLoop implements ClusterRecord {
     const informer = this.informers.get(namespace);
     if ((informer?.synced && informer.health.healthy) || this.lookups >= LOOKUPS_AT_ONCE) return;
     this.lookups += 1;
-    const lookup = this.listKey(namespace, keyHash(cooldownKey(alert, rule)))
+    const lookup = this.listKey(namespace, keyHash(cooldownKey(alert, rule, this.deps.cluster)))
       .then((workflows) => this.tracker.sourceResolved(alert.fingerprint, workflows))
       .finally(() => {
         this.lookups -= 1;

@@ -40,10 +40,28 @@ export const STATE_RANK: Readonly<Record<RemediationState, number>> = {
   unknown: 3,
 };
 
+/**
+ * A remediation's identity, which the store keys it by: `<namespace>/<name>` of its Workflow, and
+ * with --clusters `<cluster>/<namespace>/<name>`, so that two clusters' Workflows of the same
+ * name are two remediations. Attempts are counted under it too.
+ */
+export function remediationId(namespace: string, name: string, cluster?: string): string {
+  return cluster === undefined ? `${namespace}/${name}` : `${cluster}/${namespace}/${name}`;
+}
+
+/** The Workflow's namespace and name in a remediationId (with or without its cluster). */
+export function workflowOfId(id: string): { namespace: string; name: string } | undefined {
+  const parts = id.split('/');
+  if (parts.length < 2 || parts.length > 3) return undefined;
+  return { namespace: parts.at(-2) ?? '', name: parts.at(-1) ?? '' };
+}
+
 /** One remediation as GET /v1/remediations lists it; kept in the shared store for RETENTION_MS. */
 export const Remediation = Type.Object({
-  /** `<namespace>/<name>` of the Workflow. */
+  /** Its remediationId: `<namespace>/<name>` of the Workflow, `<cluster>/<namespace>/<name>` with --clusters. */
   workflow: Type.String(),
+  /** With --clusters: the cluster the Workflow was created in. */
+  cluster: Type.Optional(Type.String()),
   rule: Type.String(),
   cooldownKey: Type.String(),
   /** `namespace/pod` the remediation acts on. */
@@ -64,6 +82,7 @@ export type Remediation = Static<typeof Remediation>;
 export const RemediationEntry = Type.Object({
   kind: Type.Literal('remediation'),
   workflow: Type.String(),
+  cluster: Type.Optional(Type.String()),
   rule: Type.String(),
   cooldownKey: Type.String(),
   target: Type.String(),
@@ -108,7 +127,7 @@ export type EscalationEntry = Static<typeof EscalationEntry>;
 
 /** One attempt of a cooldown key: a Workflow created for it, and when. */
 export interface Attempt {
-  /** `<namespace>/<name>` */
+  /** The remediationId of its Workflow. */
   workflow: string;
   /** Epoch milliseconds. */
   at: number;

@@ -1,5 +1,5 @@
 import { AnnotationKey, ArgoLabel, LabelKey, type WatchedWorkflow } from '../kube/workflow.js';
-import { FINAL_STATES, type Remediation, type RemediationState } from './model.js';
+import { FINAL_STATES, type Remediation, type RemediationState, remediationId } from './model.js';
 
 /** What a Workflow's remediation is now, read from the Workflow alone. */
 export interface Observed {
@@ -83,15 +83,24 @@ export function createdAt(workflow: WatchedWorkflow): number | undefined {
   return Number.isNaN(at) ? undefined : at;
 }
 
-/** The remediation a Workflow stands for, in the state observed (the record GET /v1/remediations lists). */
-export function remediationOf(workflow: WatchedWorkflow, observed: Observed, now: number): Remediation {
+/**
+ * The remediation a Workflow stands for, in the state observed (the record GET /v1/remediations
+ * lists); with --clusters, of the cluster it was watched in.
+ */
+export function remediationOf(
+  workflow: WatchedWorkflow,
+  observed: Observed,
+  now: number,
+  cluster?: string,
+): Remediation {
   const annotations = workflow.metadata.annotations ?? {};
   const created = createdAt(workflow) ?? now;
   const attempt = Number(annotations[AnnotationKey.Attempt]);
   const final = FINAL_STATES.has(observed.state);
   const finishedAt = final ? (workflow.status?.finishedAt ?? new Date(now).toISOString()) : undefined;
   return {
-    workflow: workflowId(workflow),
+    workflow: remediationId(workflow.metadata.namespace, workflow.metadata.name, cluster),
+    ...(cluster === undefined ? {} : { cluster }),
     rule: annotations[AnnotationKey.Rule] ?? workflow.metadata.labels?.[LabelKey.Rule] ?? '',
     cooldownKey: annotations[AnnotationKey.CooldownKey] ?? '',
     target: annotations[AnnotationKey.Target] ?? '',

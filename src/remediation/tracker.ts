@@ -27,6 +27,8 @@ export interface TrackerDeps {
   logger: Logger;
   now: () => number;
   settings: { replica: string; auditMaxLen: number; escalationTtlMs: number };
+  /** With --clusters: the cluster whose Workflows these are (each cluster has its own tracker). */
+  cluster?: string;
   /** Merge-patches a Workflow (to stop it). */
   patch(namespace: string, name: string, patch: object): Promise<void>;
 }
@@ -165,7 +167,9 @@ export class RemediationTracker {
   private async record(workflow: WatchedWorkflow, observed: Observed): Promise<void> {
     const { deps } = this;
     const now = deps.now();
-    const remediation = remediationOf(workflow, observed, now);
+    const { cluster } = deps;
+    const remediation = remediationOf(workflow, observed, now, cluster);
+    const where = cluster === undefined ? {} : { cluster };
     const created = createdAt(workflow);
     const final = FINAL_STATES.has(observed.state);
     const durationSeconds =
@@ -180,6 +184,7 @@ export class RemediationTracker {
       {
         kind: 'remediation',
         workflow: remediation.workflow,
+        ...where,
         rule: remediation.rule,
         cooldownKey: remediation.cooldownKey,
         target: remediation.target,
@@ -196,13 +201,19 @@ export class RemediationTracker {
     if (!recorded) return;
     const level = observed.state === 'failed' || observed.state === 'unknown' ? 'warn' : 'info';
     deps.logger[level](
-      { workflow: remediation.workflow, rule: remediation.rule, state: observed.state, message: observed.message },
+      {
+        workflow: remediation.workflow,
+        ...where,
+        rule: remediation.rule,
+        state: observed.state,
+        message: observed.message,
+      },
       'remediation',
     );
     if (final) {
-      deps.metrics.remediations.inc({ rule: remediation.rule, state: observed.state });
+      deps.metrics.remediations.inc({ rule: remediation.rule, state: observed.state, ...where });
       if (durationSeconds !== undefined)
-        deps.metrics.remediationDuration.observe({ rule: remediation.rule }, durationSeconds);
+        deps.metrics.remediationDuration.observe({ rule: remediation.rule, ...where }, durationSeconds);
     }
     await this.escalate(workflow, observed, remediation.finishedAt);
   }
@@ -210,7 +221,7 @@ export class RemediationTracker {
   /** What the state change means for the escalations of its cooldown key (SPEC §9). */
   private async escalate(workflow: WatchedWorkflow, observed: Observed, finishedAt: string | undefined): Promise<void> {
     const { escalations } = this.deps;
-    const subject = subjectOf(workflow);
+    const subject = subjectOf(workflow, this.deps.cluster);
     const id = workflowId(workflow);
     if (observed.state === 'awaiting_approval') {
       // It pages until the approval is decided, however long approval_timeout is.
@@ -241,8 +252,8 @@ export class RemediationTracker {
   }
 }
 
-/** Who and what an escalation about this Workflow names, from what it was created with. */
-export function subjectOf(workflow: WatchedWorkflow): EscalationSubject {
+/** Who and what an escalation about this Workflow names, from what it was created with (and where it was watched). */
+export function subjectOf(workflow: WatchedWorkflow, cluster?: string): EscalationSubject {
   const annotations = workflow.metadata.annotations ?? {};
   const [namespace = '', pod = ''] = (annotations[AnnotationKey.Target] ?? '').split('/');
   const priority = workflow.metadata.labels?.[LabelKey.Priority];
@@ -255,5 +266,6 @@ export function subjectOf(workflow: WatchedWorkflow): EscalationSubject {
     workflow: { namespace: workflow.metadata.namespace, name: workflow.metadata.name },
     sourceAlertname: annotations[AnnotationKey.AlertName] ?? '',
     ...(annotations[AnnotationKey.RunbookUrl] ? { runbookUrl: annotations[AnnotationKey.RunbookUrl] } : {}),
+    ...(cluster === undefined ? {} : { cluster }),
   };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -174,6 +174,114 @@ describe('kube-sentinel check', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('kube-sentinel check --clusters', () => {
+  let a: FakeKube;
+  let b: FakeKube;
+  let dir: string;
+  let args: string[];
+
+  before(async () => {
+    [a, b] = await Promise.all([startFakeKube({ token: 'ka' }), startFakeKube({ token: 'kb' })]);
+    dir = mkdtempSync(join(tmpdir(), 'ks-check-clusters-'));
+    writeFileSync(join(dir, 'rules.yaml'), RULES);
+    for (const [name, token] of [
+      ['a', 'ka'],
+      ['b', 'kb'],
+    ] as const) {
+      mkdirSync(join(dir, name));
+      writeKubeconfig(join(dir, name), (name === 'a' ? a : b).url, token);
+    }
+    writeFileSync(
+      join(dir, 'clusters.yaml'),
+      'default: a\nclusters:\n  - {name: a, kubeconfig: a/kubeconfig}\n  - {name: b, kubeconfig: b/kubeconfig}\n',
+    );
+    args = ['check', '--rules', join(dir, 'rules.yaml'), '--clusters', join(dir, 'clusters.yaml')];
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+  });
+  beforeEach(() => {
+    for (const kube of [a, b]) {
+      kube.reset();
+      kube.addWorkflowTemplate('argo', 'diagnose-pod');
+      kube.addWorkflowTemplate('ops', 'diagnose-memory');
+      kube.addClusterWorkflowTemplate('cluster-diagnose');
+    }
+  });
+
+  it('reports each cluster by name: its API server, templates and permissions', async () => {
+    const result = await run(args);
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    for (const [name, kube] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      assert.match(
+        result.stdout,
+        new RegExp(`ok +cluster ${name}: the API server ${kube.url} answers and serves argoproj.io/v1alpha1`),
+      );
+      assert.match(
+        result.stdout,
+        new RegExp(`ok +cluster ${name}: WorkflowTemplate ops/diagnose-memory \\(rules: oom\\)`),
+      );
+      assert.match(result.stdout, new RegExp(`ok +cluster ${name}: create workflows.argoproj.io in namespace ops`));
+    }
+    assert.match(result.stdout, /^clusters ok: a, b$/m);
+    assert.match(result.stdout, /^16 passed, 0 failed$/m);
+  });
+
+  it('fails naming the cluster whose API server does not answer, and still checks the others', async () => {
+    await b.refuseConnections();
+    try {
+      const result = await run(args);
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `FAIL +cluster b: the API server ${b.url} answers and serves argoproj.io/v1alpha1\\n +cannot reach the API server ${b.url}: .*ECONNREFUSED`,
+        ),
+      );
+      assert.doesNotMatch(
+        result.stdout,
+        /cluster b: WorkflowTemplate/,
+        'nothing more is asked of a cluster that does not answer',
+      );
+      assert.match(result.stdout, /ok +cluster a: WorkflowTemplate argo\/diagnose-pod/);
+      assert.match(result.stdout, /^clusters failing: b$/m);
+      assert.match(result.stdout, /^8 passed, 1 failed$/m);
+    } finally {
+      await b.acceptConnections();
+    }
+  });
+
+  it('fails naming the cluster that lacks a template', async () => {
+    b.reset();
+    b.addWorkflowTemplate('argo', 'diagnose-pod');
+    b.addClusterWorkflowTemplate('cluster-diagnose');
+    const result = await run(args);
+    assert.equal(result.status, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /FAIL +cluster b: WorkflowTemplate ops\/diagnose-memory \(rules: oom\)/);
+    assert.match(result.stdout, /ok +cluster a: WorkflowTemplate ops\/diagnose-memory/);
+    assert.match(result.stdout, /^clusters failing: b$/m);
+  });
+
+  it('exits 2 with one line naming the clusters file, the field and the value when it is wrong', async () => {
+    const file = join(dir, 'wrong-clusters.yaml');
+    writeFileSync(
+      file,
+      'default: c\nclusters:\n  - {name: a, kubeconfig: a/kubeconfig}\n  - {name: b, kubeconfig: b/kubeconfig}\n',
+    );
+    const result = await run(['check', '--rules', join(dir, 'rules.yaml'), '--clusters', file]);
+    assert.equal(result.status, 2, result.stdout + result.stderr);
+    assert.equal(
+      result.stderr,
+      `kube-sentinel: invalid --clusters ${file}: default "c" is not one of the clusters (a, b)\n`,
+    );
+    assert.equal(result.stdout, '');
   });
 });
 

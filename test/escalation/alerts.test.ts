@@ -44,6 +44,21 @@ describe('escalation alerts', () => {
       });
     });
 
+    it('name the cluster with --clusters, and read the Workflow out of a cluster’s attempt', () => {
+      const failed = remediationFailed(subject({ cluster: 'west' }), { state: 'failed' });
+      assert.equal(failed.labels.cluster, 'west');
+      assert.equal(remediationFailed(subject(), { state: 'failed' }).labels.cluster, undefined);
+      const exhausted = remediationExhausted(subject({ cluster: 'west', workflow: undefined }), {
+        attempts: [{ workflow: 'west/argo/kube-sentinel-crashloop-1', at: CREATED_AT, state: 'failed' }],
+        maxAttempts: 1,
+        attemptWindowMs: 3600_000,
+      });
+      assert.deepEqual(
+        [exhausted.labels.cluster, exhausted.labels.workflow, exhausted.labels.workflow_namespace],
+        ['west', 'kube-sentinel-crashloop-1', 'argo'],
+      );
+    });
+
     it('map P1 and P2 to critical, P3 to warning and P4 to info', () => {
       const severities = (['P1', 'P2', 'P3', 'P4'] as const).map(
         (priority: Priority) => remediationFailed(subject({ priority }), { state: 'failed' }).labels.severity,

@@ -74,6 +74,16 @@ const TOGGLES: ReadonlyArray<{ name: string; set: string[] }> = [
   { name: 'auth.token', set: ['auth.token=s3cret'] },
   { name: 'workflowTemplates.enabled=false', set: ['workflowTemplates.enabled=false'] },
   {
+    name: 'clusters.list with kubeconfigs.files',
+    set: [
+      'clusters.default=east',
+      'clusters.list[0].name=east',
+      'clusters.list[1].name=west',
+      'clusters.list[1].kubeconfig=west',
+      'clusters.kubeconfigs.files.west=apiVersion: v1',
+    ],
+  },
+  {
     name: 'escalation.urls and argoUi.url, with the PrometheusRule',
     set: [
       'escalation.urls={http://alertmanager-0.monitoring.svc:9093,http://alertmanager-1.monitoring.svc:9093}',
@@ -915,7 +925,7 @@ describe('the receiver Deployment', () => {
       'KUBE_SENTINEL_BASIC_AUTH_FILE',
     ]);
     // Set only when its value is given: an empty URL is not one (the next test sets it).
-    const givenOnly = new Set(['KUBE_SENTINEL_ARGO_UI_URL']);
+    const givenOnly = new Set(['KUBE_SENTINEL_ARGO_UI_URL', 'KUBE_SENTINEL_CLUSTERS']);
     for (const name of known)
       if (!leftOut.has(name) && !givenOnly.has(name)) assert.ok(env.has(name), `the chart does not set ${name}`);
     for (const name of givenOnly) assert.equal(env.has(name), false, `${name} is set without a value`);

@@ -218,3 +218,61 @@ describe('before a create', () => {
     });
   });
 });
+
+describe('before a create, with --clusters', () => {
+  it('asks the alert’s own cluster, and counts its attempts under the cluster’s names', async () => {
+    let clock = T0;
+    const store = new MemoryCooldownStore({ now: () => clock });
+    const asked: { cluster: string | undefined; hash: string }[] = [];
+    const inWest: KeyedWorkflow[] = [];
+    const cluster: ClusterRecord = {
+      async workflowsOf(_namespace, hash, name) {
+        asked.push({ cluster: name, hash });
+        return name === 'west' ? inWest : [];
+      },
+    };
+    const ruleSet = await rulesFrom(RULES);
+    const exhausted: string[][] = [];
+    const pipeline = createPipeline({
+      rules: () => ruleSet,
+      store,
+      submitter: scriptedSubmitter(),
+      settings: { ...loadConfig([], {}), maxWorkflowsPerMinute: 0, replica: 'test' },
+      metrics: createMetrics({ defaults: false }),
+      logger: pino({ level: 'silent' }),
+      now: () => clock,
+      cluster,
+      exhausted: async (_draft, attempts) => {
+        exhausted.push(attempts.map((a) => a.workflow));
+      },
+      clusters: { label: 'cluster', defaultCluster: 'east', names: ['east', 'west'] },
+    });
+    const west = { ...alert(), labels: { ...alert().labels, cluster: 'west' } };
+
+    const first = (await pipeline.ingest([west]))[0]!;
+    assert.deepEqual(
+      [first.outcome, first.cluster, first.cooldownKey],
+      ['submitted', 'west', 'west/crashloop:shop/checkout'],
+    );
+    assert.deepEqual(asked, [{ cluster: 'west', hash: keyHash('west/crashloop:shop/checkout') }]);
+    // The store counted it as west's: the cluster's copy of it is the same attempt, not a second.
+    inWest.push({ namespace: 'argo', name: first.workflow!.name, createdAt: clock, state: 'failed' });
+    clock += 11 * 60_000;
+    assert.equal((await pipeline.ingest([west]))[0]!.outcome, 'submitted');
+    clock += 11 * 60_000;
+    const third = (await pipeline.ingest([west]))[0]!;
+    assert.equal(third.outcome, 'escalated');
+    assert.equal(exhausted.length, 1);
+    assert.equal(exhausted[0]!.length, 2);
+    assert.ok(
+      exhausted[0]!.every((workflow) => workflow.startsWith('west/argo/')),
+      exhausted[0]!.join(', '),
+    );
+    assert.deepEqual(
+      (await store.listAttempts('west/crashloop:shop/checkout', 3600_000)).map(
+        (attempt) => attempt.workflow.split('/')[0],
+      ),
+      ['west', 'west'],
+    );
+  });
+});

@@ -407,3 +407,28 @@ describe('workflowNameFor', () => {
     assert.notEqual(workflowNameFor(rule, 'k1', 23), workflowNameFor(rule, 'k', 123));
   });
 });
+
+describe('cooldownKey with --clusters', () => {
+  const alert = alertWith({ namespace: 'shop', deployment: 'api' });
+
+  it('starts with the cluster, so the same workload in two clusters has two keys', () => {
+    assert.equal(cooldownKey(alert, ruleWith(), 'east'), 'east/crashloop:shop/api');
+    assert.equal(cooldownKey(alert, ruleWith(), 'west'), 'west/crashloop:shop/api');
+  });
+
+  it('is unchanged without a cluster (single-cluster keys do not move on upgrade)', () => {
+    assert.equal(cooldownKey(alert, ruleWith()), 'crashloop:shop/api');
+  });
+
+  it('names the cluster in every form: cooldown_key labels, the fingerprint, and the hash of a long key', () => {
+    assert.equal(
+      cooldownKey(alertWith({ service: 'db' }), ruleWith({ cooldownKey: ['service'] }), 'east'),
+      'east/crashloop:service=db',
+    );
+    assert.equal(cooldownKey(alertWith({}), ruleWith(), 'east'), 'east/crashloop:fingerprint:0123456789abcdef');
+    const long = alertWith({ namespace: 'shop', deployment: 'x'.repeat(600) });
+    const east = cooldownKey(long, ruleWith(), 'east');
+    assert.match(east, /^east\/crashloop:sha256:[0-9a-f]{64}$/);
+    assert.notEqual(east.slice('east/'.length), cooldownKey(long, ruleWith(), 'west').slice('west/'.length));
+  });
+});

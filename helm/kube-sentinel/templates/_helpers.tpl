@@ -215,6 +215,27 @@ up in production. Every problem is reported at once.
 {{- if and .Values.workflowTemplates.enabled (not ($.Files.Glob "files/workflowtemplates/*.yaml")) }}
 {{- $problems = append $problems "workflowTemplates.enabled: files/workflowtemplates/*.yaml is missing from the chart" }}
 {{- end }}
+{{- with .Values.clusters.list }}
+{{- $names := list }}
+{{- range $index, $cluster := . }}
+{{- if has $cluster.name $names }}
+{{- $problems = append $problems (printf "clusters.list[%d]: the name %q is given twice; each cluster needs its own" $index $cluster.name) }}
+{{- end }}
+{{- $names = append $names $cluster.name }}
+{{- if and $cluster.kubeconfig (not (include "kube-sentinel.kubeconfigsSecretName" $)) }}
+{{- $problems = append $problems (printf "clusters.list[%d] (%s) names kubeconfig %q, but there is no kubeconfigs Secret: set clusters.kubeconfigs.existingSecret or clusters.kubeconfigs.files" $index $cluster.name $cluster.kubeconfig) }}
+{{- end }}
+{{- if and $cluster.kubeconfig $.Values.clusters.kubeconfigs.files (not $.Values.clusters.kubeconfigs.existingSecret) (not (hasKey $.Values.clusters.kubeconfigs.files $cluster.kubeconfig)) }}
+{{- $problems = append $problems (printf "clusters.list[%d] (%s) names kubeconfig %q, which clusters.kubeconfigs.files does not have" $index $cluster.name $cluster.kubeconfig) }}
+{{- end }}
+{{- end }}
+{{- $default := toString (default "" $.Values.clusters.default) }}
+{{- if and (not $default) (gt (len $names) 1) }}
+{{- $problems = append $problems (printf "clusters.default must name the cluster an alert without the %s label goes to: one of %s" $.Values.clusters.label (join ", " $names)) }}
+{{- else if and $default (not (has $default $names)) }}
+{{- $problems = append $problems (printf "clusters.default %q is not one of clusters.list (%s)" $default (join ", " $names)) }}
+{{- end }}
+{{- end }}
 {{- if $problems }}
 {{- $message := join "; " $problems }}
 {{- fail $message }}
@@ -318,6 +339,10 @@ its port http1, and accepts a probe port only as the container's port number.
     - name: KUBE_SENTINEL_AUTH_TOKEN_FILE
       value: /etc/kube-sentinel/auth/token
     {{- end }}
+    {{- if $values.clusters.list }}
+    - name: KUBE_SENTINEL_CLUSTERS
+      value: /etc/kube-sentinel/clusters/clusters.yaml
+    {{- end }}
     {{- with include "kube-sentinel.redisEnv" $root }}
     {{- . | trim | nindent 4 }}
     {{- end }}
@@ -359,6 +384,16 @@ its port http1, and accepts a probe port only as the container's port number.
       mountPath: /etc/kube-sentinel/auth
       readOnly: true
     {{- end }}
+    {{- if $values.clusters.list }}
+    - name: clusters
+      mountPath: /etc/kube-sentinel/clusters
+      readOnly: true
+    {{- end }}
+    {{- if and $values.clusters.list (include "kube-sentinel.kubeconfigsSecretName" $root) }}
+    - name: kubeconfigs
+      mountPath: /etc/kube-sentinel/kubeconfigs
+      readOnly: true
+    {{- end }}
     {{- if not .knative }}
     # The root filesystem is read-only; anything that needs scratch space gets /tmp.
     - name: tmp
@@ -383,6 +418,16 @@ kubernetes.podspec-emptydir flag is on, and the receiver needs no scratch space 
       - key: {{ include "kube-sentinel.authSecretKey" $root }}
         path: token
 {{- end }}
+{{- if $root.Values.clusters.list }}
+- name: clusters
+  configMap:
+    name: {{ include "kube-sentinel.fullname" $root }}-clusters
+{{- with include "kube-sentinel.kubeconfigsSecretName" $root }}
+- name: kubeconfigs
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- end }}
 {{- if not .knative }}
 - name: tmp
   emptyDir:
@@ -400,4 +445,33 @@ The PDB applies when asked, or (enabled: null) when more than one replica runs.
 {{- else if .Values.autoscaling.enabled }}
 {{- if gt (int .Values.autoscaling.minReplicas) 1 }}true{{ end }}
 {{- else if gt (int .Values.replicaCount) 1 }}true{{ end }}
+{{- end }}
+
+{{/*
+The Secret of kubeconfig files for clusters.list: the one given, the chart's own (from
+clusters.kubeconfigs.files), or none.
+*/}}
+{{- define "kube-sentinel.kubeconfigsSecretName" -}}
+{{- if .Values.clusters.kubeconfigs.existingSecret }}
+{{- .Values.clusters.kubeconfigs.existingSecret }}
+{{- else if .Values.clusters.kubeconfigs.files }}
+{{- include "kube-sentinel.fullname" . }}-kubeconfigs
+{{- end }}
+{{- end }}
+
+{{/*
+The clusters file KUBE_SENTINEL_CLUSTERS names (src/clusters.ts reads it): each kubeconfig is the
+path of its key in the mounted kubeconfigs Secret.
+*/}}
+{{- define "kube-sentinel.clustersFile" -}}
+{{- $clusters := list }}
+{{- range .Values.clusters.list }}
+{{- $entry := dict "name" .name }}
+{{- with .kubeconfig }}{{ $_ := set $entry "kubeconfig" (printf "/etc/kube-sentinel/kubeconfigs/%s" .) }}{{ end }}
+{{- with .context }}{{ $_ := set $entry "context" . }}{{ end }}
+{{- $clusters = append $clusters $entry }}
+{{- end }}
+{{- $file := dict "label" .Values.clusters.label "clusters" $clusters }}
+{{- with .Values.clusters.default }}{{ $_ := set $file "default" . }}{{ end }}
+{{- toYaml $file }}
 {{- end }}
