@@ -19,6 +19,7 @@ import { parse } from 'yaml';
 import { nodeBundleOptions } from '../scripts/bundle-options.mjs';
 import { writeKubeconfig } from '../test/support/kubeconfig.js';
 import { startRedis } from '../test/support/redis-server.js';
+import { startRedisCluster } from '../test/support/redis-topology.js';
 import { alertSet, chunks, newAlert, postableBody, remediableAlert, unmatchedAlert, webhookBody } from './alerts.js';
 import {
   BASELINE_BUNDLE_JS,
@@ -581,6 +582,50 @@ async function main(): Promise<void> {
       await checkpointServed();
     }
   }
+  // --- Scenarios 1 and 3 again, on a six-node Redis Cluster (SPEC §10): a second receiver.
+  log('1 and 3 on a Redis Cluster');
+  const redisCluster = await startRedisCluster();
+  const onCluster = await startKubeSentinel([
+    '--rules',
+    DEFAULT_RULES,
+    '--redis-cluster-nodes',
+    redisCluster.nodes.map((node) => `${node.host}:${node.port}`).join(','),
+    '--kubeconfig',
+    kubeconfig,
+    '--max-workflows-per-minute',
+    '0',
+  ]);
+  await expectOutcomes(
+    onCluster.url + webhookPath,
+    bodies(remediable, 1, 'webhook'),
+    ['submitted', 'cooldown'],
+    'priming the cooldowns on the cluster',
+  );
+  for (const [scenario, path, shape, baselineServer] of [
+    ['1', webhookPath, 'webhook', baseline],
+    ['3', v2Path, 'v2', alertmanager],
+  ] as const) {
+    for (const size of [1, 20]) {
+      const sent = bodies(remediable, size, shape);
+      await expectOutcomes(onCluster.url + path, sent, ['cooldown'], 'cooldown stream on the cluster');
+      if (baselineServer === alertmanager) await expectOk(alertmanager.url + v2Path, sent, 'Alertmanager');
+      comparisons.push(
+        await comparePair(loadgen, {
+          scenario,
+          label: `${scenario === '1' ? 'cooldown path, webhook' : '/api/v2/alerts, cooldown path'}, ${size} alert${size > 1 ? 's' : ''}/request, Redis Cluster`,
+          alertsPerBody: size,
+          subject: onCluster,
+          baseline: baselineServer,
+          stream: () => ({ kind: 'fixed', path, bodies: sent }),
+          goalRatio: scenario === '1' ? 0.6 : 1,
+          goal: scenario === '1' ? '≥ 60% of bare fastify' : `≥ ${alertmanager.name}`,
+        }),
+      );
+    }
+  }
+  await onCluster.stop();
+  await redisCluster.stop();
+
   const servedFirst = servedMemory[0]!;
   const servedLast = servedMemory.at(-1)!;
 
