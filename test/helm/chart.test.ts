@@ -71,6 +71,25 @@ const TOGGLES: ReadonlyArray<{ name: string; set: string[] }> = [
     name: 'knative.enabled without a scale limit, with Redis',
     set: ['knative.enabled=true', 'knative.maxScale=0', 'redis.existingSecret=redis'],
   },
+  {
+    name: 'a Redis Sentinel with its password Secret and waitReplicas',
+    set: [
+      'replicaCount=2',
+      'redis.sentinel.hosts={redis-node-0.redis-headless.redis.svc:26379,redis-node-1.redis-headless.redis.svc:26379}',
+      'redis.sentinel.masterName=mymaster',
+      'redis.password.existingSecret=redis',
+      'redis.waitReplicas=1',
+    ],
+  },
+  {
+    name: 'knative.enabled on a Redis Cluster with its password Secret',
+    set: [
+      'knative.enabled=true',
+      'knative.maxScale=4',
+      'redis.cluster.nodes={redis-cluster-0.redis-cluster-headless.redis.svc:6379}',
+      'redis.password.existingSecret=redis-cluster',
+    ],
+  },
   { name: 'auth.token', set: ['auth.token=s3cret'] },
   { name: 'workflowTemplates.enabled=false', set: ['workflowTemplates.enabled=false'] },
   {
@@ -569,7 +588,7 @@ describe('helm lint', () => {
  */
 describe('values refused in a sentence', () => {
   const needsRedis =
-    'more than one replica needs a shared Redis, or each keeps its own cooldowns and the same workload is remediated once per replica: set redis.enabled=true, redis.url or redis.existingSecret';
+    'more than one replica needs a shared Redis, or each keeps its own cooldowns and the same workload is remediated once per replica: set redis.enabled=true, redis.url, redis.existingSecret, redis.sentinel.hosts or redis.cluster.nodes';
   const refused: ReadonlyArray<{ what: string; set: string[]; setString?: string[]; message: string }> = [
     {
       what: 'an image tag of latest',
@@ -586,13 +605,13 @@ describe('values refused in a sentence', () => {
       what: 'two cooldown stores at once',
       set: ['redis.enabled=true', 'redis.url=redis://r:6379'],
       message:
-        'set only one of redis.enabled, redis.url and redis.existingSecret (got redis.enabled, redis.url): each names a cooldown store, and the replicas must share one',
+        'set only one of redis.enabled, redis.url, redis.existingSecret, redis.sentinel.hosts and redis.cluster.nodes (got redis.enabled, redis.url): each names a cooldown store, and the replicas must share one',
     },
     {
       what: 'redis.url and redis.existingSecret at once',
       set: ['redis.url=redis://r:6379', 'redis.existingSecret=redis'],
       message:
-        'set only one of redis.enabled, redis.url and redis.existingSecret (got redis.url, redis.existingSecret)',
+        'set only one of redis.enabled, redis.url, redis.existingSecret, redis.sentinel.hosts and redis.cluster.nodes (got redis.url, redis.existingSecret)',
     },
     {
       what: 'two replicas without Redis',
@@ -924,8 +943,16 @@ describe('the receiver Deployment', () => {
       'KUBE_SENTINEL_BASIC_AUTH',
       'KUBE_SENTINEL_BASIC_AUTH_FILE',
     ]);
-    // Set only when its value is given: an empty URL is not one (the next test sets it).
-    const givenOnly = new Set(['KUBE_SENTINEL_ARGO_UI_URL', 'KUBE_SENTINEL_CLUSTERS']);
+    // Set only when its value is given: an empty URL is not one (the next test sets it; the Redis
+    // Sentinel, Cluster and password settings: test/helm/redis.test.ts).
+    const givenOnly = new Set([
+      'KUBE_SENTINEL_ARGO_UI_URL',
+      'KUBE_SENTINEL_CLUSTERS',
+      'KUBE_SENTINEL_REDIS_SENTINELS',
+      'KUBE_SENTINEL_REDIS_MASTER_NAME',
+      'KUBE_SENTINEL_REDIS_CLUSTER_NODES',
+      'KUBE_SENTINEL_REDIS_PASSWORD_FILE',
+    ]);
     for (const name of known)
       if (!leftOut.has(name) && !givenOnly.has(name)) assert.ok(env.has(name), `the chart does not set ${name}`);
     for (const name of givenOnly) assert.equal(env.has(name), false, `${name} is set without a value`);
@@ -945,6 +972,7 @@ describe('the receiver Deployment', () => {
     assert.equal(config.bodyLimitBytes, 1_048_576);
     assert.equal(config.checkTemplates, false);
     assert.equal(config.redisUrl, undefined);
+    assert.equal(config.redisWaitReplicas, 0);
     assert.deepEqual(config.escalationUrls, []);
     assert.equal(config.escalationTtlMs, 3_600_000);
     assert.equal(config.argoUiUrl, undefined);
@@ -1744,6 +1772,12 @@ describe('NOTES.txt', () => {
       await renderNotes(['knative.enabled=true', 'knative.minScale=1']),
       /nothing watches the Workflows/,
     );
+  });
+
+  it('points out that a Sentinel or Cluster without redis.waitReplicas can lose a claim in a failover', async () => {
+    const cluster = ['auth.existingSecret=token', 'redis.cluster.nodes={redis-cluster-0:6379}'];
+    assert.match(await renderNotes(cluster), /NOTE: redis\.waitReplicas is 0: .*failover/);
+    assert.doesNotMatch(await renderNotes([...cluster, 'redis.waitReplicas=1']), /NOTE/);
   });
 
   it('warns about neither once a token and Redis are set', async () => {

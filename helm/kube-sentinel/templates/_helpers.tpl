@@ -114,10 +114,24 @@ Name of the Secret holding the auth token, "" when there is no token.
 {{- end }}
 
 {{/*
-"true" when the replicas share a Redis (bundled, redis.url or redis.existingSecret), "" otherwise.
+"true" when the replicas share a Redis (bundled, redis.url, redis.existingSecret, a Sentinel or a
+Cluster), "" otherwise.
 */}}
 {{- define "kube-sentinel.sharedRedis" -}}
-{{- if or .Values.redis.enabled .Values.redis.url .Values.redis.existingSecret }}true{{ end }}
+{{- if include "kube-sentinel.redisSources" . }}true{{ end }}
+{{- end }}
+
+{{/*
+The values that each name a cooldown store, comma-separated in the order the messages list them.
+*/}}
+{{- define "kube-sentinel.redisSources" -}}
+{{- $sources := list }}
+{{- if .Values.redis.enabled }}{{ $sources = append $sources "redis.enabled" }}{{ end }}
+{{- if .Values.redis.url }}{{ $sources = append $sources "redis.url" }}{{ end }}
+{{- if .Values.redis.existingSecret }}{{ $sources = append $sources "redis.existingSecret" }}{{ end }}
+{{- if .Values.redis.sentinel.hosts }}{{ $sources = append $sources "redis.sentinel.hosts" }}{{ end }}
+{{- if .Values.redis.cluster.nodes }}{{ $sources = append $sources "redis.cluster.nodes" }}{{ end }}
+{{- join ", " $sources }}
 {{- end }}
 
 {{/*
@@ -129,15 +143,13 @@ up in production. Every problem is reported at once.
 */}}
 {{- define "kube-sentinel.validate" -}}
 {{- $problems := list }}
-{{- $stores := list }}
-{{- if .Values.redis.enabled }}{{ $stores = append $stores "redis.enabled" }}{{ end }}
-{{- if .Values.redis.url }}{{ $stores = append $stores "redis.url" }}{{ end }}
-{{- if .Values.redis.existingSecret }}{{ $stores = append $stores "redis.existingSecret" }}{{ end }}
-{{- if gt (len $stores) 1 }}
-{{- $problems = append $problems (printf "set only one of redis.enabled, redis.url and redis.existingSecret (got %s): each names a cooldown store, and the replicas must share one" (join ", " $stores)) }}
+{{- $stores := include "kube-sentinel.redisSources" . }}
+{{- if contains ", " $stores }}
+{{- $problems = append $problems (printf "set only one of redis.enabled, redis.url, redis.existingSecret, redis.sentinel.hosts and redis.cluster.nodes (got %s): each names a cooldown store, and the replicas must share one" $stores) }}
 {{- end }}
+{{- $problems = concat $problems (include "kube-sentinel.redisModeProblems" . | fromJsonArray) }}
 {{- if not (include "kube-sentinel.sharedRedis" .) }}
-{{- $needsRedis := "more than one replica needs a shared Redis, or each keeps its own cooldowns and the same workload is remediated once per replica: set redis.enabled=true, redis.url or redis.existingSecret" }}
+{{- $needsRedis := "more than one replica needs a shared Redis, or each keeps its own cooldowns and the same workload is remediated once per replica: set redis.enabled=true, redis.url, redis.existingSecret, redis.sentinel.hosts or redis.cluster.nodes" }}
 {{- if .Values.knative.enabled }}
 {{- $maxScale := int .Values.knative.maxScale }}
 {{- if ne $maxScale 1 }}
@@ -249,8 +261,49 @@ invalid-values: [{{ $message | quote }}
 {{- end }}
 
 {{/*
-REDIS_URL from the bundled Redis, redis.url or redis.existingSecret; nothing (in-memory
-cooldowns) when none is set.
+What the Sentinel, Cluster, password and waitReplicas values need of each other, as a JSON list of
+sentences (kube-sentinel.validate adds them to its own). The receiver refuses the same at start
+(src/config.ts), but a pod that exits 2 in a crash loop says it later and less plainly than helm.
+*/}}
+{{- define "kube-sentinel.redisModeProblems" -}}
+{{- $problems := list }}
+{{- $redis := .Values.redis }}
+{{- if and $redis.sentinel.hosts (not $redis.sentinel.masterName) }}
+{{- $problems = append $problems "redis.sentinel.hosts needs redis.sentinel.masterName, the master the sentinels watch (their sentinel monitor <name>)" }}
+{{- end }}
+{{- if and $redis.sentinel.masterName (not $redis.sentinel.hosts) }}
+{{- $problems = append $problems "redis.sentinel.masterName is for Redis Sentinel: set redis.sentinel.hosts too" }}
+{{- end }}
+{{- range $list := list (dict "name" "redis.sentinel.hosts" "entries" $redis.sentinel.hosts "example" "redis-node-0.redis-headless.redis.svc:26379") (dict "name" "redis.cluster.nodes" "entries" $redis.cluster.nodes "example" "redis-cluster-0.redis-cluster-headless.redis.svc:6379") }}
+{{- range $index, $entry := $list.entries }}
+{{- $value := toString $entry }}
+{{- $port := 0 }}
+{{- if regexMatch "^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:\\[\\],]+):[0-9]{1,5}$" $value }}
+{{- $port = regexReplaceAll "^.*:" $value "" | atoi }}
+{{- end }}
+{{- if or (lt $port 1) (gt $port 65535) }}
+{{- $problems = append $problems (printf "%s[%d] must be host:port (port 1-65535, [address]:port for IPv6), such as %s (got %q)" $list.name $index $list.example $value) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and $redis.password.existingSecret (not (or $redis.sentinel.hosts $redis.cluster.nodes)) }}
+{{- $problems = append $problems "redis.password.existingSecret is the password of a Sentinel's or a Cluster's Redis servers: set redis.sentinel.hosts or redis.cluster.nodes, or leave it empty (a URL in redis.url or redis.existingSecret carries its own password, and the bundled Redis has none)" }}
+{{- end }}
+{{- $wait := int $redis.waitReplicas }}
+{{- if gt $wait 0 }}
+{{- if $redis.enabled }}
+{{- $problems = append $problems (printf "redis.waitReplicas is %d, but the bundled Redis (redis.enabled) has no replicas, and every claim would fail closed: set redis.waitReplicas=0, or use a Sentinel or Cluster with replicas" $wait) }}
+{{- else if not (include "kube-sentinel.sharedRedis" .) }}
+{{- $problems = append $problems (printf "redis.waitReplicas is %d, but there is no Redis whose replicas could acknowledge a claim: set redis.sentinel.hosts, redis.cluster.nodes, redis.url or redis.existingSecret, or redis.waitReplicas=0" $wait) }}
+{{- end }}
+{{- end }}
+{{- toJson $problems }}
+{{- end }}
+
+{{/*
+How the receiver reaches Redis: REDIS_URL from the bundled Redis, redis.url or redis.existingSecret;
+the sentinels and master name; or the cluster's nodes; nothing (in-memory cooldowns) when none is
+set. The password of a Sentinel's or Cluster's servers is a file (kube-sentinel.volumes mounts it).
 */}}
 {{- define "kube-sentinel.redisEnv" -}}
 {{- if .Values.redis.enabled }}
@@ -265,7 +318,21 @@ cooldowns) when none is set.
 {{- else if .Values.redis.url }}
 - name: REDIS_URL
   value: {{ .Values.redis.url | quote }}
+{{- else if .Values.redis.sentinel.hosts }}
+- name: KUBE_SENTINEL_REDIS_SENTINELS
+  value: {{ join "," .Values.redis.sentinel.hosts | quote }}
+- name: KUBE_SENTINEL_REDIS_MASTER_NAME
+  value: {{ .Values.redis.sentinel.masterName | quote }}
+{{- else if .Values.redis.cluster.nodes }}
+- name: KUBE_SENTINEL_REDIS_CLUSTER_NODES
+  value: {{ join "," .Values.redis.cluster.nodes | quote }}
 {{- end }}
+{{- if .Values.redis.password.existingSecret }}
+- name: KUBE_SENTINEL_REDIS_PASSWORD_FILE
+  value: /etc/kube-sentinel/redis/password
+{{- end }}
+- name: KUBE_SENTINEL_REDIS_WAIT_REPLICAS
+  value: {{ .Values.redis.waitReplicas | int64 | toString | quote }}
 {{- end }}
 
 {{/*
@@ -394,6 +461,11 @@ its port http1, and accepts a probe port only as the container's port number.
       mountPath: /etc/kube-sentinel/kubeconfigs
       readOnly: true
     {{- end }}
+    {{- if $values.redis.password.existingSecret }}
+    - name: redis-password
+      mountPath: /etc/kube-sentinel/redis
+      readOnly: true
+    {{- end }}
     {{- if not .knative }}
     # The root filesystem is read-only; anything that needs scratch space gets /tmp.
     - name: tmp
@@ -426,6 +498,16 @@ kubernetes.podspec-emptydir flag is on, and the receiver needs no scratch space 
 - name: kubeconfigs
   secret:
     secretName: {{ . }}
+{{- end }}
+{{- end }}
+{{- with $root.Values.redis.password }}
+{{- if .existingSecret }}
+- name: redis-password
+  secret:
+    secretName: {{ .existingSecret }}
+    items:
+      - key: {{ .existingSecretKey }}
+        path: password
 {{- end }}
 {{- end }}
 {{- if not .knative }}
