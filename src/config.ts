@@ -28,6 +28,8 @@ export const ConfigSchema = Type.Object({
   redisClusterNodes: Type.Optional(Type.Array(HostPort, { minItems: 1 })),
   /** The password of the Redis servers of a Sentinel or Cluster (a URL carries its own). */
   redisPassword: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty password' })),
+  /** The sentinels' own password (`requirepass` in their config), when they have one. */
+  redisSentinelPassword: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty password' })),
   /** A claim or commit counts once this many replicas acknowledged it (WAIT). */
   redisWaitReplicas: Type.Integer({ minimum: 0, description: 'a whole number of replicas (0: do not wait)' }),
   kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'a kubeconfig file' })),
@@ -80,7 +82,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>;
 type Key = keyof Config;
 
-const SECRETS: ReadonlySet<Key> = new Set(['authToken', 'basicAuth', 'redisPassword']);
+const SECRETS: ReadonlySet<Key> = new Set(['authToken', 'basicAuth', 'redisPassword', 'redisSentinelPassword']);
 type Env = Record<string, string | undefined>;
 
 interface Setting {
@@ -175,6 +177,12 @@ const SETTINGS: Setting[] = [
     flag: '--redis-password-file',
     env: 'KUBE_SENTINEL_REDIS_PASSWORD_FILE',
     key: 'redisPassword',
+    read: readSecretFile,
+  },
+  {
+    flag: '--redis-sentinel-password-file',
+    env: 'KUBE_SENTINEL_REDIS_SENTINEL_PASSWORD_FILE',
+    key: 'redisSentinelPassword',
     read: readSecretFile,
   },
   { flag: '--redis-wait-replicas', env: 'KUBE_SENTINEL_REDIS_WAIT_REPLICAS', key: 'redisWaitReplicas' },
@@ -366,6 +374,9 @@ function checkRedisSource(config: Config, originOf: (key: Key) => string | undef
       originOf('redisPassword') ?? '--redis-password-file',
       'is for --redis-sentinels or --redis-cluster-nodes (a --redis-url carries its own password)',
     );
+  }
+  if (config.redisSentinelPassword !== undefined && config.redisSentinels === undefined) {
+    fail(originOf('redisSentinelPassword') ?? '--redis-sentinel-password-file', 'is for --redis-sentinels');
   }
   if (config.redisWaitReplicas > 0 && given.length === 0) {
     fail(

@@ -141,7 +141,14 @@ function redisSource(config: Config): RedisSource | undefined {
   const password = config.redisPassword === undefined ? {} : { password: config.redisPassword };
   if (config.redisUrl) return { kind: 'standalone', url: config.redisUrl };
   if (config.redisSentinels && config.redisMasterName) {
-    return { kind: 'sentinel', sentinels: config.redisSentinels, masterName: config.redisMasterName, ...password };
+    const sentinelPassword = config.redisSentinelPassword;
+    return {
+      kind: 'sentinel',
+      sentinels: config.redisSentinels,
+      masterName: config.redisMasterName,
+      ...password,
+      ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
+    };
   }
   if (config.redisClusterNodes) return { kind: 'cluster', nodes: config.redisClusterNodes, ...password };
   return undefined;

@@ -127,6 +127,11 @@ describe('settings', () => {
     [['--redis-cluster-nodes', 'a:70000'], {}, /--redis-cluster-nodes: expected host:port/],
     [['--redis-cluster-nodes', ','], {}, /--redis-cluster-nodes: expected host:port/],
     [['--redis-wait-replicas', '1'], {}, /--redis-wait-replicas: needs a Redis/],
+    [
+      ['--redis-sentinel-password-file', '/etc/hostname', '--redis-cluster-nodes', 'a:7000'],
+      {},
+      /--redis-sentinel-password-file \(\/etc\/hostname\): is for --redis-sentinels/,
+    ],
     [['--redis-wait-replicas', '-1', '--redis-url', 'redis://a'], {}, /--redis-wait-replicas: expected a whole number/],
     [
       ['--redis-password-file', '/etc/hostname', '--redis-url', 'redis://a'],

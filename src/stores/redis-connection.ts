@@ -15,7 +15,14 @@ export interface HostPort {
 
 export type RedisSource =
   | { kind: 'standalone'; url: string }
-  | { kind: 'sentinel'; sentinels: HostPort[]; masterName: string; password?: string }
+  | {
+      kind: 'sentinel';
+      sentinels: HostPort[];
+      masterName: string;
+      /** The Redis servers' password; `sentinelPassword` is the sentinels' own. */
+      password?: string;
+      sentinelPassword?: string;
+    }
   | { kind: 'cluster'; nodes: HostPort[]; password?: string };
 
 export interface RedisConnection {
@@ -103,6 +110,7 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
           sentinels: source.sentinels,
           name: source.masterName,
           ...(source.password === undefined ? {} : { password: source.password }),
+          ...(source.sentinelPassword === undefined ? {} : { sentinelPassword: source.sentinelPassword }),
           // Told of a failover by the sentinels at once, not when the old master's socket dies.
           failoverDetector: true,
           sentinelRetryStrategy: reconnectDelay,

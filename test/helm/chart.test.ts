@@ -952,6 +952,7 @@ describe('the receiver Deployment', () => {
       'KUBE_SENTINEL_REDIS_MASTER_NAME',
       'KUBE_SENTINEL_REDIS_CLUSTER_NODES',
       'KUBE_SENTINEL_REDIS_PASSWORD_FILE',
+      'KUBE_SENTINEL_REDIS_SENTINEL_PASSWORD_FILE',
     ]);
     for (const name of known)
       if (!leftOut.has(name) && !givenOnly.has(name)) assert.ok(env.has(name), `the chart does not set ${name}`);

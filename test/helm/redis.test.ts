@@ -116,6 +116,24 @@ describe('the chart pointed at a Redis Sentinel', () => {
     assert.equal(configOf(envOf(container), 's3cret').redisPassword, 's3cret');
   });
 
+  it("mounts the sentinels' own password as the file KUBE_SENTINEL_REDIS_SENTINEL_PASSWORD_FILE names", async () => {
+    const spec = podSpecOf(
+      await renderChart({
+        ...SENTINEL,
+        redis: {
+          ...SENTINEL.redis,
+          sentinel: { ...SENTINEL.redis.sentinel, password: { existingSecret: 'sentinels', existingSecretKey: 'pw' } },
+        },
+      }),
+    );
+    const container = containerOf(spec);
+    const env = envOf(container);
+    const path =
+      env.KUBE_SENTINEL_REDIS_SENTINEL_PASSWORD_FILE ?? assert.fail('no KUBE_SENTINEL_REDIS_SENTINEL_PASSWORD_FILE');
+    assert.deepEqual(mountedFiles(spec, container).get(path), { secret: 'sentinels', key: 'pw' });
+    assert.notEqual(path, env.KUBE_SENTINEL_REDIS_PASSWORD_FILE, "the servers' password is another file");
+  });
+
   it('takes the password from another key of the Secret with redis.password.existingSecretKey', async () => {
     const spec = podSpecOf(
       await renderChart({
@@ -215,6 +233,11 @@ describe('the chart’s Redis values refused in a sentence', () => {
       what: 'a cluster node with a port out of range',
       set: ['redis.cluster.nodes={n-0:70000}'],
       message: 'redis.cluster.nodes[0] must be host:port (port 1-65535, [address]:port for IPv6)',
+    },
+    {
+      what: "the sentinels' password without sentinels",
+      set: ['redis.cluster.nodes={n-0:7000}', 'redis.sentinel.password.existingSecret=s'],
+      message: "redis.sentinel.password.existingSecret is the sentinels' own password: set redis.sentinel.hosts",
     },
     {
       what: 'a password Secret beside a Redis URL, which carries its own',

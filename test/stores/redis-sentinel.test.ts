@@ -102,3 +102,47 @@ describe('RedisCooldownStore through Redis Sentinel whose master is killed', () 
     }
   });
 });
+
+describe('RedisCooldownStore through Redis Sentinel with passwords', () => {
+  let guarded: SentinelSet | undefined;
+
+  before(async () => {
+    guarded = await startSentinelSet(1, { password: 'data-secret', sentinelPassword: 'sentinel-secret' });
+  });
+
+  after(async () => {
+    await guarded?.stop();
+  });
+
+  function guardedStore(passwords: { password?: string; sentinelPassword?: string }): RedisCooldownStore {
+    assert.ok(guarded);
+    return new RedisCooldownStore({
+      source: { kind: 'sentinel', sentinels: guarded.sentinels, masterName: guarded.masterName, ...passwords },
+      keyPrefix: uniquePrefix(),
+      commandTimeoutMs: 1_000,
+    });
+  }
+
+  it('gives the sentinels their password and the servers theirs', async () => {
+    const store = guardedStore({ password: 'data-secret', sentinelPassword: 'sentinel-secret' });
+    try {
+      assert.equal((await store.claim('k', claim('wf-1'), LONG_MS)).acquired, true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  for (const [what, passwords] of [
+    ["without the sentinels' password", { password: 'data-secret' }],
+    ["without the servers' password", { sentinelPassword: 'sentinel-secret' }],
+  ] as const) {
+    it(`fails closed ${what}`, async () => {
+      const store = guardedStore(passwords);
+      try {
+        await assert.rejects(store.claim('k', claim('wf-1'), LONG_MS), StoreUnavailableError);
+      } finally {
+        await store.close();
+      }
+    });
+  }
+});

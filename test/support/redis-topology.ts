@@ -33,8 +33,8 @@ function nodeArgs(port: number): string[] {
 }
 
 /** Replicas of the server on `port` that are online (synced and streaming). */
-async function onlineReplicas(port: number): Promise<number> {
-  const info = String(await ask(port, 'INFO', 'replication'));
+async function onlineReplicas(port: number, password?: string): Promise<number> {
+  const info = String(await askWith(password, port, 'INFO', 'replication'));
   return (info.match(/^slave\d+:.*state=online/gm) ?? []).length;
 }
 
@@ -60,13 +60,19 @@ async function until<T>(what: string, check: () => Promise<T | undefined>): Prom
 }
 
 /** One command to one server, on a connection of its own. */
-async function ask(port: number, ...command: string[]): Promise<unknown> {
+function ask(port: number, ...command: string[]): Promise<unknown> {
+  return askWith(undefined, port, ...command);
+}
+
+/** One command to a server that wants `password` (none: no AUTH). */
+async function askWith(password: string | undefined, port: number, ...command: string[]): Promise<unknown> {
   const client = new Redis({
     port,
     host: '127.0.0.1',
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    ...(password === undefined ? {} : { password }),
   });
   client.on('error', () => {});
   try {
@@ -82,13 +88,14 @@ async function startOn(
   args: (port: number) => string[],
   ready: string,
   portFree: (port: number) => Promise<boolean> = async () => true,
+  password?: string,
 ): Promise<Node> {
   let lastError: unknown;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = await freePort();
     if (!(await portFree(port))) continue;
     try {
-      return { port, child: await launchRedis(command, args(port), port, ready) };
+      return { port, child: await launchRedis(command, args(port), port, ready, password) };
     } catch (error) {
       if (!(error instanceof PortTakenError)) throw error;
       lastError = error;
@@ -112,26 +119,47 @@ export interface SentinelSet {
   stop(): Promise<void>;
 }
 
+export interface SentinelAuth {
+  /** The Redis servers want it (`requirepass`, `masterauth`); the sentinels use it to watch them. */
+  password?: string;
+  /** The sentinels themselves want it. */
+  sentinelPassword?: string;
+}
+
 /** A primary, `replicas` replicas and three sentinels (quorum 2), all known to each other. */
-export async function startSentinelSet(replicas = 2): Promise<SentinelSet> {
+export async function startSentinelSet(replicas = 2, auth: SentinelAuth = {}): Promise<SentinelSet> {
+  const serverAuth = auth.password === undefined ? [] : ['--requirepass', auth.password, '--masterauth', auth.password];
+  const askServer = (port: number, ...command: string[]) => askWith(auth.password, port, ...command);
+  const askSentinel = (port: number, ...command: string[]) => askWith(auth.sentinelPassword, port, ...command);
   assertInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'kube-sentinel-sentinel-'));
   const servers: Node[] = [];
   const sentinels: Node[] = [];
   const all = (): Node[] => [...servers, ...sentinels];
   try {
-    const primary = await startOn('redis-server', (port) => nodeArgs(port), 'Ready to accept connections');
+    const primary = await startOn(
+      'redis-server',
+      (port) => [...nodeArgs(port), ...serverAuth],
+      'Ready to accept connections',
+      undefined,
+      auth.password,
+    );
     servers.push(primary);
     for (let i = 0; i < replicas; i++) {
       servers.push(
         await startOn(
           'redis-server',
-          (port) => [...nodeArgs(port), '--replicaof', '127.0.0.1', String(primary.port)],
+          (port) => [...nodeArgs(port), ...serverAuth, '--replicaof', '127.0.0.1', String(primary.port)],
           'Ready to accept connections',
+          undefined,
+          auth.password,
         ),
       );
     }
-    await until('replicas in sync', async () => (await onlineReplicas(primary.port)) === replicas || undefined);
+    await until(
+      'replicas in sync',
+      async () => (await onlineReplicas(primary.port, auth.password)) === replicas || undefined,
+    );
     for (let i = 0; i < 3; i++) {
       sentinels.push(
         await startOn(
@@ -148,20 +176,24 @@ export async function startSentinelSet(replicas = 2): Promise<SentinelSet> {
                 `sentinel down-after-milliseconds ${MASTER_NAME} ${FAILURE_DETECTION_MS}`,
                 `sentinel failover-timeout ${MASTER_NAME} 10000`,
                 `sentinel parallel-syncs ${MASTER_NAME} 1`,
+                ...(auth.password === undefined ? [] : [`sentinel auth-pass ${MASTER_NAME} ${auth.password}`]),
+                ...(auth.sentinelPassword === undefined ? [] : [`requirepass ${auth.sentinelPassword}`]),
                 '',
               ].join('\n'),
             );
             return [file];
           },
           '+monitor master',
+          undefined,
+          auth.sentinelPassword,
         ),
       );
     }
     // A failover needs the sentinels to know each other and the replicas.
     for (const sentinel of sentinels) {
       await until(`sentinel on ${sentinel.port} knows the others and the replicas`, async () => {
-        const others = (await ask(sentinel.port, 'SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[];
-        const known = (await ask(sentinel.port, 'SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[];
+        const others = (await askSentinel(sentinel.port, 'SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[];
+        const known = (await askSentinel(sentinel.port, 'SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[];
         return others.length === 2 && known.length === replicas ? true : undefined;
       });
     }
@@ -172,10 +204,12 @@ export async function startSentinelSet(replicas = 2): Promise<SentinelSet> {
   }
 
   const masterPort = async (): Promise<number> => {
-    const answer = (await ask(sentinels[0]?.port as number, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [
-      string,
-      string,
-    ];
+    const answer = (await askSentinel(
+      sentinels[0]?.port as number,
+      'SENTINEL',
+      'GET-MASTER-ADDR-BY-NAME',
+      MASTER_NAME,
+    )) as [string, string];
     return Number(answer[1]);
   };
   return {
@@ -195,7 +229,7 @@ export async function startSentinelSet(replicas = 2): Promise<SentinelSet> {
       return until('a new master', async () => {
         const answers = await Promise.all(
           sentinels.map(async (sentinel) => {
-            const answer = (await ask(sentinel.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [
+            const answer = (await askSentinel(sentinel.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [
               string,
               string,
             ];
@@ -204,7 +238,7 @@ export async function startSentinelSet(replicas = 2): Promise<SentinelSet> {
         );
         const port = answers[0] as number;
         if (port === oldPort || answers.some((other) => other !== port)) return undefined;
-        const role = String(await ask(port, 'ROLE'));
+        const role = String(await askServer(port, 'ROLE'));
         return role.startsWith('master') ? port : undefined;
       });
     },

@@ -286,6 +286,9 @@ sentences (kube-sentinel.validate adds them to its own). The receiver refuses th
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if and $redis.sentinel.password.existingSecret (not $redis.sentinel.hosts) }}
+{{- $problems = append $problems "redis.sentinel.password.existingSecret is the sentinels' own password: set redis.sentinel.hosts, or leave it empty" }}
+{{- end }}
 {{- if and $redis.password.existingSecret (not (or $redis.sentinel.hosts $redis.cluster.nodes)) }}
 {{- $problems = append $problems "redis.password.existingSecret is the password of a Sentinel's or a Cluster's Redis servers: set redis.sentinel.hosts or redis.cluster.nodes, or leave it empty (a URL in redis.url or redis.existingSecret carries its own password, and the bundled Redis has none)" }}
 {{- end }}
@@ -330,6 +333,10 @@ set. The password of a Sentinel's or Cluster's servers is a file (kube-sentinel.
 {{- if .Values.redis.password.existingSecret }}
 - name: KUBE_SENTINEL_REDIS_PASSWORD_FILE
   value: /etc/kube-sentinel/redis/password
+{{- end }}
+{{- if .Values.redis.sentinel.password.existingSecret }}
+- name: KUBE_SENTINEL_REDIS_SENTINEL_PASSWORD_FILE
+  value: /etc/kube-sentinel/redis-sentinel/password
 {{- end }}
 - name: KUBE_SENTINEL_REDIS_WAIT_REPLICAS
   value: {{ .Values.redis.waitReplicas | int64 | toString | quote }}
@@ -466,6 +473,11 @@ its port http1, and accepts a probe port only as the container's port number.
       mountPath: /etc/kube-sentinel/redis
       readOnly: true
     {{- end }}
+    {{- if $values.redis.sentinel.password.existingSecret }}
+    - name: redis-sentinel-password
+      mountPath: /etc/kube-sentinel/redis-sentinel
+      readOnly: true
+    {{- end }}
     {{- if not .knative }}
     # The root filesystem is read-only; anything that needs scratch space gets /tmp.
     - name: tmp
@@ -503,6 +515,16 @@ kubernetes.podspec-emptydir flag is on, and the receiver needs no scratch space 
 {{- with $root.Values.redis.password }}
 {{- if .existingSecret }}
 - name: redis-password
+  secret:
+    secretName: {{ .existingSecret }}
+    items:
+      - key: {{ .existingSecretKey }}
+        path: password
+{{- end }}
+{{- end }}
+{{- with $root.Values.redis.sentinel.password }}
+{{- if .existingSecret }}
+- name: redis-sentinel-password
   secret:
     secretName: {{ .existingSecret }}
     items:
