@@ -23,6 +23,16 @@ export function parseClaim(value: string, key: string): CooldownClaim {
   };
 }
 
+/** A pending claim (one an alert may act on), as opposed to a committed one or something else. */
+export function isPendingClaim(value: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return isClaim(parsed) && parsed.state === 'pending';
+  } catch {
+    return false;
+  }
+}
+
 function isClaim(value: unknown): value is CooldownClaim {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Record<string, unknown>;
