@@ -25,14 +25,14 @@ export class ReplicatedBatches {
   /**
    * One batch script call per slot (one in all outside a cluster), each followed by WAIT on the
    * same connection when replicas must acknowledge: an answer the caller may act on
-   * (`mustReplicate`: a claim taken, or found pending) that was not acknowledged in time becomes
+   * (`mustReplicate`: a claim taken, or its own alert's claim found pending) that was not acknowledged in time becomes
    * that item's NotReplicatedError. The claim stays (a
    * retry of the same alert re-uses it, or its lease runs out); nothing acts on it meanwhile.
    */
   async run<Item extends { key: string }, Answer>(
     items: Item[],
     call: <T extends ScriptedRedis | ScriptedPipeline>(target: T, group: Item[]) => unknown,
-    mustReplicate: (answer: Answer) => boolean,
+    mustReplicate: (answer: Answer, item: Item) => boolean,
   ): Promise<(Answer | Error)[]> {
     const groups = groupBySlot(items, (item) => item.key, this.connection.cluster);
     const answered = await Promise.all(groups.map((group) => this.group(group, call, mustReplicate)));
@@ -46,7 +46,7 @@ export class ReplicatedBatches {
   private async group<Item, Answer>(
     group: Item[],
     call: <T extends ScriptedRedis | ScriptedPipeline>(target: T, group: Item[]) => unknown,
-    mustReplicate: (answer: Answer) => boolean,
+    mustReplicate: (answer: Answer, item: Item) => boolean,
     redirected = false,
   ): Promise<(Answer | Error)[]> {
     if (this.options.waitReplicas === 0) return (await call(this.client, group)) as (Answer | Error)[];
@@ -69,8 +69,8 @@ export class ReplicatedBatches {
         ? `WAIT failed: ${waitError.message}`
         : `acknowledged by ${Number(acknowledged)} of the ${this.options.waitReplicas} replicas asked for within ${this.options.waitTimeoutMs} ms`,
     );
-    return (answers as (Answer | Error)[]).map((answer) =>
-      answer instanceof Error || !mustReplicate(answer as Answer) ? answer : short,
+    return (answers as (Answer | Error)[]).map((answer, i) =>
+      answer instanceof Error || !mustReplicate(answer as Answer, group[i] as Item) ? answer : short,
     );
   }
 }

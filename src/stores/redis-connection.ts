@@ -75,6 +75,7 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
       slotsRefreshTimeout: tuning.commandTimeoutMs,
       redisOptions: { ...perConnection, ...(source.password === undefined ? {} : { password: source.password }) },
     });
+    client.on('+node', sendNothingSettled);
     return {
       client: client as unknown as Redis,
       address: `cluster ${source.nodes.map(hostPort).join(',')}`,
@@ -117,6 +118,18 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
     scanTargets: () => [client],
     refreshRouting: async () => {},
   };
+}
+
+/**
+ * ioredis's Cluster sends a command whose connection closed again (100 ms later, up to 16 times),
+ * even once the command has timed out and its caller was told it failed: a claim or a rate slot
+ * would be taken for nobody, a release could land after the key was claimed and committed again
+ * under the same name. A node's connection sends nothing already answered (a redirected command
+ * is not: only its answer or its final failure settles it).
+ */
+function sendNothingSettled(node: Redis): void {
+  const send = node.sendCommand.bind(node);
+  node.sendCommand = (command, stream) => (command.isSettled ? command.promise : send(command, stream));
 }
 
 /**

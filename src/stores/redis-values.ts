@@ -23,11 +23,11 @@ export function parseClaim(value: string, key: string): CooldownClaim {
   };
 }
 
-/** A pending claim (one an alert may act on), as opposed to a committed one or something else. */
-export function isPendingClaim(value: string): boolean {
+/** A pending claim of the alert with this fingerprint: one its retry re-uses and acts on. */
+export function isPendingClaimOf(value: string, fingerprint: string): boolean {
   try {
     const parsed: unknown = JSON.parse(value);
-    return isClaim(parsed) && parsed.state === 'pending';
+    return isClaim(parsed) && parsed.state === 'pending' && parsed.fingerprint === fingerprint;
   } catch {
     return false;
   }

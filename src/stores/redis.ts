@@ -29,7 +29,7 @@ import { describeRedisError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisRemediations } from './redis-remediations.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
-import { isPendingClaim, parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
+import { isPendingClaimOf, parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
 
 export type { StoreLogger };
 
@@ -82,15 +82,18 @@ export class RedisCooldownStore implements CooldownStore {
    * Claims, commits and audit records asked for in one event-loop turn go to Redis as one script
    * call each (one per slot on a cluster).
    */
-  private readonly claims = new Batcher<{ key: string; value: string; ttl: number }, string | null | Error>(
+  private readonly claims = new Batcher<
+    { key: string; value: string; ttl: number; fingerprint: string },
+    string | null | Error
+  >(
     (items) =>
       this.batches.run(
         items,
         (target, group) =>
           target.cooldownClaim(group.length, ...group.map((i) => i.key), ...group.flatMap((i) => [i.value, i.ttl])),
-        // What the caller may act on must survive a failover: a claim taken (nil), or a pending
-        // claim found (its alert's retry re-uses it). A claim found committed only holds it off.
-        (answer) => answer === null || (typeof answer === 'string' && isPendingClaim(answer)),
+        // What the caller may act on must survive a failover: a claim taken (nil), or its alert's
+        // pending claim found (a retry re-uses it). Another claim found only holds the caller off.
+        (answer, item) => answer === null || (typeof answer === 'string' && isPendingClaimOf(answer, item.fingerprint)),
       ),
     MAX_BATCH,
   );
@@ -160,7 +163,12 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
-    const item = { key: this.keys.cooldown(key), value: JSON.stringify(claim), ttl: positiveMs(leaseMs) };
+    const item = {
+      key: this.keys.cooldown(key),
+      value: JSON.stringify(claim),
+      ttl: positiveMs(leaseMs),
+      fingerprint: claim.fingerprint,
+    };
     return this.run('claim', async () => {
       // SET NX, and when the key is held, what holds it: one script call for the whole batch.
       const existing = await this.claims.add(item);

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import calculateSlot from 'cluster-key-slot';
+import { type CooldownClaim, StoreUnavailableError } from '../../src/stores/cooldown-store.js';
+import { RedisCooldownStore } from '../../src/stores/redis.js';
+import { RedisKeys } from '../../src/stores/redis-keys.js';
+import { uniquePrefix } from '../support/redis-server.js';
+import { type ClusterSet, startRedisCluster } from '../support/redis-topology.js';
+import { Heard, LONG_MS, listen, START } from '../support/store-contract.js';
+
+/**
+ * Faults of a Redis Cluster (SPEC §10) that its client could turn into surprises: a command the
+ * store answered as failed must not run later, and an end of a cooldown is heard by every store.
+ */
+
+const COMMAND_TIMEOUT_MS = 1_000;
+/** ioredis retries a command whose connection closed every 100 ms, at most 16 times. */
+const RESEND_WINDOW_MS = 3_000;
+const RECOVERY_BOUND_MS = 30_000;
+const POLL_MS = 100;
+
+let cluster: ClusterSet | undefined;
+
+before(async () => {
+  cluster = await startRedisCluster();
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+function clusterStore(keyPrefix: string, waitReplicas = 0): RedisCooldownStore {
+  assert.ok(cluster, 'the cluster was started in before()');
+  return new RedisCooldownStore({
+    source: { kind: 'cluster', nodes: cluster.nodes },
+    keyPrefix,
+    waitReplicas,
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+  });
+}
+
+function slotOf(keyPrefix: string, key: string): number {
+  return calculateSlot(new RedisKeys(keyPrefix, true).cooldown(key));
+}
+
+function claim(workflowName: string): CooldownClaim {
+  return { workflowName, fingerprint: `fp-${workflowName}`, state: 'pending', claimedAt: START };
+}
+
+/** Answers `read()` once it stops failing (the store has found the slot's new master). */
+async function once<T>(read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + RECOVERY_BOUND_MS;
+  for (;;) {
+    try {
+      return await read();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await delay(POLL_MS);
+    }
+  }
+}
+
+describe('RedisCooldownStore on a Redis Cluster whose master hangs, is failed over and then killed', () => {
+  it('never takes afterwards a claim it answered as failed', async () => {
+    assert.ok(cluster);
+    const set = cluster;
+    const keyPrefix = uniquePrefix();
+    const store = clusterStore(keyPrefix);
+    try {
+      const slot = slotOf(keyPrefix, 'k');
+      assert.equal(await store.peek('k'), null, 'the connection to the master is up');
+      const port = await set.pauseMasterOf(slot);
+      await assert.rejects(store.claim('k', claim('wf-refused'), LONG_MS), StoreUnavailableError);
+      await set.failedOver(port, slot);
+      await set.killNode(port);
+      assert.equal(await once(() => store.peek('k')), null, 'nothing holds the key once the slot is served again');
+      // A resend, if there is one, lands within ioredis's retries.
+      const deadline = Date.now() + RESEND_WINDOW_MS;
+      while (Date.now() < deadline) {
+        const held = await store.peek('k');
+        assert.equal(held, null, `a claim answered as failed was taken later: ${JSON.stringify(held)}`);
+        await delay(POLL_MS);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('RedisCooldownStore on a Redis Cluster, with several receivers', () => {
+  it("tells another receiver's listeners of a cooldown one receiver ended", async () => {
+    const keyPrefix = uniquePrefix();
+    const [ending, hearing] = [clusterStore(keyPrefix), clusterStore(keyPrefix)];
+    try {
+      const heard = new Heard();
+      await listen(hearing, heard);
+      for (const key of ['team/a', 'team/b', 'team/c']) await ending.endCooldown(key, LONG_MS);
+      await heard.heardAtLeast(3, 'the three ends');
+      // Each end is published by its own slot's master: they may arrive in any order.
+      assert.deepEqual([...heard.keys].sort(), ['team/a', 'team/b', 'team/c']);
+    } finally {
+      await Promise.all([ending.close(), hearing.close()]);
+    }
+  });
+});
