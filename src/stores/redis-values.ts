@@ -23,11 +23,12 @@ export function parseClaim(value: string, key: string): CooldownClaim {
   };
 }
 
-/** A pending claim of the alert with this fingerprint: one its retry re-uses and acts on. */
-export function isPendingClaimOf(value: string, fingerprint: string): boolean {
+/** `held` is a pending claim of the alert that asked with `asked`: one its retry re-uses and acts on. */
+export function isPendingClaimOf(held: string, asked: string): boolean {
   try {
-    const parsed: unknown = JSON.parse(value);
-    return isClaim(parsed) && parsed.state === 'pending' && parsed.fingerprint === fingerprint;
+    const parsed: unknown = JSON.parse(held);
+    const ours: unknown = JSON.parse(asked);
+    return isClaim(parsed) && isClaim(ours) && parsed.state === 'pending' && parsed.fingerprint === ours.fingerprint;
   } catch {
     return false;
   }

@@ -82,10 +82,7 @@ export class RedisCooldownStore implements CooldownStore {
    * Claims, commits and audit records asked for in one event-loop turn go to Redis as one script
    * call each (one per slot on a cluster).
    */
-  private readonly claims = new Batcher<
-    { key: string; value: string; ttl: number; fingerprint: string },
-    string | null | Error
-  >(
+  private readonly claims = new Batcher<{ key: string; value: string; ttl: number }, string | null | Error>(
     (items) =>
       this.batches.run(
         items,
@@ -93,7 +90,7 @@ export class RedisCooldownStore implements CooldownStore {
           target.cooldownClaim(group.length, ...group.map((i) => i.key), ...group.flatMap((i) => [i.value, i.ttl])),
         // What the caller may act on must survive a failover: a claim taken (nil), or its alert's
         // pending claim found (a retry re-uses it). Another claim found only holds the caller off.
-        (answer, item) => answer === null || (typeof answer === 'string' && isPendingClaimOf(answer, item.fingerprint)),
+        (answer, item) => answer === null || (typeof answer === 'string' && isPendingClaimOf(answer, item.value)),
       ),
     MAX_BATCH,
   );
@@ -163,12 +160,7 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
-    const item = {
-      key: this.keys.cooldown(key),
-      value: JSON.stringify(claim),
-      ttl: positiveMs(leaseMs),
-      fingerprint: claim.fingerprint,
-    };
+    const item = { key: this.keys.cooldown(key), value: JSON.stringify(claim), ttl: positiveMs(leaseMs) };
     return this.run('claim', async () => {
       // SET NX, and when the key is held, what holds it: one script call for the whole batch.
       const existing = await this.claims.add(item);
