@@ -98,6 +98,30 @@ describe('RedisCooldownStore with --redis-wait-replicas, while the replicas ackn
   });
 });
 
+describe('RedisCooldownStore with --redis-wait-replicas, while the replicas acknowledge nothing, under load', () => {
+  it('answers a peek and a ping within the command timeout while claims of several turns wait for the replicas', async () => {
+    assert.ok(set);
+    const store = sentinelStore(uniquePrefix());
+    try {
+      assert.equal((await store.claim('warm', claim('wf-0', 'fp-0'), LONG_MS)).acquired, true);
+      await set.pauseReplicas();
+      // Three turns of alerts: three batches, each followed by its WAIT.
+      const claims: Promise<unknown>[] = [];
+      for (let turn = 0; turn < 3; turn++) {
+        claims.push(store.claim(`k-${turn}`, claim(`wf-${turn}`, `fp-${turn}`), LONG_MS).catch((error) => error));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const started = Date.now();
+      assert.equal(await store.peek('other'), null);
+      await store.ping();
+      assert.ok(Date.now() - started < COMMAND_TIMEOUT_MS, 'answered within the command timeout');
+      await Promise.all(claims);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('RedisCooldownStore with --redis-wait-replicas, whose master dies before the replicas acknowledged a claim', () => {
   it('lets no alert act on a claim the failover then loses: the workload never gets a second Workflow', async () => {
     assert.ok(set);
