@@ -44,14 +44,19 @@ function claim(workflowName: string, fingerprint: string): CooldownClaim {
   return { workflowName, fingerprint, state: 'pending', claimedAt: START };
 }
 
-/** The master drops its replicas' connections (paused replicas cannot connect again). */
-async function cutReplicationLinks(masterPort: number): Promise<void> {
+/** One command to the master, on a connection of its own. */
+async function onMaster(masterPort: number, ...command: [string, ...string[]]): Promise<void> {
   const master = new Redis({ host: '127.0.0.1', port: masterPort, maxRetriesPerRequest: 0 });
   try {
-    await master.call('CLIENT', 'KILL', 'TYPE', 'replica');
+    await master.call(...command);
   } finally {
     master.disconnect();
   }
+}
+
+/** The master drops its replicas' connections (paused replicas cannot connect again). */
+function cutReplicationLinks(masterPort: number): Promise<void> {
+  return onMaster(masterPort, 'CLIENT', 'KILL', 'TYPE', 'replica');
 }
 
 /** What the guard does with an answer: act (create a Workflow) on a claim taken, or on its own alert's pending claim. */
@@ -94,6 +99,38 @@ describe('RedisCooldownStore with --redis-wait-replicas, while the replicas ackn
       );
     } finally {
       await Promise.all([first.close(), second.close()]);
+    }
+  });
+});
+
+describe('RedisCooldownStore with --redis-wait-replicas, whose master forgot the scripts', () => {
+  it('waits for the replicas after the claim was written, not before', async () => {
+    assert.ok(set);
+    const keyPrefix = uniquePrefix();
+    const store = sentinelStore(keyPrefix);
+    const port = await set.masterPort();
+    const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0 });
+    const monitor = await client.monitor();
+    try {
+      assert.equal((await store.claim('warm', claim('wf-0', 'fp-0'), LONG_MS)).acquired, true);
+      // As SCRIPT FLUSH does, or Redis 7.4 evicting scripts sent by EVAL past its 500 most recent,
+      // or a proxy in front of Redis that moved the connection to another server.
+      await onMaster(port, 'SCRIPT', 'FLUSH');
+      const seen: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        const [name, first] = args.map(String);
+        if (name === 'wait' || (name?.toLowerCase() === 'set' && first === `${keyPrefix}cooldown:k`)) seen.push(name);
+      });
+      assert.equal((await store.claim('k', claim('wf-1', 'fp-1'), LONG_MS)).acquired, true);
+      await onMaster(port, 'PING'); // Everything before it has been monitored.
+      assert.ok(
+        seen.lastIndexOf('wait') > seen.findIndex((name) => name.toLowerCase() === 'set'),
+        `no WAIT after the claim was written: ${seen.join(', ')}`,
+      );
+    } finally {
+      monitor.disconnect();
+      client.disconnect();
+      await store.close();
     }
   });
 });
