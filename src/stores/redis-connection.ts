@@ -107,6 +107,8 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
           // Told of a failover by the sentinels at once, not when the old master's socket dies.
           failoverDetector: true,
           sentinelRetryStrategy: reconnectDelay,
+          // A hung sentinel still accepts connections: without a bound the next is never asked.
+          sentinelCommandTimeout: tuning.commandTimeoutMs,
           // The command that met READONLY fails (fail closed); the reconnect asks the sentinels anew.
           reconnectOnError: (error) => READONLY.test(error.message),
         });

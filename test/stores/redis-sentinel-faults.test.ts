@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -202,6 +203,43 @@ describe('RedisCooldownStore with --redis-wait-replicas, whose master dies befor
       assert.ok(actedOn <= 1, `${actedOn} Workflows for one cooldown key`);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('RedisCooldownStore through Redis Sentinel, whose first sentinel listed hangs', () => {
+  it('asks the next sentinel and finds the master', async () => {
+    assert.ok(set);
+    // A hung sentinel (stopped, or frozen with its pod) still accepts connections: it never answers.
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const store = new RedisCooldownStore({
+      source: {
+        kind: 'sentinel',
+        sentinels: [{ host: '127.0.0.1', port }, ...set.sentinels],
+        masterName: set.masterName,
+      },
+      keyPrefix: uniquePrefix(),
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    });
+    try {
+      let last: unknown;
+      const deadline = Date.now() + 5 * COMMAND_TIMEOUT_MS;
+      let answered = false;
+      while (!answered && Date.now() < deadline) {
+        try {
+          await store.ping();
+          answered = true;
+        } catch (error) {
+          last = error;
+          await delay(POLL_MS);
+        }
+      }
+      assert.ok(answered, `no answer within ${5 * COMMAND_TIMEOUT_MS} ms: ${String(last)}`);
+    } finally {
+      await store.close();
+      silent.close();
     }
   });
 });
