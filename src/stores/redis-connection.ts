@@ -103,7 +103,9 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
           ...shared,
           sentinels: source.sentinels,
           name: source.masterName,
-          ...(source.password === undefined ? {} : { password: source.password }),
+          // The same for the sentinels (a sentinel without one takes it all the same), as the
+          // common charts set them up (Bitnami's auth.sentinel).
+          ...(source.password === undefined ? {} : { password: source.password, sentinelPassword: source.password }),
           // Told of a failover by the sentinels at once, not when the old master's socket dies.
           failoverDetector: true,
           sentinelRetryStrategy: reconnectDelay,

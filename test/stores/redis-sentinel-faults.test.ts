@@ -60,6 +60,21 @@ function cutReplicationLinks(masterPort: number): Promise<void> {
   return onMaster(masterPort, 'CLIENT', 'KILL', 'TYPE', 'replica');
 }
 
+/** The store answers a ping within a few command timeouts (it has found the master by then). */
+async function answersSoon(store: RedisCooldownStore): Promise<void> {
+  const bound = 5 * COMMAND_TIMEOUT_MS;
+  const deadline = Date.now() + bound;
+  for (;;) {
+    try {
+      await store.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) assert.fail(`no answer within ${bound} ms: ${String(error)}`);
+      await delay(POLL_MS);
+    }
+  }
+}
+
 /** What the guard does with an answer: act (create a Workflow) on a claim taken, or on its own alert's pending claim. */
 function acts(result: ClaimResult, fingerprint: string): boolean {
   return result.acquired || (result.existing.state === 'pending' && result.existing.fingerprint === fingerprint);
@@ -224,22 +239,48 @@ describe('RedisCooldownStore through Redis Sentinel, whose first sentinel listed
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
     });
     try {
-      let last: unknown;
-      const deadline = Date.now() + 5 * COMMAND_TIMEOUT_MS;
-      let answered = false;
-      while (!answered && Date.now() < deadline) {
-        try {
-          await store.ping();
-          answered = true;
-        } catch (error) {
-          last = error;
-          await delay(POLL_MS);
-        }
-      }
-      assert.ok(answered, `no answer within ${5 * COMMAND_TIMEOUT_MS} ms: ${String(last)}`);
+      await answersSoon(store);
     } finally {
       await store.close();
       silent.close();
+    }
+  });
+});
+
+describe('RedisCooldownStore through Redis Sentinel, whose sentinels require the password', () => {
+  it('finds the master with the password given (the same for the sentinels and the servers)', async () => {
+    assert.ok(set);
+    // As the Bitnami chart sets them up by default (auth.sentinel: true).
+    for (const sentinel of set.sentinels) {
+      await onMaster(sentinel.port, 'ACL', 'SETUSER', 'default', 'on', '>secret', '~*', '&*', '+@all');
+    }
+    const store = new RedisCooldownStore({
+      source: { kind: 'sentinel', sentinels: set.sentinels, masterName: set.masterName, password: 'secret' },
+      keyPrefix: uniquePrefix(),
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    });
+    try {
+      await answersSoon(store);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('RedisCooldownStore through Redis Sentinel, given a password that only the servers require', () => {
+  it('finds the master all the same', async () => {
+    assert.ok(set);
+    const master = await set.masterPort();
+    await onMaster(master, 'ACL', 'SETUSER', 'default', 'on', '>secret', '~*', '&*', '+@all');
+    const store = new RedisCooldownStore({
+      source: { kind: 'sentinel', sentinels: set.sentinels, masterName: set.masterName, password: 'secret' },
+      keyPrefix: uniquePrefix(),
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    });
+    try {
+      await answersSoon(store);
+    } finally {
+      await store.close();
     }
   });
 });
