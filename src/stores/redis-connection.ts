@@ -28,8 +28,11 @@ export interface RedisConnection {
   address: string;
   /** Redis Cluster: the keys of one script must share a slot, and a batch is split per slot. */
   cluster: boolean;
-  /** A second connection for pub/sub (a subscribed connection takes no other command). */
-  subscriber(): Redis | Cluster;
+  /**
+   * A second connection for pub/sub (a subscribed connection takes no other command). On a
+   * cluster it ends with its node (emits 'end'): the caller opens another, to a node known then.
+   */
+  subscriber(): Redis;
   /** The servers a SCAN must visit: the one master, or every master of the cluster. */
   scanTargets(): Redis[];
   /**
@@ -80,7 +83,23 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
       client: client as unknown as Redis,
       address: `cluster ${source.nodes.map(hostPort).join(',')}`,
       cluster: true,
-      subscriber: () => client.duplicate([], { enableAutoPipelining: false }),
+      // PUBLISH reaches every node, so one node's connection hears every message. Not the
+      // cluster client's own subscriber: when its node goes it moves to another one silently,
+      // and whatever was published meanwhile is lost without anyone being told.
+      subscriber: () => {
+        const known = client.nodes('all').map((node) => ({ host: node.options.host, port: node.options.port }));
+        const nodes = known.length > 0 ? known : source.nodes;
+        const node = nodes[Math.floor(Math.random() * nodes.length)] as HostPort;
+        return new Redis({
+          ...perConnection,
+          host: node.host,
+          port: node.port,
+          ...(source.password === undefined ? {} : { password: source.password }),
+          enableOfflineQueue: false,
+          autoResubscribe: false,
+          retryStrategy: () => null,
+        });
+      },
       scanTargets: () => client.nodes('master'),
       refreshRouting: () =>
         new Promise<void>((resolve) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import calculateSlot from 'cluster-key-slot';
+import { Redis } from 'ioredis';
 import { type CooldownClaim, StoreUnavailableError } from '../../src/stores/cooldown-store.js';
 import { RedisCooldownStore } from '../../src/stores/redis.js';
 import { RedisKeys } from '../../src/stores/redis-keys.js';
@@ -88,6 +89,32 @@ describe('RedisCooldownStore on a Redis Cluster whose master hangs, is failed ov
   });
 });
 
+/** The port of the one node that holds a subscribed connection (the listening store's). */
+async function subscriberNode(ports: number[]): Promise<number> {
+  const found: number[] = [];
+  for (const port of ports) {
+    const client = new Redis({
+      host: '127.0.0.1',
+      port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const list = String(await client.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+      if (list.trim() !== '') found.push(port);
+    } catch {
+      // A node killed by an earlier test.
+    } finally {
+      client.disconnect();
+    }
+  }
+  assert.equal(found.length, 1, `one node holds the subscription: ${found.join(', ')}`);
+  return found[0] as number;
+}
+
 describe('RedisCooldownStore on a Redis Cluster, with several receivers', () => {
   it("tells another receiver's listeners of a cooldown one receiver ended", async () => {
     const keyPrefix = uniquePrefix();
@@ -99,6 +126,30 @@ describe('RedisCooldownStore on a Redis Cluster, with several receivers', () => 
       await heard.heardAtLeast(3, 'the three ends');
       // Each end is published by its own slot's master: they may arrive in any order.
       assert.deepEqual([...heard.keys].sort(), ['team/a', 'team/b', 'team/c']);
+    } finally {
+      await Promise.all([ending.close(), hearing.close()]);
+    }
+  });
+
+  it('tells the listeners, once their subscription has moved off a node that died, of an end they missed', async () => {
+    assert.ok(cluster);
+    const set = cluster;
+    const keyPrefix = uniquePrefix();
+    const [ending, hearing] = [clusterStore(keyPrefix), clusterStore(keyPrefix)];
+    try {
+      const heard = new Heard();
+      await listen(hearing, heard);
+      const node = await subscriberNode(set.nodes.map((n) => n.port));
+      // A key the hung node does not serve: its end is published at once, and the hung node
+      // never passes it on.
+      let key = 'team/a';
+      for (let i = 0; (await set.masterOf(slotOf(keyPrefix, key))) === node; i++) key = `team/a-${i}`;
+      await set.pauseNode(node);
+      await ending.endCooldown(key, LONG_MS);
+      const after = heard.keys.length;
+      await set.killNode(node);
+      await heard.heardAtLeast(after + 1, `null once subscribed again (${key} was missed)`);
+      assert.deepEqual(heard.keys.slice(after), [null]);
     } finally {
       await Promise.all([ending.close(), hearing.close()]);
     }

@@ -233,6 +233,8 @@ export interface ClusterSet {
   killMasterOf(slot: number): Promise<number>;
   /** SIGSTOP to the master serving `slot`: its sockets stay open, nothing answers; answers its port. */
   pauseMasterOf(slot: number): Promise<number>;
+  /** SIGSTOP to the node on `port`. */
+  pauseNode(port: number): Promise<void>;
   /** SIGKILL to the node on `port`, paused or not. */
   killNode(port: number): Promise<void>;
   /** Resolves once a replica serves the slots of the killed master on `oldPort` and the cluster is ok. */
@@ -316,6 +318,12 @@ export async function startRedisCluster(): Promise<ClusterSet> {
   }
 
   const alive = (): Node[] => nodes.filter((node) => node.child && !node.paused);
+  const pause = (port: number): void => {
+    const node = nodes.find((n) => n.port === port);
+    if (!node?.child) throw new Error(`no running node on ${port}`);
+    node.child.kill('SIGSTOP');
+    node.paused = true;
+  };
   const masterOf = async (slot: number): Promise<number> => {
     for (const node of alive()) {
       try {
@@ -341,11 +349,11 @@ export async function startRedisCluster(): Promise<ClusterSet> {
     },
     async pauseMasterOf(slot) {
       const port = await masterOf(slot);
-      const node = nodes.find((n) => n.port === port);
-      if (!node?.child) throw new Error(`the master on ${port} is not one of this cluster's nodes`);
-      node.child.kill('SIGSTOP');
-      node.paused = true;
+      pause(port);
       return port;
+    },
+    async pauseNode(port) {
+      pause(port);
     },
     async killNode(port) {
       const node = nodes.find((n) => n.port === port);
