@@ -100,7 +100,7 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
           retryStrategy: () => null,
         });
       },
-      scanTargets: () => client.nodes('master'),
+      scanTargets: () => everySlotsMaster(client),
       refreshRouting: () =>
         new Promise<void>((resolve) => {
           // A refresh already under way answers at once; either way the next try uses what is known.
@@ -153,6 +153,29 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
 function sendNothingSettled(node: Redis): void {
   const send = node.sendCommand.bind(node);
   node.sendCommand = (command, stream) => (command.isSettled ? command.promise : send(command, stream));
+}
+
+const SLOTS = 16384;
+
+/**
+ * The master of every slot, as the slot map names it. Not the client's list of masters: a master
+ * that died has left it at once, and the replica that took over is not in it until the map is
+ * asked for again, so the keys of that shard would be left out without a word. A slot whose master
+ * has no connection fails the listing instead (and has the map asked for again).
+ */
+function everySlotsMaster(client: Cluster): Redis[] {
+  const connected = new Map(client.nodes('all').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const masters = new Set<Redis>();
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const key = client.slots[slot]?.[0];
+    const master = key === undefined ? undefined : connected.get(key);
+    if (master === undefined) {
+      client.refreshSlotsCache();
+      throw new Error(`no connection to the master of slot ${slot}${key === undefined ? '' : ` (${key})`}`);
+    }
+    masters.add(master);
+  }
+  return [...masters];
 }
 
 /**

@@ -115,6 +115,51 @@ async function subscriberNode(ports: number[]): Promise<number> {
   return found[0] as number;
 }
 
+describe('RedisCooldownStore on a Redis Cluster whose master dies', () => {
+  it('lists every cooldown held, or fails: never some of them without saying so', async () => {
+    assert.ok(cluster);
+    const set = cluster;
+    const keyPrefix = uniquePrefix();
+    const store = clusterStore(keyPrefix);
+    try {
+      const keys = Array.from({ length: 60 }, (_, i) => `team/k-${i}`);
+      for (const [i, key] of keys.entries()) await store.claim(key, claim(`wf-${i}`), LONG_MS);
+      assert.equal((await store.listCooldowns(1000)).length, keys.length);
+      const port = await set.killMasterOf(slotOf(keyPrefix, keys[0] as string));
+      const failed = set.failedOver(port, slotOf(keyPrefix, keys[0] as string));
+      const listings: (number | string)[] = [];
+      let done = false;
+      failed.then(
+        () => {
+          done = true;
+        },
+        () => {
+          done = true;
+        },
+      );
+      while (!done) {
+        try {
+          listings.push((await store.listCooldowns(1000)).length);
+        } catch (error) {
+          listings.push(error instanceof StoreUnavailableError ? 'unavailable' : String(error));
+        }
+        await delay(POLL_MS);
+      }
+      await failed;
+      const partial = listings.filter((one) => typeof one === 'number' && one !== keys.length);
+      assert.deepEqual(partial, [], `listings during the failover: ${listings.join(', ')}`);
+      const afterwards = await once(async () => {
+        const listed = await store.listCooldowns(1000);
+        if (listed.length !== keys.length) throw new Error(`${listed.length} listed`);
+        return listed.length;
+      });
+      assert.equal(afterwards, keys.length, 'every cooldown listed once a replica took over');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('RedisCooldownStore on a Redis Cluster, with several receivers', () => {
   it("tells another receiver's listeners of a cooldown one receiver ended", async () => {
     const keyPrefix = uniquePrefix();
