@@ -50,6 +50,11 @@ export class ReplicatedBatches {
     redirected = false,
   ): Promise<(Answer | Error)[]> {
     if (this.options.waitReplicas === 0) return (await call(this.client, group)) as (Answer | Error)[];
+    // A cluster's pipeline waits for the slot map however long finding it takes (each node asked
+    // in turn, for the command timeout each); a single command fails at once meanwhile.
+    if (this.connection.cluster && this.client.status !== 'ready') {
+      throw new Error(`cluster not ready (${this.client.status})`);
+    }
     const pipeline = this.client.pipeline() as ScriptedPipeline;
     call(pipeline, group);
     pipeline.wait(this.options.waitReplicas, this.options.waitTimeoutMs);

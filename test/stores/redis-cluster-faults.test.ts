@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import calculateSlot from 'cluster-key-slot';
@@ -197,6 +198,47 @@ describe('RedisCooldownStore on a Redis Cluster, with several receivers', () => 
       assert.deepEqual(heard.keys.slice(after), [null]);
     } finally {
       await Promise.all([ending.close(), hearing.close()]);
+    }
+  });
+});
+
+describe('RedisCooldownStore on a Redis Cluster none of whose nodes answers', () => {
+  it('refuses a claim waiting for the replicas within the command timeout, as it does one that does not wait', async () => {
+    // Nodes that accept connections and never answer (hung, or frozen with their pods).
+    const silent = await Promise.all(
+      [0, 1, 2].map(
+        () =>
+          new Promise<net.Server>((resolve) => {
+            const server = net.createServer(() => {});
+            server.listen(0, '127.0.0.1', () => resolve(server));
+          }),
+      ),
+    );
+    const nodes = silent.map((server) => ({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }));
+    try {
+      for (const waitReplicas of [0, 1]) {
+        const store = new RedisCooldownStore({
+          source: { kind: 'cluster', nodes },
+          keyPrefix: uniquePrefix(),
+          waitReplicas,
+          commandTimeoutMs: COMMAND_TIMEOUT_MS,
+        });
+        try {
+          for (let attempt = 0; attempt < 2; attempt++) {
+            const started = Date.now();
+            await assert.rejects(store.claim('k', claim('wf'), LONG_MS), StoreUnavailableError);
+            const took = Date.now() - started;
+            assert.ok(
+              took < 1.5 * COMMAND_TIMEOUT_MS,
+              `--redis-wait-replicas ${waitReplicas}: refused after ${took} ms`,
+            );
+          }
+        } finally {
+          await store.close();
+        }
+      }
+    } finally {
+      for (const server of silent) server.close();
     }
   });
 });
