@@ -26,9 +26,9 @@ export const ConfigSchema = Type.Object({
   redisMasterName: Type.Optional(Type.String({ minLength: 1, description: 'the master name the sentinels know' })),
   /** Redis Cluster: some of its nodes; the rest are found from them. */
   redisClusterNodes: Type.Optional(Type.Array(HostPort, { minItems: 1 })),
-  /** The password of the Redis servers of a Sentinel or Cluster (a URL carries its own). */
+  /** The password of the Redis servers (and of the sentinels) of a Sentinel or Cluster; a URL carries its own. */
   redisPassword: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty password' })),
-  /** The sentinels' own password (`requirepass` in their config), when they have one. */
+  /** The sentinels' own password (`requirepass` in their config), when it is not the servers'. */
   redisSentinelPassword: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty password' })),
   /** A claim or commit counts once this many replicas acknowledged it (WAIT). */
   redisWaitReplicas: Type.Integer({ minimum: 0, description: 'a whole number of replicas (0: do not wait)' }),

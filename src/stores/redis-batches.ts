@@ -24,17 +24,18 @@ export class ReplicatedBatches {
 
   /**
    * One batch script call per slot (one in all outside a cluster), each followed by WAIT on the
-   * same connection when replicas must acknowledge: an answer that wrote something (`wrote`) but
-   * was not acknowledged in time becomes that item's NotReplicatedError. The claim stays (a
+   * same connection when replicas must acknowledge: an answer the caller may act on
+   * (`mustReplicate`: a claim taken, or its own alert's claim found pending) that was not acknowledged in time becomes
+   * that item's NotReplicatedError. The claim stays (a
    * retry of the same alert re-uses it, or its lease runs out); nothing acts on it meanwhile.
    */
   async run<Item extends { key: string }, Answer>(
     items: Item[],
     call: <T extends ScriptedRedis | ScriptedPipeline>(target: T, group: Item[]) => unknown,
-    wrote: (answer: Answer) => boolean,
+    mustReplicate: (answer: Answer, item: Item) => boolean,
   ): Promise<(Answer | Error)[]> {
     const groups = groupBySlot(items, (item) => item.key, this.connection.cluster);
-    const answered = await Promise.all(groups.map((group) => this.group(group, call, wrote)));
+    const answered = await Promise.all(groups.map((group) => this.group(group, call, mustReplicate)));
     const byItem = new Map<Item, Answer | Error>();
     for (const [g, group] of groups.entries()) {
       for (const [i, item] of group.entries()) byItem.set(item, answered[g]?.[i] as Answer | Error);
@@ -45,10 +46,15 @@ export class ReplicatedBatches {
   private async group<Item, Answer>(
     group: Item[],
     call: <T extends ScriptedRedis | ScriptedPipeline>(target: T, group: Item[]) => unknown,
-    wrote: (answer: Answer) => boolean,
+    mustReplicate: (answer: Answer, item: Item) => boolean,
     redirected = false,
   ): Promise<(Answer | Error)[]> {
     if (this.options.waitReplicas === 0) return (await call(this.client, group)) as (Answer | Error)[];
+    // A cluster's pipeline waits for the slot map however long finding it takes (each node asked
+    // in turn, for the command timeout each); a single command fails at once meanwhile.
+    if (this.connection.cluster && this.client.status !== 'ready') {
+      throw new Error(`cluster not ready (${this.client.status})`);
+    }
     const pipeline = this.client.pipeline() as ScriptedPipeline;
     call(pipeline, group);
     pipeline.wait(this.options.waitReplicas, this.options.waitTimeoutMs);
@@ -57,7 +63,7 @@ export class ReplicatedBatches {
     // The script ran nowhere: asked again once, where the cluster now says the slot is.
     if (scriptError && REDIRECTION.test(scriptError.message) && !redirected) {
       await this.connection.refreshRouting();
-      return this.group(group, call, wrote, true);
+      return this.group(group, call, mustReplicate, true);
     }
     if (scriptError) throw scriptError;
     const [waitError, acknowledged] = results?.[1] ?? [new Error('no answer to WAIT')];
@@ -68,8 +74,8 @@ export class ReplicatedBatches {
         ? `WAIT failed: ${waitError.message}`
         : `acknowledged by ${Number(acknowledged)} of the ${this.options.waitReplicas} replicas asked for within ${this.options.waitTimeoutMs} ms`,
     );
-    return (answers as (Answer | Error)[]).map((answer) =>
-      answer instanceof Error || !wrote(answer as Answer) ? answer : short,
+    return (answers as (Answer | Error)[]).map((answer, i) =>
+      answer instanceof Error || !mustReplicate(answer as Answer, group[i] as Item) ? answer : short,
     );
   }
 }

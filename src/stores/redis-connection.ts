@@ -35,8 +35,11 @@ export interface RedisConnection {
   address: string;
   /** Redis Cluster: the keys of one script must share a slot, and a batch is split per slot. */
   cluster: boolean;
-  /** A second connection for pub/sub (a subscribed connection takes no other command). */
-  subscriber(): Redis | Cluster;
+  /**
+   * A second connection for pub/sub (a subscribed connection takes no other command). On a
+   * cluster it ends with its node (emits 'end'): the caller opens another, to a node known then.
+   */
+  subscriber(): Redis;
   /** The servers a SCAN must visit: the one master, or every master of the cluster. */
   scanTargets(): Redis[];
   /**
@@ -82,12 +85,29 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
       slotsRefreshTimeout: tuning.commandTimeoutMs,
       redisOptions: { ...perConnection, ...(source.password === undefined ? {} : { password: source.password }) },
     });
+    client.on('+node', sendNothingSettled);
     return {
       client: client as unknown as Redis,
       address: `cluster ${source.nodes.map(hostPort).join(',')}`,
       cluster: true,
-      subscriber: () => client.duplicate([], { enableAutoPipelining: false }),
-      scanTargets: () => client.nodes('master'),
+      // PUBLISH reaches every node, so one node's connection hears every message. Not the
+      // cluster client's own subscriber: when its node goes it moves to another one silently,
+      // and whatever was published meanwhile is lost without anyone being told.
+      subscriber: () => {
+        const known = client.nodes('all').map((node) => ({ host: node.options.host, port: node.options.port }));
+        const nodes = known.length > 0 ? known : source.nodes;
+        const node = nodes[Math.floor(Math.random() * nodes.length)] as HostPort;
+        return new Redis({
+          ...perConnection,
+          host: node.host,
+          port: node.port,
+          ...(source.password === undefined ? {} : { password: source.password }),
+          enableOfflineQueue: false,
+          autoResubscribe: false,
+          retryStrategy: () => null,
+        });
+      },
+      scanTargets: () => everySlotsMaster(client),
       refreshRouting: () =>
         new Promise<void>((resolve) => {
           // A refresh already under way answers at once; either way the next try uses what is known.
@@ -110,10 +130,16 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
           sentinels: source.sentinels,
           name: source.masterName,
           ...(source.password === undefined ? {} : { password: source.password }),
-          ...(source.sentinelPassword === undefined ? {} : { sentinelPassword: source.sentinelPassword }),
+          // The sentinels' own password; else the servers' (a sentinel without one takes it all
+          // the same), as the common charts set them up (Bitnami's auth.sentinel).
+          ...((source.sentinelPassword ?? source.password) === undefined
+            ? {}
+            : { sentinelPassword: source.sentinelPassword ?? source.password }),
           // Told of a failover by the sentinels at once, not when the old master's socket dies.
           failoverDetector: true,
           sentinelRetryStrategy: reconnectDelay,
+          // A hung sentinel still accepts connections: without a bound the next is never asked.
+          sentinelCommandTimeout: tuning.commandTimeoutMs,
           // The command that met READONLY fails (fail closed); the reconnect asks the sentinels anew.
           reconnectOnError: (error) => READONLY.test(error.message),
         });
@@ -125,6 +151,41 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
     scanTargets: () => [client],
     refreshRouting: async () => {},
   };
+}
+
+/**
+ * ioredis's Cluster sends a command whose connection closed again (100 ms later, up to 16 times),
+ * even once the command has timed out and its caller was told it failed: a claim or a rate slot
+ * would be taken for nobody, a release could land after the key was claimed and committed again
+ * under the same name. A node's connection sends nothing already answered (a redirected command
+ * is not: only its answer or its final failure settles it).
+ */
+function sendNothingSettled(node: Redis): void {
+  const send = node.sendCommand.bind(node);
+  node.sendCommand = (command, stream) => (command.isSettled ? command.promise : send(command, stream));
+}
+
+const SLOTS = 16384;
+
+/**
+ * The master of every slot, as the slot map names it. Not the client's list of masters: a master
+ * that died has left it at once, and the replica that took over is not in it until the map is
+ * asked for again, so the keys of that shard would be left out without a word. A slot whose master
+ * has no connection fails the listing instead (and has the map asked for again).
+ */
+function everySlotsMaster(client: Cluster): Redis[] {
+  const connected = new Map(client.nodes('all').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const masters = new Set<Redis>();
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const key = client.slots[slot]?.[0];
+    const master = key === undefined ? undefined : connected.get(key);
+    if (master === undefined) {
+      client.refreshSlotsCache();
+      throw new Error(`no connection to the master of slot ${slot}${key === undefined ? '' : ` (${key})`}`);
+    }
+    masters.add(master);
+  }
+  return [...masters];
 }
 
 /**

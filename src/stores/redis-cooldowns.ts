@@ -14,6 +14,9 @@ import { parseClaim, positiveMs } from './redis-values.js';
 
 /** Keys SCAN looks at per call: a listing walks a large keyspace in a few hundred round trips, none of them long. */
 const SCAN_COUNT = 500;
+/** After a cluster node's subscriber ended, the next one opens after this, doubling while they fail. */
+const FIRST_RESUBSCRIBE_DELAY_MS = 50;
+const MAX_RESUBSCRIBE_DELAY_MS = 2000;
 /** A subscriber that keeps failing makes an error per reconnect attempt; one log line per interval is enough. */
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
@@ -84,6 +87,8 @@ export class RedisCooldowns {
   private readonly listeners = new Set<{ heard: EndedListener }>();
   private readonly errorLogDue: () => number | undefined;
   private closed = false;
+  /** Subscribers opened since one was last subscribed: the next waits longer. */
+  private resubscribes = 0;
 
   constructor(
     private readonly client: CooldownClient,
@@ -178,11 +183,10 @@ export class RedisCooldowns {
     // Subscribed anew on every 'ready' rather than by ioredis's autoResubscribe, so that the
     // listeners learn when the subscription is back, and a refused SUBSCRIBE is tried again.
     const subscriber = this.connection.subscriber();
-    let subscribed = false;
     subscriber.on('ready', () => {
       subscriber.subscribe(channel).then(
         () => {
-          subscribed = true;
+          this.resubscribes = 0;
           this.deliver(null);
         },
         (error: Error) => {
@@ -192,14 +196,16 @@ export class RedisCooldowns {
         },
       );
     });
-    if (this.connection.cluster) {
-      // A cluster's subscriber moves to another node by itself when its node goes, and says
-      // nothing: an end published meanwhile was not heard, so whatever was remembered goes.
-      // (Before the first subscription, nodes leave the pool as the client learns the topology.)
-      subscriber.on('-node', () => {
-        if (subscribed) this.deliver(null);
-      });
-    }
+    // A cluster node's connection ends with its node: another one takes over, and says null once
+    // subscribed (an end published meanwhile was not heard).
+    subscriber.on('end', () => {
+      if (this.closed || this.subscriber !== subscriber) return;
+      this.subscriber = undefined;
+      const delay = Math.min(MAX_RESUBSCRIBE_DELAY_MS, FIRST_RESUBSCRIBE_DELAY_MS * 2 ** this.resubscribes++);
+      setTimeout(() => {
+        if (!this.closed && this.listeners.size > 0) this.subscriber ??= this.subscribe();
+      }, delay).unref();
+    });
     subscriber.on('message', (from: string, key: string) => {
       if (from === channel) this.deliver(key);
     });

@@ -12,6 +12,10 @@ import { defineRemediationScripts, type RemediationCommands } from './redis-reme
  * nil when the claim was taken (SET NX), else the claim that holds the key. Keys are claimed in
  * order, each atomically, so a key named twice is taken by the first and held for the second.
  * A key that fails (it holds another type) answers its own error; the others are unaffected.
+ * A pending claim of the same fingerprint found is written again, unchanged (its own TTL): the
+ * caller acts on it (its alert's retry re-uses it), and WAIT only waits for what this connection
+ * wrote, so without this write it would not cover a claim another connection wrote and the
+ * replicas never acknowledged.
  */
 const CLAIM_LUA = `
 local answers = {}
@@ -22,7 +26,17 @@ for i, key in ipairs(KEYS) do
   elseif set then
     answers[i] = false
   else
-    answers[i] = redis.pcall('GET', key)
+    local held = redis.pcall('GET', key)
+    if type(held) == 'string' then
+      local ok, claim = pcall(cjson.decode, held)
+      local asked, ours = pcall(cjson.decode, ARGV[2 * i - 1])
+      local ttl = redis.call('PTTL', key)
+      if ok and asked and type(claim) == 'table' and type(ours) == 'table' and claim.state == 'pending'
+          and claim.fingerprint == ours.fingerprint and ttl > 0 then
+        redis.call('PEXPIRE', key, ttl)
+      end
+    end
+    answers[i] = held
   end
 end
 return answers

@@ -23,6 +23,17 @@ export function parseClaim(value: string, key: string): CooldownClaim {
   };
 }
 
+/** `held` is a pending claim of the alert that asked with `asked`: one its retry re-uses and acts on. */
+export function isPendingClaimOf(held: string, asked: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(held);
+    const ours: unknown = JSON.parse(asked);
+    return isClaim(parsed) && isClaim(ours) && parsed.state === 'pending' && parsed.fingerprint === ours.fingerprint;
+  } catch {
+    return false;
+  }
+}
+
 function isClaim(value: unknown): value is CooldownClaim {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Record<string, unknown>;

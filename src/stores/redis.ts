@@ -29,7 +29,7 @@ import { describeRedisError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisRemediations } from './redis-remediations.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
-import { parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
+import { isPendingClaimOf, parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
 
 export type { StoreLogger };
 
@@ -88,8 +88,9 @@ export class RedisCooldownStore implements CooldownStore {
         items,
         (target, group) =>
           target.cooldownClaim(group.length, ...group.map((i) => i.key), ...group.flatMap((i) => [i.value, i.ttl])),
-        // A claim taken (nil) is what a failover must not lose; a claim found held wrote nothing.
-        (answer) => answer === null,
+        // What the caller may act on must survive a failover: a claim taken (nil), or its alert's
+        // pending claim found (a retry re-uses it). Another claim found only holds the caller off.
+        (answer, item) => answer === null || (typeof answer === 'string' && isPendingClaimOf(answer, item.value)),
       ),
     MAX_BATCH,
   );

@@ -41,6 +41,8 @@ async function onlineReplicas(port: number, password?: string): Promise<number> 
 interface Node {
   port: number;
   child: ChildProcess | undefined;
+  /** SIGSTOPped: asking it would wait for ever. */
+  paused?: boolean;
 }
 
 /** Polls `check` until it answers something, for at most SETTLE_TIMEOUT_MS. */
@@ -263,6 +265,12 @@ export interface ClusterSet {
   masterOf(slot: number): Promise<number>;
   /** SIGKILL to the master serving `slot`; answers its port. */
   killMasterOf(slot: number): Promise<number>;
+  /** SIGSTOP to the master serving `slot`: its sockets stay open, nothing answers; answers its port. */
+  pauseMasterOf(slot: number): Promise<number>;
+  /** SIGSTOP to the node on `port`. */
+  pauseNode(port: number): Promise<void>;
+  /** SIGKILL to the node on `port`, paused or not. */
+  killNode(port: number): Promise<void>;
   /** Resolves once a replica serves the slots of the killed master on `oldPort` and the cluster is ok. */
   failedOver(oldPort: number, slot: number): Promise<number>;
   /**
@@ -343,7 +351,13 @@ export async function startRedisCluster(): Promise<ClusterSet> {
     throw error;
   }
 
-  const alive = (): Node[] => nodes.filter((node) => node.child);
+  const alive = (): Node[] => nodes.filter((node) => node.child && !node.paused);
+  const pause = (port: number): void => {
+    const node = nodes.find((n) => n.port === port);
+    if (!node?.child) throw new Error(`no running node on ${port}`);
+    node.child.kill('SIGSTOP');
+    node.paused = true;
+  };
   const masterOf = async (slot: number): Promise<number> => {
     for (const node of alive()) {
       try {
@@ -366,6 +380,22 @@ export async function startRedisCluster(): Promise<ClusterSet> {
       node.child = undefined;
       await kill(child);
       return port;
+    },
+    async pauseMasterOf(slot) {
+      const port = await masterOf(slot);
+      pause(port);
+      return port;
+    },
+    async pauseNode(port) {
+      pause(port);
+    },
+    async killNode(port) {
+      const node = nodes.find((n) => n.port === port);
+      if (!node?.child) throw new Error(`no running node on ${port}`);
+      const child = node.child;
+      node.child = undefined;
+      node.paused = false;
+      await kill(child);
     },
     async failedOver(oldPort, slot) {
       return until(`a replica serving slot ${slot}`, async () => {
