@@ -36,6 +36,12 @@ export interface RedisConnection {
   /** Redis Cluster: the keys of one script must share a slot, and a batch is split per slot. */
   cluster: boolean;
   /**
+   * Another connection (another cluster client) for the writes WAIT must cover: WAIT holds its
+   * connection until the replicas answer, and no other command should wait behind it.
+   * `nodeOf(slot)` names the servers a slot's commands go to, so that one pipeline goes to one.
+   */
+  waitConnection(): { client: Redis; nodeOf: (slot: number) => string };
+  /**
    * A second connection for pub/sub (a subscribed connection takes no other command). On a
    * cluster it ends with its node (emits 'end'): the caller opens another, to a node known then.
    */
@@ -76,18 +82,30 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
     connectTimeout: tuning.commandTimeoutMs,
   };
   if (source.kind === 'cluster') {
-    const client = new Cluster(source.nodes, {
-      enableOfflineQueue: false,
-      // ioredis routes an auto-pipelined command by its first argument, which for the batch
-      // scripts is their number of keys, not a key: the store's own batches do the grouping.
-      enableAutoPipelining: false,
-      clusterRetryStrategy: reconnectDelay,
-      slotsRefreshTimeout: tuning.commandTimeoutMs,
-      redisOptions: { ...perConnection, ...(source.password === undefined ? {} : { password: source.password }) },
-    });
-    client.on('+node', sendNothingSettled);
+    const newCluster = (): Cluster => {
+      const cluster = new Cluster(source.nodes, {
+        enableOfflineQueue: false,
+        // ioredis routes an auto-pipelined command by its first argument, which for the batch
+        // scripts is their number of keys, not a key: the store's own batches do the grouping.
+        enableAutoPipelining: false,
+        clusterRetryStrategy: reconnectDelay,
+        slotsRefreshTimeout: tuning.commandTimeoutMs,
+        redisOptions: { ...perConnection, ...(source.password === undefined ? {} : { password: source.password }) },
+      });
+      cluster.on('+node', sendNothingSettled);
+      return cluster;
+    };
+    const client = newCluster();
     return {
       client: client as unknown as Redis,
+      waitConnection: () => {
+        const waiting = newCluster();
+        return {
+          client: waiting as unknown as Redis,
+          // Slots served by the same nodes go in one pipeline (ioredis's own grouping).
+          nodeOf: (slot) => waiting.slots[slot]?.join(',') ?? 'unknown',
+        };
+      },
       address: `cluster ${source.nodes.map(hostPort).join(',')}`,
       cluster: true,
       // PUBLISH reaches every node, so one node's connection hears every message. Not the
@@ -147,6 +165,7 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
     client,
     address: source.kind === 'standalone' ? standaloneAddress(client) : sentinelAddress(source),
     cluster: false,
+    waitConnection: () => ({ client: client.duplicate({ enableAutoPipelining: false }), nodeOf: () => 'master' }),
     subscriber: () => client.duplicate({ autoResubscribe: false, enableAutoPipelining: false }),
     scanTargets: () => [client],
     refreshRouting: async () => {},

@@ -3,7 +3,8 @@
  * audit records take a batch of keys or records per call (the store sends one call per event-loop
  * turn); release and the rate slot take one key.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { BatchScript } from './redis-batches.js';
 import { type CooldownCommands, defineCooldownScripts } from './redis-cooldowns.js';
 import { defineRemediationScripts, type RemediationCommands } from './redis-remediation-scripts.js';
 
@@ -144,12 +145,6 @@ export type ScriptedRedis = Redis &
     returnRateSlot(key: string): Promise<number>;
   };
 
-/** A pipeline of the client, with the batch scripts WAIT follows on the same connection. */
-export type ScriptedPipeline = ChainableCommander & {
-  cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): ScriptedPipeline;
-  cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): ScriptedPipeline;
-};
-
 /** Makes each script a command of the client (ioredis sends EVALSHA, and the script once if Redis lacks it). */
 export function defineScripts(client: Redis): void {
   // The number of keys varies with the batch: given first on every call.
@@ -162,3 +157,33 @@ export function defineScripts(client: Redis): void {
   defineRemediationScripts(client);
   defineCooldownScripts(client);
 }
+
+/** One claim of a batch (CLAIM_LUA): the key, the claim JSON, its lease in ms. */
+export type ClaimItem = { key: string; value: string; ttl: number };
+
+export type SettleMode = 'commit' | 'hold' | 'replace';
+
+/** One settlement of a batch (COMMIT_LUA). */
+export type CommitItem = { key: string; workflowName: string; ttl: number; absent: string; mode: SettleMode };
+
+function claimKeysThenArgs(group: ClaimItem[]): (string | number)[] {
+  return [...group.map((i) => i.key), ...group.flatMap((i) => [i.value, i.ttl])];
+}
+
+function commitKeysThenArgs(group: CommitItem[]): (string | number)[] {
+  return [...group.map((i) => i.key), ...group.flatMap((i) => [i.workflowName, i.ttl, i.absent, i.mode])];
+}
+
+/** The claim batch, as ReplicatedBatches sends it. */
+export const CLAIM_BATCH: BatchScript<ClaimItem> = {
+  lua: CLAIM_LUA,
+  keysThenArgs: claimKeysThenArgs,
+  direct: (client, group) => client.cooldownClaim(group.length, ...claimKeysThenArgs(group)),
+};
+
+/** The commit (hold, replace) batch. */
+export const COMMIT_BATCH: BatchScript<CommitItem> = {
+  lua: COMMIT_LUA,
+  keysThenArgs: commitKeysThenArgs,
+  direct: (client, group) => client.cooldownCommit(group.length, ...commitKeysThenArgs(group)),
+};

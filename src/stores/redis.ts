@@ -28,7 +28,15 @@ import { RedisCooldowns } from './redis-cooldowns.js';
 import { describeRedisError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisRemediations } from './redis-remediations.js';
-import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
+import {
+  CLAIM_BATCH,
+  type ClaimItem,
+  COMMIT_BATCH,
+  type CommitItem,
+  defineScripts,
+  type ScriptedRedis,
+  type SettleMode,
+} from './redis-scripts.js';
 import { isPendingClaimOf, parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
 
 export type { StoreLogger };
@@ -82,12 +90,11 @@ export class RedisCooldownStore implements CooldownStore {
    * Claims, commits and audit records asked for in one event-loop turn go to Redis as one script
    * call each (one per slot on a cluster).
    */
-  private readonly claims = new Batcher<{ key: string; value: string; ttl: number }, string | null | Error>(
+  private readonly claims = new Batcher<ClaimItem, string | null | Error>(
     (items) =>
       this.batches.run(
         items,
-        (target, group) =>
-          target.cooldownClaim(group.length, ...group.map((i) => i.key), ...group.flatMap((i) => [i.value, i.ttl])),
+        CLAIM_BATCH,
         // What the caller may act on must survive a failover: a claim taken (nil), or its alert's
         // pending claim found (a retry re-uses it). Another claim found only holds the caller off.
         (answer, item) => answer === null || (typeof answer === 'string' && isPendingClaimOf(answer, item.value)),
@@ -95,21 +102,8 @@ export class RedisCooldownStore implements CooldownStore {
     MAX_BATCH,
   );
   /** Commits, holds and replaces (the same script, one mode per key). */
-  private readonly commits = new Batcher<
-    { key: string; workflowName: string; ttl: number; absent: string; mode: SettleMode },
-    number | Error
-  >(
-    (items) =>
-      this.batches.run(
-        items,
-        (target, group) =>
-          target.cooldownCommit(
-            group.length,
-            ...group.map((i) => i.key),
-            ...group.flatMap((i) => [i.workflowName, i.ttl, i.absent, i.mode]),
-          ),
-        (answer) => answer === 1,
-      ),
+  private readonly commits = new Batcher<CommitItem, number | Error>(
+    (items) => this.batches.run(items, COMMIT_BATCH, (answer) => answer === 1),
     MAX_BATCH,
   );
   private readonly records = new Batcher<{ json: string; maxLen: number }, void>(async (items) => {
@@ -146,6 +140,7 @@ export class RedisCooldownStore implements CooldownStore {
       waitReplicas: options.waitReplicas ?? 0,
       // WAIT answers within this; the command's own timeout (the same as the store's) must not cut it first.
       waitTimeoutMs: Math.max(1, Math.floor(this.commandTimeoutMs / 2)),
+      connectTimeoutMs: this.commandTimeoutMs,
     });
     this.client.on('error', (error: Error) => {
       this.connectionError = error;
@@ -330,6 +325,7 @@ export class RedisCooldownStore implements CooldownStore {
     } finally {
       clearTimeout(timer);
       this.client.disconnect();
+      this.batches.close();
     }
   }
 
@@ -392,5 +388,3 @@ export class RedisCooldownStore implements CooldownStore {
     );
   }
 }
-
-type SettleMode = 'commit' | 'hold' | 'replace';
