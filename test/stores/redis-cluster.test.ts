@@ -121,7 +121,12 @@ describe('RedisCooldownStore on a Redis Cluster whose master fails', () => {
       const outcome = await failover({
         store,
         kill: async (key) => set.killMasterOf(slotOf(keyPrefix, key)),
-        recovered: async (port, key) => set.failedOver(port, slotOf(keyPrefix, key)),
+        // With WAIT 1 the shard takes claims again once it has a replica: the killed node comes
+        // back (as Kubernetes restarts a pod) as the new master's replica.
+        recovered: async (port, key) => {
+          await set.failedOver(port, slotOf(keyPrefix, key));
+          await set.restart(port);
+        },
       });
       assert.ok(outcome.acknowledged > 0, 'claims were acknowledged before the kill');
       assert.ok(outcome.refused > 0, 'some claims were refused during the failover');

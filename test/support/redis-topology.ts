@@ -191,14 +191,6 @@ export async function startSentinelSet(replicas = 2, auth: SentinelAuth = {}): P
         ),
       );
     }
-    // A failover needs the sentinels to know each other and the replicas.
-    for (const sentinel of sentinels) {
-      await until(`sentinel on ${sentinel.port} knows the others and the replicas`, async () => {
-        const others = (await askSentinel(sentinel.port, 'SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[];
-        const known = (await askSentinel(sentinel.port, 'SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[];
-        return others.length === 2 && known.length === replicas ? true : undefined;
-      });
-    }
   } catch (error) {
     await Promise.all(all().map((node) => (node.child ? kill(node.child) : undefined)));
     rmSync(dir, { recursive: true, force: true });
@@ -219,6 +211,15 @@ export async function startSentinelSet(replicas = 2, auth: SentinelAuth = {}): P
     sentinels: sentinels.map((node) => ({ host: '127.0.0.1', port: node.port })),
     masterPort,
     async killMaster() {
+      // A failover needs the sentinels to know each other and the replicas (they say hello every
+      // 2 s): waited for here, so that a set no test fails over starts at once.
+      for (const sentinel of sentinels) {
+        await until(`sentinel on ${sentinel.port} knows the others and the replicas`, async () => {
+          const others = (await askSentinel(sentinel.port, 'SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[];
+          const known = (await askSentinel(sentinel.port, 'SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[];
+          return others.length === 2 && known.length === replicas ? true : undefined;
+        });
+      }
       const port = await masterPort();
       const node = servers.find((server) => server.port === port);
       if (!node?.child) throw new Error(`the master on ${port} is not one of this set's servers`);
