@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Redis } from 'ioredis';
 import type { RedisConnection } from './redis-connection.js';
-import { groupBySlot, REDIRECTION } from './redis-connection.js';
+import { connectionAttemptSettled, groupBySlot, isConnecting, REDIRECTION } from './redis-connection.js';
 import type { ScriptedRedis } from './redis-scripts.js';
 
 /** A write a failover could lose: it did not reach the replicas WAIT asked for in time. */
@@ -13,23 +13,6 @@ export interface ReplicationOptions {
   waitTimeoutMs: number;
   /** How long a batch waits for the WAIT connection to be opened (it opens with the store). */
   connectTimeoutMs: number;
-}
-
-/** States in which a connection attempt is under way and will settle soon by itself. */
-const CONNECTING = new Set(['wait', 'connecting', 'connect', 'reconnecting']);
-
-/** Resolves once `client` is ready, closed, or `timeoutMs` has passed: without an offline queue a command sent meanwhile fails. */
-function connectionSettled(client: Redis, timeoutMs: number): Promise<void> {
-  if (!CONNECTING.has(client.status)) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const settle = (): void => {
-      clearTimeout(timer);
-      for (const event of ['ready', 'close', 'end'] as const) client.off(event, settle);
-      resolve();
-    };
-    const timer = setTimeout(settle, timeoutMs);
-    for (const event of ['ready', 'close', 'end'] as const) client.once(event, settle);
-  });
 }
 
 /** One of the batch scripts (claims, commits), for a group of items whose keys share a slot. */
@@ -71,19 +54,9 @@ export class ReplicatedBatches {
     private readonly options: ReplicationOptions,
   ) {
     if (options.waitReplicas > 0) {
-      const { client: waiting, nodeOf } = connection.waitConnection();
+      this.waiter = connection.waitConnection();
       // Its errors are the store's connection's too, and logged there.
-      waiting.on('error', () => {});
-      this.waiter = {
-        client: waiting,
-        nodeOf,
-        refresh: () =>
-          new Promise<void>((resolve) => {
-            const cluster = waiting as unknown as { refreshSlotsCache?: (done: () => void) => void };
-            if (cluster.refreshSlotsCache) cluster.refreshSlotsCache(() => resolve());
-            else resolve();
-          }),
-      };
+      this.waiter.client.on('error', () => {});
     }
   }
 
@@ -121,7 +94,9 @@ export class ReplicatedBatches {
     if (!waiter) return (await script.direct(this.client, group)) as (Answer | Error)[];
     // Opened with the store, it may still be connecting when the store's own connection is up;
     // when that one is not, the store has waited for it already.
-    if (this.client.status === 'ready') await connectionSettled(waiter.client, this.options.connectTimeoutMs);
+    if (this.client.status === 'ready' && isConnecting(waiter.client)) {
+      await connectionAttemptSettled(waiter.client, this.options.connectTimeoutMs);
+    }
     // A cluster's pipeline waits for the slot map however long finding it takes (each node asked
     // in turn, for the command timeout each); a single command fails at once meanwhile.
     if (this.connection.cluster && waiter.client.status !== 'ready') {

@@ -6,7 +6,7 @@
  * share a slot.
  */
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterStatus, Redis, type RedisOptions, type RedisStatus } from 'ioredis';
 
 export interface HostPort {
   host: string;
@@ -38,9 +38,11 @@ export interface RedisConnection {
   /**
    * Another connection (another cluster client) for the writes WAIT must cover: WAIT holds its
    * connection until the replicas answer, and no other command should wait behind it.
-   * `nodeOf(slot)` names the servers a slot's commands go to, so that one pipeline goes to one.
+   * `nodeOf(slot)` names the servers a slot's commands go to, so that one pipeline goes to one;
+   * `refresh` asks a cluster anew which node serves which slot, after a pipeline met MOVED or ASK
+   * (ioredis follows those by itself for single commands, not for a pipeline).
    */
-  waitConnection(): { client: Redis; nodeOf: (slot: number) => string };
+  waitConnection(): { client: Redis; nodeOf: (slot: number) => string; refresh(): Promise<void> };
   /**
    * A second connection for pub/sub (a subscribed connection takes no other command). On a
    * cluster it ends with its node (emits 'end'): the caller opens another, to a node known then.
@@ -48,11 +50,42 @@ export interface RedisConnection {
   subscriber(): Redis;
   /** The servers a SCAN must visit: the one master, or every master of the cluster. */
   scanTargets(): Redis[];
-  /**
-   * Asks the cluster which node serves which slot, after a pipeline met MOVED or ASK (ioredis
-   * follows those by itself for single commands, not for a pipeline that also holds WAIT).
-   */
-  refreshRouting(): Promise<void>;
+}
+
+/** States in which a connection attempt is under way and will settle soon by itself. */
+const CONNECTING: ReadonlySet<RedisStatus | ClusterStatus> = new Set(['wait', 'connecting', 'connect']);
+
+/** One wait per client and attempt, however many commands wait on it. */
+const attempts = new WeakMap<Redis, Promise<void>>();
+
+/** A connection attempt is under way: connectionAttemptSettled has something to wait for. */
+export function isConnecting(client: Redis): boolean {
+  return CONNECTING.has(client.status);
+}
+
+/**
+ * Resolves once the connection attempt under way (if any) has settled: ready, closed, or
+ * `timeoutMs` passed. Without an offline queue a command sent while the socket is still opening
+ * fails although Redis is fine (a client used right after it was made, or just as it
+ * reconnects). Waiting costs nothing when Redis is down: a refused connection settles at once.
+ */
+export function connectionAttemptSettled(client: Redis, timeoutMs: number): Promise<void> {
+  if (!CONNECTING.has(client.status)) return Promise.resolve();
+  let settled = attempts.get(client);
+  if (!settled) {
+    settled = new Promise<void>((resolve) => {
+      const settle = (): void => {
+        clearTimeout(timer);
+        for (const event of ['ready', 'close', 'end'] as const) client.off(event, settle);
+        attempts.delete(client);
+        resolve();
+      };
+      const timer = setTimeout(settle, timeoutMs);
+      for (const event of ['ready', 'close', 'end'] as const) client.once(event, settle);
+    });
+    attempts.set(client, settled);
+  }
+  return settled;
 }
 
 /** A redirection: the slot has moved (a failover, a resharding) since the client last asked. */
@@ -104,6 +137,11 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
           client: waiting as unknown as Redis,
           // Slots served by the same nodes go in one pipeline (ioredis's own grouping).
           nodeOf: (slot) => waiting.slots[slot]?.join(',') ?? 'unknown',
+          refresh: () =>
+            new Promise<void>((resolve) => {
+              // A refresh already under way answers at once; either way the next try uses what is known.
+              waiting.refreshSlotsCache(() => resolve());
+            }),
         };
       },
       address: `cluster ${source.nodes.map(hostPort).join(',')}`,
@@ -126,11 +164,6 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
         });
       },
       scanTargets: () => everySlotsMaster(client),
-      refreshRouting: () =>
-        new Promise<void>((resolve) => {
-          // A refresh already under way answers at once; either way the next try uses what is known.
-          client.refreshSlotsCache(() => resolve());
-        }),
     };
   }
   const shared: RedisOptions = {
@@ -165,10 +198,13 @@ export function connectRedis(source: RedisSource, tuning: ConnectionTuning): Red
     client,
     address: source.kind === 'standalone' ? standaloneAddress(client) : sentinelAddress(source),
     cluster: false,
-    waitConnection: () => ({ client: client.duplicate({ enableAutoPipelining: false }), nodeOf: () => 'master' }),
+    waitConnection: () => ({
+      client: client.duplicate({ enableAutoPipelining: false }),
+      nodeOf: () => 'master',
+      refresh: async () => {},
+    }),
     subscriber: () => client.duplicate({ autoResubscribe: false, enableAutoPipelining: false }),
     scanTargets: () => [client],
-    refreshRouting: async () => {},
   };
 }
 
@@ -226,7 +262,7 @@ export function groupBySlot<T>(items: T[], keyOf: (item: T) => string, cluster: 
 /** `host:port` (or the socket path): never the URL, which may hold the password. */
 function standaloneAddress(client: Redis): string {
   const { host, port, path } = client.options;
-  return path ?? `${host?.includes(':') ? `[${host}]` : host}:${port}`;
+  return path ?? hostPort({ host: host ?? '', port: port ?? 0 });
 }
 
 function sentinelAddress(source: { sentinels: HostPort[]; masterName: string }): string {

@@ -82,7 +82,7 @@ type EndedListener = (key: string | null) => void;
 
 export class RedisCooldowns {
   /** Opened on the first listener, for as long as the store: a connection in subscriber mode takes no other command. */
-  private subscriber: ReturnType<Connection['subscriber']> | undefined;
+  private subscriber: Redis | undefined;
   /** One entry per call of listen, so a listener added twice is stopped once per stop. */
   private readonly listeners = new Set<{ heard: EndedListener }>();
   private readonly errorLogDue: () => number | undefined;
@@ -178,7 +178,7 @@ export class RedisCooldowns {
     this.subscriber?.disconnect();
   }
 
-  private subscribe(): ReturnType<Connection['subscriber']> {
+  private subscribe(): Redis {
     const channel = this.keys.cooldownEndedChannel();
     // Subscribed anew on every 'ready' rather than by ioredis's autoResubscribe, so that the
     // listeners learn when the subscription is back, and a refused SUBSCRIBE is tried again.

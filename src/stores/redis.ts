@@ -1,4 +1,3 @@
-import type { ClusterStatus, RedisStatus } from 'ioredis';
 import type {
   Attempt,
   EscalationAlert,
@@ -23,7 +22,13 @@ import {
   submittedAtMs,
 } from './cooldown-store.js';
 import { ReplicatedBatches } from './redis-batches.js';
-import { connectRedis, type RedisConnection, type RedisSource } from './redis-connection.js';
+import {
+  connectionAttemptSettled,
+  connectRedis,
+  isConnecting,
+  type RedisConnection,
+  type RedisSource,
+} from './redis-connection.js';
 import { RedisCooldowns } from './redis-cooldowns.js';
 import { describeRedisError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
@@ -64,10 +69,6 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** At most this many claims or audit records go in one script call. */
 const MAX_BATCH = 256;
-
-/** States in which a connection attempt is under way and will settle soon by itself. */
-type Status = RedisStatus | ClusterStatus;
-const CONNECTING: ReadonlySet<Status> = new Set<Status>(['wait', 'connecting', 'connect']);
 
 /**
  * The cooldown store shared by every replica. Commands never queue while Redis is away: they
@@ -114,7 +115,6 @@ export class RedisCooldownStore implements CooldownStore {
   }, MAX_BATCH);
   private readonly remediations: RedisRemediations;
   private readonly cooldowns: RedisCooldowns;
-  private connectionSettled: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** Reads the clock only when called, after the constructor has set it. */
   private readonly errorLogDue = atMostEvery(ERROR_LOG_INTERVAL_MS, () => this.now());
@@ -338,7 +338,7 @@ export class RedisCooldownStore implements CooldownStore {
     if (this.closing !== undefined) {
       throw new StoreClosedError(`cooldown store (redis) is closed: ${operation} refused`, { reason: 'closed' });
     }
-    if (CONNECTING.has(this.client.status)) await this.connectionAttemptSettled();
+    if (isConnecting(this.client)) await connectionAttemptSettled(this.client, this.commandTimeoutMs);
     try {
       return await command();
     } catch (error) {
@@ -352,30 +352,6 @@ export class RedisCooldownStore implements CooldownStore {
         address: this.address,
       });
     }
-  }
-
-  /**
-   * Without an offline queue a command sent while the socket is still opening fails although
-   * Redis is fine (a store used right after construction, or just as it reconnects). Waiting for
-   * that attempt to settle costs nothing when Redis is down: a refused connection settles at once.
-   */
-  private connectionAttemptSettled(): Promise<void> {
-    if (!CONNECTING.has(this.client.status)) return Promise.resolve();
-    this.connectionSettled ??= new Promise<void>((resolve) => {
-      const settle = (): void => {
-        clearTimeout(timer);
-        this.client.off('ready', settle);
-        this.client.off('close', settle);
-        this.client.off('end', settle);
-        this.connectionSettled = undefined;
-        resolve();
-      };
-      const timer = setTimeout(settle, this.commandTimeoutMs);
-      this.client.once('ready', settle);
-      this.client.once('close', settle);
-      this.client.once('end', settle);
-    });
-    return this.connectionSettled;
   }
 
   private logConnectionError(error: Error): void {
