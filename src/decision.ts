@@ -53,12 +53,64 @@ export const Decision = Type.Object({
  */
 export type Decision = Static<typeof Decision> & { retryAfterSeconds?: number };
 
-/** One entry of the audit trail (GET /v1/decisions): the decision, when and by which replica. */
+/**
+ * One entry of the audit trail (GET /v1/decisions): the decision, when and by which replica.
+ * Repeats of a non-acting decision are folded into it (SPEC §11): `at` is then the first time,
+ * `lastAt` the latest, `count` how many, and the rest is the latest repeat's.
+ */
 export const DecisionRecord = Type.Composite([
   Type.Omit(Decision, ['manifest']),
-  Type.Object({ at: Type.String({ format: 'date-time' }), replica: Type.String() }),
+  Type.Object({
+    at: Type.String({ format: 'date-time' }),
+    replica: Type.String(),
+    count: Type.Optional(Type.Integer({ minimum: 2 })),
+    lastAt: Type.Optional(Type.String({ format: 'date-time' })),
+  }),
 ]);
 export type DecisionRecord = Static<typeof DecisionRecord>;
+
+/**
+ * Decisions that act on nothing: Prometheus resends a firing alert every minute, and each resend
+ * of one of these says again what its entry says already. Actions (submitted, failed, escalated,
+ * awaiting_approval, …) and the `retry` a sender will redeliver are always their own entries.
+ */
+export const FOLDED_OUTCOMES: ReadonlySet<string> = new Set([
+  'cooldown',
+  'rate_limited',
+  'no_match',
+  'resolved',
+  'excluded',
+  'paused',
+]);
+
+/**
+ * What a repeat must share with the entry it is folded into, for an entry of the audit trail
+ * that may be folded; undefined for one that is always its own entry (an action, a remediation's
+ * or an escalation's entry). The time and the replica may differ: an HA pair's two deliveries fold.
+ */
+export function foldingKey(entry: AuditEntry): string | undefined {
+  if ('kind' in entry || !FOLDED_OUTCOMES.has(entry.outcome)) return undefined;
+  const { fingerprint, alertname, status, rule, priority, outcome, reason, cooldownKey, workflow, cluster } = entry;
+  return JSON.stringify([
+    fingerprint,
+    alertname,
+    status,
+    rule,
+    priority,
+    outcome,
+    reason ?? null,
+    cooldownKey ?? null,
+    workflow?.namespace ?? null,
+    workflow?.name ?? null,
+    cluster ?? null,
+  ]);
+}
+
+/** The entry `latest` repeats `count` times since `firstAt`, as GET /v1/decisions shows it. */
+export function folded(latest: DecisionRecord, count: number, firstAt: string): DecisionRecord {
+  if (count < 2) return latest;
+  return { ...latest, at: firstAt, lastAt: latest.at, count };
+}
 
 /**
  * One entry of the shared audit trail, newest first in GET /v1/decisions: a decision (no `kind`),

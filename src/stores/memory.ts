@@ -19,6 +19,7 @@ import {
   type StoreLogger,
   submittedAtMs,
 } from './cooldown-store.js';
+import { AuditTrail } from './memory-audit.js';
 import { AttemptBook, EscalationBook, RemediationBook } from './memory-remediations.js';
 
 interface HeldClaim {
@@ -50,7 +51,7 @@ export class MemoryCooldownStore implements CooldownStore {
   private readonly now: () => number;
   private readonly claims = new Map<string, HeldClaim>();
   private readonly rateWindows = new Map<string, RateWindow>();
-  private readonly decisions = new AuditRing();
+  private readonly decisions = new AuditTrail();
   private readonly remediations: RemediationBook;
   private readonly attempts = new AttemptBook();
   private readonly escalations = new EscalationBook();
@@ -318,42 +319,4 @@ export class MemoryCooldownStore implements CooldownStore {
 /** A JSON round trip, as in Redis: later changes to the caller's object do not leak in. */
 function asStored<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
-}
-
-/** The audit trail: a ring buffer holding the newest maxLen records. */
-class AuditRing {
-  private slots: AuditEntry[] = [];
-  private capacity = 0;
-  /** Index of the oldest record once the ring is full. */
-  private start = 0;
-
-  push(record: AuditEntry, maxLen: number): void {
-    const capacity = Math.max(0, Math.floor(maxLen));
-    if (capacity !== this.capacity) this.resize(capacity);
-    if (capacity === 0) return;
-    if (this.slots.length < capacity) {
-      this.slots.push(record);
-      return;
-    }
-    this.slots[this.start] = record;
-    this.start = (this.start + 1) % capacity;
-  }
-
-  newest(limit: number): AuditEntry[] {
-    const count = Math.min(Math.max(0, Math.floor(limit)), this.slots.length);
-    const newestFirst: AuditEntry[] = [];
-    for (let i = 1; i <= count; i++) {
-      const record = this.slots[(this.start - i + this.slots.length) % this.slots.length];
-      if (record) newestFirst.push(record);
-    }
-    return newestFirst;
-  }
-
-  /** A caller may change maxLen between appends: keep the newest records that still fit. */
-  private resize(capacity: number): void {
-    const oldestFirst = [...this.slots.slice(this.start), ...this.slots.slice(0, this.start)];
-    this.slots = oldestFirst.slice(Math.max(0, oldestFirst.length - capacity));
-    this.capacity = capacity;
-    this.start = 0;
-  }
 }

@@ -57,6 +57,11 @@ export class RedisKeys {
     return `${this.records}decisions`;
   }
 
+  /** Which entry of the audit stream is a fingerprint's latest, for folding its repeats into it. */
+  foldNote(fingerprint: string): string {
+    return `${this.records}audit-fold:${fingerprint}`;
+  }
+
   /** `<namespace>/<name>` holds no colon (Kubernetes names do not), so a record never meets a marker. */
   remediation(workflow: string): string {
     return `${this.records}remediation:${workflow}`;

@@ -4,6 +4,7 @@
  * turn); release and the rate slot take one key.
  */
 import type { Redis } from 'ioredis';
+import { type AuditCommands, defineAuditScripts } from './redis-audit.js';
 import type { BatchScript } from './redis-batches.js';
 import { type CooldownCommands, defineCooldownScripts } from './redis-cooldowns.js';
 import { defineRemediationScripts, type RemediationCommands } from './redis-remediation-scripts.js';
@@ -41,14 +42,6 @@ for i, key in ipairs(KEYS) do
   end
 end
 return answers
-`;
-
-/** KEYS[1] the audit stream; ARGV[1] its approximate cap, then one decision JSON per entry. */
-const APPEND_LUA = `
-for i = 2, #ARGV do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'json', ARGV[i])
-end
-return #ARGV - 1
 `;
 
 /**
@@ -135,10 +128,10 @@ return 1
 
 /** The client with the scripts above (and the remediation and cooldown scripts) as commands. */
 export type ScriptedRedis = Redis &
+  AuditCommands &
   RemediationCommands &
   CooldownCommands & {
     cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
-    appendDecisions(stream: string, maxLen: number, ...records: string[]): Promise<number>;
     cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
     cooldownRelease(key: string, workflowName: string): Promise<number>;
     takeRateSlot(key: string, limit: number, ttlMs: number): Promise<number>;
@@ -149,7 +142,7 @@ export type ScriptedRedis = Redis &
 export function defineScripts(client: Redis): void {
   // The number of keys varies with the batch: given first on every call.
   client.defineCommand('cooldownClaim', { lua: CLAIM_LUA });
-  client.defineCommand('appendDecisions', { numberOfKeys: 1, lua: APPEND_LUA });
+  defineAuditScripts(client);
   client.defineCommand('cooldownCommit', { lua: COMMIT_LUA });
   client.defineCommand('cooldownRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   client.defineCommand('takeRateSlot', { numberOfKeys: 1, lua: TAKE_RATE_SLOT_LUA });

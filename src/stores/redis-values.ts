@@ -1,5 +1,5 @@
 /** What the Redis store writes and reads back: values checked before they are trusted. */
-import type { AuditEntry, CooldownClaim } from './cooldown-store.js';
+import type { CooldownClaim } from './cooldown-store.js';
 
 /** Redis wants whole, positive milliseconds for PX and PEXPIRE. */
 export function positiveMs(ms: number): number {
@@ -43,18 +43,4 @@ function isClaim(value: unknown): value is CooldownClaim {
     (candidate.state === 'pending' || candidate.state === 'committed') &&
     typeof candidate.claimedAt === 'number'
   );
-}
-
-/** Stream entries hold one field, `json`; anything else is someone else's entry and is skipped. */
-export function parseAuditEntry(fields: string[]): AuditEntry | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] !== 'json') continue;
-    try {
-      const record: unknown = JSON.parse(fields[i + 1] ?? '');
-      if (typeof record === 'object' && record !== null && !Array.isArray(record)) return record as AuditEntry;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
 }

@@ -21,6 +21,7 @@ import {
   StoreUnavailableError,
   submittedAtMs,
 } from './cooldown-store.js';
+import { type AuditItem, appendArguments, parseAuditEntry } from './redis-audit.js';
 import { ReplicatedBatches } from './redis-batches.js';
 import {
   connectionAttemptSettled,
@@ -42,7 +43,7 @@ import {
   type ScriptedRedis,
   type SettleMode,
 } from './redis-scripts.js';
-import { isPendingClaimOf, parseAuditEntry, parseClaim, positiveMs } from './redis-values.js';
+import { isPendingClaimOf, parseClaim, positiveMs } from './redis-values.js';
 
 export type { StoreLogger };
 
@@ -107,10 +108,12 @@ export class RedisCooldownStore implements CooldownStore {
     (items) => this.batches.run(items, COMMIT_BATCH, (answer) => answer === 1),
     MAX_BATCH,
   );
-  private readonly records = new Batcher<{ json: string; maxLen: number }, void>(async (items) => {
-    // One cap per call; in practice every record carries the same one.
-    const maxLen = Math.max(...items.map((i) => i.maxLen));
-    await this.client.appendDecisions(this.keys.decisions(), maxLen, ...items.map((i) => i.json));
+  private readonly records = new Batcher<AuditItem, void>(async (items) => {
+    // One cap per call (the largest asked for); in practice every record carries the same one.
+    const [numberOfKeys, ...keysThenArgs] = appendArguments(this.keys.decisions(), items, (fingerprint) =>
+      this.keys.foldNote(fingerprint),
+    );
+    await this.client.appendDecisions(numberOfKeys as number, ...keysThenArgs);
     return items.map(() => undefined);
   }, MAX_BATCH);
   private readonly remediations: RedisRemediations;
@@ -228,8 +231,7 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   async appendDecision(record: AuditEntry, maxLen: number): Promise<void> {
-    const item = { json: JSON.stringify(record), maxLen: Math.max(0, Math.floor(maxLen)) };
-    await this.run('appendDecision', () => this.records.add(item));
+    await this.run('appendDecision', () => this.records.add({ entry: record, maxLen }));
   }
 
   async listDecisions(limit: number): Promise<AuditEntry[]> {

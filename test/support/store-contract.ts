@@ -437,6 +437,78 @@ export function contract(
         assert.deepEqual(listed.slice(0, maxLen), newest);
       });
 
+      describe('folding repeats (SPEC §11)', () => {
+        /** A `cooldown` decision of one alert, `index` ms after START. */
+        const repeat = (index: number, fingerprint = 'aaaaaaaaaaaaaaaa', extra: Partial<DecisionRecord> = {}) => ({
+          ...decision(index),
+          fingerprint,
+          outcome: 'cooldown' as const,
+          cooldownKey: 'crashloop:shop/checkout',
+          reason: 'kube-sentinel-crashloop-x was submitted',
+          ...extra,
+        });
+        const at = (index: number) => new Date(START + index).toISOString();
+
+        it('folds the repeats of a non-acting decision into one entry, counted, listed at its latest occurrence', async () => {
+          const store = await open();
+          await store.appendDecision(repeat(0), 100);
+          await store.appendDecision(repeat(1, 'bbbbbbbbbbbbbbbb'), 100);
+          await store.appendDecision(repeat(2), 100);
+          await store.appendDecision(repeat(3, 'aaaaaaaaaaaaaaaa', { replica: 'replica-b' }), 100);
+          assert.deepEqual(await store.listDecisions(10), [
+            { ...repeat(3, 'aaaaaaaaaaaaaaaa', { replica: 'replica-b' }), at: at(0), lastAt: at(3), count: 3 },
+            repeat(1, 'bbbbbbbbbbbbbbbb'),
+          ]);
+        });
+
+        it('keeps every action its own entry: a repeat after it starts a new one', async () => {
+          const store = await open();
+          const submitted = { ...decision(1), fingerprint: 'aaaaaaaaaaaaaaaa' };
+          await store.appendDecision(repeat(0), 100);
+          await store.appendDecision(submitted, 100);
+          await store.appendDecision(repeat(2), 100);
+          await store.appendDecision(repeat(3), 100);
+          await store.appendDecision(submitted, 100);
+          assert.deepEqual(await store.listDecisions(10), [
+            submitted,
+            { ...repeat(3), at: at(2), lastAt: at(3), count: 2 },
+            submitted,
+            repeat(0),
+          ]);
+        });
+
+        it('starts a new entry when the decision changes: another outcome, reason or rule', async () => {
+          const store = await open();
+          const others = [
+            repeat(1, undefined, { reason: 'kube-sentinel-crashloop-y was submitted' }),
+            repeat(2, undefined, { outcome: 'rate_limited', reason: 'more than 30 workflows in the last minute' }),
+            repeat(3, undefined, { rule: 'other' }),
+          ];
+          await store.appendDecision(repeat(0), 100);
+          for (const other of others) await store.appendDecision(other, 100);
+          assert.deepEqual(await store.listDecisions(10), [...others].reverse().concat(repeat(0)));
+        });
+
+        it('folds repeats appended at once, in one batch', async () => {
+          const store = await open();
+          await store.appendDecision(repeat(0), 100);
+          await Promise.all(Array.from({ length: 50 }, (_, i) => store.appendDecision(repeat(i + 1), 100)));
+          await store.appendDecision(repeat(51), 100);
+          assert.deepEqual(await store.listDecisions(10), [{ ...repeat(51), at: at(0), lastAt: at(51), count: 52 }]);
+        });
+
+        it('starts a new entry when the one repeated was trimmed away by the cap', async () => {
+          const store = await open();
+          const maxLen = 5;
+          await store.appendDecision(repeat(0), maxLen);
+          for (let i = 1; i <= 350; i++) await store.appendDecision(decision(i), maxLen);
+          await store.appendDecision(repeat(351), maxLen);
+          const listed = await store.listDecisions(1000);
+          assert.deepEqual(listed[0], repeat(351), 'a fresh entry, not one counting the trimmed repeat');
+          assert.equal(listed.filter((entry) => 'count' in entry).length, 0);
+        });
+      });
+
       it('lists decisions, remediation state changes and escalations together, in the order they came', async () => {
         const store = await open();
         const failed = remediation('wf-1', 'failed');

@@ -1,0 +1,148 @@
+/**
+ * The audit trail in Redis: a capped stream, newest entry last. Repeats of a non-acting decision
+ * are folded into the entry they repeat (SPEC §11): that entry is taken out of the stream and
+ * added again at its end, counted, so the trail lists entries by their latest occurrence and one
+ * alert resent every minute for days stays one entry.
+ */
+import type { Redis } from 'ioredis';
+import { type AuditEntry, type DecisionRecord, folded, foldingKey } from '../decision.js';
+
+/**
+ * How long the note of a fingerprint's latest entry is kept: a repeat that comes later starts an
+ * entry of its own. Alertmanager's default repeat_interval is 4h, Prometheus resends every minute.
+ */
+export const FOLD_NOTE_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * KEYS[1] the stream, then the fold notes (one per fingerprint of the batch). ARGV[1] the
+ * stream's approximate cap, ARGV[2] the notes' TTL in ms, then per entry: its JSON, its folding
+ * key ('' for an entry that is never folded), the index of its note in KEYS (0 for none), how
+ * many decisions it stands for, and the time of the first of them.
+ *
+ * A note `<id> <count> <firstAt> <foldingKey>` says which entry was the fingerprint's latest. An
+ * entry whose folding key equals its note's, while the noted entry is still in the stream (XDEL
+ * answers 1; the cap may have trimmed it), replaces it with the counts added up; any other entry
+ * of that fingerprint (an action) ends the folding by dropping the note.
+ */
+const APPEND_LUA = `
+local stream, cap, ttl = KEYS[1], ARGV[1], ARGV[2]
+for i = 3, #ARGV, 5 do
+  local json, fold, note, count, first = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4]
+  if note > 0 and fold ~= '' then
+    local last = redis.call('GET', KEYS[note])
+    if last then
+      local id, counted, firstAt, key = string.match(last, '^(%S+) (%d+) (%S+) (.*)$')
+      if key == fold and redis.call('XDEL', stream, id) == 1 then
+        count = count + tonumber(counted)
+        first = firstAt
+      end
+    end
+  end
+  local id
+  if count > 1 then
+    id = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'json', json, 'count', count, 'first', first)
+  else
+    id = redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', 'json', json)
+  end
+  if note > 0 then
+    if fold ~= '' then
+      redis.call('SET', KEYS[note], id .. ' ' .. count .. ' ' .. first .. ' ' .. fold, 'PX', ttl)
+    else
+      redis.call('DEL', KEYS[note])
+    end
+  end
+end
+return 1
+`;
+
+export type AuditCommands = {
+  appendDecisions(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+};
+
+export function defineAuditScripts(client: Redis): void {
+  // The number of keys varies with the batch: given first on every call.
+  client.defineCommand('appendDecisions', { lua: APPEND_LUA });
+}
+
+/** One entry to append, as the store queues it. */
+export interface AuditItem {
+  entry: AuditEntry;
+  maxLen: number;
+}
+
+/** Entries of one batch after the repeats within it were added up. */
+interface Folding {
+  json: string;
+  fold: string;
+  fingerprint: string | undefined;
+  count: number;
+  firstAt: string;
+}
+
+/**
+ * The script's arguments for one batch. Repeats within the batch are added up here first, into
+ * the fingerprint's latest entry of the batch (a storm's repeats cost Redis one entry, not one
+ * each); `noteKey` names a fingerprint's note.
+ */
+export function appendArguments(
+  stream: string,
+  items: readonly AuditItem[],
+  noteKey: (fingerprint: string) => string,
+): (string | number)[] {
+  const entries: Folding[] = [];
+  const latest = new Map<string, Folding>();
+  for (const { entry } of items) {
+    const fold = foldingKey(entry) ?? '';
+    const fingerprint = 'kind' in entry ? undefined : entry.fingerprint;
+    const previous = fingerprint === undefined ? undefined : latest.get(fingerprint);
+    if (previous && fold !== '' && previous.fold === fold) {
+      previous.json = JSON.stringify(entry);
+      previous.count++;
+      continue;
+    }
+    const folding = { json: JSON.stringify(entry), fold, fingerprint, count: 1, firstAt: entry.at };
+    entries.push(folding);
+    if (fingerprint !== undefined) latest.set(fingerprint, folding);
+  }
+  const notes = [...latest.keys()];
+  const noteIndex = new Map(notes.map((fingerprint, i) => [fingerprint, i + 2]));
+  const maxLen = Math.max(0, ...items.map((item) => Math.floor(item.maxLen)));
+  return [
+    1 + notes.length,
+    stream,
+    ...notes.map(noteKey),
+    maxLen,
+    FOLD_NOTE_TTL_MS,
+    ...entries.flatMap((e) => [
+      e.json,
+      e.fold,
+      e.fingerprint === undefined ? 0 : (noteIndex.get(e.fingerprint) ?? 0),
+      e.count,
+      e.firstAt,
+    ]),
+  ];
+}
+
+/** An entry of the stream as GET /v1/decisions shows it; undefined for one that cannot be read. */
+export function parseAuditEntry(fields: readonly string[]): AuditEntry | undefined {
+  let entry: AuditEntry | undefined;
+  let count = 1;
+  let first: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1] ?? '';
+    if (fields[i] === 'json') entry = parseJsonObject(value);
+    else if (fields[i] === 'count') count = Number(value);
+    else if (fields[i] === 'first') first = value;
+  }
+  if (!entry || 'kind' in entry || first === undefined || !Number.isInteger(count)) return entry;
+  return folded(entry as DecisionRecord, count, first);
+}
+
+function parseJsonObject(text: string): AuditEntry | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as AuditEntry) : undefined;
+  } catch {
+    return undefined;
+  }
+}
