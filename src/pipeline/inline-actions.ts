@@ -54,7 +54,8 @@ kubectl top pod "$POD" -n "$NAMESPACE" --containers || echo "kubectl top unavail
  * TooManyRequests when it allows no disruption now; the step then fails with the API server's
  * words (also as the container's termination message, which Argo shows as the step's message).
  * A pod already gone is nothing to restart. The names go into a URL path, so they must be
- * Kubernetes names: no "/", no "..", nothing that would point the request elsewhere.
+ * Kubernetes names: no "/", no "..", nothing that would point the request elsewhere. The body
+ * puts metadata first so that no "}}" reaches Argo, which substitutes templates in the source.
  */
 const RESTART = `case "$NAMESPACE" in
   *[!a-z0-9-]* | [!a-z0-9]* | *[!a-z0-9])
@@ -67,7 +68,7 @@ case "$POD" in
     exit 2 ;;
 esac
 echo "=== evicting pod $NAMESPACE/$POD so that its controller recreates it"
-if failure=$(printf '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"%s","namespace":"%s"}}' "$POD" "$NAMESPACE" |
+if failure=$(printf '{"metadata":{"name":"%s","namespace":"%s"},"apiVersion":"policy/v1","kind":"Eviction"}' "$POD" "$NAMESPACE" |
   kubectl create --raw "/api/v1/namespaces/$NAMESPACE/pods/$POD/eviction" -f - 2>&1 >/dev/null); then
   echo "evicted pod $NAMESPACE/$POD"
 else
