@@ -3,7 +3,7 @@ import type { InlineAction } from '../rules/types.js';
 /** Pinned: has /bin/sh and kubectl. A moving tag would change what remediations run without a release. */
 export const DEFAULT_IMAGE = 'docker.io/alpine/k8s:1.33.1';
 
-/** Collecting evidence is the safe default: an inline workflow without an action never deletes anything. */
+/** Collecting evidence is the safe default: an inline workflow without an action never disrupts anything. */
 export const DEFAULT_INLINE_ACTION: InlineAction = 'diagnose';
 
 /*
@@ -49,9 +49,41 @@ const TOP = `echo "=== resource usage"
 kubectl top pod "$POD" -n "$NAMESPACE" --containers || echo "kubectl top unavailable (is metrics-server installed?)"
 `;
 
-// --wait=false: the controller recreates the pod; waiting would only hold the workflow pod.
-const RESTART = `echo "=== deleting pod $NAMESPACE/$POD so that its controller recreates it"
-kubectl delete pod "$POD" -n "$NAMESPACE" --wait=false
+/*
+ * Eviction, not DELETE: the API server first checks the pod's PodDisruptionBudget and answers 429
+ * TooManyRequests when it allows no disruption now; the step then fails with the API server's
+ * words (also as the container's termination message, which Argo shows as the step's message).
+ * A pod already gone is nothing to restart. The names go into a URL path, so they must be
+ * Kubernetes names: no "/", no "..", nothing that would point the request elsewhere. The body
+ * puts metadata first so that no "}}" reaches Argo, which substitutes templates in the source.
+ */
+const RESTART = `case "$NAMESPACE" in
+  *[!a-z0-9-]* | [!a-z0-9]* | *[!a-z0-9])
+    echo "refusing to evict: namespace must be a DNS-1123 label, got: '$NAMESPACE'" >&2
+    exit 2 ;;
+esac
+case "$POD" in
+  *[!a-z0-9.-]* | [!a-z0-9]* | *[!a-z0-9])
+    echo "refusing to evict: pod must be a DNS-1123 subdomain, got: '$POD'" >&2
+    exit 2 ;;
+esac
+echo "=== evicting pod $NAMESPACE/$POD so that its controller recreates it"
+if failure=$(printf '{"metadata":{"name":"%s","namespace":"%s"},"apiVersion":"policy/v1","kind":"Eviction"}' "$POD" "$NAMESPACE" |
+  kubectl create --raw "/api/v1/namespaces/$NAMESPACE/pods/$POD/eviction" -f - 2>&1 >/dev/null); then
+  echo "evicted pod $NAMESPACE/$POD"
+else
+  case "$failure" in
+    *"(NotFound)"*"pods \\"$POD\\" not found"*)
+      echo "pod $NAMESPACE/$POD is already gone: nothing to restart" ;;
+    *)
+      message="eviction of pod $NAMESPACE/$POD failed: $failure"
+      echo "$message" >&2
+      if [ -w /dev/termination-log ]; then printf '%s\\n' "$message" >/dev/termination-log; fi
+      echo "PodDisruptionBudgets in namespace $NAMESPACE:" >&2
+      kubectl get poddisruptionbudgets -n "$NAMESPACE" >&2 || true
+      exit 1 ;;
+  esac
+fi
 `;
 
 export const INLINE_SCRIPTS: Record<InlineAction, string> = {

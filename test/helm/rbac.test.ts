@@ -3,6 +3,7 @@
  * the code runs against the fake API server — a submit, `kube-sentinel check` over rules that use
  * a namespaced and a cluster-scoped template — and the requests the server saw are turned into
  * (API group, resource, verb, scope) and compared with the Role and ClusterRole the chart renders.
+ * The workflows' ClusterRole lets restarts evict, never delete (SPEC §11).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -46,12 +47,12 @@ function permissionOf(method: string, path: string, query: Record<string, string
   return `${group}/${resource} ${verb} @${namespace || 'cluster'}`;
 }
 
-function granted(objects: KubeObject[]): Set<Permission> {
+function granted(objects: KubeObject[], component: 'receiver' | 'workflow' = 'receiver'): Set<Permission> {
   const permissions = new Set<Permission>();
   for (const object of objects) {
     const kind = object.kind as string;
     const metadata = object.metadata as { name: string; namespace?: string; labels?: Record<string, string> };
-    if ((kind !== 'Role' && kind !== 'ClusterRole') || metadata.labels?.['app.kubernetes.io/component'] !== 'receiver')
+    if ((kind !== 'Role' && kind !== 'ClusterRole') || metadata.labels?.['app.kubernetes.io/component'] !== component)
       continue;
     const scope = kind === 'Role' ? metadata.namespace! : 'cluster';
     for (const rule of object.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
@@ -159,5 +160,32 @@ rules:
       `argoproj.io/workflowtemplates get @${WORKFLOW_NAMESPACE}`,
       'authorization.k8s.io/selfsubjectaccessreviews create @cluster',
     ]);
+  });
+});
+
+describe('the workflow ClusterRole in the chart', () => {
+  let permissions: Set<Permission>;
+  before(async () => {
+    permissions = granted(await renderChart(), 'workflow');
+  });
+
+  it('lets the workflows evict pods and read the PodDisruptionBudgets that may refuse it', () => {
+    for (const permission of [
+      '/pods/eviction create @cluster',
+      'policy/poddisruptionbudgets get @cluster',
+      'policy/poddisruptionbudgets list @cluster',
+    ]) {
+      assert.ok(permissions.has(permission), `the chart must grant ${permission}`);
+    }
+  });
+
+  it('lets them delete nothing, pods least of all: a restart evicts, so that budgets apply', () => {
+    assert.ok(permissions.has('/pods get @cluster'), 'the workflow ClusterRole was found');
+    assert.deepEqual(
+      [...permissions].filter(
+        (permission) => / (delete|deletecollection|\*) @/.test(permission) || permission.includes('*'),
+      ),
+      [],
+    );
   });
 });

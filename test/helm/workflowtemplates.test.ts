@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { INLINE_SCRIPTS } from '../../src/pipeline/inline-actions.js';
 import { validateArgoObject } from '../support/argo-schema.js';
 import {
   argumentProblems,
@@ -10,6 +11,7 @@ import {
   type BuiltInTemplate,
   containersIn,
   type FakeAnswer,
+  type FakeCall,
   hardeningProblems,
   imageProblems,
   inputParameterProblems,
@@ -19,6 +21,7 @@ import {
   loadWorkflowTemplate,
   outputReferenceProblems,
   runScript,
+  type ScriptRun,
   scriptOf,
   scriptsIn,
   scriptVariableProblems,
@@ -174,13 +177,13 @@ const SHAPE: Partial<Record<BuiltInTemplate, (workflowTemplate: Json) => void>> 
     });
   },
   'restart-with-backup': (workflowTemplate) => {
-    it('backs up, then deletes, then verifies, one step after the other', () => {
+    it('backs up, then evicts, then verifies, one step after the other', () => {
       const steps = workflowTemplate.spec.templates.find(
         (template: Json) => template.name === workflowTemplate.spec.entrypoint,
       ).steps;
       assert.deepEqual(
         steps.map((group: Json[]) => group.map((step) => step.template)),
-        [['backup-logs'], ['delete-pod'], ['verify-replacement']],
+        [['backup-logs'], ['evict-pod'], ['verify-replacement']],
       );
     });
 
@@ -419,6 +422,78 @@ for (const name of BUILT_IN_TEMPLATES) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SPEC §11: no built-in remediation deletes a pod (a restart evicts, which a PodDisruptionBudget
+// can refuse) or scales a workload below its current replicas.
+
+/** Lines of a script that delete pods with kubectl, in any spelling it takes: pod, pods, po, pod/NAME, a raw pods path. */
+function podDeletions(source: string): string[] {
+  return source
+    .replaceAll('\\\n', ' ')
+    .split('\n')
+    .filter((line) => /\bkubectl\b[^\n;|&]*\sdelete\s[^\n;|&]*\b(?:pods?|po)\b/.test(line));
+}
+
+/** Lines of a script that scale with kubectl without making it conditional on the replicas it read. */
+function unguardedScales(source: string): string[] {
+  return source
+    .replaceAll('\\\n', ' ')
+    .split('\n')
+    .map((line) => line.replace(/"(?:[^"\\]|\\.)*"/g, '""'))
+    .filter((line) => /\bkubectl\b[^\n;|&]*\sscale\s/.test(line) && !line.includes('--current-replicas='));
+}
+
+describe('disruptions', () => {
+  const scripts = [
+    ...BUILT_IN_TEMPLATES.flatMap((name) =>
+      scriptsIn(loadWorkflowTemplate(name)).map((site) => ({
+        where: `${name}: ${site.template}`,
+        source: site.source,
+      })),
+    ),
+    ...Object.entries(INLINE_SCRIPTS).map(([action, source]) => ({ where: `inline ${action}`, source })),
+  ];
+
+  it('no built-in template or inline action deletes a pod', () => {
+    assert.ok(scripts.length > 20, 'every script is scanned');
+    assert.deepEqual(
+      scripts.flatMap(({ where, source }) => podDeletions(source).map((line) => `${where}: ${line.trim()}`)),
+      [],
+    );
+  });
+
+  it('every kubectl scale in them is conditional on the current replicas', () => {
+    assert.deepEqual(
+      scripts.flatMap(({ where, source }) => unguardedScales(source).map((line) => `${where}: ${line.trim()}`)),
+      [],
+    );
+  });
+
+  it('the scan finds a pod deletion however it is spelt, and nothing else', () => {
+    for (const deletion of [
+      'kubectl delete pod "$POD" -n "$NAMESPACE" --wait=false',
+      '  kubectl -n "$NAMESPACE" delete pods -l app=checkout',
+      'kubectl delete po/checkout-0',
+      'kubectl delete --raw "/api/v1/namespaces/$NAMESPACE/pods/$POD"',
+      'kubectl \\\n  delete pod "$POD"',
+    ]) {
+      assert.equal(podDeletions(`set -eu\n${deletion}\n`).length, 1, deletion);
+    }
+    for (const harmless of [
+      'kubectl create --raw "/api/v1/namespaces/$NAMESPACE/pods/$POD/eviction" -f -',
+      'kubectl get pods -n "$NAMESPACE" -o json',
+      'echo "deleting pod $POD"',
+    ]) {
+      assert.deepEqual(podDeletions(harmless), [], harmless);
+    }
+  });
+
+  it('the scan finds a scale that does not name the current replicas, and not a printed command', () => {
+    assert.equal(unguardedScales('kubectl scale deployment "$DEPLOYMENT" --replicas="$REPLICAS"').length, 1);
+    assert.deepEqual(unguardedScales('echo "to undo: kubectl scale deployment $DEPLOYMENT --replicas=$current"'), []);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // The checks themselves: each must find what it is there to find.
 
 describe('the template checks', () => {
@@ -441,7 +516,7 @@ describe('the template checks', () => {
       name: 'a parameter pasted into a script source',
       check: shellTemplatingProblems,
       change: (copy) => {
-        script(copy, 'delete-pod').source += 'echo {{inputs.parameters.pod}}\n';
+        script(copy, 'evict-pod').source += 'echo {{inputs.parameters.pod}}\n';
       },
       finds: /script\.source: contains \{\{/,
     },
@@ -474,7 +549,7 @@ describe('the template checks', () => {
       name: 'an undeclared input parameter',
       check: inputParameterProblems,
       change: (copy) => {
-        script(copy, 'delete-pod').env.push({ name: 'X', value: '{{inputs.parameters.nope}}' });
+        script(copy, 'evict-pod').env.push({ name: 'X', value: '{{inputs.parameters.nope}}' });
       },
       finds: /uses inputs\.parameters\.nope, which it does not declare/,
     },
@@ -483,7 +558,7 @@ describe('the template checks', () => {
       check: inputParameterProblems,
       change: (copy) => {
         copy.spec.templates
-          .find((template: Json) => template.name === 'delete-pod')
+          .find((template: Json) => template.name === 'evict-pod')
           .inputs.parameters.push({ name: 'unused' });
       },
       finds: /declares input unused but never uses it/,
@@ -516,9 +591,9 @@ describe('the template checks', () => {
       name: 'a step calling a missing template',
       check: templateReferenceProblems,
       change: (copy) => {
-        copy.spec.templates[0].steps[1][0].template = 'delete-pods';
+        copy.spec.templates[0].steps[1][0].template = 'evict-pods';
       },
-      finds: /calls template "delete-pods", which does not exist/,
+      finds: /calls template "evict-pods", which does not exist/,
     },
     {
       name: 'a step that does not pass a required input',
@@ -526,7 +601,7 @@ describe('the template checks', () => {
       change: (copy) => {
         copy.spec.templates[0].steps[1][0].arguments.parameters.pop();
       },
-      finds: /does not pass input ready-timeout of delete-pod/,
+      finds: /does not pass input ready-timeout of evict-pod/,
     },
     {
       name: 'a step output read before the step runs',
@@ -534,18 +609,18 @@ describe('the template checks', () => {
       change: (copy) => {
         copy.spec.templates[0].steps[0][0].arguments.parameters.push({
           name: 'x',
-          value: '{{steps.delete.outputs.parameters.owner-uid}}',
+          value: '{{steps.evict.outputs.parameters.owner-uid}}',
         });
       },
-      finds: /delete does not run before it/,
+      finds: /evict does not run before it/,
     },
     {
       name: 'a step output its template does not declare',
       check: outputReferenceProblems,
       change: (copy) => {
-        copy.spec.templates[0].steps[2][0].arguments.parameters[3].value = '{{steps.delete.outputs.parameters.owner}}';
+        copy.spec.templates[0].steps[2][0].arguments.parameters[3].value = '{{steps.evict.outputs.parameters.owner}}';
       },
-      finds: /which template delete-pod does not declare/,
+      finds: /which template evict-pod does not declare/,
     },
     {
       name: 'an image on :latest',
@@ -744,6 +819,83 @@ const NOT_FOUND: FakeAnswer = {
   stderr: `Error from server (NotFound): pods "${POD}" not found\n`,
 };
 
+const EVICTION_CALL = ['create', '--raw', `/api/v1/namespaces/${NAMESPACE}/pods/${POD}/eviction`, '-f', '-'];
+const EVICTION_BODY = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: POD, namespace: NAMESPACE } };
+const EVICTED: FakeAnswer = {
+  when: ['create', '--raw'],
+  stdout: '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201}\n',
+};
+/** What kubectl prints when the API server answers 429 for a PodDisruptionBudget. */
+const PDB_REFUSAL =
+  "Error from server (TooManyRequests): Cannot evict pod as it would violate the pod's disruption budget.";
+const BUDGETS: FakeAnswer = {
+  when: ['get', 'poddisruptionbudgets'],
+  stdout:
+    'NAME       MIN AVAILABLE   MAX UNAVAILABLE   ALLOWED DISRUPTIONS   AGE\ncheckout   2               N/A               0                     3d\n',
+};
+
+const evictionsIn = (run: ScriptRun): FakeCall[] =>
+  run.calls.filter((call) => call.program === 'kubectl' && call.args[0] === 'create');
+
+/**
+ * SPEC §11: a restart evicts the pod (so that a PodDisruptionBudget can refuse it) and fails with
+ * the API server's message when it is refused. `cluster` answers the script's other calls.
+ */
+function itRestartsByEviction(script: string, env: Record<string, string>, cluster: FakeAnswer[]): void {
+  it('evicts the pod with a policy/v1 Eviction of it through the Eviction API, and deletes nothing', () => {
+    const run = runScript(script, { env, answers: { kubectl: [EVICTED, ...cluster] } });
+    assert.equal(run.status, 0, run.stderr);
+    const evictions = evictionsIn(run);
+    assert.deepEqual(
+      evictions.map((call) => call.args),
+      [EVICTION_CALL],
+    );
+    assert.deepEqual(JSON.parse(evictions[0]?.stdin ?? ''), EVICTION_BODY);
+    assert.deepEqual(
+      run.callsTo('kubectl').filter((args) => args.includes('delete')),
+      [],
+    );
+    assert.equal(run.terminationMessage, '');
+  });
+
+  it("fails with the API server's message when a PodDisruptionBudget refuses, and lists the namespace's budgets", () => {
+    const refused: FakeAnswer = { when: ['create', '--raw'], exit: 1, stderr: `${PDB_REFUSAL}\n` };
+    const run = runScript(script, { env, answers: { kubectl: [refused, BUDGETS, ...cluster] } });
+    assert.equal(run.status, 1);
+    const message = `eviction of pod ${NAMESPACE}/${POD} failed: ${PDB_REFUSAL}`;
+    assert.ok(run.stderr.includes(message), run.stderr);
+    assert.match(run.stderr, /ALLOWED DISRUPTIONS/);
+    // Argo makes the container's termination message the failed step's message.
+    assert.equal(run.terminationMessage, `${message}\n`);
+    // Nothing after the budgets: no waiting for a replacement of a pod that was not evicted.
+    assert.deepEqual(run.callsTo('kubectl').at(-1), ['get', 'poddisruptionbudgets', '-n', NAMESPACE]);
+  });
+
+  it('carries on when the pod is already gone, since its owner replaces it all the same', () => {
+    const gone: FakeAnswer = {
+      when: ['create', '--raw'],
+      exit: 1,
+      stderr: `Error from server (NotFound): pods "${POD}" not found\n`,
+    };
+    const run = runScript(script, { env, answers: { kubectl: [gone, ...cluster] } });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`pod ${NAMESPACE}/${POD} is already gone: nothing to evict`));
+    assert.equal(run.terminationMessage, '');
+  });
+
+  for (const [name, change] of [
+    ['a pod name that climbs the request path', { POD: '../../../apis/apps/v1/namespaces/shop/deployments/checkout' }],
+    ['a namespace with a slash', { NAMESPACE: 'shop/pods' }],
+  ] as const) {
+    it(`refuses ${name} before touching the cluster`, () => {
+      const run = runScript(script, { env: { ...env, ...change }, answers: { kubectl: [EVICTED, ...cluster] } });
+      assert.equal(run.status, 2);
+      assert.match(run.stderr, /refusing to evict: (namespace|pod) must be a DNS-1123/);
+      assert.deepEqual(run.callsTo('kubectl'), []);
+    });
+  }
+}
+
 describe('scripts, run against fake kubectl', () => {
   describe('diagnose-pod', () => {
     const workflowTemplate = loadWorkflowTemplate('diagnose-pod');
@@ -906,15 +1058,15 @@ describe('scripts, run against fake kubectl', () => {
     });
     const replicaSet = { spec: { selector: { matchLabels: { app: 'checkout', 'pod-template-hash': '7d9f8b6c5' } } } };
 
-    it("records the owner, the owner's current pods and its selector, then deletes only this pod", () => {
-      const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), {
+    it("records the owner, the owner's current pods and its selector, then evicts only this pod", () => {
+      const run = runScript(scriptOf(workflowTemplate, 'evict-pod'), {
         env: { ...TARGET, READY_TIMEOUT: '300' },
         answers: {
           kubectl: [
             getPod(pod()),
             { when: ['get', 'replicasets.apps', 'checkout-7d9f8b6c5'], stdout: json(replicaSet) },
             { when: ['get', 'pods'], stdout: json({ items: [sibling, pod(), stranger] }) },
-            { when: ['delete'] },
+            EVICTED,
           ],
         },
       });
@@ -933,18 +1085,18 @@ describe('scripts, run against fake kubectl', () => {
         '-o',
         'json',
       ]);
-      assert.deepEqual(calls.at(-1), ['delete', 'pod', POD, '-n', NAMESPACE, '--wait=false']);
+      assert.deepEqual(calls.at(-1), EVICTION_CALL);
     });
 
     it("searches the whole namespace when it may not read the owner's selector", () => {
-      const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), {
+      const run = runScript(scriptOf(workflowTemplate, 'evict-pod'), {
         env: { ...TARGET, READY_TIMEOUT: '300' },
         answers: {
           kubectl: [
             getPod(pod()),
             { when: ['get', 'replicasets.apps'], exit: 1, stderr: 'Error from server (Forbidden)\n' },
             { when: ['get', 'pods'], stdout: json({ items: [pod()] }) },
-            { when: ['delete'] },
+            EVICTED,
           ],
         },
       });
@@ -955,24 +1107,27 @@ describe('scripts, run against fake kubectl', () => {
       );
     });
 
-    it('does not delete when it cannot list the owner pods, which it needs to recognise the replacement', () => {
-      const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), {
+    it('does not evict when it cannot list the owner pods, which it needs to recognise the replacement', () => {
+      const run = runScript(scriptOf(workflowTemplate, 'evict-pod'), {
         env: { ...TARGET, READY_TIMEOUT: '300' },
         answers: {
           kubectl: [
             getPod(pod()),
             { when: ['get', 'replicasets.apps'], stdout: json(replicaSet) },
             { when: ['get', 'pods'], exit: 1 },
-            { when: ['delete'] },
+            EVICTED,
           ],
         },
       });
       assert.notEqual(run.status, 0);
-      assert.deepEqual(
-        run.callsTo('kubectl').filter((args) => args[0] === 'delete'),
-        [],
-      );
+      assert.deepEqual(evictionsIn(run), []);
     });
+
+    itRestartsByEviction(scriptOf(workflowTemplate, 'evict-pod'), { ...TARGET, READY_TIMEOUT: '300' }, [
+      getPod(pod()),
+      { when: ['get', 'replicasets.apps'], stdout: json(replicaSet) },
+      { when: ['get', 'pods'], stdout: json({ items: [sibling, pod()] }) },
+    ]);
 
     const unrestartable: { name: string; owner: Json | null; says: RegExp }[] = [
       { name: 'a pod no controller owns', owner: null, says: /no controller owns it/ },
@@ -983,23 +1138,20 @@ describe('scripts, run against fake kubectl', () => {
       },
     ];
     for (const { name, owner, says } of unrestartable) {
-      it(`refuses to delete ${name}`, () => {
-        const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), {
+      it(`refuses to evict ${name}`, () => {
+        const run = runScript(scriptOf(workflowTemplate, 'evict-pod'), {
           env: { ...TARGET, READY_TIMEOUT: '300' },
-          answers: { kubectl: [getPod(pod({ owner })), { when: ['delete'] }] },
+          answers: { kubectl: [getPod(pod({ owner })), EVICTED] },
         });
         assert.equal(run.status, 1);
         assert.match(run.stderr, says);
-        assert.deepEqual(
-          run.callsTo('kubectl').filter((args) => args[0] === 'delete'),
-          [],
-        );
+        assert.deepEqual(evictionsIn(run), []);
       });
     }
 
     for (const timeout of ['', 'abc', '-5', '010', '100000', '5; touch pwned', '3.5']) {
       it(`refuses ready-timeout ${JSON.stringify(timeout)} before touching the cluster`, () => {
-        const run = runScript(scriptOf(workflowTemplate, 'delete-pod'), {
+        const run = runScript(scriptOf(workflowTemplate, 'evict-pod'), {
           env: { ...TARGET, READY_TIMEOUT: timeout },
           answers: { kubectl: [{ when: [] }] },
         });
@@ -1133,12 +1285,13 @@ describe('scripts, run against fake kubectl', () => {
     });
 
     const scaleEnv = { NAMESPACE, DEPLOYMENT: 'checkout', REPLICAS: '3', MAX_REPLICAS: '20', ROLLOUT_TIMEOUT: '300' };
-    const scaleAnswers: FakeAnswer[] = [
-      { when: ['get', 'deployment', 'checkout', '-o', 'jsonpath={.spec.replicas}'], stdout: '1' },
-      { when: ['scale'] },
-    ];
+    const currentReplicas = (replicas: string): FakeAnswer => ({
+      when: ['get', 'deployment', 'checkout', '-o', 'jsonpath={.spec.replicas}'],
+      stdout: replicas,
+    });
+    const scaleAnswers: FakeAnswer[] = [currentReplicas('1'), { when: ['scale'] }];
 
-    it('scales the deployment and prints how to undo it', () => {
+    it('scales the deployment up, only from the replicas it read, and prints how to undo it', () => {
       const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), {
         env: scaleEnv,
         answers: { kubectl: scaleAnswers },
@@ -1150,26 +1303,56 @@ describe('scripts, run against fake kubectl', () => {
         'checkout',
         '-n',
         NAMESPACE,
+        '--current-replicas=1',
         '--replicas=3',
       ]);
       assert.match(run.stdout, /from 1 to 3 replicas/);
       assert.match(run.stdout, /to undo: kubectl scale deployment checkout -n shop --replicas=1/);
     });
 
-    it('scales to zero when asked', () => {
+    it('leaves a deployment that already has the replicas asked for as it is', () => {
       const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), {
-        env: { ...scaleEnv, REPLICAS: '0' },
-        answers: { kubectl: scaleAnswers },
+        env: scaleEnv,
+        answers: { kubectl: [currentReplicas('3'), { when: ['scale'] }] },
       });
       assert.equal(run.status, 0, run.stderr);
-      assert.deepEqual(run.callsTo('kubectl').at(-1), [
-        'scale',
-        'deployment',
-        'checkout',
-        '-n',
-        NAMESPACE,
-        '--replicas=0',
-      ]);
+      assert.deepEqual(run.callsTo('kubectl').at(-1)?.slice(-2), ['--current-replicas=3', '--replicas=3']);
+    });
+
+    for (const [replicas, current] of [
+      ['2', '3'],
+      ['0', '1'],
+    ] as const) {
+      it(`refuses to scale below the current replicas (${replicas} of ${current}), and scales nothing`, () => {
+        const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), {
+          env: { ...scaleEnv, REPLICAS: replicas },
+          answers: { kubectl: [currentReplicas(current), { when: ['scale'] }] },
+        });
+        assert.equal(run.status, 2);
+        assert.match(
+          run.stderr,
+          new RegExp(
+            `refusing to scale deployment shop/checkout down from ${current} to ${replicas} replicas: scale-and-monitor never scales below the current replicas`,
+          ),
+        );
+        assert.deepEqual(
+          run.callsTo('kubectl').filter((args) => args[0] === 'scale'),
+          [],
+        );
+      });
+    }
+
+    it('fails, scaling nothing, when it cannot tell the current replicas', () => {
+      const run = runScript(scriptOf(workflowTemplate, 'scale-deployment'), {
+        env: scaleEnv,
+        answers: { kubectl: [currentReplicas(''), { when: ['scale'] }] },
+      });
+      assert.equal(run.status, 1);
+      assert.match(run.stderr, /cannot tell the current replicas of deployment shop\/checkout/);
+      assert.deepEqual(
+        run.callsTo('kubectl').filter((args) => args[0] === 'scale'),
+        [],
+      );
     });
 
     const invalid: [string, Record<string, string>][] = [
@@ -1665,39 +1848,35 @@ describe('scripts, run against fake kubectl', () => {
 
     const restart = scriptOf(workflowTemplate, 'restart-pod');
 
-    it('restarts by deleting the pod and waits for a new Ready pod of the same owner', () => {
-      const replacement = pod({ name: 'checkout-7d9f8b6c5-zzzzz', uid: 'pod-uid-3' });
+    const replacement = pod({ name: 'checkout-7d9f8b6c5-zzzzz', uid: 'pod-uid-3' });
+    const ownerPods: FakeAnswer[] = [
+      getPod(pod()),
+      { when: ['get', 'pods'], stdout: json({ items: [pod()] }), once: true },
+      { when: ['get', 'pods'], stdout: json({ items: [pod({ deleting: true }), replacement] }) },
+    ];
+
+    it('restarts by evicting the pod and waits for a new Ready pod of the same owner', () => {
       const run = runScript(restart, {
         env: { ...TARGET, READY_TIMEOUT: '0' },
-        answers: {
-          kubectl: [
-            getPod(pod()),
-            { when: ['get', 'pods'], stdout: json({ items: [pod()] }), once: true },
-            { when: ['delete'] },
-            { when: ['get', 'pods'], stdout: json({ items: [pod({ deleting: true }), replacement] }) },
-          ],
-        },
+        answers: { kubectl: [EVICTED, ...ownerPods] },
       });
       assert.equal(run.status, 0, run.stderr);
-      assert.ok(
-        run
-          .callsTo('kubectl')
-          .some((args) => json(args) === json(['delete', 'pod', POD, '-n', NAMESPACE, '--wait=false'])),
-      );
+      const calls = run.callsTo('kubectl');
+      assert.deepEqual(calls[2], EVICTION_CALL);
+      assert.deepEqual(calls[3]?.slice(0, 2), ['get', 'pods']);
       assert.match(run.stdout, /checkout-7d9f8b6c5-zzzzz is Ready/);
     });
 
-    it('does not delete a pod that no controller would recreate', () => {
+    it('does not evict a pod that no controller would recreate', () => {
       const run = runScript(restart, {
         env: { ...TARGET, READY_TIMEOUT: '60' },
-        answers: { kubectl: [getPod(pod({ owner: null })), { when: ['delete'] }] },
+        answers: { kubectl: [getPod(pod({ owner: null })), EVICTED] },
       });
       assert.equal(run.status, 1);
-      assert.deepEqual(
-        run.callsTo('kubectl').filter((args) => args[0] === 'delete'),
-        [],
-      );
+      assert.deepEqual(evictionsIn(run), []);
     });
+
+    itRestartsByEviction(restart, { ...TARGET, READY_TIMEOUT: '0' }, ownerPods);
 
     const notify = scriptOf(workflowTemplate, 'notify');
     const notifyEnv = {

@@ -728,11 +728,17 @@ describe('INLINE_SCRIPTS', () => {
     before(() => {
       workdir = mkdtempSync(join(tmpdir(), 'kube-sentinel-render-'));
       kubectlLog = join(workdir, 'kubectl.log');
-      // Records each call's arguments NUL-separated, so that the test sees argument boundaries.
-      // `top` and `--previous` fail, as they do without metrics-server or a previous container.
+      // Records each call's arguments NUL-separated, so that the test sees argument boundaries,
+      // and what `create -f -` reads from stdin. `top` and `--previous` fail, as they do without
+      // metrics-server or a previous container; `create` answers as CREATE_EXIT and CREATE_STDERR say.
       const fake = `#!/bin/sh
 for arg in "$@"; do printf '%s\\0' "$arg" >> "$KUBECTL_LOG"; done
 printf '${RECORD_END}' >> "$KUBECTL_LOG"
+if [ "$1" = create ]; then
+  cat > "$KUBECTL_LOG.stdin"
+  printf '%s' "$CREATE_STDERR" >&2
+  exit "$CREATE_EXIT"
+fi
 [ "$1" = top ] && exit 1
 for arg in "$@"; do [ "$arg" = --previous ] && exit 1; done
 exit 0
@@ -745,25 +751,52 @@ exit 0
       rmSync(workdir, { recursive: true, force: true });
     });
 
-    function run(action: InlineAction, env: { NAMESPACE: string; POD: string; CONTAINER: string }) {
+    /** The kubelet's termination message file, where the script may explain its failure to Argo. */
+    const terminationLog = () => join(workdir, 'termination-log');
+
+    function run(
+      action: InlineAction,
+      env: { NAMESPACE: string; POD: string; CONTAINER: string },
+      create: { exit: number; stderr: string } = { exit: 0, stderr: '' },
+    ) {
       rmSync(kubectlLog, { force: true });
-      const result = spawnSync('sh', ['-c', INLINE_SCRIPTS[action]], {
-        cwd: workdir,
-        encoding: 'utf8',
-        env: { PATH: `${workdir}:${process.env.PATH ?? '/usr/bin:/bin'}`, KUBECTL_LOG: kubectlLog, ...env },
-      });
+      rmSync(`${kubectlLog}.stdin`, { force: true });
+      writeFileSync(terminationLog(), '');
+      const result = spawnSync(
+        'sh',
+        ['-c', INLINE_SCRIPTS[action].replaceAll('/dev/termination-log', terminationLog())],
+        {
+          cwd: workdir,
+          encoding: 'utf8',
+          env: {
+            PATH: `${workdir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+            KUBECTL_LOG: kubectlLog,
+            CREATE_EXIT: String(create.exit),
+            CREATE_STDERR: create.stderr,
+            ...env,
+          },
+        },
+      );
       const calls = existsSync(kubectlLog)
         ? readFileSync(kubectlLog, 'utf8')
             .split(RECORD_END)
             .filter((record) => record !== '')
             .map((record) => record.split('\0').slice(0, -1))
         : [];
-      return { status: result.status, calls, stderr: result.stderr };
+      const stdin = existsSync(`${kubectlLog}.stdin`) ? readFileSync(`${kubectlLog}.stdin`, 'utf8') : undefined;
+      return {
+        status: result.status,
+        calls,
+        stdin,
+        stdout: result.stdout,
+        stderr: result.stderr,
+        terminationMessage: readFileSync(terminationLog(), 'utf8'),
+      };
     }
 
     const target = { NAMESPACE: 'shop', POD: 'checkout-7d9f8b6c5-x2x9k', CONTAINER: 'app' };
     const expected: Record<InlineAction, string[][]> = {
-      restart: [['delete', 'pod', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '--wait=false']],
+      restart: [['create', '--raw', '/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x9k/eviction', '-f', '-']],
       describe: [['describe', 'pod', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop']],
       logs: [
         ['logs', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '-c', 'app', '--tail=500'],
@@ -826,11 +859,100 @@ exit 0
     }
 
     it('passes a hostile value to kubectl as one argument and never runs it', () => {
-      const hostilePod = 'x; touch pwned $(touch pwned2) `touch pwned3`\n*';
-      const { calls } = run('restart', { ...target, POD: hostilePod });
-      assert.deepEqual(calls, [['delete', 'pod', hostilePod, '-n', 'shop', '--wait=false']]);
+      const hostileContainer = 'x; touch pwned $(touch pwned2) `touch pwned3`\n*';
+      const { calls } = run('logs', { ...target, CONTAINER: hostileContainer });
+      assert.deepEqual(calls[0], [
+        'logs',
+        'checkout-7d9f8b6c5-x2x9k',
+        '-n',
+        'shop',
+        '-c',
+        hostileContainer,
+        '--tail=500',
+      ]);
       for (const file of ['pwned', 'pwned2', 'pwned3'])
         assert.equal(existsSync(join(workdir, file)), false, `${file} was created`);
+    });
+
+    describe('restart', () => {
+      const EVICTION_URL = '/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x9k/eviction';
+      const PDB_REFUSAL =
+        "Error from server (TooManyRequests): Cannot evict pod as it would violate the pod's disruption budget.\n";
+
+      it('evicts the pod through the Eviction API with a policy/v1 Eviction of that pod, and deletes nothing', () => {
+        const { status, calls, stdin, stderr } = run('restart', target);
+        assert.equal(status, 0, stderr);
+        assert.deepEqual(calls, [['create', '--raw', EVICTION_URL, '-f', '-']]);
+        assert.deepEqual(JSON.parse(stdin ?? ''), {
+          apiVersion: 'policy/v1',
+          kind: 'Eviction',
+          metadata: { name: 'checkout-7d9f8b6c5-x2x9k', namespace: 'shop' },
+        });
+      });
+
+      it("fails with the API server's message when a PodDisruptionBudget refuses the eviction, and lists the budgets", () => {
+        const { status, calls, stderr, terminationMessage } = run('restart', target, { exit: 1, stderr: PDB_REFUSAL });
+        assert.equal(status, 1);
+        assert.match(
+          stderr,
+          /eviction of pod shop\/checkout-7d9f8b6c5-x2x9k failed: Error from server \(TooManyRequests\): Cannot evict pod as it would violate the pod's disruption budget\./,
+        );
+        assert.match(
+          terminationMessage,
+          /^eviction of pod shop\/checkout-7d9f8b6c5-x2x9k failed: Error from server \(TooManyRequests\): Cannot evict pod/,
+        );
+        assert.deepEqual(calls, [
+          ['create', '--raw', EVICTION_URL, '-f', '-'],
+          ['get', 'poddisruptionbudgets', '-n', 'shop'],
+        ]);
+      });
+
+      it('fails on any other error of the API server, with its message', () => {
+        const forbidden =
+          'Error from server (Forbidden): pods "checkout-7d9f8b6c5-x2x9k" is forbidden: User "system:serviceaccount:argo:argo-workflow" cannot create resource "pods/eviction"\n';
+        const { status, stderr, terminationMessage } = run('restart', target, { exit: 1, stderr: forbidden });
+        assert.equal(status, 1);
+        assert.match(stderr, /failed: Error from server \(Forbidden\)/);
+        assert.match(terminationMessage, /cannot create resource "pods\/eviction"/);
+      });
+
+      it('succeeds without restarting anything when the pod is already gone', () => {
+        const notFound = 'Error from server (NotFound): pods "checkout-7d9f8b6c5-x2x9k" not found\n';
+        const { status, calls, stdout, terminationMessage } = run('restart', target, { exit: 1, stderr: notFound });
+        assert.equal(status, 0);
+        assert.match(stdout, /pod shop\/checkout-7d9f8b6c5-x2x9k is already gone: nothing to restart/);
+        assert.equal(terminationMessage, '');
+        assert.equal(calls.length, 1);
+      });
+
+      it('fails when what is not found is another pod or the API path itself', () => {
+        for (const notFound of [
+          'Error from server (NotFound): pods "checkout-7d9f8b6c5-aaaaa" not found\n',
+          'Error from server (NotFound): the server could not find the requested resource\n',
+        ]) {
+          const { status } = run('restart', target, { exit: 1, stderr: notFound });
+          assert.equal(status, 1, notFound);
+        }
+      });
+
+      const unsafe: [string, Partial<typeof target>][] = [
+        ['a pod name with a slash', { POD: '../../../apis/apps/v1/namespaces/shop/deployments/checkout' }],
+        ['a pod name of dots', { POD: '..' }],
+        ['a pod name with a query', { POD: 'checkout?dryRun=All' }],
+        ['a pod name with shell in it', { POD: 'x; touch pwned $(touch pwned2) `touch pwned3`' }],
+        ['an upper-case namespace', { NAMESPACE: 'Shop' }],
+        ['a namespace with a dot', { NAMESPACE: 'shop.prod' }],
+      ];
+      for (const [name, change] of unsafe) {
+        it(`refuses ${name} before calling kubectl, since the names go into the request path`, () => {
+          const { status, calls, stderr } = run('restart', { ...target, ...change });
+          assert.equal(status, 2);
+          assert.match(stderr, /refusing to evict: (namespace|pod) must be a DNS-1123/);
+          assert.deepEqual(calls, []);
+          for (const file of ['pwned', 'pwned2', 'pwned3'])
+            assert.equal(existsSync(join(workdir, file)), false, `${file} was created`);
+        });
+      }
     });
   });
 });

@@ -557,6 +557,8 @@ export type FakeProgram = 'kubectl' | 'curl' | 'nc' | 'getent';
 export interface FakeCall {
   program: FakeProgram | 'sleep';
   args: string[];
+  /** What the program read from stdin, for a call given `-f -` (a request body). */
+  stdin?: string;
 }
 
 export interface ScriptRun {
@@ -568,17 +570,31 @@ export interface ScriptRun {
   callsTo(program: FakeCall['program']): string[][];
   /** A file the script wrote under its /tmp (the pod's emptyDir), or undefined. */
   file(path: string): string | undefined;
+  /** What the script wrote to /dev/termination-log, which Argo makes the failed step's message. */
+  terminationMessage: string;
 }
 
 /**
  * A fake program in plain sh (a node process per call would dominate the run time): records
- * its arguments NUL-separated, one record per call, then answers with the first answer whose
- * tokens are all among its arguments. Answers live in files: answers/PROGRAM.N.{when,stdout,
- * stderr,exit} (+ .once, and .used once consumed).
+ * its arguments NUL-separated, one record per call (with what it read from stdin after a 0x1f
+ * when called with `-f -`), then answers with the first answer whose tokens are all among its
+ * arguments. Answers live in files: answers/PROGRAM.N.{when,stdout,stderr,exit} (+ .once, and
+ * .used once consumed).
  */
 function fakeProgram(program: string): string {
   return `#!/bin/sh
-{ printf '%s\\0' ${program}; for arg in "$@"; do printf '%s\\0' "$arg"; done; printf '\\036'; } >>"$FAKE_DIR/calls"
+{
+  printf '%s\\0' ${program}
+  previous=''
+  body=no
+  for arg in "$@"; do
+    printf '%s\\0' "$arg"
+    if [ "$previous" = -f ] && [ "$arg" = - ]; then body=yes; fi
+    previous=$arg
+  done
+  if [ "$body" = yes ]; then printf '\\037'; cat; fi
+  printf '\\036'
+} >>"$FAKE_DIR/calls"
 [ ${program} = sleep ] && exit 0
 answers="$FAKE_DIR/answers/${program}"
 i=0
@@ -642,8 +658,11 @@ export function runScript(
         if (answer.once) writeFileSync(`${base}.once`, '');
       });
     }
+    // The kubelet creates the termination message file before the container starts.
+    const terminationLog = join(workdir, 'termination-log');
+    writeFileSync(terminationLog, '');
     const script = join(workdir, 'script.sh');
-    writeFileSync(script, source.replaceAll('/tmp/', `${podTmp}/`));
+    writeFileSync(script, source.replaceAll('/tmp/', `${podTmp}/`).replaceAll('/dev/termination-log', terminationLog));
     const result = spawnSync('sh', [script], {
       cwd: workdir,
       encoding: 'utf8',
@@ -662,8 +681,9 @@ export function runScript(
           .split('\u001e')
           .filter((record) => record !== '')
           .map((record) => {
-            const [program, ...args] = record.split('\0').slice(0, -1);
-            return { program: program as FakeCall['program'], args };
+            const [argv = '', stdin] = record.split('\u001f');
+            const [program, ...args] = argv.split('\0').slice(0, -1);
+            return { program: program as FakeCall['program'], args, ...(stdin === undefined ? {} : { stdin }) };
           })
       : [];
     const files = new Map<string, string>();
@@ -681,6 +701,7 @@ export function runScript(
       calls,
       callsTo: (program) => calls.filter((call) => call.program === program).map((call) => call.args),
       file: (path) => files.get(path),
+      terminationMessage: readFileSync(terminationLog, 'utf8'),
     };
   } finally {
     rmSync(workdir, { recursive: true, force: true });
