@@ -141,5 +141,15 @@ export interface WatchedWorkflow {
     annotations?: Record<string, string>;
   };
   spec?: { suspend?: boolean; shutdown?: string };
-  status?: { phase?: string; message?: string; startedAt?: string; finishedAt?: string };
+  status?: {
+    phase?: string;
+    message?: string;
+    startedAt?: string;
+    finishedAt?: string;
+    /**
+     * Of a failed Workflow, its first failed step and that step's message (`evict-pod: …`), read
+     * from status.nodes: Argo's own message for a Workflow of steps only says which child failed.
+     */
+    failedStep?: string;
+  };
 }

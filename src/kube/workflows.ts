@@ -134,7 +134,31 @@ export function toWatchedWorkflow(object: unknown): WatchedWorkflow {
       message: text(status.message),
       startedAt: text(status.startedAt),
       finishedAt: text(status.finishedAt),
+      failedStep: failedStepOf(status),
     });
   }
   return workflow;
+}
+
+const FAILED_PHASES = new Set(['Failed', 'Error']);
+/** A step's message is a container's termination message or Argo's summary of it: a line or two. */
+const FAILED_STEP_MAX = 512;
+
+/**
+ * The first pod that failed (by finishedAt) with a message, as `<displayName>: <message>`: the
+ * cause, where later failures (an exit handler, the steps around it) only follow from it.
+ */
+function failedStepOf(status: Record<string, unknown>): string | undefined {
+  if (!FAILED_PHASES.has(text(status.phase) ?? '') || !isRecord(status.nodes)) return undefined;
+  let first: { at: string; text: string } | undefined;
+  for (const node of Object.values(status.nodes)) {
+    if (!isRecord(node) || node.type !== 'Pod' || !FAILED_PHASES.has(text(node.phase) ?? '')) continue;
+    const message = text(node.message)?.trim();
+    if (!message) continue;
+    const at = text(node.finishedAt) ?? '';
+    const name = text(node.displayName) ?? text(node.name) ?? 'a step';
+    if (!first || at < first.at) first = { at, text: `${name}: ${message}` };
+  }
+  if (!first) return undefined;
+  return first.text.length > FAILED_STEP_MAX ? `${first.text.slice(0, FAILED_STEP_MAX - 1)}…` : first.text;
 }

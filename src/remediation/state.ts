@@ -60,7 +60,7 @@ export function observe(workflow: WatchedWorkflow, deleted: boolean): Observed {
   const message = workflow.status?.message;
   if (phase === 'Succeeded') return { state: 'succeeded', ...(message ? { message } : {}) };
   if (phase !== undefined && ARGO_FAILED.has(phase)) {
-    return { state: 'failed', message: message || `Argo reported the Workflow ${phase}` };
+    return { state: 'failed', message: failureOf(workflow, phase) };
   }
   if (deleted) return { state: 'unknown', message: 'the Workflow was deleted before it finished' };
   if (workflow.spec?.suspend === true) return { state: 'awaiting_approval' };
@@ -70,6 +70,20 @@ export function observe(workflow: WatchedWorkflow, deleted: boolean): Observed {
   }
   if (phase === 'Running') return { state: 'running' };
   return { state: 'pending' };
+}
+
+/**
+ * Why a Workflow failed: Argo's message, and the step that failed with its own message when
+ * Argo's does not hold it already (for steps, Argo only says `child '…' failed`; the step says
+ * what the API refused, e.g. an eviction a PodDisruptionBudget forbids).
+ */
+function failureOf(workflow: WatchedWorkflow, phase: string): string {
+  const message = workflow.status?.message ?? '';
+  const step = workflow.status?.failedStep;
+  if (!step) return message || `Argo reported the Workflow ${phase}`;
+  const stepMessage = step.slice(step.indexOf(': ') + 2);
+  if (message.includes(stepMessage)) return message;
+  return message ? `${message}; ${step}` : step;
 }
 
 /** `<namespace>/<name>` */

@@ -156,6 +156,46 @@ describe('Workflow calls on the project’s HTTP client', () => {
       });
     });
 
+    it('keeps of a failed Workflow the first step that failed, with its message (an eviction a budget refused)', () => {
+      const refused =
+        "eviction of pod shop/checkout-0 failed: Error from server (TooManyRequests): Cannot evict pod as it would violate the pod's disruption budget.";
+      const trimmed = toWatchedWorkflow({
+        metadata: { name: 'wf-b', namespace: 'argo' },
+        status: {
+          phase: 'Failed',
+          message: "child 'wf-b-1' failed",
+          nodes: {
+            'wf-b': { type: 'Steps', phase: 'Failed', message: "child 'wf-b-1' failed", displayName: 'wf-b' },
+            'wf-b-2': {
+              type: 'Pod',
+              phase: 'Failed',
+              message: 'report could not be sent',
+              displayName: 'report',
+              finishedAt: '2025-06-01T12:01:00Z',
+            },
+            'wf-b-1': {
+              type: 'Pod',
+              phase: 'Failed',
+              message: refused,
+              displayName: 'evict-pod',
+              finishedAt: '2025-06-01T12:00:30Z',
+            },
+            'wf-b-0': { type: 'Pod', phase: 'Succeeded', displayName: 'backup', finishedAt: '2025-06-01T12:00:10Z' },
+          },
+        },
+      });
+      assert.deepEqual(trimmed.status, {
+        phase: 'Failed',
+        message: "child 'wf-b-1' failed",
+        failedStep: `evict-pod: ${refused}`,
+      });
+      const running = toWatchedWorkflow({
+        metadata: { name: 'wf-c', namespace: 'argo' },
+        status: { phase: 'Running', nodes: { 'wf-c-1': { type: 'Pod', phase: 'Failed', message: 'retrying' } } },
+      });
+      assert.deepEqual(running.status, { phase: 'Running' }, 'only of a Workflow that failed');
+    });
+
     it('throws, naming the problem, for an object without a name and namespace', () => {
       assert.throws(
         () => toWatchedWorkflow({ metadata: { name: 'x' } }),

@@ -58,6 +58,22 @@ describe('the state of a remediation, read from its Workflow', () => {
     assert.equal(observe(workflow({ phase: 'Error' }), false).state, 'failed');
   });
 
+  it('is failed with the step that failed and its message, where Argo only names the child', () => {
+    const step = 'evict-pod: Cannot evict pod as it would violate the pod’s disruption budget.';
+    const steps = workflow({ phase: 'Failed', message: "child 'wf-1' failed" });
+    steps.status = { ...steps.status, failedStep: step };
+    assert.deepEqual(observe(steps, false), { state: 'failed', message: `child 'wf-1' failed; ${step}` });
+    const said = workflow({
+      phase: 'Failed',
+      message: 'Cannot evict pod as it would violate the pod’s disruption budget.',
+    });
+    said.status = { ...said.status, failedStep: step };
+    assert.equal(observe(said, false).message, said.status.message, 'not twice when Argo said it already');
+    const bare = workflow({ phase: 'Error' });
+    bare.status = { ...bare.status, failedStep: step };
+    assert.equal(observe(bare, false).message, step);
+  });
+
   it('reads the phase label when the status is not there', () => {
     const labelled = workflow({ labels: { [ArgoLabel.Phase]: 'Failed', [ArgoLabel.Completed]: 'true' } });
     assert.equal(observe(labelled, false).state, 'failed');
