@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { BatchScript } from './redis-batches.js';
 import { type CooldownCommands, defineCooldownScripts } from './redis-cooldowns.js';
+import { definePauseScripts, type PauseCommands } from './redis-pauses.js';
 import { defineRemediationScripts, type RemediationCommands } from './redis-remediation-scripts.js';
 
 /**
@@ -133,10 +134,11 @@ end
 return 1
 `;
 
-/** The client with the scripts above (and the remediation and cooldown scripts) as commands. */
+/** The client with the scripts above (and the remediation, cooldown and pause scripts) as commands. */
 export type ScriptedRedis = Redis &
   RemediationCommands &
-  CooldownCommands & {
+  CooldownCommands &
+  PauseCommands & {
     cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
     appendDecisions(stream: string, maxLen: number, ...records: string[]): Promise<number>;
     cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
@@ -156,6 +158,7 @@ export function defineScripts(client: Redis): void {
   client.defineCommand('returnRateSlot', { numberOfKeys: 1, lua: RETURN_RATE_SLOT_LUA });
   defineRemediationScripts(client);
   defineCooldownScripts(client);
+  definePauseScripts(client);
 }
 
 /** One claim of a batch (CLAIM_LUA): the key, the claim JSON, its lease in ms. */
