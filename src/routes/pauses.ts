@@ -109,6 +109,7 @@ function expiryOf(body: PauseRequest, now: number): number {
   }
   if (body.until !== undefined) {
     const at = Date.parse(body.until.toUpperCase());
+    if (Number.isNaN(at)) throw new Refused('body.until', 'must be a date-time such as 2026-11-26T18:00:00Z');
     if (at <= now) throw new Refused('body.until', `must be in the future (it is ${new Date(now).toISOString()} now)`);
     if (at - now > MAX_PAUSE_MS) throw new Refused('body.until', `must be at most ${cap} (30 days) from now`);
     return at;
@@ -116,7 +117,8 @@ function expiryOf(body: PauseRequest, now: number): number {
   throw new Refused('body.duration', 'or body.until is required: a pause must end');
 }
 
-function blankProblem(body: PauseRequest): void {
+/** Whitespace passes the schema's minLength, and says nothing to whoever finds the pause. */
+function refuseBlank(body: PauseRequest): void {
   for (const field of ['reason', 'createdBy'] as const) {
     if (body[field].trim() === '') throw new Refused(`body.${field}`, 'must not be blank');
   }
@@ -137,7 +139,7 @@ export function pauseRoutes(app: App, deps: PauseRouteDeps): void {
     const now = deps.now();
     let pause: Pause;
     try {
-      blankProblem(request.body);
+      refuseBlank(request.body);
       const selectors = selectorsOf(request.body, deps);
       const expiresAt = expiryOf(request.body, now);
       pause = {

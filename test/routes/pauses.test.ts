@@ -100,6 +100,7 @@ describe('POST /v1/pauses', () => {
       ['a blank reason', { ...SHOP_FOR_AN_HOUR, reason: '  ' }, 'body.reason', /blank/],
       ['a reason too long', { ...SHOP_FOR_AN_HOUR, reason: 'x'.repeat(257) }, 'body.reason', /256/],
       ['an empty createdBy', { ...SHOP_FOR_AN_HOUR, createdBy: '' }, 'body.createdBy', /length/],
+      ['a namespace that is no string', { ...SHOP_FOR_AN_HOUR, namespace: 5 }, 'body.namespace', /string/],
       [
         'a misspelt selector (it would pause everything)',
         { ...noEnd, duration: '1h', namspace: 'shop' },
@@ -114,6 +115,15 @@ describe('POST /v1/pauses', () => {
       assert.deepEqual([error.error, error.field], ['invalid_request', field], what);
       assert.match(error.message, message, what);
       assert.ok(error.message.startsWith(field), `${what}: the message starts with the field: ${error.message}`);
+    }
+    for (const payload of ['[]', 'null', '"shop"']) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/pauses',
+        payload,
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.statusCode, 400, `${payload}: ${res.body}`);
     }
     assert.deepEqual((await app.inject({ method: 'GET', url: '/v1/pauses' })).json(), { pauses: [] });
   });
