@@ -10,7 +10,8 @@ import type { Metrics } from './metrics.js';
 import type { Stage, Targeted } from './stage.js';
 
 export interface PauseDeps {
-  pauses: LocalPauses;
+  /** Absent: nothing is ever paused (explain and test offline, which have no receiver's pauses). */
+  pauses?: LocalPauses;
   settings: Pick<GuardSettings, 'cooldownStoreFailure'>;
   metrics: Metrics;
   logger: Logger;
@@ -43,11 +44,13 @@ function decideAgainst(draft: Targeted, pauses: readonly Pause[], now: number): 
  * without pauses).
  */
 export function checkPauses(deps: PauseDeps): Stage<Targeted, Targeted> {
+  const { pauses } = deps;
+  if (!pauses) return (draft) => draft;
   return (draft) => {
-    const loaded = deps.pauses.current;
+    const loaded = pauses.current;
     if (loaded) return decideAgainst(draft, loaded, deps.now());
-    return deps.pauses.load().then(
-      (pauses) => decideAgainst(draft, pauses, deps.now()),
+    return pauses.load().then(
+      (firstLoaded) => decideAgainst(draft, firstLoaded, deps.now()),
       (err: unknown) => {
         if (!(err instanceof StoreUnavailableError)) throw err;
         deps.metrics.storeErrors.inc({ operation: 'pauses' });

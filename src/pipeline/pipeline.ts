@@ -18,16 +18,7 @@ import type { RenderSettings } from './render.js';
 import { type ClusterRouting, clusterOf, isKnownCluster, routeToCluster } from './route.js';
 import { UnsettledClaims } from './settle.js';
 import { mapInSlices, Slots } from './slots.js';
-import {
-  type Built,
-  type Claim,
-  type Claimed,
-  isDecision,
-  type Received,
-  type Stage,
-  Stages,
-  type Targeted,
-} from './stage.js';
+import { type Built, type Claim, type Claimed, isDecision, type Received, Stages } from './stage.js';
 import { submitWorkflow } from './submit.js';
 import { validateTarget } from './target.js';
 
@@ -110,9 +101,7 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     return isDecision(peeked) ? peeked : { ...peeked, claim: draft.claim };
   };
   const route = routeToCluster(deps.clusters);
-  const pause: Stage<Targeted, Targeted> = deps.pauses
-    ? checkPauses({ ...deps, pauses: deps.pauses })
-    : (draft) => draft;
+  const pause = checkPauses(deps);
   const ingest = Stages.of(matchRule)
     .pipe(route)
     .pipe(keyCooldown)
