@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { drainConnections, limitConnections, serverOptions } from './connections.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from './kube/client.js';
 import { LocalCooldowns } from './pipeline/local-cooldowns.js';
+import { LocalPauses } from './pipeline/local-pauses.js';
 import type { Metrics } from './pipeline/metrics.js';
 import { createPipeline, type PipelineDeps } from './pipeline/pipeline.js';
 import { Admission } from './routes/admission.js';
@@ -14,6 +15,7 @@ import { decisionRoutes } from './routes/decisions.js';
 import { registerErrorHandler } from './routes/errors.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { pauseRoutes } from './routes/pauses.js';
 import { remediationRoutes } from './routes/remediations.js';
 import { ruleRoutes } from './routes/rules.js';
 import { type TypeBoxProvider, typeboxCompilers } from './routes/typebox.js';
@@ -39,6 +41,8 @@ export interface AppDeps {
   sourceResolved?: PipelineDeps['sourceResolved'];
   /** --clusters: which cluster each alert goes to. */
   clusters?: PipelineDeps['clusters'];
+  /** This replica's copy of the pauses; one of its own (reloaded every few seconds) when not given. */
+  pauses?: LocalPauses;
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));
@@ -72,7 +76,10 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   // Committed cooldowns answered from memory; a key ended on any replica is dropped at once.
   const local = new LocalCooldowns(now);
   const stopListening = deps.store.onCooldownEnded((key) => (key === null ? local.clear() : local.forget(key)));
-  const pipeline = createPipeline({ ...deps, submitter, now, settings: config, local });
+  // The pauses of every replica, copied here: a decision never waits for the store to learn them.
+  const pauses = deps.pauses ?? new LocalPauses({ store: deps.store, now, logger: deps.logger });
+  pauses.start();
+  const pipeline = createPipeline({ ...deps, submitter, now, settings: config, local, pauses });
   deps.metrics.dryRun.set(submitter.mode === 'dry-run' ? 1 : 0);
   const admission = new Admission(config.maxAlertsInFlight);
 
@@ -104,6 +111,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     decisionRoutes(api, deps.store);
     remediationRoutes(api, deps.store);
     cooldownRoutes(api, { store: deps.store, local, rules: deps.rules });
+    pauseRoutes(api, { store: deps.store, pauses, rules: deps.rules, now, clusters: deps.clusters });
     done();
   });
 
@@ -112,5 +120,6 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   drainConnections(app.server);
   app.addHook('onClose', async () => deps.store.close());
   app.addHook('onClose', async () => stopListening());
+  app.addHook('onClose', async () => pauses.stop());
   return app;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { runCheck } from './commands/check.js';
 import { explainAlerts } from './commands/explain.js';
+import { listPauses, PAUSE_USAGE, pause, unpause } from './commands/pauses.js';
 import { runRuleTests } from './commands/test.js';
 import { type Config, loadConfig, SERVE_FLAGS } from './config.js';
 import { ConfigError, RulesError } from './errors.js';
@@ -23,11 +24,13 @@ Commands:
                                      in each target namespace; prints the fix for each failure; exit 1
                                      on any, 2 without a cluster or with a kubeconfig that cannot work
   test FILE...                       run rule unit tests; exit 1 on any failure
+${PAUSE_USAGE}
 
 serve flags (each also an environment variable; the flag wins):
 ${SERVE_FLAGS.map((f) => `  ${(f.flag + (f.boolean ? '' : ' VALUE')).padEnd(36)} ${f.env ?? ''}`).join('\n')}
 
-Exit codes: 0 ok, 1 failure (invalid rules, failed tests, fatal error), 2 bad setting or usage.
+Exit codes: 0 ok, 1 failure (invalid rules, failed tests, fatal error, a refusal by the receiver),
+2 bad setting or usage.
 `;
 
 type Env = Record<string, string | undefined>;
@@ -111,6 +114,12 @@ export async function main(argv: string[], env: Env): Promise<number> {
         return await test(args, env);
       case 'check':
         return await check(args, env);
+      case 'pause':
+        return await pause(args, env);
+      case 'pauses':
+        return await listPauses(args, env);
+      case 'unpause':
+        return await unpause(args, env);
       case undefined:
       case 'help':
       case '--help':

@@ -23,6 +23,7 @@ export const ALL_OUTCOMES = [
   'retry',
   'awaiting_approval',
   'escalated',
+  'paused',
 ] as const;
 
 export const Outcome = Type.Union(ALL_OUTCOMES.map((outcome) => Type.Literal(outcome)));

@@ -153,7 +153,7 @@ function assertSame(documented: unknown, served: unknown, where: string): void {
 interface ServedRoute {
   method: string;
   url: string;
-  schema: { body?: unknown; querystring?: unknown; response?: Record<string, unknown> };
+  schema: { body?: unknown; querystring?: unknown; params?: unknown; response?: Record<string, unknown> };
 }
 
 async function servedRoutes(): Promise<ServedRoute[]> {
@@ -164,8 +164,8 @@ async function servedRoutes(): Promise<ServedRoute[]> {
       if (method === 'HEAD') continue;
       routes.push({
         method: method.toLowerCase(),
-        // A wildcard is the one path parameter the API has: DELETE /v1/cooldowns/{key}.
-        url: route.url.replace(/\/\*$/, '/{key}'),
+        // The wildcard of DELETE /v1/cooldowns/{key}, and named parameters (`:id`), as OpenAPI writes them.
+        url: route.url.replace(/\/\*$/, '/{key}').replace(/:(\w+)/g, '{$1}'),
         schema: (route.schema ?? {}) as ServedRoute['schema'],
       });
     }
@@ -239,12 +239,15 @@ describe('openapi.yaml', async () => {
       const query = isObject(route.schema.querystring) ? (route.schema.querystring.properties as Schema) : {};
       const all = ((documented.parameters as Schema[] | undefined) ?? []).map((p) => resolve(p) as Schema);
       const parameters = all.filter((p) => p.in === 'query');
-      // The one path parameter is the wildcard's.
       assert.deepEqual(
         all.filter((p) => p.in === 'path').map((p) => p.name),
-        route.url.endsWith('/{key}') ? ['key'] : [],
+        [...route.url.matchAll(/\{(\w+)\}/g)].map((match) => match[1]),
         `${name} path parameters`,
       );
+      const params = isObject(route.schema.params) ? (route.schema.params.properties as Schema) : {};
+      for (const parameter of all.filter((p) => p.in === 'path' && params[p.name as string] !== undefined)) {
+        assertSame(parameter.schema, params[parameter.name as string], `${name} {${parameter.name}}`);
+      }
       assert.deepEqual(parameters.map((p) => p.name).sort(), Object.keys(query).sort(), `${name} query parameters`);
       for (const parameter of parameters) {
         assertSame(parameter.schema, query[parameter.name as string], `${name} ?${parameter.name}`);
@@ -339,8 +342,10 @@ describe('what the receiver answers', async () => {
       ...(request.payload === undefined ? {} : { payload: request.payload as string }),
       ...(request.headers ? { headers: request.headers } : {}),
     });
-    // The documented path: the cooldown key is the one path parameter.
-    const path = (request.url.split('?')[0] ?? '').replace(/^\/v1\/cooldowns\/.*$/, '/v1/cooldowns/{key}');
+    // The documented path: the cooldown key and the pause id are its parameters.
+    const path = (request.url.split('?')[0] ?? '')
+      .replace(/^\/v1\/cooldowns\/.*$/, '/v1/cooldowns/{key}')
+      .replace(/^\/v1\/pauses\/.*$/, '/v1/pauses/{id}');
     assert.equal(res.statusCode, status, `${request.method} ${request.url}: ${res.body.slice(0, 500)}`);
     const json = /json/.test(String(res.headers['content-type']));
     const body: unknown = json ? res.json() : res.body;
@@ -359,6 +364,7 @@ describe('what the receiver answers', async () => {
   const crashloop = (pod: string, namespace = 'shop') =>
     firing({ alertname: 'PodCrash', namespace, pod }, { description: 'CrashLoopBackOff' });
   const INGEST = ['/webhook/alertmanager', '/api/v2/alerts', '/v1/explain'] as const;
+  const PAUSE = { namespace: 'shop', duration: '2h', reason: 'deploy', createdBy: 'alice' };
   const bodyFor = (url: string, alerts: ReturnType<typeof firing>[]) =>
     url === '/api/v2/alerts' ? alerts.map(({ status: _, ...alert }) => alert) : webhook(alerts);
 
@@ -570,9 +576,11 @@ rules:
   it('conforms for 401 on every route that needs credentials', async () => {
     const { app } = await open({ config: { authToken: 's3cret' } });
     for (const url of INGEST) await exchange(app, { method: 'POST', url, payload: webhook([]) }, 401);
-    for (const url of ['/v1/rules', '/v1/decisions', '/v1/remediations', '/v1/cooldowns'])
+    for (const url of ['/v1/rules', '/v1/decisions', '/v1/remediations', '/v1/cooldowns', '/v1/pauses'])
       await exchange(app, { method: 'GET', url }, 401);
     await exchange(app, { method: 'DELETE', url: '/v1/cooldowns/a%3Ab%2Fc' }, 401);
+    await exchange(app, { method: 'POST', url: '/v1/pauses', payload: PAUSE }, 401);
+    await exchange(app, { method: 'DELETE', url: '/v1/pauses/p-1' }, 401);
   });
 
   it('conforms when the cooldown store is down: retry on every ingest route, 503 from /readyz and /v1/decisions', async () => {
@@ -591,6 +599,27 @@ rules:
     await exchange(app, { method: 'GET', url: '/v1/remediations' }, 503);
     await exchange(app, { method: 'GET', url: '/v1/cooldowns' }, 503);
     await exchange(app, { method: 'DELETE', url: '/v1/cooldowns/crashloop:shop/api' }, 503);
+    await exchange(app, { method: 'GET', url: '/v1/pauses' }, 503);
+    await exchange(app, { method: 'POST', url: '/v1/pauses', payload: PAUSE }, 503);
+    await exchange(app, { method: 'DELETE', url: '/v1/pauses/p-1' }, 503);
+  });
+
+  it('conforms for pauses: added, in force (paused), listed, removed; 400 and 404', async () => {
+    const { app } = await open();
+    const added = await exchange(app, { method: 'POST', url: '/v1/pauses', payload: PAUSE }, 201);
+    const id = (added.body as { id: string }).id;
+    const paused = await exchange(
+      app,
+      { method: 'POST', url: '/webhook/alertmanager', payload: webhook([crashloop('api-0')]) },
+      200,
+    );
+    assert.equal(outcomeOf(paused), 'paused');
+    const listed = await exchange(app, { method: 'GET', url: '/v1/pauses' }, 200);
+    assert.deepEqual(listed.body, { pauses: [added.body] });
+    await exchange(app, { method: 'POST', url: '/v1/pauses', payload: { ...PAUSE, namespace: 'Shop' } }, 400);
+    await exchange(app, { method: 'DELETE', url: '/v1/pauses/' }, 400);
+    assert.deepEqual((await exchange(app, { method: 'DELETE', url: `/v1/pauses/${id}` }, 200)).body, added.body);
+    await exchange(app, { method: 'DELETE', url: `/v1/pauses/${id}` }, 404);
   });
 
   it('has answered every outcome, and every status every route documents', () => {

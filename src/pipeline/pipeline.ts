@@ -9,8 +9,10 @@ import { buildStage } from './build.js';
 import type { ClusterRecord } from './cluster-record.js';
 import { claimCooldown, type GuardSettings, limitRate, peekCooldown, releaseClaim } from './guard.js';
 import { LocalCooldowns } from './local-cooldowns.js';
+import type { LocalPauses } from './local-pauses.js';
 import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
+import { checkPauses } from './pause.js';
 import { recorder } from './record.js';
 import type { RenderSettings } from './render.js';
 import { type ClusterRouting, clusterOf, isKnownCluster, routeToCluster } from './route.js';
@@ -47,6 +49,8 @@ export interface PipelineDeps {
   sourceResolved?: (alert: Alert, rules: RuleSet) => void;
   /** --clusters: which cluster each alert goes to. Absent: one cluster, named nowhere. */
   clusters?: ClusterRouting;
+  /** This replica's copy of the pauses (SPEC §11); absent, nothing is ever paused (explain and test offline). */
+  pauses?: LocalPauses;
 }
 
 export interface Pipeline {
@@ -77,10 +81,11 @@ const PEEK_CLAIM: Claim = { key: '', workflowName: '', ownedByUs: false };
 /**
  * The whole flow, built once. Each alert goes through the stages top to bottom until one decides:
  *
- *   ingest:  match → route → cooldown key → target → claim → cluster → attempts → rate limit → build → submit
- *   explain: match → route → cooldown key → target → peek  →           attempts →              build → submit (captured)
+ *   ingest:  match → route → cooldown key → target → pause → claim → cluster → attempts → rate limit → build → submit
+ *   explain: match → route → cooldown key → target → pause → peek  →           attempts →              build → submit (captured)
  *
- * (route: with --clusters, the cluster the alert names must be configured.)
+ * (route: with --clusters, the cluster the alert names must be configured; pause: a paused alert
+ * claims nothing.)
  * then its decision is recorded. Targets are checked before the claim, so an invalid one never
  * holds a cooldown; the Workflow is built after it, under the name the claim gave it. A new
  * claim is checked against the cluster (the record of what was done) and the attempt budget
@@ -96,10 +101,12 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     return isDecision(peeked) ? peeked : { ...peeked, claim: draft.claim };
   };
   const route = routeToCluster(deps.clusters);
+  const pause = checkPauses(deps);
   const ingest = Stages.of(matchRule)
     .pipe(route)
     .pipe(keyCooldown)
     .pipe(validateTarget)
+    .pipe(pause)
     .pipe(claimCooldown(deps))
     .pipe(recallFromCluster(deps))
     .pipe(spendAttempt(deps))
@@ -110,6 +117,7 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     .pipe(route)
     .pipe(keyCooldown)
     .pipe(validateTarget)
+    .pipe(pause)
     .pipe(peekCooldown(deps))
     .pipe(peekAttempts)
     .pipe(build)

@@ -1,4 +1,5 @@
 import type { AuditEntry, DecisionRecord } from '../decision.js';
+import type { Pause } from '../pause.js';
 import type {
   Attempt,
   EscalationAlert,
@@ -61,7 +62,7 @@ export interface RecordTransitionOptions {
 export type EscalationSelection = readonly string[] | 'all' | { readonly prefixes: readonly string[] };
 
 /**
- * Shared state of all replicas: cooldown claims, the global rate limit and the audit trail.
+ * Shared state of all replicas: cooldown claims, the global rate limit, the audit trail and pauses.
  * Every method is atomic on its key: two replicas claiming one key at once see exactly one
  * `acquired: true`; commit and release change a key only while it still holds the caller's
  * workflowName (compare-and-set / compare-and-delete).
@@ -173,6 +174,28 @@ export interface CooldownStore {
    * listening.
    */
   onCooldownEnded(listener: (key: string | null) => void): () => void;
+
+  /**
+   * Stores a pause (replacing one with its id) until its expiresAt, for every replica, and
+   * tells them (`onPausesChanged`). Pauses that have expired are dropped on the way. Rejects with a
+   * RangeError, storing nothing, when expiresAt is not a date-time.
+   */
+  addPause(pause: Pause): Promise<void>;
+  /** The pauses in force now (expiresAt later than the store's clock), in no particular order. */
+  listPauses(): Promise<Pause[]>;
+  /**
+   * Removes the pause `id` and tells every replica; answers it, or null when there was none in
+   * force (nothing is told then).
+   */
+  removePause(id: string): Promise<Pause | null>;
+  /**
+   * Calls `listener` with the id of each pause any replica adds or removes, this one included,
+   * never from within the call that changed it; and with null when changes may have been missed
+   * (as onCooldownEnded): load them all again then. A listener that throws is logged, and the
+   * others still hear. Returns a function that stops listening.
+   */
+  onPausesChanged(listener: (id: string | null) => void): () => void;
+
   /** Resolves when the backend answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -188,6 +211,18 @@ export function submittedAtMs(remediation: Remediation): number {
     throw new RangeError(
       `remediation ${remediation.workflow}: submittedAt ${JSON.stringify(remediation.submittedAt)} is not a date-time`,
     );
+  }
+  return ms;
+}
+
+/**
+ * A pause's expiresAt in epoch ms. Both stores read it before anything is stored, so a pause
+ * without a readable one is refused with this error.
+ */
+export function pauseExpiresAtMs(pause: Pause): number {
+  const ms = Date.parse(pause.expiresAt);
+  if (Number.isNaN(ms)) {
+    throw new RangeError(`pause ${pause.id}: expiresAt ${JSON.stringify(pause.expiresAt)} is not a date-time`);
   }
   return ms;
 }

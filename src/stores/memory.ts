@@ -1,3 +1,4 @@
+import type { Pause } from '../pause.js';
 import type {
   Attempt,
   EscalationAlert,
@@ -20,6 +21,7 @@ import {
   submittedAtMs,
 } from './cooldown-store.js';
 import { AuditTrail } from './memory-audit.js';
+import { PauseBook } from './memory-pauses.js';
 import { AttemptBook, EscalationBook, RemediationBook } from './memory-remediations.js';
 
 interface HeldClaim {
@@ -56,6 +58,7 @@ export class MemoryCooldownStore implements CooldownStore {
   private readonly attempts = new AttemptBook();
   private readonly escalations = new EscalationBook();
   private readonly endedMarkers = new Map<string, EndedMarker>();
+  private readonly pauses: PauseBook;
   /** One entry per call of onCooldownEnded, so a listener added twice is stopped once per stop. */
   private readonly endedListeners = new Set<{ heard: (key: string | null) => void }>();
   private readonly logger: StoreLogger | undefined;
@@ -74,6 +77,7 @@ export class MemoryCooldownStore implements CooldownStore {
     this.now = options.now ?? Date.now;
     this.logger = options.logger;
     this.remediations = new RemediationBook(options.maxRemediations);
+    this.pauses = new PauseBook(options.logger);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
@@ -269,6 +273,25 @@ export class MemoryCooldownStore implements CooldownStore {
     };
   }
 
+  async addPause(pause: Pause): Promise<void> {
+    this.assertOpen();
+    this.pauses.add(pause, this.now());
+  }
+
+  async listPauses(): Promise<Pause[]> {
+    this.assertOpen();
+    return this.pauses.list(this.now());
+  }
+
+  async removePause(id: string): Promise<Pause | null> {
+    this.assertOpen();
+    return this.pauses.remove(id, this.now());
+  }
+
+  onPausesChanged(listener: (id: string | null) => void): () => void {
+    return this.closed ? () => {} : this.pauses.listen(listener);
+  }
+
   async ping(): Promise<void> {
     this.assertOpen();
   }
@@ -276,6 +299,7 @@ export class MemoryCooldownStore implements CooldownStore {
   async close(): Promise<void> {
     this.closed = true;
     this.endedListeners.clear();
+    this.pauses.clear();
   }
 
   private tellEnded(key: string): void {

@@ -6,19 +6,14 @@
  */
 
 import type { Redis } from 'ioredis';
-import { atMostEvery } from '../throttle.js';
 import { type CooldownClaim, type HeldCooldown, MAX_LISTED_COOLDOWNS, type StoreLogger } from './cooldown-store.js';
 import { groupBySlot, type RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import type { RedisSubscription } from './redis-subscription.js';
 import { parseClaim, positiveMs } from './redis-values.js';
 
 /** Keys SCAN looks at per call: a listing walks a large keyspace in a few hundred round trips, none of them long. */
 const SCAN_COUNT = 500;
-/** After a cluster node's subscriber ended, the next one opens after this, doubling while they fail. */
-const FIRST_RESUBSCRIBE_DELAY_MS = 50;
-const MAX_RESUBSCRIBE_DELAY_MS = 2000;
-/** A subscriber that keeps failing makes an error per reconnect attempt; one log line per interval is enough. */
-const ERROR_LOG_INTERVAL_MS = 10_000;
 
 /**
  * KEYS cooldown keys. Answers per key its value and PTTL, or false when it is gone or holds
@@ -75,21 +70,10 @@ export function defineCooldownScripts(client: Redis): void {
 
 type CooldownClient = Pick<Redis, 'get'> & CooldownCommands;
 
-/** What the listing and the subscriber need of the connection's mode. */
-type Connection = Pick<RedisConnection, 'cluster' | 'subscriber' | 'scanTargets'>;
-
-type EndedListener = (key: string | null) => void;
+/** What the listing needs of the connection's mode. */
+type Connection = Pick<RedisConnection, 'cluster' | 'scanTargets'>;
 
 export class RedisCooldowns {
-  /** Opened on the first listener, for as long as the store: a connection in subscriber mode takes no other command. */
-  private subscriber: Redis | undefined;
-  /** One entry per call of listen, so a listener added twice is stopped once per stop. */
-  private readonly listeners = new Set<{ heard: EndedListener }>();
-  private readonly errorLogDue: () => number | undefined;
-  private closed = false;
-  /** Subscribers opened since one was last subscribed: the next waits longer. */
-  private resubscribes = 0;
-
   constructor(
     private readonly client: CooldownClient,
     private readonly connection: Connection,
@@ -97,11 +81,9 @@ export class RedisCooldowns {
     /** Stamps the ended marker, and turns a PTTL into an expiry. */
     private readonly now: () => number,
     private readonly logger: StoreLogger | undefined,
-    /** `host:port`, for log lines. */
-    private readonly address: string,
-  ) {
-    this.errorLogDue = atMostEvery(ERROR_LOG_INTERVAL_MS, () => this.now());
-  }
+    /** The store's pub/sub connection, which the store closes. */
+    private readonly subscription: RedisSubscription,
+  ) {}
 
   async list(limit: number): Promise<HeldCooldown[]> {
     const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
@@ -161,77 +143,9 @@ export class RedisCooldowns {
   }
 
   /** Never throws: a subscriber that cannot connect logs, keeps trying, and says null once it is back. */
-  listen(listener: EndedListener): () => void {
-    if (this.closed) return () => {};
-    const entry = { heard: listener };
-    this.listeners.add(entry);
-    this.subscriber ??= this.subscribe();
-    return () => {
-      this.listeners.delete(entry);
-    };
-  }
-
-  /** Synchronous: nothing is left to send on a subscriber, so it is dropped at once. */
-  close(): void {
-    this.closed = true;
-    this.listeners.clear();
-    this.subscriber?.disconnect();
-  }
-
-  private subscribe(): Redis {
-    const channel = this.keys.cooldownEndedChannel();
-    // Subscribed anew on every 'ready' rather than by ioredis's autoResubscribe, so that the
-    // listeners learn when the subscription is back, and a refused SUBSCRIBE is tried again.
-    const subscriber = this.connection.subscriber();
-    subscriber.on('ready', () => {
-      subscriber.subscribe(channel).then(
-        () => {
-          this.resubscribes = 0;
-          this.deliver(null);
-        },
-        (error: Error) => {
-          this.logError(error);
-          // Connected but not subscribed, nothing would be heard: reconnect and try again.
-          if (!this.closed && subscriber.status === 'ready') subscriber.disconnect(true);
-        },
-      );
-    });
-    // A cluster node's connection ends with its node: another one takes over, and says null once
-    // subscribed (an end published meanwhile was not heard).
-    subscriber.on('end', () => {
-      if (this.closed || this.subscriber !== subscriber) return;
-      this.subscriber = undefined;
-      const delay = Math.min(MAX_RESUBSCRIBE_DELAY_MS, FIRST_RESUBSCRIBE_DELAY_MS * 2 ** this.resubscribes++);
-      setTimeout(() => {
-        if (!this.closed && this.listeners.size > 0) this.subscriber ??= this.subscribe();
-      }, delay).unref();
-    });
-    subscriber.on('message', (from: string, key: string) => {
-      if (from === channel) this.deliver(key);
-    });
-    subscriber.on('error', (error: Error) => this.logError(error));
-    return subscriber;
-  }
-
-  private deliver(key: string | null): void {
-    for (const entry of [...this.listeners]) {
-      // Stopped by an earlier listener of this same message.
-      if (!this.listeners.has(entry)) continue;
-      try {
-        entry.heard(key);
-      } catch (error) {
-        this.logger?.error({ err: error, key }, 'a listener of ended cooldowns failed');
-      }
-    }
-  }
-
-  private logError(error: Error): void {
-    if (this.closed || !this.logger) return;
-    const suppressed = this.errorLogDue();
-    if (suppressed === undefined) return;
-    this.logger.error(
-      { err: error, address: this.address, suppressedSinceLastLog: suppressed },
-      'cooldown store (redis) subscriber error; cooldowns other replicas end are not heard until it is back',
+  listen(listener: (key: string | null) => void): () => void {
+    return this.subscription.listen(this.keys.cooldownEndedChannel(), listener, (error, key) =>
+      this.logger?.error({ err: error, key }, 'a listener of ended cooldowns failed'),
     );
   }
 }

@@ -48,6 +48,18 @@ export class RedisKeys {
     return `${this.prefix}cooldown-ended`;
   }
 
+  /**
+   * Every pause in one hash (id → pause), so that adding one and dropping the expired ones is
+   * one script on one key, on a Redis Cluster too.
+   */
+  pauses(): string {
+    return `${this.prefix}pauses`;
+  }
+
+  pausesChannel(): string {
+    return `${this.prefix}pauses-changed`;
+  }
+
   rate(window: number): string {
     return `${this.prefix}rate:${window}`;
   }

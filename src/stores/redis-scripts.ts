@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { type AuditCommands, defineAuditScripts } from './redis-audit.js';
 import type { BatchScript } from './redis-batches.js';
 import { type CooldownCommands, defineCooldownScripts } from './redis-cooldowns.js';
+import { definePauseScripts, type PauseCommands } from './redis-pauses.js';
 import { defineRemediationScripts, type RemediationCommands } from './redis-remediation-scripts.js';
 
 /**
@@ -126,11 +127,12 @@ end
 return 1
 `;
 
-/** The client with the scripts above (and the remediation and cooldown scripts) as commands. */
+/** The client with the scripts above (and the remediation, cooldown and pause scripts) as commands. */
 export type ScriptedRedis = Redis &
   AuditCommands &
   RemediationCommands &
-  CooldownCommands & {
+  CooldownCommands &
+  PauseCommands & {
     cooldownClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null | Error)[]>;
     cooldownCommit(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | Error)[]>;
     cooldownRelease(key: string, workflowName: string): Promise<number>;
@@ -149,6 +151,7 @@ export function defineScripts(client: Redis): void {
   client.defineCommand('returnRateSlot', { numberOfKeys: 1, lua: RETURN_RATE_SLOT_LUA });
   defineRemediationScripts(client);
   defineCooldownScripts(client);
+  definePauseScripts(client);
 }
 
 /** One claim of a batch (CLAIM_LUA): the key, the claim JSON, its lease in ms. */

@@ -1,3 +1,4 @@
+import type { Pause } from '../pause.js';
 import type {
   Attempt,
   EscalationAlert,
@@ -15,6 +16,7 @@ import {
   type EscalationSelection,
   type HeldCooldown,
   markerOf,
+  pauseExpiresAtMs,
   type RecordTransitionOptions,
   StoreClosedError,
   type StoreLogger,
@@ -33,6 +35,7 @@ import {
 import { RedisCooldowns } from './redis-cooldowns.js';
 import { describeRedisError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
+import { RedisPauses } from './redis-pauses.js';
 import { RedisRemediations } from './redis-remediations.js';
 import {
   CLAIM_BATCH,
@@ -43,6 +46,7 @@ import {
   type ScriptedRedis,
   type SettleMode,
 } from './redis-scripts.js';
+import { RedisSubscription } from './redis-subscription.js';
 import { isPendingClaimOf, parseClaim, positiveMs } from './redis-values.js';
 
 export type { StoreLogger };
@@ -118,6 +122,8 @@ export class RedisCooldownStore implements CooldownStore {
   }, MAX_BATCH);
   private readonly remediations: RedisRemediations;
   private readonly cooldowns: RedisCooldowns;
+  private readonly pauses: RedisPauses;
+  private readonly subscription: RedisSubscription;
   private closing: Promise<void> | undefined;
   /** Reads the clock only when called, after the constructor has set it. */
   private readonly errorLogDue = atMostEvery(ERROR_LOG_INTERVAL_MS, () => this.now());
@@ -154,7 +160,11 @@ export class RedisCooldownStore implements CooldownStore {
     });
     defineScripts(this.client);
     this.remediations = new RedisRemediations(this.client, this.keys, this.now);
-    this.cooldowns = new RedisCooldowns(this.client, this.connection, this.keys, this.now, this.logger, this.address);
+    const { client, connection, keys, now, logger } = this;
+    const channels = [keys.cooldownEndedChannel(), keys.pausesChannel()];
+    this.subscription = new RedisSubscription(connection, channels, now, logger, this.address);
+    this.cooldowns = new RedisCooldowns(client, connection, keys, now, logger, this.subscription);
+    this.pauses = new RedisPauses(client, keys, now, logger, this.subscription);
   }
 
   async claim(key: string, claim: CooldownClaim, leaseMs: number): Promise<ClaimResult> {
@@ -300,6 +310,23 @@ export class RedisCooldownStore implements CooldownStore {
     return this.cooldowns.listen(listener);
   }
 
+  async addPause(pause: Pause): Promise<void> {
+    const expiresAt = pauseExpiresAtMs(pause);
+    await this.run('addPause', () => this.pauses.add(pause, expiresAt));
+  }
+
+  async listPauses(): Promise<Pause[]> {
+    return this.run('listPauses', () => this.pauses.list());
+  }
+
+  async removePause(id: string): Promise<Pause | null> {
+    return this.run('removePause', () => this.pauses.remove(id));
+  }
+
+  onPausesChanged(listener: (id: string | null) => void): () => void {
+    return this.pauses.listen(listener);
+  }
+
   async ping(): Promise<void> {
     await this.run('ping', () => this.client.ping());
   }
@@ -310,7 +337,7 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   private async shutdown(): Promise<void> {
-    this.cooldowns.close();
+    this.subscription.close();
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

@@ -585,6 +585,20 @@ describe('kube-sentinel CLI', () => {
     });
   });
 
+  describe('pause', () => {
+    it('refuses, with exit 2 and without asking any receiver, a pause without a selector unless --all, and one that never ends', async () => {
+      const server = ['--server', 'http://127.0.0.1:1'];
+      const [noSelector, noEnd] = await Promise.all([
+        cli(['pause', '--for', '2h', '--reason', 'deploy', ...server]),
+        cli(['pause', '--namespace', 'shop', '--reason', 'deploy', ...server]),
+      ]);
+      assert.equal(noSelector.status, 2, printed(noSelector));
+      assert.match(noSelector.stderr, /needs --namespace, --rule, --workload or --cluster; --all pauses every alert/);
+      assert.equal(noEnd.status, 2, printed(noEnd));
+      assert.match(noEnd.stderr, /--for DURATION .* --until TIME/);
+    });
+  });
+
   describe('serve', () => {
     async function ruleNames(url: string, headers: Record<string, string> = {}): Promise<string[]> {
       const res = await fetch(`${url}/v1/rules`, { headers });
@@ -636,6 +650,56 @@ describe('kube-sentinel CLI', () => {
 
       assert.equal(await receiver.stop('SIGTERM'), 0, receiver.process.output());
       assert.match(receiver.process.output(), /shutting down/);
+    });
+
+    it('is paused by kube-sentinel pause, lists it with pauses, and acts again after unpause, with the token from the environment', async () => {
+      const receiver = await serve(['--port', '0', '--auth-token', 'pause-t0ken']);
+      const client = { KUBE_SENTINEL_SERVER: receiver.url, KUBE_SENTINEL_AUTH_TOKEN: 'pause-t0ken' };
+      const authorization = { authorization: 'Bearer pause-t0ken' };
+      const outcome = async () =>
+        ((await (await postWebhook(receiver.url, authorization)).json()) as { decisions: { outcome: string }[] })
+          .decisions[0]?.outcome;
+
+      const refused = await cli([
+        'pause',
+        '--namespace',
+        'shop',
+        '--for',
+        '2h',
+        '--reason',
+        'deploy',
+        '--by',
+        'alice',
+        '--server',
+        receiver.url,
+      ]);
+      assert.equal(refused.status, 1, printed(refused));
+      assert.match(refused.stderr, /401/, 'without the token the receiver refuses');
+      const paused = await cli(
+        ['pause', '--namespace', 'shop', '--for', '2h', '--reason', 'deploy', '--by', 'alice', '--json'],
+        client,
+      );
+      assert.equal(paused.status, 0, printed(paused));
+      const pause = JSON.parse(paused.stdout) as { id: string; namespace: string; createdBy: string };
+      assert.deepEqual([pause.namespace, pause.createdBy], ['shop', 'alice']);
+      assert.equal(await outcome(), 'paused');
+
+      const typo = await cli(['pause', '--namespace', 'Shop', '--for', '2h', '--reason', 'deploy'], client);
+      assert.equal(typo.status, 1, printed(typo));
+      assert.match(typo.stderr, /body\.namespace must be a DNS-1123 label.*\(--namespace\)/);
+      const listed = await cli(['pauses'], client);
+      assert.equal(listed.status, 0, printed(listed));
+      assert.match(listed.stdout, /^ID +SELECTOR +UNTIL +BY +REASON$/m);
+      assert.match(listed.stdout, new RegExp(`^${pause.id} +namespace=shop +\\S+ +alice +deploy$`, 'm'));
+
+      const unpaused = await cli(['unpause', pause.id], client);
+      assert.equal(unpaused.status, 0, printed(unpaused));
+      assert.match(unpaused.stdout, new RegExp(`unpaused namespace=shop \\(id ${pause.id}\\)`));
+      assert.equal(await outcome(), 'dry_run');
+      const again = await cli(['unpause', pause.id], client);
+      assert.equal(again.status, 1, printed(again));
+      assert.match(again.stderr, /404 no pause/);
+      assert.equal((await cli(['pauses'], client)).stdout, 'no pauses in force\n');
     });
 
     it('requires the bearer token read from --auth-token-file on ingest, but not on /healthz', async () => {

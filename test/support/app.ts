@@ -6,7 +6,9 @@ import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
 import type { SubmitResult } from '../../src/kube/result.js';
+import type { LocalPauses } from '../../src/pipeline/local-pauses.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
+import type { ClusterRouting } from '../../src/pipeline/route.js';
 import { loadRules } from '../../src/rules/load.js';
 import type { RuleSet } from '../../src/rules/types.js';
 import type { CooldownStore } from '../../src/stores/cooldown-store.js';
@@ -57,6 +59,9 @@ rules:
       cooldown: 5m
 `;
 
+/** Where the clock of a test app starts. */
+export const TEST_START = Date.parse('2026-11-26T12:00:00Z');
+
 export interface TestApp {
   app: ReturnType<typeof buildApp>;
   store: CooldownStore;
@@ -72,9 +77,13 @@ export async function testApp(
     store?: CooldownStore;
     submitter?: WorkflowSubmitter;
     rules?: RuleSet;
+    /** Shared by several apps (replicas), and by the stores made with it. */
+    clock?: { now: number };
+    clusters?: ClusterRouting;
+    pauses?: LocalPauses;
   } = {},
 ): Promise<TestApp> {
-  const clock = { now: Date.parse('2026-11-26T12:00:00Z') };
+  const clock = options.clock ?? { now: TEST_START };
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) > 0 });
   const config = { ...loadConfig(options.args ?? [], {}), replica: 'test', ...options.config };
@@ -87,6 +96,8 @@ export async function testApp(
     metrics: createMetrics({ defaults: false }),
     logger,
     now: () => clock.now,
+    ...(options.clusters ? { clusters: options.clusters } : {}),
+    ...(options.pauses ? { pauses: options.pauses } : {}),
   });
   return { app, store, clock, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

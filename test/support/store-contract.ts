@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Pause, PauseSelector } from '../../src/pause.js';
 import type {
   EscalationAlert,
   EscalationEntry,
@@ -131,6 +132,38 @@ export async function listen(store: CooldownStore, ...heard: Heard[]): Promise<(
     }
   }
   return stops;
+}
+
+/** As `listen`, for the listeners of changed pauses. */
+export async function listenToPauses(store: CooldownStore, ...heard: Heard[]): Promise<(() => void)[]> {
+  const stops = heard.map((one) => store.onPausesChanged(one.listener));
+  if (store.kind === 'redis') {
+    for (const one of heard) {
+      await one.heardAtLeast(1, 'null: the subscription is up');
+      assert.deepEqual(one.keys.splice(0), [null]);
+    }
+  }
+  return stops;
+}
+
+/** A pause made at START that ends expiresInMs after it; on namespace shop unless told. */
+export function pauseOf(
+  id: string,
+  expiresInMs: number,
+  selectors: Partial<Record<PauseSelector, string>> = { namespace: 'shop' },
+): Pause {
+  return {
+    id,
+    ...selectors,
+    reason: 'deploy',
+    createdBy: 'alice',
+    createdAt: new Date(START).toISOString(),
+    expiresAt: new Date(START + expiresInMs).toISOString(),
+  };
+}
+
+export function byId(pauses: Pause[]): Pause[] {
+  return [...pauses].sort((a, b) => a.id.localeCompare(b.id));
 }
 
 export function byKey<T extends { key: string }>(held: T[]): T[] {
@@ -1035,6 +1068,65 @@ export function contract(
       });
     });
 
+    describe('pauses', () => {
+      it('keeps each pause until it expires by the store clock, and lists only those in force', async () => {
+        const store = await open();
+        const brief = pauseOf('p-brief', SHORT_MS);
+        const kept = pauseOf('p-kept', LONG_MS, { rule: 'pod-crash', workload: 'checkout', cluster: 'eu-1' });
+        await store.addPause(brief);
+        await store.addPause(kept);
+        assert.deepEqual(byId(await store.listPauses()), [brief, kept]);
+        now = START + SHORT_MS;
+        assert.deepEqual(await store.listPauses(), [kept], 'a pause is over at its expiresAt');
+        await store.addPause(pauseOf('p-over', SHORT_MS));
+        assert.deepEqual(await store.listPauses(), [kept], 'one added already over is not listed');
+      });
+
+      it('replaces a pause added again under its id', async () => {
+        const store = await open();
+        await store.addPause(pauseOf('p-1', LONG_MS));
+        const longer = { ...pauseOf('p-1', 2 * LONG_MS), reason: 'a longer deploy' };
+        await store.addPause(longer);
+        assert.deepEqual(await store.listPauses(), [longer]);
+      });
+
+      it('removes a pause and answers it; null for an id it does not hold, removed already, or over', async () => {
+        const store = await open();
+        const [gone, brief, kept] = [pauseOf('p-1', LONG_MS), pauseOf('p-2', SHORT_MS), pauseOf('p-3', LONG_MS)];
+        for (const pause of [gone, brief, kept]) await store.addPause(pause);
+        assert.deepEqual(await store.removePause('p-1'), gone);
+        assert.equal(await store.removePause('p-1'), null);
+        assert.equal(await store.removePause('p-unknown'), null);
+        now = START + SHORT_MS;
+        assert.equal(await store.removePause('p-2'), null);
+        assert.deepEqual(await store.listPauses(), [kept]);
+      });
+
+      it('refuses a pause whose expiresAt is not a date-time, naming it, and stores nothing', async () => {
+        const store = await open();
+        await assert.rejects(store.addPause({ ...pauseOf('p-1', LONG_MS), expiresAt: 'soon' }), /pause p-1: expiresAt/);
+        assert.deepEqual(await store.listPauses(), []);
+      });
+
+      it('tells every listener the id of each pause added or removed, once the call has answered', async () => {
+        const store = await open();
+        const [first, second] = [new Heard(), new Heard()];
+        await listenToPauses(store, first, second);
+        const adding = store.addPause(pauseOf('p-1', LONG_MS));
+        assert.deepEqual(first.keys, [], 'not from within the call');
+        await adding;
+        await store.removePause('p-1');
+        await store.removePause('p-1');
+        await first.heardAtLeast(2, 'p-1 added and removed');
+        await second.heardAtLeast(2, 'p-1 added and removed');
+        // A remove that found nothing tells nothing: one more change shows that nothing came between.
+        await store.addPause(pauseOf('p-2', LONG_MS));
+        await first.heardAtLeast(3, 'p-2 added');
+        assert.deepEqual(first.keys, ['p-1', 'p-1', 'p-2']);
+        assert.deepEqual(second.keys.slice(0, 2), ['p-1', 'p-1']);
+      });
+    });
+
     describe('backend health', () => {
       it('answers ping while the backend is up', async () => {
         const store = await open();
@@ -1062,6 +1154,9 @@ export function contract(
           ['listCooldowns', store.listCooldowns(10)],
           ['endCooldown', store.endCooldown('k', LONG_MS)],
           ['cooldownEndedAt', store.cooldownEndedAt('k')],
+          ['addPause', store.addPause(pauseOf('p-1', LONG_MS))],
+          ['listPauses', store.listPauses()],
+          ['removePause', store.removePause('p-1')],
         ];
         for (const [call, answer] of refused) await assert.rejects(answer, StoreClosedError, call);
       });

@@ -1,0 +1,63 @@
+import type { Logger } from 'pino';
+import { own } from '../alert.js';
+import { type Decision, decide } from '../decision.js';
+import { type Pause, type PauseTarget, pauseCovering, pausedReason } from '../pause.js';
+import { StoreUnavailableError } from '../stores/cooldown-store.js';
+import { workloadOf } from './cooldown-key.js';
+import { type GuardSettings, STORE_UNAVAILABLE } from './guard.js';
+import type { LocalPauses } from './local-pauses.js';
+import type { Metrics } from './metrics.js';
+import type { Stage, Targeted } from './stage.js';
+
+export interface PauseDeps {
+  /** Absent: nothing is ever paused (explain and test offline, which have no receiver's pauses). */
+  pauses?: LocalPauses;
+  settings: Pick<GuardSettings, 'cooldownStoreFailure'>;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+}
+
+/** What a pause is compared with: the alert's namespace label, its rule, its workload and its routed cluster. */
+export function pauseTargetOf(draft: Targeted): PauseTarget {
+  return {
+    // An empty label counts as absent, as it does in Alertmanager.
+    namespace: own(draft.alert.labels, 'namespace') || null,
+    rule: draft.rule.name,
+    workload: workloadOf(draft.alert.labels),
+    cluster: draft.cluster ?? null,
+  };
+}
+
+function decideAgainst(draft: Targeted, pauses: readonly Pause[], now: number): Targeted | Decision {
+  if (pauses.length === 0) return draft;
+  const pause = pauseCovering(pauses, pauseTargetOf(draft), now);
+  if (!pause) return draft;
+  return decide(draft.alert, draft.rule, 'paused', { cooldownKey: draft.cooldownKey, reason: pausedReason(pause) });
+}
+
+/**
+ * An alert a pause covers is `paused` (SPEC §11), before anything is claimed: it holds no cooldown
+ * and spends no budget, so the first alert after the pause acts at once. The pauses come from this
+ * replica's copy, with no round trip; while the copy was never loaded and cannot be, the alert is
+ * `retry` as when the cooldown store is down (or, with --cooldown-store-failure=open, decided
+ * without pauses).
+ */
+export function checkPauses(deps: PauseDeps): Stage<Targeted, Targeted> {
+  const { pauses } = deps;
+  if (!pauses) return (draft) => draft;
+  return (draft) => {
+    const loaded = pauses.current;
+    if (loaded) return decideAgainst(draft, loaded, deps.now());
+    return pauses.load().then(
+      (firstLoaded) => decideAgainst(draft, firstLoaded, deps.now()),
+      (err: unknown) => {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        deps.metrics.storeErrors.inc({ operation: 'pauses' });
+        deps.logger.warn({ err: err.message, operation: 'pauses' }, 'cooldown store unavailable');
+        if (deps.settings.cooldownStoreFailure === 'open') return draft;
+        return decide(draft.alert, draft.rule, 'retry', { cooldownKey: draft.cooldownKey, reason: STORE_UNAVAILABLE });
+      },
+    );
+  };
+}
