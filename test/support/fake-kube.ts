@@ -18,57 +18,31 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ArgoLabel, type WorkflowSpec } from '../../src/kube/workflow.js';
 import { argoObjectProblems, type FieldProblem, GENERATED_SUFFIX_LENGTH, labelProblems } from './argo-schema.js';
+import {
+  type Answer,
+  DEFAULT_MESSAGE,
+  defaultReason,
+  type InjectedFailure,
+  json,
+  SERVICE_ACCOUNT_USER,
+  type Status,
+  type StatusDetails,
+  status,
+  statusAnswer,
+} from './fake-kube-status.js';
 import { type ExpiredWatchAnswer, mergePatch, type Selector, WatchHub } from './fake-kube-watch.js';
+
+export type {
+  InjectedFailure,
+  Status,
+  StatusCause,
+  StatusDetails,
+  StatusReason,
+} from './fake-kube-status.js';
 
 const ARGO_API = 'argoproj.io/v1alpha1';
 /** The API server's limit on request bodies (3 MiB). */
 export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
-/** The identity the receiver runs as in the chart; it appears in Forbidden messages. */
-const SERVICE_ACCOUNT_USER = 'system:serviceaccount:kube-sentinel:kube-sentinel';
-
-export type StatusReason =
-  | 'BadRequest'
-  | 'Unauthorized'
-  | 'Forbidden'
-  | 'NotFound'
-  | 'MethodNotAllowed'
-  | 'AlreadyExists'
-  | 'Conflict'
-  | 'Gone'
-  | 'Expired'
-  | 'RequestEntityTooLarge'
-  | 'UnsupportedMediaType'
-  | 'Invalid'
-  | 'TooManyRequests'
-  | 'InternalError'
-  | 'ServiceUnavailable'
-  | 'Timeout';
-
-export interface StatusCause {
-  reason: string;
-  message: string;
-  field: string;
-}
-
-export interface StatusDetails {
-  name?: string;
-  group?: string;
-  kind?: string;
-  causes?: StatusCause[];
-  retryAfterSeconds?: number;
-}
-
-/** The body of every error answer, as the API server sends it. */
-export interface Status {
-  kind: 'Status';
-  apiVersion: 'v1';
-  metadata: Record<string, never>;
-  status: 'Failure';
-  message: string;
-  reason: StatusReason;
-  details: StatusDetails;
-  code: number;
-}
 
 /** What the server sets on a stored object, plus whatever metadata the client sent. */
 export interface StoredMetadata {
@@ -106,17 +80,6 @@ export interface RecordedRequest {
   method: string;
   path: string;
   query: Record<string, string>;
-}
-
-export interface InjectedFailure {
-  status: number;
-  /** Defaults from the status: 429 TooManyRequests, 500 InternalError, 503 ServiceUnavailable, … */
-  reason?: StatusReason;
-  message?: string;
-  /** Sent as the Retry-After header and as details.retryAfterSeconds. */
-  retryAfterSeconds?: number;
-  /** Answered as text/html instead of a Status, as a proxy in front of the API server does. */
-  html?: string;
 }
 
 export interface FakeKubeOptions {
@@ -220,30 +183,6 @@ export interface FakeKube {
   close(): Promise<void>;
 }
 
-const DEFAULT_REASON: Record<number, StatusReason> = {
-  400: 'BadRequest',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'NotFound',
-  405: 'MethodNotAllowed',
-  409: 'AlreadyExists',
-  413: 'RequestEntityTooLarge',
-  415: 'UnsupportedMediaType',
-  422: 'Invalid',
-  429: 'TooManyRequests',
-  500: 'InternalError',
-  503: 'ServiceUnavailable',
-  504: 'Timeout',
-};
-
-function defaultReason(code: number): StatusReason {
-  return DEFAULT_REASON[code] ?? (code >= 500 ? 'InternalError' : 'BadRequest');
-}
-
-function status(code: number, message: string, details: StatusDetails = {}, reason = defaultReason(code)): Status {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details, code };
-}
-
 const notFoundPath = (): Status => status(404, 'the server could not find the requested resource');
 
 function notFound(plural: string, name: string): Status {
@@ -303,15 +242,6 @@ function invalid(name: string, problems: FieldProblem[]): Status {
     causes: problems.map((problem) => ({ reason: problem.reason, message: problem.message, field: problem.field })),
   });
 }
-
-const DEFAULT_MESSAGE: Partial<Record<StatusReason, string>> = {
-  TooManyRequests: 'Too many requests, please try again later.',
-  InternalError: 'Internal error occurred: injected by the fake Kubernetes API',
-  ServiceUnavailable: 'the server is currently unable to handle the request',
-  Timeout: 'Timeout: request did not complete within requested timeout - context deadline exceeded',
-  Conflict:
-    'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again',
-};
 
 function injected(failure: InjectedFailure, namespace: string, name: string): Status {
   const reason = failure.reason ?? defaultReason(failure.status);
@@ -382,16 +312,6 @@ function isTrue(value: string | null): boolean {
 interface Delay {
   ms: number;
   store: boolean;
-}
-
-type Answer = { code: number; body: unknown; headers?: Record<string, string>; html?: string };
-
-const json = (code: number, body: unknown): Answer => ({ code, body });
-
-function statusAnswer(body: Status): Answer {
-  const headers: Record<string, string> = {};
-  if (body.details.retryAfterSeconds !== undefined) headers['Retry-After'] = String(body.details.retryAfterSeconds);
-  return { code: body.code, body, headers };
 }
 
 interface ReceivedBody {
