@@ -11,6 +11,9 @@
  * Workflows can also be listed in pages, watched (./fake-kube-watch.ts), merge-patched and
  * deleted; test helpers play the Argo controller (setPhase) and people (resume, deleteWorkflow),
  * and every change is seen by the open watches as the API server would send it.
+ *
+ * Namespaces and apps/v1 Deployments, StatefulSets and DaemonSets (./fake-kube-objects.ts) can be
+ * read and listed, with the annotations tests give them (putObject, annotate), for opt-outs.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,6 +21,14 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ArgoLabel, type WorkflowSpec } from '../../src/kube/workflow.js';
 import { argoObjectProblems, type FieldProblem, GENERATED_SUFFIX_LENGTH, labelProblems } from './argo-schema.js';
+import {
+  APPS_RESOURCES,
+  CORE_RESOURCES,
+  FakeObjects,
+  type ObjectKind,
+  type ObjectRef,
+  type StoredResource,
+} from './fake-kube-objects.js';
 import {
   type Answer,
   DEFAULT_MESSAGE,
@@ -31,6 +42,8 @@ import {
   statusAnswer,
 } from './fake-kube-status.js';
 import { type ExpiredWatchAnswer, mergePatch, type Selector, WatchHub } from './fake-kube-watch.js';
+
+export type { ObjectKind, ObjectRef, StoredResource, WorkloadObjectKind } from './fake-kube-objects.js';
 
 export type {
   InjectedFailure,
@@ -175,6 +188,24 @@ export interface FakeKube {
    * etcd directly can be). Clients must handle both.
    */
   expiredWatches: ExpiredWatchAnswer;
+  /**
+   * Adds a Namespace or a Deployment, StatefulSet or DaemonSet (SPEC §11 reads their annotations),
+   * or replaces the annotations of the one there. Clients can get and list them (`/api/v1/namespaces`,
+   * `/apis/apps/v1/...`), never change them.
+   */
+  putObject(ref: ObjectRef, annotations?: Record<string, string>): StoredResource;
+  /** Sets (a string) or removes (null) annotations, as `kubectl annotate` does; throws when there is no such object. */
+  annotate(ref: ObjectRef, annotations: Record<string, string | null>): StoredResource;
+  /** Deletes a Namespace or workload: reads of it answer 404 NotFound. */
+  deleteObject(ref: ObjectRef): void;
+  /** A copy of the stored Namespace or workload, for assertions. */
+  getObject(ref: ObjectRef): StoredResource | undefined;
+  /** Every get and list of this kind answers with the failure (403, 500, 503, …) until cleared with undefined. */
+  failReads(kind: ObjectKind, failure: InjectedFailure | undefined): void;
+  /** As RBAC without get/list/watch on this kind: its reads answer 403 Forbidden, and access reviews allowed: false. */
+  forbidReads(kind: ObjectKind): void;
+  /** How many requests reached this path (any method, any query). */
+  requestsTo(path: string): number;
   /**
    * Forgets stored objects, recorded requests, injected faults and denials (not the listener
    * state); drops open watches and forgets the history, so a watch from before is too old.
@@ -341,6 +372,13 @@ class FakeKubeServer implements FakeKube {
     metadata: { resourceVersion: String(resourceVersion) },
   }));
   private readonly listRemainders = new Map<string, ListRemainder>();
+  private readonly objects = new FakeObjects({
+    nextResourceVersion: () => {
+      this.revision += 1;
+      return String(this.revision);
+    },
+    timestamp: () => this.timestamp(),
+  });
   private listening = false;
   private closed = false;
   port = 0;
@@ -567,6 +605,34 @@ class FakeKubeServer implements FakeKube {
     else this.deniedVerbs.add(`${verb} ${namespace}`);
   }
 
+  putObject(ref: ObjectRef, annotations?: Record<string, string>): StoredResource {
+    return this.objects.put(ref, annotations);
+  }
+
+  annotate(ref: ObjectRef, annotations: Record<string, string | null>): StoredResource {
+    return this.objects.annotate(ref, annotations);
+  }
+
+  deleteObject(ref: ObjectRef): void {
+    this.objects.remove(ref);
+  }
+
+  getObject(ref: ObjectRef): StoredResource | undefined {
+    return this.objects.get(ref);
+  }
+
+  failReads(kind: ObjectKind, failure: InjectedFailure | undefined): void {
+    this.objects.failReads(kind, failure);
+  }
+
+  forbidReads(kind: ObjectKind): void {
+    this.objects.forbidReads(kind);
+  }
+
+  requestsTo(path: string): number {
+    return this.requests.filter((request) => request.path === path).length;
+  }
+
   waitForWorkflows(count: number): Promise<void> {
     if (this.stored.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ count, resolve, reject }));
@@ -582,6 +648,7 @@ class FakeKubeServer implements FakeKube {
     this.denied.clear();
     this.deniedVerbs.clear();
     this.listRemainders.clear();
+    this.objects.reset();
     // Forgetting the objects is a change no watch is told of: whoever watched must list again.
     this.revision += 1;
     this.hub.reset(this.revision);
@@ -667,6 +734,11 @@ class FakeKubeServer implements FakeKube {
 
     if (method === 'GET' && segments.length === 1 && root === 'version') return json(200, VERSION);
     if (method === 'GET' && segments.length === 1 && root === 'api') return json(200, apiVersions(this.url));
+    if (root === 'api' && group === 'v1') {
+      // Under /api the second segment is the version: /api/v1/<resource>...
+      if (segments.length === 2) return method === 'GET' ? json(200, CORE_RESOURCES) : statusAnswer(methodNotAllowed());
+      return this.objects.core(method, segments.slice(2), query) ?? statusAnswer(notFoundPath());
+    }
     if (root !== 'apis') return statusAnswer(notFoundPath());
     if (method === 'GET' && segments.length === 1) return json(200, API_GROUP_LIST);
     if (method === 'GET' && segments.length === 2) {
@@ -677,6 +749,10 @@ class FakeKubeServer implements FakeKube {
     }
     if (group === 'argoproj.io' && version === 'v1alpha1')
       return this.argo(method, rest, query, request, response, body);
+    if (group === 'apps' && version === 'v1') {
+      if (rest.length === 0) return method === 'GET' ? json(200, APPS_RESOURCES) : statusAnswer(methodNotAllowed());
+      return this.objects.apps(method, rest, query) ?? statusAnswer(notFoundPath());
+    }
     if (group === 'authorization.k8s.io' && version === 'v1') {
       if (rest.length === 0 && method === 'GET') return json(200, AUTHORIZATION_RESOURCES);
       if (rest.length === 1 && rest[0] === 'selfsubjectaccessreviews') {
@@ -1009,12 +1085,13 @@ class FakeKubeServer implements FakeKube {
         this.deniedVerbs.has(`${String(attributes.verb)} ${attributes.namespace}`)) &&
       attributes.resource === 'workflows' &&
       (attributes.group === undefined || attributes.group === 'argoproj.io');
+    const denied = deniedHere || this.objects.denies(attributes);
     return json(201, {
       kind: 'SelfSubjectAccessReview',
       apiVersion: 'authorization.k8s.io/v1',
       metadata: { creationTimestamp: null },
       spec: review.spec,
-      status: deniedHere ? { allowed: false } : { allowed: true, reason: 'RBAC: allowed by the fake Kubernetes API' },
+      status: denied ? { allowed: false } : { allowed: true, reason: 'RBAC: allowed by the fake Kubernetes API' },
     });
   }
 }
@@ -1076,6 +1153,11 @@ const API_GROUP_LIST = {
   kind: 'APIGroupList',
   apiVersion: 'v1',
   groups: [
+    {
+      name: 'apps',
+      versions: [{ groupVersion: 'apps/v1', version: 'v1' }],
+      preferredVersion: { groupVersion: 'apps/v1', version: 'v1' },
+    },
     {
       name: 'authorization.k8s.io',
       versions: [{ groupVersion: 'authorization.k8s.io/v1', version: 'v1' }],
