@@ -39,6 +39,8 @@ export interface AppDeps {
   sourceResolved?: PipelineDeps['sourceResolved'];
   /** --clusters: which cluster each alert goes to. */
   clusters?: PipelineDeps['clusters'];
+  /** With a cluster: the opt-out annotations (SPEC §11), per cluster with --clusters. */
+  optOuts?: PipelineDeps['optOuts'];
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Alert } from '../alert.js';
 import { type Decision, decide } from '../decision.js';
 import { capturingSubmitter, type WorkflowSubmitter } from '../kube/client.js';
+import type { OptOuts } from '../kube/opt-out.js';
 import type { RuleSet } from '../rules/types.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import { type AttemptDeps, recallFromCluster, spendAttempt } from './attempts.js';
@@ -11,6 +12,7 @@ import { claimCooldown, type GuardSettings, limitRate, peekCooldown, releaseClai
 import { LocalCooldowns } from './local-cooldowns.js';
 import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
+import { checkOptOut } from './opt-out.js';
 import { recorder } from './record.js';
 import type { RenderSettings } from './render.js';
 import { type ClusterRouting, clusterOf, isKnownCluster, routeToCluster } from './route.js';
@@ -47,6 +49,8 @@ export interface PipelineDeps {
   sourceResolved?: (alert: Alert, rules: RuleSet) => void;
   /** --clusters: which cluster each alert goes to. Absent: one cluster, named nowhere. */
   clusters?: ClusterRouting;
+  /** Opt-out annotations (SPEC §11), read from the cluster; absent without one: nothing is looked up. */
+  optOuts?: OptOuts;
 }
 
 export interface Pipeline {
@@ -77,12 +81,13 @@ const PEEK_CLAIM: Claim = { key: '', workflowName: '', ownedByUs: false };
 /**
  * The whole flow, built once. Each alert goes through the stages top to bottom until one decides:
  *
- *   ingest:  match → route → cooldown key → target → claim → cluster → attempts → rate limit → build → submit
- *   explain: match → route → cooldown key → target → peek  →           attempts →              build → submit (captured)
+ *   ingest:  match → route → cooldown key → target → opt-out → claim → cluster → attempts → rate limit → build → submit
+ *   explain: match → route → cooldown key → target → opt-out → peek  →           attempts →              build → submit (captured)
  *
- * (route: with --clusters, the cluster the alert names must be configured.)
- * then its decision is recorded. Targets are checked before the claim, so an invalid one never
- * holds a cooldown; the Workflow is built after it, under the name the claim gave it. A new
+ * (route: with --clusters, the cluster the alert names must be configured; opt-out: the target's
+ * Namespace or workload annotated kube-sentinel.io/remediation: disabled.)
+ * then its decision is recorded. Targets are checked before the claim, so an invalid or opted-out
+ * one never holds a cooldown; the Workflow is built after it, under the name the claim gave it. A new
  * claim is checked against the cluster (the record of what was done) and the attempt budget
  * before anything is created.
  */
@@ -96,10 +101,12 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     return isDecision(peeked) ? peeked : { ...peeked, claim: draft.claim };
   };
   const route = routeToCluster(deps.clusters);
+  const optOut = checkOptOut(deps.optOuts);
   const ingest = Stages.of(matchRule)
     .pipe(route)
     .pipe(keyCooldown)
     .pipe(validateTarget)
+    .pipe(optOut)
     .pipe(claimCooldown(deps))
     .pipe(recallFromCluster(deps))
     .pipe(spendAttempt(deps))
@@ -110,6 +117,7 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     .pipe(route)
     .pipe(keyCooldown)
     .pipe(validateTarget)
+    .pipe(optOut)
     .pipe(peekCooldown(deps))
     .pipe(peekAttempts)
     .pipe(build)

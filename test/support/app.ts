@@ -5,6 +5,7 @@ import pino from 'pino';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
+import type { OptOuts } from '../../src/kube/opt-out.js';
 import type { SubmitResult } from '../../src/kube/result.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
 import { loadRules } from '../../src/rules/load.js';
@@ -72,6 +73,8 @@ export async function testApp(
     store?: CooldownStore;
     submitter?: WorkflowSubmitter;
     rules?: RuleSet;
+    /** Opt-out annotations (SPEC §11), built on the app's clock; none by default. */
+    optOuts?: (now: () => number) => OptOuts;
   } = {},
 ): Promise<TestApp> {
   const clock = { now: Date.parse('2026-11-26T12:00:00Z') };
@@ -87,6 +90,7 @@ export async function testApp(
     metrics: createMetrics({ defaults: false }),
     logger,
     now: () => clock.now,
+    ...(options.optOuts ? { optOuts: options.optOuts(() => clock.now) } : {}),
   });
   return { app, store, clock, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
