@@ -43,6 +43,8 @@ export interface AppDeps {
   clusters?: PipelineDeps['clusters'];
   /** This replica's copy of the pauses; one of its own (reloaded every few seconds) when not given. */
   pauses?: LocalPauses;
+  /** With a cluster: the opt-out annotations (SPEC §11), per cluster with --clusters. */
+  optOuts?: PipelineDeps['optOuts'];
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));

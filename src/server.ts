@@ -14,7 +14,9 @@ import {
   loadKubeConfig,
   type WorkflowSubmitter,
 } from './kube/client.js';
+import { clusterOptOuts } from './kube/clusters.js';
 import type { LoadedKubeConfig } from './kube/kubeconfig.js';
+import { OptOutCache, type OptOuts } from './kube/opt-out.js';
 import type { Metrics } from './pipeline/metrics.js';
 import { createMetrics } from './pipeline/metrics.js';
 import { ClusterLoops, type Loop } from './remediation/clusters.js';
@@ -75,6 +77,31 @@ async function createTargets(
   }
   const { submitter, connected } = await clusterTargets(clusters, config, env, logger);
   return { submitter, kubes: connected.map(({ name, kube }) => ({ cluster: name, kube })) };
+}
+
+/**
+ * SPEC §11: each cluster's opt-out annotations, read through its own client into its own cache,
+ * each read bounded like a create (--submit-timeout). None without a cluster.
+ */
+function optOutsOf(
+  config: Config,
+  kubes: Targets['kubes'],
+  logger: Logger,
+  clusters: ClustersFile | undefined,
+): OptOuts | undefined {
+  const caches = kubes.map(
+    ({ cluster, kube }) =>
+      new OptOutCache({
+        request: kube.request,
+        logger,
+        timeoutMs: config.submitTimeoutMs,
+        ...(cluster === undefined ? {} : { cluster }),
+      }),
+  );
+  if (!clusters) return caches[0];
+  return caches.length === 0
+    ? undefined
+    : clusterOptOuts(new Map(kubes.map(({ cluster }, i) => [cluster ?? '', caches[i] as OptOutCache])));
 }
 
 /**
@@ -245,6 +272,7 @@ export async function startServer(
     kubes.length > 0
       ? closeTheLoop(config, kubes, { store, metrics, logger, rules: () => ruleSet }, clusters)
       : undefined;
+  const optOuts = optOutsOf(config, kubes, logger, clusters);
   metrics.rulesLoaded.set(ruleSet.rules.length);
   metrics.lastReloadSuccess.set(1);
   metrics.rulesWatchHealthy.set(1);
@@ -274,6 +302,7 @@ export async function startServer(
       ? { cluster: closed.loop, exhausted: closed.loop.exhausted, sourceResolved: closed.loop.sourceResolved }
       : {}),
     ...(clusters ? { clusters } : {}),
+    ...(optOuts ? { optOuts } : {}),
   });
   if (closed) {
     // Before the store closes (the app's onClose closes it last): the watchers stop recording and

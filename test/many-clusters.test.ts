@@ -191,6 +191,21 @@ describe('one receiver, two clusters (--clusters)', () => {
     assert.equal(podOf(b.workflows).filter((pod) => pod === labels.pod).length, 1);
   });
 
+  it('reads opt-out annotations from the alert’s own cluster: excluded where its Namespace opted out, submitted in the other', async () => {
+    b.putObject({ kind: 'Namespace', name: 'frozen' }, { 'kube-sentinel.io/remediation': 'disabled' });
+    a.putObject({ kind: 'Namespace', name: 'frozen' });
+    const labels = { namespace: 'frozen', pod: 'ledger-0' };
+    const inB = await decide(server, crashLoopAlert({ ...labels, cluster: 'b' }));
+    assert.equal(inB.outcome, 'excluded', JSON.stringify(inB));
+    assert.equal(inB.reason, 'Namespace frozen has kube-sentinel.io/remediation: disabled');
+    assert.equal(inB.cluster, 'b');
+    const inA = await decide(server, crashLoopAlert({ ...labels, cluster: 'a' }));
+    assert.equal(inA.outcome, 'submitted', JSON.stringify(inA));
+    assert.equal(b.requestsTo('/api/v1/namespaces/frozen'), 1);
+    assert.equal(a.requestsTo('/api/v1/namespaces/frozen'), 1);
+    assert.equal(b.requestsTo('/apis/apps/v1/namespaces/frozen/statefulsets/ledger'), 1, 'the pod’s StatefulSet too');
+  });
+
   it('records what became of a Workflow in each cluster, with its cluster, and counts it by cluster', async () => {
     const decision = await decide(server, crashLoopAlert({ namespace: 'shop', pod: 'heals-0', cluster: 'b' }));
     const name = decision.workflow?.name ?? assert.fail('no workflow');

@@ -1,7 +1,14 @@
 import { type ClustersFile, clusterSource, connectClusters, loadClusters } from '../clusters.js';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { type CheckResult, checkPermissions, checkReachable, checkTemplates, kubeProbe } from '../kube/check.js';
+import {
+  type CheckResult,
+  checkOptOutReads,
+  checkPermissions,
+  checkReachable,
+  checkTemplates,
+  kubeProbe,
+} from '../kube/check.js';
 import { type KubeconfigSource, kubeconfigSource } from '../kube/client.js';
 import { loadRules } from '../rules/load.js';
 import type { RuleSet } from '../rules/types.js';
@@ -44,9 +51,11 @@ async function checkCluster(ruleSet: RuleSet, config: Config, name: string | und
   return { warnings, results: await cluster() };
 
   async function cluster(): Promise<CheckResult[]> {
+    const identity = probe.user ? { user: probe.user } : {};
     return [
       ...(await checkTemplates(ruleSet, config.workflowNamespace, probe)),
-      ...(await checkPermissions(ruleSet, config.workflowNamespace, probe, probe.user ? { user: probe.user } : {})),
+      ...(await checkPermissions(ruleSet, config.workflowNamespace, probe, identity)),
+      ...(await checkOptOutReads(ruleSet, probe, identity)),
     ];
   }
 }

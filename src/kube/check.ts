@@ -1,5 +1,6 @@
 import type { RuleSet } from '../rules/types.js';
 import { getWorkflowTemplate, type KubeconfigSource, loadKubeConfig } from './client.js';
+import { OPT_OUT_ANNOTATION } from './opt-out.js';
 import { classifyKubeError } from './result.js';
 import { ARGO_GROUP, ARGO_VERSION } from './workflow.js';
 
@@ -23,8 +24,22 @@ export interface ClusterProbe {
   }): Promise<'found' | 'missing' | { error: string; status?: number }>;
   /** SelfSubjectAccessReview for VERB workflows.argoproj.io in the namespace. */
   mayAccessWorkflows(namespace: string, verb: WorkflowVerb): Promise<boolean | { error: string }>;
+  /** SelfSubjectAccessReview of any resource attributes. */
+  mayAccess(attributes: ResourceAttributes): Promise<boolean | { error: string }>;
   /** The API server answers, and serves Argo's API (its discovery document): true, or the error. */
   reachable?(): Promise<true | { error: string; status?: number }>;
+}
+
+/**
+ * What a SelfSubjectAccessReview asks: VERB on RESOURCE of GROUP ('' is the core group), in
+ * NAMESPACE (absent: in every namespace, or cluster-scoped), of the object NAME (absent: any).
+ */
+export interface ResourceAttributes {
+  verb: string;
+  group: string;
+  resource: string;
+  namespace?: string;
+  name?: string;
 }
 
 /**
@@ -176,6 +191,98 @@ async function checkWatch(namespace: string, rules: string[], probe: ClusterProb
   };
 }
 
+/** The objects whose annotation opts out of remediation (SPEC §11), as RBAC names them. */
+const OPT_OUT_RESOURCES = [
+  { group: '', resource: 'namespaces' },
+  { group: 'apps', resource: 'deployments' },
+  { group: 'apps', resource: 'statefulsets' },
+  { group: 'apps', resource: 'daemonsets' },
+] as const;
+
+/**
+ * The namespaces alerts can be remediated in: when every enabled rule has an allow-list
+ * (`match.namespaces`), the namespaces they list; otherwise every namespace (null).
+ */
+export function alertNamespaces(ruleSet: RuleSet): Map<string, string[]> | null {
+  const enabled = ruleSet.rules.filter((rule) => rule.enabled);
+  if (enabled.some((rule) => rule.match.namespaces.length === 0)) return null;
+  const namespaces = new Map<string, string[]>();
+  for (const rule of enabled) {
+    for (const namespace of rule.match.namespaces) {
+      if (ruleSet.excludedNamespaces.includes(namespace)) continue;
+      namespaces.set(namespace, [...(namespaces.get(namespace) ?? []), rule.name]);
+    }
+  }
+  return namespaces;
+}
+
+/**
+ * SPEC §11: the receiver may get the Namespace and the Deployments, StatefulSets and DaemonSets
+ * of every namespace alerts come from, to read their opt-out annotation. One result per namespace
+ * when every rule names its namespaces, else one for every namespace.
+ */
+export async function checkOptOutReads(
+  ruleSet: RuleSet,
+  probe: ClusterProbe,
+  identity: CheckIdentity = {},
+): Promise<CheckResult[]> {
+  const as = identity.user
+    ? ` --as=${identity.user}`
+    : ' --as=system:serviceaccount:<namespace>:<kube-sentinel service account>';
+  const namespaces = alertNamespaces(ruleSet);
+  if (namespaces === null) return [await checkOptOutRead(undefined, [], probe, as)];
+  return Promise.all([...namespaces].map(([namespace, rules]) => checkOptOutRead(namespace, rules, probe, as)));
+}
+
+async function checkOptOutRead(
+  namespace: string | undefined,
+  rules: string[],
+  probe: ClusterProbe,
+  as: string,
+): Promise<CheckResult> {
+  const where = namespace === undefined ? 'in every namespace' : `in namespace ${namespace}`;
+  const ruleNames = rules.length === 0 ? '' : `; rules: ${rules.join(', ')}`;
+  const what = `get namespaces and deployments, statefulsets, daemonsets.apps ${where} (opt-out annotations${ruleNames})`;
+  const answers = await Promise.all(
+    OPT_OUT_RESOURCES.map(async ({ group, resource }) => {
+      const attributes: ResourceAttributes =
+        resource === 'namespaces'
+          ? { verb: 'get', group, resource, ...(namespace === undefined ? {} : { namespace, name: namespace }) }
+          : { verb: 'get', group, resource, ...(namespace === undefined ? {} : { namespace }) };
+      const named = group === '' ? resource : `${resource}.${group}`;
+      return { named, allowed: await probe.mayAccess(attributes) };
+    }),
+  );
+  const denied = answers.filter((answer) => answer.allowed === false).map((answer) => answer.named);
+  const failed = answers.flatMap((answer) =>
+    typeof answer.allowed === 'object' ? [`access review of get ${answer.named} failed: ${answer.allowed.error}`] : [],
+  );
+  if (denied.length === 0 && failed.length === 0) return { ok: true, what };
+  const problems = [
+    ...(denied.length > 0
+      ? [
+          `the receiver may not get ${denied.join(', ')} ${where}: it reads the ${OPT_OUT_ANNOTATION} annotation there, and an alert whose Namespace or workload it cannot read is decided retry (503)`,
+        ]
+      : []),
+    ...failed,
+  ];
+  const unsure = answers.filter((answer) => answer.allowed !== true).map((answer) => answer.named);
+  const scope = namespace === undefined ? ' --all-namespaces' : ` -n ${namespace}`;
+  const verify = unsure
+    .map((named) =>
+      named === 'namespaces'
+        ? `kubectl auth can-i get namespaces${namespace === undefined ? '' : `/${namespace}`}${as}`
+        : `kubectl auth can-i get ${named}${scope}${as}`,
+    )
+    .join('; ');
+  return {
+    ok: false,
+    what,
+    problem: problems.join('; '),
+    fix: `add to the receiver's ClusterRole the rules {apiGroups: [""], resources: [namespaces], verbs: [get, list, watch]} and {apiGroups: [apps], resources: [deployments, statefulsets, daemonsets], verbs: [get, list, watch]} (the chart's ClusterRole has them: upgrade the chart); verify: ${verify}`,
+  };
+}
+
 /**
  * With --clusters, before anything else of a cluster: whether its API server answers at all, so
  * that one unreachable cluster is one failure naming it, not a failure per template and namespace.
@@ -236,22 +343,27 @@ export async function kubeProbe(
         return status.status === 404 ? 'missing' : status;
       }
     },
-    async mayAccessWorkflows(ns, verb) {
-      try {
-        const review = (await request(
-          'POST',
-          '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-          {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SelfSubjectAccessReview',
-            spec: { resourceAttributes: { namespace: ns, verb, group: ARGO_GROUP, resource: 'workflows' } },
-          },
-          AbortSignal.timeout(CHECK_TIMEOUT_MS),
-        )) as { status?: { allowed?: unknown } } | undefined;
-        return review?.status?.allowed === true;
-      } catch (err) {
-        return statusOf(err);
-      }
+    mayAccessWorkflows(ns, verb) {
+      return mayAccess({ namespace: ns, verb, group: ARGO_GROUP, resource: 'workflows' });
     },
+    mayAccess,
   };
+
+  async function mayAccess(attributes: ResourceAttributes): Promise<boolean | { error: string }> {
+    try {
+      const review = (await request(
+        'POST',
+        '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: attributes },
+        },
+        AbortSignal.timeout(CHECK_TIMEOUT_MS),
+      )) as { status?: { allowed?: unknown } } | undefined;
+      return review?.status?.allowed === true;
+    } catch (err) {
+      return statusOf(err);
+    }
+  }
 }

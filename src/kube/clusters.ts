@@ -1,4 +1,5 @@
 import type { WorkflowSubmitter } from './client.js';
+import type { OptOuts } from './opt-out.js';
 import { AnnotationKey } from './workflow.js';
 
 /**
@@ -23,6 +24,20 @@ export function clusterSubmitter(submitters: ReadonlyMap<string, WorkflowSubmitt
         return { kind: 'failed', retryable: false, reason, mayHaveLanded: false };
       }
       return submitter.create(workflow, timeoutMs);
+    },
+  };
+}
+
+/**
+ * --clusters: each cluster's opt-outs read from that cluster, the one the alert was routed to
+ * (the routing stage refuses any other before this is asked: one not configured is a bug, and rejects).
+ */
+export function clusterOptOuts(byCluster: ReadonlyMap<string, OptOuts>): OptOuts {
+  return {
+    async check(target, cluster) {
+      const optOuts = cluster === undefined ? undefined : byCluster.get(cluster);
+      if (!optOuts) throw new Error(`cluster ${JSON.stringify(cluster)} is not configured`);
+      return optOuts.check(target);
     },
   };
 }

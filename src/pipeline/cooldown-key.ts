@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { type Alert, own } from '../alert.js';
 import { DNS1123_LABEL_MAX, toDnsLabelPart } from '../kube/names.js';
+import { WORKLOAD_KINDS, type WorkloadKind } from '../kube/opt-out.js';
 import type { Rule } from '../rules/types.js';
 
 /**
@@ -10,18 +11,35 @@ import type { Rule } from '../rules/types.js';
  */
 const GENERATED = '[bcdfghjklmnpqrstvwxz2456789]';
 
-/** Controller-generated pod name suffixes, tried in this order; the first that matches is stripped. */
-const POD_SUFFIXES: readonly RegExp[] = [
+/**
+ * Controller-generated pod name suffixes, tried in this order; the first that matches is stripped.
+ * Each says which kinds of workload leave it (SPEC §11 reads those for an opt-out).
+ */
+const POD_SUFFIXES: readonly { shape: RegExp; kinds: readonly WorkloadKind[] }[] = [
   // Deployment: <name>-<pod-template-hash>-<random>
-  new RegExp(`^(.+)-${GENERATED}{5,10}-${GENERATED}{5}$`),
+  { shape: new RegExp(`^(.+)-${GENERATED}{5,10}-${GENERATED}{5}$`), kinds: ['Deployment'] },
   // StatefulSet: <name>-<ordinal>
-  /^(.+)-\d+$/,
+  { shape: /^(.+)-\d+$/, kinds: ['StatefulSet'] },
   // DaemonSet, Job, bare ReplicaSet: <name>-<random>
-  new RegExp(`^(.+)-${GENERATED}{5}$`),
+  { shape: new RegExp(`^(.+)-${GENERATED}{5}$`), kinds: ['DaemonSet'] },
 ];
 
-/** Labels that name the workload directly, most specific first (kube-state-metrics and common relabelings). */
-const WORKLOAD_LABELS = ['deployment', 'statefulset', 'daemonset', 'job_name'] as const;
+/**
+ * Labels that name the workload directly, most specific first (kube-state-metrics and common
+ * relabelings), with the kind each names; a Job cannot opt out by annotation (SPEC §11).
+ */
+const WORKLOAD_LABELS: readonly (readonly [string, readonly WorkloadKind[]])[] = [
+  ['deployment', ['Deployment']],
+  ['statefulset', ['StatefulSet']],
+  ['daemonset', ['DaemonSet']],
+  ['job_name', []],
+];
+
+/** The workload an alert is about, and the kinds of object it may be. */
+export interface WorkloadRef {
+  name: string;
+  kinds: readonly WorkloadKind[];
+}
 
 /**
  * The workload an alert is about: a workload label when the alert carries one, else the pod's
@@ -29,17 +47,41 @@ const WORKLOAD_LABELS = ['deployment', 'statefulset', 'daemonset', 'job_name'] a
  * as it does in Alertmanager.
  */
 export function workloadOf(labels: Record<string, string>): string | null {
-  for (const name of WORKLOAD_LABELS) {
-    const value = labels[name];
+  for (const [label] of WORKLOAD_LABELS) {
+    const value = labels[label];
     if (value) return value;
   }
   const pod = labels.pod;
-  if (!pod) return null;
-  for (const suffix of POD_SUFFIXES) {
-    const stripped = suffix.exec(pod)?.[1];
-    if (stripped !== undefined) return stripped;
+  return pod ? stripSuffix(pod).name : null;
+}
+
+/** The pod's name without its generated suffix, and which of POD_SUFFIXES matched (-1: none). */
+function stripSuffix(pod: string): { name: string; matched: number } {
+  for (const [matched, suffix] of POD_SUFFIXES.entries()) {
+    const stripped = suffix.shape.exec(pod)?.[1];
+    if (stripped !== undefined) return { name: stripped, matched };
   }
-  return pod;
+  return { name: pod, matched: -1 };
+}
+
+/**
+ * workloadOf, with the kinds it may be: the kind its label names; for a pod name, every kind whose
+ * suffix shape gives the same name (`web-24567` may be StatefulSet web's pod 24567 or a DaemonSet
+ * web's pod); for a pod name no shape fits, any of the three.
+ */
+export function workloadRefOf(labels: Record<string, string>): WorkloadRef | null {
+  for (const [label, kinds] of WORKLOAD_LABELS) {
+    const value = labels[label];
+    if (value) return { name: value, kinds };
+  }
+  const pod = labels.pod;
+  if (!pod) return null;
+  const { name, matched } = stripSuffix(pod);
+  if (matched < 0) return { name, kinds: WORKLOAD_KINDS };
+  const kinds = POD_SUFFIXES.slice(matched)
+    .filter((suffix) => suffix.shape.exec(pod)?.[1] === name)
+    .flatMap((suffix) => suffix.kinds);
+  return { name, kinds };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Alert } from '../alert.js';
 import { type Decision, decide } from '../decision.js';
 import { capturingSubmitter, type WorkflowSubmitter } from '../kube/client.js';
+import type { OptOuts } from '../kube/opt-out.js';
 import type { RuleSet } from '../rules/types.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
 import { type AttemptDeps, recallFromCluster, spendAttempt } from './attempts.js';
@@ -12,6 +13,7 @@ import { LocalCooldowns } from './local-cooldowns.js';
 import type { LocalPauses } from './local-pauses.js';
 import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
+import { checkOptOut } from './opt-out.js';
 import { checkPauses } from './pause.js';
 import { recorder } from './record.js';
 import type { RenderSettings } from './render.js';
@@ -51,6 +53,8 @@ export interface PipelineDeps {
   clusters?: ClusterRouting;
   /** This replica's copy of the pauses (SPEC §11); absent, nothing is ever paused (explain and test offline). */
   pauses?: LocalPauses;
+  /** Opt-out annotations (SPEC §11), read from the cluster; absent without one: nothing is looked up. */
+  optOuts?: OptOuts;
 }
 
 export interface Pipeline {
@@ -81,14 +85,16 @@ const PEEK_CLAIM: Claim = { key: '', workflowName: '', ownedByUs: false };
 /**
  * The whole flow, built once. Each alert goes through the stages top to bottom until one decides:
  *
- *   ingest:  match → route → cooldown key → target → pause → claim → cluster → attempts → rate limit → build → submit
- *   explain: match → route → cooldown key → target → pause → peek  →           attempts →              build → submit (captured)
+ *   ingest:  match → route → cooldown key → target → pause → opt-out → claim → cluster → attempts → rate limit → build → submit
+ *   explain: match → route → cooldown key → target → pause → opt-out → peek  →           attempts →              build → submit (captured)
  *
  * (route: with --clusters, the cluster the alert names must be configured; pause: a paused alert
- * claims nothing.)
- * then its decision is recorded. Targets are checked before the claim, so an invalid one never
- * holds a cooldown; the Workflow is built after it, under the name the claim gave it. A new
- * claim is checked against the cluster (the record of what was done) and the attempt budget
+ * claims nothing; opt-out: the target's Namespace or workload annotated
+ * kube-sentinel.io/remediation: disabled, read from the cluster after the pauses, which cost no
+ * API call.)
+ * then its decision is recorded. Targets are checked before the claim, so an invalid, paused or
+ * opted-out one never holds a cooldown; the Workflow is built after it, under the name the claim
+ * gave it. A new claim is checked against the cluster (the record of what was done) and the attempt budget
  * before anything is created.
  */
 export function createPipeline(given: PipelineDeps): Pipeline {
@@ -102,11 +108,13 @@ export function createPipeline(given: PipelineDeps): Pipeline {
   };
   const route = routeToCluster(deps.clusters);
   const pause = checkPauses(deps);
+  const optOut = checkOptOut(deps.optOuts);
   const ingest = Stages.of(matchRule)
     .pipe(route)
     .pipe(keyCooldown)
     .pipe(validateTarget)
     .pipe(pause)
+    .pipe(optOut)
     .pipe(claimCooldown(deps))
     .pipe(recallFromCluster(deps))
     .pipe(spendAttempt(deps))
@@ -118,6 +126,7 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     .pipe(keyCooldown)
     .pipe(validateTarget)
     .pipe(pause)
+    .pipe(optOut)
     .pipe(peekCooldown(deps))
     .pipe(peekAttempts)
     .pipe(build)

@@ -79,7 +79,11 @@ describe('kube-sentinel check', () => {
       /ok +get, list, watch and patch workflows.argoproj.io in namespace argo \(rules: crashloop, shared\)/,
     );
     assert.match(result.stdout, /ok +get, list, watch and patch workflows.argoproj.io in namespace ops \(rules: oom\)/);
-    assert.match(result.stdout, /^7 passed, 0 failed$/m);
+    assert.match(
+      result.stdout,
+      /ok +get namespaces and deployments, statefulsets, daemonsets.apps in every namespace \(opt-out annotations\)/,
+    );
+    assert.match(result.stdout, /^8 passed, 0 failed$/m);
     assert.doesNotMatch(result.stdout, /not-installed/, 'disabled rules are not checked');
   });
 
@@ -105,7 +109,7 @@ describe('kube-sentinel check', () => {
       /fix: add a Role in ops with rules: \[\{apiGroups: \[argoproj.io\], resources: \[workflows\], verbs: \[create\]\}\]/,
     );
     assert.match(result.stdout, /kubectl auth can-i create workflows.argoproj.io -n ops/);
-    assert.match(result.stdout, /^6 passed, 1 failed$/m);
+    assert.match(result.stdout, /^7 passed, 1 failed$/m);
   });
 
   it('names the verb the receiver may not use on workflows, what it is needed for, and the RBAC rule that grants it', async () => {
@@ -123,7 +127,7 @@ describe('kube-sentinel check', () => {
     assert.match(result.stdout, /verify: kubectl auth can-i watch workflows.argoproj.io -n ops --as=/);
     assert.match(result.stdout, /ok +create workflows.argoproj.io in namespace ops/);
     assert.match(result.stdout, /ok +get, list, watch and patch workflows.argoproj.io in namespace argo/);
-    assert.match(result.stdout, /^6 passed, 1 failed$/m);
+    assert.match(result.stdout, /^7 passed, 1 failed$/m);
   });
 
   it('names every denied verb of a namespace in one finding, with a can-i command for each', async () => {
@@ -136,7 +140,22 @@ describe('kube-sentinel check', () => {
       result.stdout,
       /verify: for verb in get patch; do kubectl auth can-i \$verb workflows.argoproj.io -n argo --as=/,
     );
-    assert.match(result.stdout, /^6 passed, 1 failed$/m);
+    assert.match(result.stdout, /^7 passed, 1 failed$/m);
+  });
+
+  it('names the opt-out reads the receiver may not make, why they matter, and the ClusterRole rules that grant them', async () => {
+    kube.forbidReads('Deployment');
+    const result = await check();
+    assert.equal(result.status, 1);
+    assert.match(
+      result.stdout,
+      /FAIL +get namespaces and deployments, statefulsets, daemonsets.apps in every namespace \(opt-out annotations\)\n +the receiver may not get deployments.apps in every namespace: it reads the kube-sentinel.io\/remediation annotation there, and an alert whose Namespace or workload it cannot read is decided retry \(503\)/,
+    );
+    assert.match(
+      result.stdout,
+      /fix: add to the receiver's ClusterRole the rules .*\{apiGroups: \[apps\], resources: \[deployments, statefulsets, daemonsets\], verbs: \[get, list, watch\]\}.*verify: kubectl auth can-i get deployments.apps --all-namespaces --as=/,
+    );
+    assert.match(result.stdout, /^7 passed, 1 failed$/m);
   });
 
   it('says a cluster is needed when none is configured: one line naming what is missing, exit 2 (usage)', async () => {
@@ -169,7 +188,7 @@ describe('kube-sentinel check', () => {
         writeProxyKubeconfig(dir, proxy.url),
       ]);
       assert.equal(result.status, 0, result.stdout + result.stderr);
-      assert.match(result.stdout, /^7 passed, 0 failed$/m);
+      assert.match(result.stdout, /^8 passed, 0 failed$/m);
       assert.equal(result.stderr, '', 'no warning: no credentials, and the proxy is on loopback');
     } finally {
       await proxy.close();
@@ -231,7 +250,7 @@ describe('kube-sentinel check --clusters', () => {
       assert.match(result.stdout, new RegExp(`ok +cluster ${name}: create workflows.argoproj.io in namespace ops`));
     }
     assert.match(result.stdout, /^clusters ok: a, b$/m);
-    assert.match(result.stdout, /^16 passed, 0 failed$/m);
+    assert.match(result.stdout, /^18 passed, 0 failed$/m);
   });
 
   it('fails naming the cluster whose API server does not answer, and still checks the others', async () => {
@@ -252,7 +271,7 @@ describe('kube-sentinel check --clusters', () => {
       );
       assert.match(result.stdout, /ok +cluster a: WorkflowTemplate argo\/diagnose-pod/);
       assert.match(result.stdout, /^clusters failing: b$/m);
-      assert.match(result.stdout, /^8 passed, 1 failed$/m);
+      assert.match(result.stdout, /^9 passed, 1 failed$/m);
     } finally {
       await b.acceptConnections();
     }

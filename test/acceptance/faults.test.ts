@@ -242,6 +242,38 @@ describe('Kube Sentinel under faults', () => {
       },
     );
 
+    it(
+      'excludes an alert whose Deployment opted out by annotation, and answers 503 while a Namespace cannot be read (403), submitting once it can',
+      BOUNDED,
+      async () => {
+        kube.putObject(
+          { kind: 'Deployment', namespace: 'k8s-opt-out', name: 'checkout' },
+          { 'kube-sentinel.io/remediation': 'disabled' },
+        );
+        const optedOut = crashLoopAlert({ namespace: 'k8s-opt-out', pod: 'checkout-7d9f8b6c5-x2x9k' });
+        const excluded = decisionOf(await post(receiver.url, WEBHOOK, webhookBody([optedOut]), TOKEN));
+        assert.equal(excluded.outcome, 'excluded', JSON.stringify(excluded));
+        assert.equal(excluded.reason, 'Deployment k8s-opt-out/checkout has kube-sentinel.io/remediation: disabled');
+        assert.deepEqual(workflowsOf(kube.workflows, optedOut), []);
+
+        const unreadable = crashLoopAlert({ namespace: 'k8s-forbidden', pod: 'api-0' });
+        kube.failReads('Namespace', { status: 403 });
+        const delivery = deliver(receiver.url, WEBHOOK, webhookBody([unreadable]), { token: TOKEN });
+        try {
+          const [refused] = await attemptsOf(delivery, 1, 'the delivery while the Namespace cannot be read');
+          assert.equal(refused?.status, 503);
+          assert.equal(decisionOf(refused!).outcome, 'retry');
+          assert.match(decisionOf(refused!).reason ?? '', /^cannot read Namespace k8s-forbidden .*: 403 Forbidden/);
+          assert.deepEqual(workflowsOf(kube.workflows, unreadable), []);
+        } finally {
+          kube.failReads('Namespace', undefined);
+        }
+        assert.equal(decisionOf(await delivery.done).outcome, 'submitted');
+        expected.set(fingerprint(unreadable), 1);
+        assertOnceEach([unreadable]);
+      },
+    );
+
     it('keeps answering 503 while the API refuses connections, and submits once when it is back', BOUNDED, async () => {
       const [first, during, last] = phases('k8s-refused');
       await remediate(receiver.url, first);

@@ -1408,6 +1408,9 @@ describe('RBAC', () => {
   const receiverClusterRules: V1PolicyRule[] = [
     { apiGroups: ['argoproj.io'], resources: ['clusterworkflowtemplates'], verbs: ['get', 'list'] },
     { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews'], verbs: ['create'] },
+    // SPEC §11: the opt-out annotation is read from Namespaces and workloads of any namespace.
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['get', 'list', 'watch'] },
   ];
   const workflowRules: V1PolicyRule[] = [
     { apiGroups: [''], resources: ['pods', 'pods/log', 'events'], verbs: ['get', 'list', 'watch'] },
@@ -1444,7 +1447,7 @@ describe('RBAC', () => {
     one(objects, 'ServiceAccount', RELEASE_NAME);
   });
 
-  it('lets the receiver read clusterworkflowtemplates and review its own access cluster-wide, and nothing more', async () => {
+  it('lets the receiver read clusterworkflowtemplates, Namespaces and workloads and review its own access cluster-wide, and nothing more', async () => {
     const objects = await render();
     assert.deepEqual(one<V1ClusterRole>(objects, 'ClusterRole', RELEASE_NAME).rules, receiverClusterRules);
     const binding = one<V1ClusterRoleBinding>(objects, 'ClusterRoleBinding', RELEASE_NAME);
@@ -1774,6 +1777,17 @@ describe('NOTES.txt', () => {
     assert.doesNotMatch(
       await renderNotes(['knative.enabled=true', 'knative.minScale=1']),
       /nothing watches the Workflows/,
+    );
+  });
+
+  it('says how to opt out by annotation, and, with clusters.list, which RBAC the other clusters need', async () => {
+    const notes = await renderNotes([]);
+    assert.match(notes, /kubectl annotate namespace NAME kube-sentinel\.io\/remediation=disabled/);
+    assert.doesNotMatch(notes, /other clusters/);
+    const many = await renderNotes(['clusters.list[0].name=east', 'clusters.default=east']);
+    assert.match(
+      many,
+      /other clusters of clusters\.list need the receiver's RBAC too[\s\S]*get\/list\/watch namespaces and apps deployments, statefulsets,\ndaemonsets \(opt-out annotations\)/,
     );
   });
 

@@ -1,8 +1,9 @@
 /**
  * The receiver's RBAC must grant exactly what its code calls. The calls are not listed by hand:
- * the code runs against the fake API server — a submit, `kube-sentinel check` over rules that use
- * a namespaced and a cluster-scoped template — and the requests the server saw are turned into
- * (API group, resource, verb, scope) and compared with the Role and ClusterRole the chart renders.
+ * the code runs against the fake API server — a submit (with its opt-out reads), `kube-sentinel
+ * check` over rules that use a namespaced and a cluster-scoped template — and the requests the
+ * server saw are turned into (API group, resource, verb, scope) and compared with the Role and
+ * ClusterRole the chart renders. A ClusterRole's grant covers a call in any namespace.
  * The workflows' ClusterRole lets restarts evict, never delete (SPEC §11).
  */
 import assert from 'node:assert/strict';
@@ -12,8 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import pino from 'pino';
 import { createKubeSubmitter, loadKubeConfig } from '../../src/kube/client.js';
 import { WorkflowInformer } from '../../src/kube/informer.js';
+import { OptOutCache } from '../../src/kube/opt-out.js';
 import { MANAGED_SELECTOR } from '../../src/kube/workflow.js';
 import { listWorkflows, patchWorkflow } from '../../src/kube/workflows.js';
 import { firing, testApp, webhook } from '../support/app.js';
@@ -28,6 +31,8 @@ const WORKFLOW_NAMESPACE = 'argo';
 type Permission = string;
 
 function permissionOf(method: string, path: string, query: Record<string, string> = {}): Permission {
+  // The core group: only Namespaces are read there, and a Namespace is cluster-scoped.
+  if (method === 'GET' && /^\/api\/v1\/namespaces\/[^/]+$/.test(path)) return '/namespaces get @cluster';
   const match =
     /^\/apis\/([^/]+)\/[^/]+\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(path) ??
     /^\/apis\/([^/]+)\/[^/]+\/()([^/]+)(?:\/([^/]+))?$/.exec(path);
@@ -66,6 +71,19 @@ function granted(objects: KubeObject[], component: 'receiver' | 'workflow' = 're
   return permissions;
 }
 
+/** A ClusterRole's grant covers the call in every namespace. */
+function isGranted(call: Permission, permissions: Set<Permission>): boolean {
+  return permissions.has(call) || permissions.has(call.replace(/@[^@]+$/, '@cluster'));
+}
+
+/** A grant is used when a call it covers was made. */
+function isUsed(permission: Permission, calls: Set<Permission>): boolean {
+  if (calls.has(permission)) return true;
+  if (!permission.endsWith(' @cluster')) return false;
+  const stem = permission.slice(0, -'@cluster'.length);
+  return [...calls].some((call) => call.startsWith(stem));
+}
+
 describe('the receiver RBAC in the chart', () => {
   let kube: FakeKube;
   let called: Set<Permission>;
@@ -76,18 +94,25 @@ describe('the receiver RBAC in the chart', () => {
     kube.addWorkflowTemplate(WORKFLOW_NAMESPACE, 'diagnose-pod');
     kube.addClusterWorkflowTemplate('cluster-diagnose');
 
-    // Submit: the pipeline creates a Workflow.
-    const { app } = await testApp({ submitter: await createKubeSubmitter({ kind: 'file', path: kubeconfig }) });
+    // Submit: the pipeline reads the opt-out annotations (a pod name of no controller's shape:
+    // the Namespace and all three kinds of workload), then creates a Workflow.
+    const loaded = await loadKubeConfig({ kind: 'file', path: kubeconfig });
+    const { app } = await testApp({
+      submitter: await createKubeSubmitter({ kind: 'file', path: kubeconfig }),
+      optOuts: (now) =>
+        new OptOutCache({ request: loaded.request, logger: pino({ level: 'silent' }), timeoutMs: 5000, now }),
+    });
     const res = await app.inject({
       method: 'POST',
       url: '/webhook/alertmanager',
-      payload: webhook([firing({ alertname: 'A', namespace: 'shop', pod: 'api-0' }, { description: 'crashloop' })]),
+      payload: webhook([
+        firing({ alertname: 'A', namespace: 'shop', pod: 'standalone' }, { description: 'crashloop' }),
+      ]),
     });
     assert.equal(res.json().decisions[0].outcome, 'submitted');
 
     // The closed loop (SPEC §9): a labelled LIST before the watcher has synced, the watcher's list
     // and watch, and the merge-patch that stops a Workflow.
-    const loaded = await loadKubeConfig({ kind: 'file', path: kubeconfig });
     await listWorkflows(loaded.request, WORKFLOW_NAMESPACE, MANAGED_SELECTOR);
     const informer = new WorkflowInformer({
       request: loaded.request,
@@ -123,10 +148,14 @@ rules:
       [CLI, 'check', '--rules', join(dir, 'rules.yaml'), '--kubeconfig', kubeconfig],
       { cwd: REPO_ROOT, env: { PATH: process.env.PATH } },
     );
-    assert.match(stdout, /4 passed, 0 failed/);
+    assert.match(stdout, /5 passed, 0 failed/);
     called = new Set(
       kube.requests
-        .filter((r) => r.path.startsWith('/apis/') && !/^\/apis(\/[^/]+(\/[^/]+)?)?$/.test(r.path))
+        .filter(
+          (r) =>
+            (r.path.startsWith('/apis/') && !/^\/apis(\/[^/]+(\/[^/]+)?)?$/.test(r.path)) ||
+            r.path.startsWith('/api/v1/'),
+        )
         .map((r) => permissionOf(r.method, r.path, r.query)),
     );
   });
@@ -134,24 +163,33 @@ rules:
 
   it('grants every call the code makes', async () => {
     const permissions = granted(await renderChart());
-    for (const call of called) assert.ok(permissions.has(call), `the chart must grant ${call}`);
+    for (const call of called) assert.ok(isGranted(call, permissions), `the chart must grant ${call}`);
   });
 
-  it('grants nothing the code does not call (SPEC §8 adds list beside get on templates, get beside the watch)', async () => {
+  it('grants nothing the code does not call (SPEC §8 adds list beside get on templates, get beside the watch, list and watch beside the opt-out reads)', async () => {
     const permissions = granted(await renderChart());
     const allowedExtra = new Set([
       `argoproj.io/workflowtemplates list @${WORKFLOW_NAMESPACE}`,
       'argoproj.io/clusterworkflowtemplates list @cluster',
       // SPEC §8 grants get beside list and watch on Workflows.
       `argoproj.io/workflows get @${WORKFLOW_NAMESPACE}`,
+      // SPEC §8 grants the opt-out reads as get, list and watch; the receiver only gets.
+      ...['/namespaces', 'apps/deployments', 'apps/statefulsets', 'apps/daemonsets'].flatMap((resource) => [
+        `${resource} list @cluster`,
+        `${resource} watch @cluster`,
+      ]),
     ]);
     for (const permission of permissions) {
       assert.ok(
-        called.has(permission) || allowedExtra.has(permission),
+        isUsed(permission, called) || allowedExtra.has(permission),
         `the chart grants ${permission}, which the code never calls`,
       );
     }
     assert.deepEqual([...called].sort(), [
+      '/namespaces get @cluster',
+      'apps/daemonsets get @shop',
+      'apps/deployments get @shop',
+      'apps/statefulsets get @shop',
       'argoproj.io/clusterworkflowtemplates get @cluster',
       `argoproj.io/workflows create @${WORKFLOW_NAMESPACE}`,
       `argoproj.io/workflows list @${WORKFLOW_NAMESPACE}`,

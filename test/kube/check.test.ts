@@ -1,11 +1,17 @@
 /**
  * `kube-sentinel check`'s access questions, against a hand-written ClusterProbe: which verbs on
- * workflows it asks about in which namespace, and what it prints when one is denied or cannot be
- * asked. test/acceptance/check.test.ts drives the same through the CLI and the fake API server.
+ * workflows it asks about in which namespace, which reads of Namespaces and workloads (opt-out
+ * annotations), and what it prints when one is denied or cannot be asked. test/acceptance/check.test.ts drives the same through the CLI and the fake API server.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ClusterProbe, checkPermissions, type WorkflowVerb } from '../../src/kube/check.js';
+import {
+  type ClusterProbe,
+  checkOptOutReads,
+  checkPermissions,
+  type ResourceAttributes,
+  type WorkflowVerb,
+} from '../../src/kube/check.js';
 import { parseRulesText } from '../../src/rules/parse.js';
 import { buildRuleSet } from '../../src/rules/rule-set.js';
 import type { RuleSet } from '../../src/rules/types.js';
@@ -28,7 +34,11 @@ function ruleSet(): RuleSet {
   return buildRuleSet(parsed.rules, parsed.excludedNamespaces, ['rules.yaml']);
 }
 
-/** Answers every access review from a table, `VERB NAMESPACE` → answer (allowed when absent), and records the questions. */
+/**
+ * Answers every access review from a table, `VERB NAMESPACE` for workflows and `VERB RESOURCE
+ * NAMESPACE` (`*` for every namespace) for others → answer (allowed when absent), and records the
+ * questions.
+ */
 function probe(answers: Record<string, boolean | { error: string }> = {}): ClusterProbe & { asked: string[] } {
   const asked: string[] = [];
   return {
@@ -39,6 +49,13 @@ function probe(answers: Record<string, boolean | { error: string }> = {}): Clust
     async mayAccessWorkflows(namespace: string, verb: WorkflowVerb) {
       asked.push(`${verb} ${namespace}`);
       return answers[`${verb} ${namespace}`] ?? true;
+    },
+    async mayAccess(attributes: ResourceAttributes) {
+      const resource = attributes.group === '' ? attributes.resource : `${attributes.resource}.${attributes.group}`;
+      const name = attributes.name === undefined ? '' : `/${attributes.name}`;
+      const question = `${attributes.verb} ${resource}${name} ${attributes.namespace ?? '*'}`;
+      asked.push(question);
+      return answers[question] ?? true;
     },
   };
 }
@@ -108,6 +125,92 @@ describe('check of the receiver permissions on workflows', () => {
     assert.deepEqual(
       results.filter((result) => !result.ok).map((result) => result.what),
       ['create workflows.argoproj.io in namespace argo (rules: crashloop)'],
+    );
+  });
+});
+
+const NAMESPACED_RULES = `
+excluded_namespaces: [kube-system]
+rules:
+  - name: shop-crashloop
+    match: {pattern: "CrashLoopBackOff", namespaces: [shop, cart]}
+    priority: P3
+    remediation: {action: trigger-argo-workflow, params: {workflow_template: diagnose-pod}}
+  - name: cart-oom
+    match: {pattern: "OOMKilled", namespaces: [cart, kube-system]}
+    priority: P2
+    remediation: {action: trigger-argo-workflow, params: {workflow_template: diagnose-memory}}
+  - name: off
+    enabled: false
+    match: {pattern: "never"}
+    priority: P4
+    remediation: {action: trigger-argo-workflow, params: {workflow_template: diagnose-pod}}
+`;
+
+describe('check of the opt-out reads (SPEC §11)', () => {
+  it('asks whether it may get Namespaces and Deployments, StatefulSets and DaemonSets in every namespace', async () => {
+    const fake = probe();
+    const results = await checkOptOutReads(ruleSet(), fake, IDENTITY);
+    assert.deepEqual(fake.asked.sort(), [
+      'get daemonsets.apps *',
+      'get deployments.apps *',
+      'get namespaces *',
+      'get statefulsets.apps *',
+    ]);
+    assert.deepEqual(results, [
+      {
+        ok: true,
+        what: 'get namespaces and deployments, statefulsets, daemonsets.apps in every namespace (opt-out annotations)',
+      },
+    ]);
+  });
+
+  it('asks per namespace when every enabled rule names its namespaces (the excluded ones left out)', async () => {
+    const parsed = parseRulesText(NAMESPACED_RULES, 'rules.yaml');
+    assert.deepEqual(parsed.errors, []);
+    const fake = probe();
+    const results = await checkOptOutReads(
+      buildRuleSet(parsed.rules, parsed.excludedNamespaces, ['rules.yaml']),
+      fake,
+      IDENTITY,
+    );
+    assert.ok(fake.asked.includes('get namespaces/cart cart'), fake.asked.join(', '));
+    assert.ok(fake.asked.includes('get deployments.apps shop'));
+    assert.ok(!fake.asked.some((question) => question.includes('kube-system')));
+    assert.deepEqual(
+      results.map((result) => result.what),
+      [
+        'get namespaces and deployments, statefulsets, daemonsets.apps in namespace cart (opt-out annotations; rules: cart-oom, shop-crashloop)',
+        'get namespaces and deployments, statefulsets, daemonsets.apps in namespace shop (opt-out annotations; rules: shop-crashloop)',
+      ],
+    );
+  });
+
+  it('fails on a denied read, naming it, why it is needed, the ClusterRole rules and the can-i command', async () => {
+    const results = await checkOptOutReads(ruleSet(), probe({ 'get namespaces *': false }), IDENTITY);
+    assert.deepEqual(results, [
+      {
+        ok: false,
+        what: 'get namespaces and deployments, statefulsets, daemonsets.apps in every namespace (opt-out annotations)',
+        problem:
+          'the receiver may not get namespaces in every namespace: it reads the kube-sentinel.io/remediation annotation there, and an alert whose Namespace or workload it cannot read is decided retry (503)',
+        fix: 'add to the receiver\'s ClusterRole the rules {apiGroups: [""], resources: [namespaces], verbs: [get, list, watch]} and {apiGroups: [apps], resources: [deployments, statefulsets, daemonsets], verbs: [get, list, watch]} (the chart\'s ClusterRole has them: upgrade the chart); verify: kubectl auth can-i get namespaces --as=system:serviceaccount:kube-sentinel:kube-sentinel',
+      },
+    ]);
+  });
+
+  it('reports a review that could not be made, with a can-i command for each read not known to be allowed', async () => {
+    const results = await checkOptOutReads(
+      ruleSet(),
+      probe({ 'get statefulsets.apps *': false, 'get daemonsets.apps *': { error: 'connect ECONNREFUSED' } }),
+    );
+    assert.match(
+      results[0]?.problem ?? '',
+      /^the receiver may not get statefulsets.apps in every namespace: .*; access review of get daemonsets.apps failed: connect ECONNREFUSED$/,
+    );
+    assert.match(
+      results[0]?.fix ?? '',
+      /verify: kubectl auth can-i get statefulsets.apps --all-namespaces --as=[^;]+; kubectl auth can-i get daemonsets.apps --all-namespaces --as=[^;]+$/,
     );
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Alert } from '../../src/alert.js';
-import { cooldownKey, workflowNameFor, workloadOf } from '../../src/pipeline/cooldown-key.js';
+import { cooldownKey, workflowNameFor, workloadOf, workloadRefOf } from '../../src/pipeline/cooldown-key.js';
 import { REMEDIATION_DEFAULTS } from '../../src/rules/parse.js';
 import type { Rule } from '../../src/rules/types.js';
 import { Random } from '../support/fuzz.js';
@@ -100,6 +100,76 @@ describe('workloadOf', () => {
       assert.equal(workloadOf(labels), workload);
     });
   }
+});
+
+describe('workloadRefOf: the workload, and the kinds an opt-out is read from', () => {
+  const cases: { name: string; labels: Record<string, string>; workload: string; kinds: string[] }[] = [
+    {
+      name: 'a deployment label names a Deployment',
+      labels: { deployment: 'api', pod: 'db-0' },
+      workload: 'api',
+      kinds: ['Deployment'],
+    },
+    {
+      name: 'a statefulset label names a StatefulSet',
+      labels: { statefulset: 'db' },
+      workload: 'db',
+      kinds: ['StatefulSet'],
+    },
+    {
+      name: 'a daemonset label names a DaemonSet',
+      labels: { daemonset: 'agent' },
+      workload: 'agent',
+      kinds: ['DaemonSet'],
+    },
+    {
+      name: 'a Job cannot opt out: no kind to read',
+      labels: { job_name: 'backup-1' },
+      workload: 'backup-1',
+      kinds: [],
+    },
+    {
+      name: 'a pod with a pod-template hash and a random suffix is a Deployment’s',
+      labels: { pod: 'checkout-7d9f8b6c5-x2x9k' },
+      workload: 'checkout',
+      kinds: ['Deployment'],
+    },
+    {
+      name: 'a pod with an ordinal is a StatefulSet’s',
+      labels: { pod: 'db-0' },
+      workload: 'db',
+      kinds: ['StatefulSet'],
+    },
+    {
+      name: 'a pod with a random suffix is a DaemonSet’s',
+      labels: { pod: 'agent-x2x9k' },
+      workload: 'agent',
+      kinds: ['DaemonSet'],
+    },
+    {
+      name: 'a five-digit suffix of the generated alphabet may be an ordinal or a DaemonSet’s',
+      labels: { pod: 'web-24567' },
+      workload: 'web',
+      kinds: ['StatefulSet', 'DaemonSet'],
+    },
+    {
+      name: 'a pod name no controller shape fits may be any of the three',
+      labels: { pod: 'standalone' },
+      workload: 'standalone',
+      kinds: ['Deployment', 'StatefulSet', 'DaemonSet'],
+    },
+  ];
+  for (const { name, labels, workload, kinds } of cases) {
+    it(name, () => {
+      const ref = workloadRefOf(labels);
+      assert.deepEqual(ref && { name: ref.name, kinds: [...ref.kinds] }, { name: workload, kinds });
+      assert.equal(ref?.name, workloadOf(labels), 'the same workload as the cooldown key’s');
+    });
+  }
+
+  it('is null when the alert names no workload and no pod', () => {
+    assert.equal(workloadRefOf({ namespace: 'shop' }), null);
+  });
 });
 
 describe('cooldownKey', () => {

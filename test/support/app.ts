@@ -5,6 +5,7 @@ import pino from 'pino';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { dryRunSubmitter, type WorkflowSubmitter } from '../../src/kube/client.js';
+import type { OptOuts } from '../../src/kube/opt-out.js';
 import type { SubmitResult } from '../../src/kube/result.js';
 import type { LocalPauses } from '../../src/pipeline/local-pauses.js';
 import { createMetrics } from '../../src/pipeline/metrics.js';
@@ -81,6 +82,8 @@ export async function testApp(
     clock?: { now: number };
     clusters?: ClusterRouting;
     pauses?: LocalPauses;
+    /** Opt-out annotations (SPEC §11), built on the app's clock; none by default. */
+    optOuts?: (now: () => number) => OptOuts;
   } = {},
 ): Promise<TestApp> {
   const clock = options.clock ?? { now: TEST_START };
@@ -98,6 +101,7 @@ export async function testApp(
     now: () => clock.now,
     ...(options.clusters ? { clusters: options.clusters } : {}),
     ...(options.pauses ? { pauses: options.pauses } : {}),
+    ...(options.optOuts ? { optOuts: options.optOuts(() => clock.now) } : {}),
   });
   return { app, store, clock, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

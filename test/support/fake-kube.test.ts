@@ -436,11 +436,12 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
       );
     });
 
-    it('serves version and API discovery including argoproj.io and authorization.k8s.io', async () => {
+    it('serves version and API discovery including apps, argoproj.io and authorization.k8s.io', async () => {
       const version = await kc.makeApiClient(k8s.VersionApi).getCode();
       assert.equal(version.gitVersion, 'v1.33.0');
       const groups = await kc.makeApiClient(k8s.ApisApi).getAPIVersions();
       assert.deepEqual(groups.groups.map((group) => group.preferredVersion?.groupVersion).sort(), [
+        'apps/v1',
         'argoproj.io/v1alpha1',
         'authorization.k8s.io/v1',
       ]);
@@ -455,6 +456,135 @@ describe('the fake Kubernetes API, driven by @kubernetes/client-node', () => {
       const status = (await response.json()) as Status;
       assert.equal(status.kind, 'Status');
       assert.equal(status.reason, 'NotFound');
+    });
+  });
+  describe('Namespaces and workloads, read for opt-out annotations', () => {
+    const OPT_OUT = { 'kube-sentinel.io/remediation': 'disabled' };
+    const core = () => kc.makeApiClient(k8s.CoreV1Api);
+    const apps = () => kc.makeApiClient(k8s.AppsV1Api);
+
+    it('gets a Namespace and each kind of workload with the annotations a test gave them', async () => {
+      fake.putObject({ kind: 'Namespace', name: 'shop' }, OPT_OUT);
+      fake.putObject({ kind: 'Deployment', namespace: 'shop', name: 'checkout' });
+      fake.putObject({ kind: 'StatefulSet', namespace: 'shop', name: 'db' }, OPT_OUT);
+      fake.putObject({ kind: 'DaemonSet', namespace: 'shop', name: 'agent' }, { team: 'infra' });
+
+      const namespace = await core().readNamespace({ name: 'shop' });
+      assert.equal(namespace.kind, 'Namespace');
+      assert.deepEqual(namespace.metadata?.annotations, OPT_OUT);
+      assert.equal(namespace.metadata?.labels?.['kubernetes.io/metadata.name'], 'shop');
+      const deployment = await apps().readNamespacedDeployment({ namespace: 'shop', name: 'checkout' });
+      assert.equal(deployment.kind, 'Deployment');
+      assert.equal(deployment.metadata?.annotations, undefined);
+      assert.equal(deployment.spec?.selector.matchLabels?.app, 'checkout');
+      const statefulSet = await apps().readNamespacedStatefulSet({ namespace: 'shop', name: 'db' });
+      assert.deepEqual(statefulSet.metadata?.annotations, OPT_OUT);
+      const daemonSet = await apps().readNamespacedDaemonSet({ namespace: 'shop', name: 'agent' });
+      assert.deepEqual(daemonSet.metadata?.annotations, { team: 'infra' });
+    });
+
+    it('answers 404 NotFound naming the resource as the API server does, in its group', async () => {
+      fake.putObject({ kind: 'Deployment', namespace: 'shop', name: 'checkout' });
+      const namespace = statusOf(await apiException(core().readNamespace({ name: 'shop' })));
+      assert.equal(namespace.code, 404);
+      assert.equal(namespace.reason, 'NotFound');
+      assert.equal(namespace.message, 'namespaces "shop" not found');
+      assert.deepEqual(namespace.details, { name: 'shop', kind: 'namespaces' });
+      const elsewhere = statusOf(
+        await apiException(apps().readNamespacedDeployment({ namespace: 'cart', name: 'checkout' })),
+      );
+      assert.equal(elsewhere.message, 'deployments.apps "checkout" not found');
+      assert.deepEqual(elsewhere.details, { name: 'checkout', group: 'apps', kind: 'deployments' });
+    });
+
+    it('sets and removes annotations as kubectl annotate does, and deletes', async () => {
+      const ref = { kind: 'Deployment', namespace: 'shop', name: 'checkout' } as const;
+      const added = fake.putObject(ref, { team: 'payments' });
+      const annotated = fake.annotate(ref, OPT_OUT);
+      assert.deepEqual(annotated.metadata.annotations, { team: 'payments', ...OPT_OUT });
+      assert.ok(Number(annotated.metadata.resourceVersion) > Number(added.metadata.resourceVersion));
+      fake.annotate(ref, { 'kube-sentinel.io/remediation': null, team: null });
+      assert.equal((await apps().readNamespacedDeployment(ref)).metadata?.annotations, undefined);
+      assert.throws(() => fake.annotate({ kind: 'Namespace', name: 'cart' }, OPT_OUT), /no Namespace cart/);
+      fake.deleteObject(ref);
+      assert.equal(fake.getObject(ref), undefined);
+      assert.equal((await apiException(apps().readNamespacedDeployment(ref))).code, 404);
+    });
+
+    it('lists Namespaces, and workloads of one namespace or of all', async () => {
+      fake.putObject({ kind: 'Namespace', name: 'shop' });
+      fake.putObject({ kind: 'Namespace', name: 'cart' });
+      fake.putObject({ kind: 'Deployment', namespace: 'shop', name: 'checkout' });
+      fake.putObject({ kind: 'Deployment', namespace: 'cart', name: 'basket' });
+      fake.putObject({ kind: 'DaemonSet', namespace: 'shop', name: 'agent' });
+      const names = (list: { items: { metadata?: { name?: string } }[] }) =>
+        list.items.map((item) => item.metadata?.name).sort();
+      assert.deepEqual(names(await core().listNamespace()), ['cart', 'shop']);
+      assert.deepEqual(names(await apps().listNamespacedDeployment({ namespace: 'shop' })), ['checkout']);
+      assert.deepEqual(names(await apps().listDeploymentForAllNamespaces()), ['basket', 'checkout']);
+      assert.deepEqual(names(await apps().listNamespacedStatefulSet({ namespace: 'shop' })), []);
+    });
+
+    it('answers injected failures on reads of one kind until they are cleared, and counts requests per path', async () => {
+      fake.putObject({ kind: 'Namespace', name: 'shop' });
+      fake.putObject({ kind: 'Deployment', namespace: 'shop', name: 'checkout' });
+      fake.failReads('Namespace', { status: 503, retryAfterSeconds: 2 });
+      fake.failReads('Deployment', { status: 403 });
+      const unavailable = await apiException(core().readNamespace({ name: 'shop' }));
+      assert.equal(unavailable.code, 503);
+      assert.equal(statusOf(unavailable).reason, 'ServiceUnavailable');
+      assert.equal(unavailable.headers['retry-after'], '2');
+      const denied = statusOf(
+        await apiException(apps().readNamespacedDeployment({ namespace: 'shop', name: 'checkout' })),
+      );
+      assert.equal(denied.reason, 'Forbidden');
+      assert.equal(
+        denied.message,
+        'deployments.apps "checkout" is forbidden: User "system:serviceaccount:kube-sentinel:kube-sentinel" ' +
+          'cannot get resource "deployments" in API group "apps" in the namespace "shop"',
+      );
+      fake.failReads('Namespace', undefined);
+      assert.equal((await core().readNamespace({ name: 'shop' })).metadata?.name, 'shop');
+      assert.equal(fake.requestsTo('/api/v1/namespaces/shop'), 2);
+      assert.equal(fake.requestsTo('/apis/apps/v1/namespaces/shop/deployments/checkout'), 1);
+    });
+
+    it('forbids reads of a kind as RBAC does: 403 worded at the cluster scope, and access reviews denied', async () => {
+      fake.putObject({ kind: 'Namespace', name: 'shop' });
+      fake.forbidReads('Namespace');
+      const denied = statusOf(await apiException(core().readNamespace({ name: 'shop' })));
+      assert.equal(denied.code, 403);
+      assert.equal(
+        denied.message,
+        'namespaces "shop" is forbidden: User "system:serviceaccount:kube-sentinel:kube-sentinel" ' +
+          'cannot get resource "namespaces" in API group "" at the cluster scope',
+      );
+      const authorization = kc.makeApiClient(k8s.AuthorizationV1Api);
+      const allowed = async (attributes: k8s.V1ResourceAttributes) =>
+        (
+          await authorization.createSelfSubjectAccessReview({
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: { resourceAttributes: attributes },
+            },
+          })
+        ).status?.allowed;
+      assert.equal(await allowed({ verb: 'get', resource: 'namespaces', name: 'shop' }), false);
+      assert.equal(await allowed({ verb: 'list', group: '', resource: 'namespaces' }), false);
+      assert.equal(await allowed({ verb: 'get', group: 'apps', resource: 'deployments', namespace: 'shop' }), true);
+      fake.reset();
+      assert.equal(await allowed({ verb: 'get', resource: 'namespaces' }), true, 'reset forgets the denial');
+    });
+
+    it('refuses to change or watch them through the API', async () => {
+      const headers = { authorization: `Bearer ${TOKEN}` };
+      const post = await fetch(`${fake.url}/api/v1/namespaces`, { method: 'POST', headers, body: '{}' });
+      assert.equal(post.status, 405);
+      const watch = await fetch(`${fake.url}/apis/apps/v1/namespaces/shop/deployments?watch=true`, { headers });
+      assert.equal(watch.status, 405);
+      const pods = await fetch(`${fake.url}/api/v1/namespaces/shop/pods`, { headers });
+      assert.equal(pods.status, 404);
     });
   });
 });

@@ -11,6 +11,9 @@
  * Workflows can also be listed in pages, watched (./fake-kube-watch.ts), merge-patched and
  * deleted; test helpers play the Argo controller (setPhase) and people (resume, deleteWorkflow),
  * and every change is seen by the open watches as the API server would send it.
+ *
+ * Namespaces and apps/v1 Deployments, StatefulSets and DaemonSets (./fake-kube-objects.ts) can be
+ * read and listed, with the annotations tests give them (putObject, annotate), for opt-outs.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,57 +21,41 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ArgoLabel, type WorkflowSpec } from '../../src/kube/workflow.js';
 import { argoObjectProblems, type FieldProblem, GENERATED_SUFFIX_LENGTH, labelProblems } from './argo-schema.js';
+import {
+  APPS_RESOURCES,
+  CORE_RESOURCES,
+  FakeObjects,
+  type ObjectKind,
+  type ObjectRef,
+  type StoredResource,
+} from './fake-kube-objects.js';
+import {
+  type Answer,
+  DEFAULT_MESSAGE,
+  defaultReason,
+  type InjectedFailure,
+  json,
+  SERVICE_ACCOUNT_USER,
+  type Status,
+  type StatusDetails,
+  status,
+  statusAnswer,
+} from './fake-kube-status.js';
 import { type ExpiredWatchAnswer, mergePatch, type Selector, WatchHub } from './fake-kube-watch.js';
+
+export type { ObjectKind, ObjectRef, StoredResource, WorkloadObjectKind } from './fake-kube-objects.js';
+
+export type {
+  InjectedFailure,
+  Status,
+  StatusCause,
+  StatusDetails,
+  StatusReason,
+} from './fake-kube-status.js';
 
 const ARGO_API = 'argoproj.io/v1alpha1';
 /** The API server's limit on request bodies (3 MiB). */
 export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
-/** The identity the receiver runs as in the chart; it appears in Forbidden messages. */
-const SERVICE_ACCOUNT_USER = 'system:serviceaccount:kube-sentinel:kube-sentinel';
-
-export type StatusReason =
-  | 'BadRequest'
-  | 'Unauthorized'
-  | 'Forbidden'
-  | 'NotFound'
-  | 'MethodNotAllowed'
-  | 'AlreadyExists'
-  | 'Conflict'
-  | 'Gone'
-  | 'Expired'
-  | 'RequestEntityTooLarge'
-  | 'UnsupportedMediaType'
-  | 'Invalid'
-  | 'TooManyRequests'
-  | 'InternalError'
-  | 'ServiceUnavailable'
-  | 'Timeout';
-
-export interface StatusCause {
-  reason: string;
-  message: string;
-  field: string;
-}
-
-export interface StatusDetails {
-  name?: string;
-  group?: string;
-  kind?: string;
-  causes?: StatusCause[];
-  retryAfterSeconds?: number;
-}
-
-/** The body of every error answer, as the API server sends it. */
-export interface Status {
-  kind: 'Status';
-  apiVersion: 'v1';
-  metadata: Record<string, never>;
-  status: 'Failure';
-  message: string;
-  reason: StatusReason;
-  details: StatusDetails;
-  code: number;
-}
 
 /** What the server sets on a stored object, plus whatever metadata the client sent. */
 export interface StoredMetadata {
@@ -106,17 +93,6 @@ export interface RecordedRequest {
   method: string;
   path: string;
   query: Record<string, string>;
-}
-
-export interface InjectedFailure {
-  status: number;
-  /** Defaults from the status: 429 TooManyRequests, 500 InternalError, 503 ServiceUnavailable, … */
-  reason?: StatusReason;
-  message?: string;
-  /** Sent as the Retry-After header and as details.retryAfterSeconds. */
-  retryAfterSeconds?: number;
-  /** Answered as text/html instead of a Status, as a proxy in front of the API server does. */
-  html?: string;
 }
 
 export interface FakeKubeOptions {
@@ -213,35 +189,29 @@ export interface FakeKube {
    */
   expiredWatches: ExpiredWatchAnswer;
   /**
+   * Adds a Namespace or a Deployment, StatefulSet or DaemonSet (SPEC §11 reads their annotations),
+   * or replaces the annotations of the one there. Clients can get and list them (`/api/v1/namespaces`,
+   * `/apis/apps/v1/...`), never change them.
+   */
+  putObject(ref: ObjectRef, annotations?: Record<string, string>): StoredResource;
+  /** Sets (a string) or removes (null) annotations, as `kubectl annotate` does; throws when there is no such object. */
+  annotate(ref: ObjectRef, annotations: Record<string, string | null>): StoredResource;
+  /** Deletes a Namespace or workload: reads of it answer 404 NotFound. */
+  deleteObject(ref: ObjectRef): void;
+  /** A copy of the stored Namespace or workload, for assertions. */
+  getObject(ref: ObjectRef): StoredResource | undefined;
+  /** Every get and list of this kind answers with the failure (403, 500, 503, …) until cleared with undefined. */
+  failReads(kind: ObjectKind, failure: InjectedFailure | undefined): void;
+  /** As RBAC without get/list/watch on this kind: its reads answer 403 Forbidden, and access reviews allowed: false. */
+  forbidReads(kind: ObjectKind): void;
+  /** How many requests reached this path (any method, any query). */
+  requestsTo(path: string): number;
+  /**
    * Forgets stored objects, recorded requests, injected faults and denials (not the listener
    * state); drops open watches and forgets the history, so a watch from before is too old.
    */
   reset(): void;
   close(): Promise<void>;
-}
-
-const DEFAULT_REASON: Record<number, StatusReason> = {
-  400: 'BadRequest',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'NotFound',
-  405: 'MethodNotAllowed',
-  409: 'AlreadyExists',
-  413: 'RequestEntityTooLarge',
-  415: 'UnsupportedMediaType',
-  422: 'Invalid',
-  429: 'TooManyRequests',
-  500: 'InternalError',
-  503: 'ServiceUnavailable',
-  504: 'Timeout',
-};
-
-function defaultReason(code: number): StatusReason {
-  return DEFAULT_REASON[code] ?? (code >= 500 ? 'InternalError' : 'BadRequest');
-}
-
-function status(code: number, message: string, details: StatusDetails = {}, reason = defaultReason(code)): Status {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details, code };
 }
 
 const notFoundPath = (): Status => status(404, 'the server could not find the requested resource');
@@ -303,15 +273,6 @@ function invalid(name: string, problems: FieldProblem[]): Status {
     causes: problems.map((problem) => ({ reason: problem.reason, message: problem.message, field: problem.field })),
   });
 }
-
-const DEFAULT_MESSAGE: Partial<Record<StatusReason, string>> = {
-  TooManyRequests: 'Too many requests, please try again later.',
-  InternalError: 'Internal error occurred: injected by the fake Kubernetes API',
-  ServiceUnavailable: 'the server is currently unable to handle the request',
-  Timeout: 'Timeout: request did not complete within requested timeout - context deadline exceeded',
-  Conflict:
-    'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again',
-};
 
 function injected(failure: InjectedFailure, namespace: string, name: string): Status {
   const reason = failure.reason ?? defaultReason(failure.status);
@@ -384,16 +345,6 @@ interface Delay {
   store: boolean;
 }
 
-type Answer = { code: number; body: unknown; headers?: Record<string, string>; html?: string };
-
-const json = (code: number, body: unknown): Answer => ({ code, body });
-
-function statusAnswer(body: Status): Answer {
-  const headers: Record<string, string> = {};
-  if (body.details.retryAfterSeconds !== undefined) headers['Retry-After'] = String(body.details.retryAfterSeconds);
-  return { code: body.code, body, headers };
-}
-
 interface ReceivedBody {
   bytes: Buffer;
   tooLarge: boolean;
@@ -421,6 +372,13 @@ class FakeKubeServer implements FakeKube {
     metadata: { resourceVersion: String(resourceVersion) },
   }));
   private readonly listRemainders = new Map<string, ListRemainder>();
+  private readonly objects = new FakeObjects({
+    nextResourceVersion: () => {
+      this.revision += 1;
+      return String(this.revision);
+    },
+    timestamp: () => this.timestamp(),
+  });
   private listening = false;
   private closed = false;
   port = 0;
@@ -647,6 +605,34 @@ class FakeKubeServer implements FakeKube {
     else this.deniedVerbs.add(`${verb} ${namespace}`);
   }
 
+  putObject(ref: ObjectRef, annotations?: Record<string, string>): StoredResource {
+    return this.objects.put(ref, annotations);
+  }
+
+  annotate(ref: ObjectRef, annotations: Record<string, string | null>): StoredResource {
+    return this.objects.annotate(ref, annotations);
+  }
+
+  deleteObject(ref: ObjectRef): void {
+    this.objects.remove(ref);
+  }
+
+  getObject(ref: ObjectRef): StoredResource | undefined {
+    return this.objects.get(ref);
+  }
+
+  failReads(kind: ObjectKind, failure: InjectedFailure | undefined): void {
+    this.objects.failReads(kind, failure);
+  }
+
+  forbidReads(kind: ObjectKind): void {
+    this.objects.forbidReads(kind);
+  }
+
+  requestsTo(path: string): number {
+    return this.requests.filter((request) => request.path === path).length;
+  }
+
   waitForWorkflows(count: number): Promise<void> {
     if (this.stored.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ count, resolve, reject }));
@@ -662,6 +648,7 @@ class FakeKubeServer implements FakeKube {
     this.denied.clear();
     this.deniedVerbs.clear();
     this.listRemainders.clear();
+    this.objects.reset();
     // Forgetting the objects is a change no watch is told of: whoever watched must list again.
     this.revision += 1;
     this.hub.reset(this.revision);
@@ -747,6 +734,11 @@ class FakeKubeServer implements FakeKube {
 
     if (method === 'GET' && segments.length === 1 && root === 'version') return json(200, VERSION);
     if (method === 'GET' && segments.length === 1 && root === 'api') return json(200, apiVersions(this.url));
+    if (root === 'api' && group === 'v1') {
+      // Under /api the second segment is the version: /api/v1/<resource>...
+      if (segments.length === 2) return method === 'GET' ? json(200, CORE_RESOURCES) : statusAnswer(methodNotAllowed());
+      return this.objects.core(method, segments.slice(2), query) ?? statusAnswer(notFoundPath());
+    }
     if (root !== 'apis') return statusAnswer(notFoundPath());
     if (method === 'GET' && segments.length === 1) return json(200, API_GROUP_LIST);
     if (method === 'GET' && segments.length === 2) {
@@ -757,6 +749,10 @@ class FakeKubeServer implements FakeKube {
     }
     if (group === 'argoproj.io' && version === 'v1alpha1')
       return this.argo(method, rest, query, request, response, body);
+    if (group === 'apps' && version === 'v1') {
+      if (rest.length === 0) return method === 'GET' ? json(200, APPS_RESOURCES) : statusAnswer(methodNotAllowed());
+      return this.objects.apps(method, rest, query) ?? statusAnswer(notFoundPath());
+    }
     if (group === 'authorization.k8s.io' && version === 'v1') {
       if (rest.length === 0 && method === 'GET') return json(200, AUTHORIZATION_RESOURCES);
       if (rest.length === 1 && rest[0] === 'selfsubjectaccessreviews') {
@@ -1089,12 +1085,13 @@ class FakeKubeServer implements FakeKube {
         this.deniedVerbs.has(`${String(attributes.verb)} ${attributes.namespace}`)) &&
       attributes.resource === 'workflows' &&
       (attributes.group === undefined || attributes.group === 'argoproj.io');
+    const denied = deniedHere || this.objects.denies(attributes);
     return json(201, {
       kind: 'SelfSubjectAccessReview',
       apiVersion: 'authorization.k8s.io/v1',
       metadata: { creationTimestamp: null },
       spec: review.spec,
-      status: deniedHere ? { allowed: false } : { allowed: true, reason: 'RBAC: allowed by the fake Kubernetes API' },
+      status: denied ? { allowed: false } : { allowed: true, reason: 'RBAC: allowed by the fake Kubernetes API' },
     });
   }
 }
@@ -1156,6 +1153,11 @@ const API_GROUP_LIST = {
   kind: 'APIGroupList',
   apiVersion: 'v1',
   groups: [
+    {
+      name: 'apps',
+      versions: [{ groupVersion: 'apps/v1', version: 'v1' }],
+      preferredVersion: { groupVersion: 'apps/v1', version: 'v1' },
+    },
     {
       name: 'authorization.k8s.io',
       versions: [{ groupVersion: 'authorization.k8s.io/v1', version: 'v1' }],
