@@ -7,7 +7,7 @@ export const PAUSES_REFRESH_MS = 5_000;
 const FAILURE_LOG_INTERVAL_MS = 30_000;
 
 export interface LocalPausesOptions {
-  store: Pick<CooldownStore, 'listPauses' | 'onPausesChanged'>;
+  store: Pick<CooldownStore, 'listPauses' | 'onPausesChanged' | 'restorePauses'>;
   /** Throttles the log line of a failing reload. */
   now: () => number;
   logger?: Pick<StoreLogger, 'warn'>;
@@ -80,10 +80,31 @@ export class LocalPauses {
     return this.pauses ?? [];
   }
 
-  /** Reads every pause from the store into the copy, unless something newer got there first. */
+  /**
+   * Reads every pause from the store into the copy, unless something newer got there first. A
+   * pause in force in the copy that the store knows nothing of (not even its removal) was lost by
+   * the store — a Redis restarted empty, or failed over to a replica that had not got it — and is
+   * written back: a pause must not end early because Redis forgot it.
+   */
   async reload(): Promise<void> {
     const ours = ++this.begun;
-    const pauses = await this.options.store.listPauses();
+    const { store, now, logger } = this.options;
+    let pauses = await store.listPauses();
+    const listed = new Set(pauses.map((pause) => pause.id));
+    const at = now();
+    const lost = (this.pauses ?? []).filter((pause) => !listed.has(pause.id) && Date.parse(pause.expiresAt) > at);
+    if (lost.length > 0) {
+      const { written, held } = await store.restorePauses(lost);
+      if (written.length > 0) {
+        logger?.warn(
+          { restored: written },
+          'the store had lost pauses still in force (a Redis restarted empty?); written back from this replica’s copy',
+        );
+      }
+      // Those another replica wrote back after this listing are kept too: none ends early here.
+      const kept = new Set([...written, ...held]);
+      pauses = [...pauses, ...lost.filter((pause) => kept.has(pause.id))];
+    }
     if (ours < this.applied) return;
     this.applied = ours;
     this.apply(pauses);

@@ -58,6 +58,14 @@ export interface RecordTransitionOptions {
   token?: string;
 }
 
+/** What restorePauses did with the pauses it was given; the others were removed or are over. */
+export interface RestoredPauses {
+  /** Written back: the store knew nothing of them. */
+  written: string[];
+  /** In force in the store already. */
+  held: string[];
+}
+
 /** Which firing escalations of a key closeEscalations takes: by id, all, or by id prefix (`failed:`). */
 export type EscalationSelection = readonly string[] | 'all' | { readonly prefixes: readonly string[] };
 
@@ -188,6 +196,14 @@ export interface CooldownStore {
    * force (nothing is told then).
    */
   removePause(id: string): Promise<Pause | null>;
+  /**
+   * Writes back the pauses the store knows nothing of — neither in force nor removed (a removal
+   * is remembered until the pause would have expired) — that have not expired: what a replica's
+   * copy still holds after a Redis restarted empty or failed over to a replica that had not got
+   * them. Answers the ids written and those of the others found in force (another replica wrote
+   * them back first), and tells every replica when it wrote any.
+   */
+  restorePauses(pauses: readonly Pause[]): Promise<RestoredPauses>;
   /**
    * Calls `listener` with the id of each pause any replica adds or removes, this one included,
    * never from within the call that changed it; and with null when changes may have been missed

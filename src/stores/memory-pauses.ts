@@ -1,5 +1,5 @@
 import type { Pause } from '../pause.js';
-import { pauseExpiresAtMs, type StoreLogger } from './cooldown-store.js';
+import { pauseExpiresAtMs, type RestoredPauses, type StoreLogger } from './cooldown-store.js';
 
 type ChangedListener = (id: string | null) => void;
 
@@ -9,6 +9,8 @@ type ChangedListener = (id: string | null) => void;
  */
 export class PauseBook {
   private readonly byId = new Map<string, { pause: Pause; expiresAt: number }>();
+  /** Removed pauses, until they would have expired: never restored (see restore). */
+  private readonly removed = new Map<string, number>();
   /** One entry per call of listen, so a listener added twice is stopped once per stop. */
   private readonly listeners = new Set<{ heard: ChangedListener }>();
 
@@ -32,8 +34,27 @@ export class PauseBook {
     const held = this.byId.get(id);
     if (!held) return null;
     this.byId.delete(id);
+    this.removed.set(id, held.expiresAt);
     this.tellLater(id);
     return { ...held.pause };
+  }
+
+  /** Adds each pause this book knows nothing of (neither in force nor removed) and that has not expired. */
+  restore(pauses: readonly Pause[], now: number): RestoredPauses {
+    this.dropExpired(now);
+    const restored: RestoredPauses = { written: [], held: [] };
+    for (const pause of pauses) {
+      const expiresAt = pauseExpiresAtMs(pause);
+      if (expiresAt <= now || this.removed.has(pause.id)) continue;
+      if (this.byId.has(pause.id)) {
+        restored.held.push(pause.id);
+        continue;
+      }
+      this.byId.set(pause.id, { pause: JSON.parse(JSON.stringify(pause)) as Pause, expiresAt });
+      restored.written.push(pause.id);
+    }
+    if (restored.written[0] !== undefined) this.tellLater(restored.written[0]);
+    return restored;
   }
 
   /** Nothing is ever missed in one process: the listeners never hear null. */
@@ -51,6 +72,7 @@ export class PauseBook {
 
   private dropExpired(now: number): void {
     for (const [id, held] of this.byId) if (held.expiresAt <= now) this.byId.delete(id);
+    for (const [id, expiresAt] of this.removed) if (expiresAt <= now) this.removed.delete(id);
   }
 
   /** After the call has answered, as a message from Redis comes. */

@@ -16,6 +16,7 @@ import {
   MAX_LISTED_COOLDOWNS,
   markerOf,
   type RecordTransitionOptions,
+  type RestoredPauses,
   StoreClosedError,
   type StoreLogger,
   submittedAtMs,
@@ -286,6 +287,11 @@ export class MemoryCooldownStore implements CooldownStore {
   async removePause(id: string): Promise<Pause | null> {
     this.assertOpen();
     return this.pauses.remove(id, this.now());
+  }
+
+  async restorePauses(pauses: readonly Pause[]): Promise<RestoredPauses> {
+    this.assertOpen();
+    return this.pauses.restore(pauses, this.now());
   }
 
   onPausesChanged(listener: (id: string | null) => void): () => void {

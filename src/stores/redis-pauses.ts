@@ -8,7 +8,7 @@
 
 import type { Redis } from 'ioredis';
 import { isPause, type Pause } from '../pause.js';
-import { pauseExpiresAtMs, type StoreLogger } from './cooldown-store.js';
+import { pauseExpiresAtMs, type RestoredPauses, type StoreLogger } from './cooldown-store.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisSubscription } from './redis-subscription.js';
 
@@ -53,33 +53,71 @@ return 1
 `;
 
 /**
- * KEYS[1] the pauses; ARGV[1] now (epoch ms), ARGV[2] the id, ARGV[3] the channel. Answers what
- * was stored when the pause was in force (and publishes its id), else false.
+ * KEYS[1] the pauses; ARGV[1] now (epoch ms), ARGV[2] the id, ARGV[3] the channel, ARGV[4] the
+ * tombstone to leave in its place. Answers what was stored when the pause was in force (and
+ * publishes its id), else false. The tombstone keeps the pause's expiry: until then no replica
+ * writes the pause back (RESTORE_PAUSES_LUA) from a copy that missed the removal.
  */
 const REMOVE_PAUSE_LUA = `${SETTLE_LUA}
 local now = tonumber(ARGV[1])
 local held = redis.call('HGET', KEYS[1], ARGV[2])
 local at = held and expiry(held)
-if not held then
+if not held or at == nil or at <= now then
+  settle(KEYS[1], now)
   return false
 end
-redis.call('HDEL', KEYS[1], ARGV[2])
+local ok, stored = pcall(cjson.decode, held)
+if not ok or type(stored) ~= 'table' or stored.removed then
+  return false
+end
+redis.call('HSET', KEYS[1], ARGV[2], string.format(ARGV[4], at))
 settle(KEYS[1], now)
-if at == nil or at <= now then
-  return false
-end
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return held
 `;
 
+/**
+ * KEYS[1] the pauses; ARGV[1] now (epoch ms), ARGV[2] the channel, then pairs of an id and what
+ * to store. Writes each pause the hash knows nothing of (neither in force nor removed) and that
+ * has not expired, and publishes when it wrote any. Answers two lists of ids: those written, and
+ * those in force already (another replica wrote them back first).
+ */
+const RESTORE_PAUSES_LUA = `${SETTLE_LUA}
+local now = tonumber(ARGV[1])
+local written, held = {}, {}
+for i = 3, #ARGV, 2 do
+  local at = expiry(ARGV[i + 1])
+  if at ~= nil and at > now then
+    local found = redis.call('HGET', KEYS[1], ARGV[i])
+    if not found then
+      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+      written[#written + 1] = ARGV[i]
+    else
+      local ok, stored = pcall(cjson.decode, found)
+      local until_ = expiry(found)
+      if ok and type(stored) == 'table' and not stored.removed and until_ ~= nil and until_ > now then
+        held[#held + 1] = ARGV[i]
+      end
+    end
+  end
+end
+if #written > 0 then
+  settle(KEYS[1], now)
+  redis.call('PUBLISH', ARGV[2], written[1])
+end
+return {written, held}
+`;
+
 export interface PauseCommands {
   pauseAdd(key: string, now: number, id: string, stored: string, channel: string): Promise<number>;
-  pauseRemove(key: string, now: number, id: string, channel: string): Promise<string | null>;
+  pauseRemove(key: string, now: number, id: string, channel: string, tombstone: string): Promise<string | null>;
+  pauseRestore(key: string, now: number, channel: string, ...idsThenStored: string[]): Promise<[string[], string[]]>;
 }
 
 export function definePauseScripts(client: Redis): void {
   client.defineCommand('pauseAdd', { numberOfKeys: 1, lua: ADD_PAUSE_LUA });
   client.defineCommand('pauseRemove', { numberOfKeys: 1, lua: REMOVE_PAUSE_LUA });
+  client.defineCommand('pauseRestore', { numberOfKeys: 1, lua: RESTORE_PAUSES_LUA });
 }
 
 type PauseClient = Pick<Redis, 'hgetall'> & PauseCommands;
@@ -89,6 +127,9 @@ interface StoredPause {
   expiresAtMs: number;
   pause: Pause;
 }
+
+/** A removed pause's field until it would have expired (`%d`: its expiry, filled in by the script). */
+const TOMBSTONE = '{"expiresAtMs":%d,"removed":true}';
 
 export class RedisPauses {
   constructor(
@@ -124,8 +165,29 @@ export class RedisPauses {
   }
 
   async remove(id: string): Promise<Pause | null> {
-    const held = await this.client.pauseRemove(this.keys.pauses(), this.now(), id, this.keys.pausesChannel());
+    const held = await this.client.pauseRemove(
+      this.keys.pauses(),
+      this.now(),
+      id,
+      this.keys.pausesChannel(),
+      TOMBSTONE,
+    );
     return held === null ? null : (storedOrUndefined(held)?.pause ?? null);
+  }
+
+  async restore(pauses: readonly Pause[]): Promise<RestoredPauses> {
+    if (pauses.length === 0) return { written: [], held: [] };
+    const pairs = pauses.flatMap((pause) => {
+      const stored: StoredPause = { expiresAtMs: pauseExpiresAtMs(pause), pause };
+      return [pause.id, JSON.stringify(stored)];
+    });
+    const [written, held] = await this.client.pauseRestore(
+      this.keys.pauses(),
+      this.now(),
+      this.keys.pausesChannel(),
+      ...pairs,
+    );
+    return { written, held };
   }
 
   listen(listener: (id: string | null) => void): () => void {

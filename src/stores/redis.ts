@@ -18,6 +18,7 @@ import {
   markerOf,
   pauseExpiresAtMs,
   type RecordTransitionOptions,
+  type RestoredPauses,
   StoreClosedError,
   type StoreLogger,
   StoreUnavailableError,
@@ -321,6 +322,10 @@ export class RedisCooldownStore implements CooldownStore {
 
   async removePause(id: string): Promise<Pause | null> {
     return this.run('removePause', () => this.pauses.remove(id));
+  }
+
+  async restorePauses(pauses: readonly Pause[]): Promise<RestoredPauses> {
+    return this.run('restorePauses', () => this.pauses.restore(pauses));
   }
 
   onPausesChanged(listener: (id: string | null) => void): () => void {

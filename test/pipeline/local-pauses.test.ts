@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Pause } from '../../src/pause.js';
 import { LocalPauses, PAUSES_REFRESH_MS } from '../../src/pipeline/local-pauses.js';
-import { StoreUnavailableError } from '../../src/stores/cooldown-store.js';
+import { type RestoredPauses, StoreUnavailableError } from '../../src/stores/cooldown-store.js';
 
 const START = Date.parse('2026-11-26T12:00:00Z');
 
@@ -23,8 +23,37 @@ function pause(id: string): Pause {
  * published.
  */
 class ScriptedStore {
-  held: Pause[] = [];
+  private pauses: Pause[] = [];
+  /** Every id the store has held, removed ones too, until it loses everything (lose()). */
+  private readonly known = new Set<string>();
+  readonly restored: string[] = [];
   readonly asked: { answer(): void; fail(): void }[] = [];
+
+  get held(): Pause[] {
+    return this.pauses;
+  }
+
+  set held(pauses: Pause[]) {
+    this.pauses = pauses;
+    for (const pause of pauses) this.known.add(pause.id);
+  }
+
+  /** Restarted empty: no pause, nor any memory of one. */
+  lose(): void {
+    this.pauses = [];
+    this.known.clear();
+  }
+
+  async restorePauses(pauses: readonly Pause[]): Promise<RestoredPauses> {
+    const unknown = pauses.filter((pause) => !this.known.has(pause.id));
+    const inForce = new Set(this.pauses.map((pause) => pause.id));
+    this.held = [...this.pauses, ...unknown];
+    this.restored.push(...unknown.map((pause) => pause.id));
+    return {
+      written: unknown.map((pause) => pause.id),
+      held: pauses.filter((pause) => inForce.has(pause.id)).map((pause) => pause.id),
+    };
+  }
   private listener: ((id: string | null) => void) | undefined;
 
   listPauses(): Promise<Pause[]> {
@@ -103,6 +132,49 @@ describe('LocalPauses, the copy of the pauses each replica decides with', () => 
     store.publish('p-3');
     tick();
     assert.equal(store.asked.length, 4, 'nothing is loaded once stopped');
+  });
+
+  it('writes back a pause in force that the store lost (a Redis restarted empty), never one removed', async () => {
+    const store = new ScriptedStore();
+    const { copy, warnings } = copyOf(store);
+    copy.start();
+    store.held = [pause('p-1'), pause('p-2'), pause('p-3')];
+    await store.answer(0);
+    store.held = [pause('p-1'), pause('p-2')];
+    store.publish('p-3');
+    await store.answer(1);
+    assert.deepEqual(ids(copy), ['p-1', 'p-2'], 'p-3 was removed');
+    assert.deepEqual(store.restored, [], 'a removal is not a loss');
+    store.lose();
+    store.publish(null);
+    await store.answer(2);
+    await settled();
+    assert.deepEqual(store.restored, ['p-1', 'p-2']);
+    assert.deepEqual(
+      store.held.map((p) => p.id),
+      ['p-1', 'p-2'],
+      'in the store again',
+    );
+    assert.deepEqual(ids(copy), ['p-1', 'p-2'], 'still in force here');
+    assert.match(warnings.join('\n'), /lost pauses still in force/);
+  });
+
+  it('keeps a lost pause that another replica wrote back between its listing and its own write', async () => {
+    const store = new ScriptedStore();
+    const { copy, warnings } = copyOf(store);
+    copy.start();
+    store.held = [pause('p-1')];
+    await store.answer(0);
+    store.lose();
+    store.publish(null);
+    store.asked[1]?.answer();
+    // The listing (empty) has answered; before the copy writes back, another replica does.
+    store.held = [pause('p-1')];
+    await settled();
+    await settled();
+    assert.deepEqual(store.restored, [], 'nothing written by this one');
+    assert.deepEqual(ids(copy), ['p-1'], 'and the pause still in force here');
+    assert.deepEqual(warnings, []);
   });
 
   it('never goes back in time: a load that answers after a later one, or after a change made here, is dropped', async () => {

@@ -13,6 +13,8 @@ import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-ser
 import { HEAR_BOUND_MS, pauseOf, START } from '../support/store-contract.js';
 
 const HOUR = 3600_000;
+/** What the copies warned of writing back, over all replicas of a test. */
+const restores: string[] = [];
 
 let redis: RedisServer | undefined;
 before(async () => {
@@ -26,6 +28,7 @@ let closing: { close(): Promise<unknown> }[] = [];
 afterEach(async () => {
   await Promise.all(closing.map((closable) => closable.close()));
   closing = [];
+  restores.length = 0;
 });
 
 function storeOf(keyPrefix: string, clock: { now: number }): RedisCooldownStore {
@@ -47,7 +50,12 @@ async function twoReplicas(): Promise<[Replica, Replica]> {
   const replicas: Replica[] = [];
   for (let i = 0; i < 2; i++) {
     const store = storeOf(keyPrefix, clock);
-    const copy = new LocalPauses({ store, now: () => clock.now, every: () => () => {} });
+    const copy = new LocalPauses({
+      store,
+      now: () => clock.now,
+      every: () => () => {},
+      logger: { warn: (_obj, msg) => restores.push(msg ?? '') },
+    });
     const replica = await testApp({ store, clock, pauses: copy, submitter: scriptedSubmitter() });
     closing.push(replica.app);
     replicas.push({ ...replica, copy });
@@ -118,6 +126,25 @@ describe('a pause shared by two replicas through Redis', () => {
     assert.deepEqual((await b.app.inject({ method: 'GET', url: '/v1/pauses' })).json(), { pauses: [] });
   });
 
+  it('outlives a Redis restarted empty: the replicas write it back from their copies', async () => {
+    assert.ok(redis);
+    const [a, b] = await twoReplicas();
+    const pause = await addPause(a, SHOP);
+    const removed = await addPause(a, { ...SHOP, namespace: 'cart' });
+    assert.equal((await a.app.inject({ method: 'DELETE', url: `/v1/pauses/${removed.id}` })).statusCode, 200);
+    await untilCopy(b.copy, (pauses) => pauses.length === 1, 'one pause in force');
+    await redis.stop();
+    await redis.start();
+    // Each copy loads again when its subscription is back; the first to find the pause gone writes it back.
+    await untilCopy(b.copy, () => restores.length > 0, 'the pause written back');
+    assert.deepEqual(
+      (await b.store.listPauses()).map((p) => p.id),
+      [pause.id],
+    );
+    assert.equal(await outcomeOf(b, crashing('shop', 'checkout-0')), 'paused');
+    assert.equal(await outcomeOf(a, crashing('shop', 'checkout-0')), 'paused');
+  });
+
   it('pauses one rule only: the other rules still act on the other replica', async () => {
     const [a, b] = await twoReplicas();
     const pause = await addPause(a, { ...SHOP, rule: 'crashloop' });
@@ -145,7 +172,11 @@ describe('the pauses in Redis', () => {
     await store.addPause(pauseOf('p-short', HOUR));
     assert.deepEqual((await raw.hkeys(key)).sort(), ['p-long', 'p-short'], 'the expired one is dropped');
     assert.ok(await store.removePause('p-long'));
-    const shorter = await raw.pttl(key);
-    assert.ok(shorter > 0 && shorter <= HOUR - 60_000, `PTTL ${shorter} after the longest was removed`);
+    assert.deepEqual(await store.listPauses(), [pauseOf('p-short', HOUR)]);
+    const kept = await raw.pttl(key);
+    assert.ok(kept > HOUR, `PTTL ${kept}: the removal is remembered until the pause would have ended`);
+    clock.now += 2 * HOUR;
+    await store.addPause(pauseOf('p-next', 4 * HOUR));
+    assert.deepEqual(await raw.hkeys(key), ['p-next'], 'and then forgotten');
   });
 });

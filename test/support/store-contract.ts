@@ -1108,6 +1108,33 @@ export function contract(
         assert.deepEqual(await store.listPauses(), []);
       });
 
+      it('writes back only the pauses it knows nothing of: neither in force, nor removed, nor over', async () => {
+        const store = await open();
+        const [held, removed, lost] = [
+          pauseOf('p-held', LONG_MS),
+          pauseOf('p-removed', LONG_MS),
+          pauseOf('p-lost', LONG_MS),
+        ];
+        await store.addPause(held);
+        await store.addPause(removed);
+        await store.removePause('p-removed');
+        const changed = { ...held, reason: 'from a stale copy' };
+        const over = pauseOf('p-over', SHORT_MS);
+        now = START + SHORT_MS;
+        assert.deepEqual(await store.restorePauses([changed, removed, lost, over]), {
+          written: ['p-lost'],
+          held: ['p-held'],
+        });
+        assert.deepEqual(byId(await store.listPauses()), [held, lost], 'the one held is left as it was');
+        assert.deepEqual(await store.restorePauses([]), { written: [], held: [] });
+        now = START + LONG_MS;
+        assert.deepEqual(
+          await store.restorePauses([removed]),
+          { written: [], held: [] },
+          'over by now, removal forgotten or not',
+        );
+      });
+
       it('tells every listener the id of each pause added or removed, once the call has answered', async () => {
         const store = await open();
         const [first, second] = [new Heard(), new Heard()];
