@@ -139,34 +139,47 @@ export function kubeRequester(kc: KubeConfig): KubeRequest {
       headers['content-length'] = Buffer.byteLength(payload);
     }
     const agent = agents.reuse(given) ?? given;
-    return new Promise<unknown>((resolve, reject) => {
-      const request = client.request(
-        url,
-        { method, headers, ...(agent ? { agent } : {}), ...(signal ? { signal } : {}) },
-        (response) => {
-          readBody(response).then(({ text, overLimit }) => {
-            const status = response.statusCode ?? 0;
-            if (status < 200 || status > 299) {
-              reject(new KubeApiError(status, text, headerRecord(response.headers)));
-              return;
-            }
-            if (overLimit) {
-              reject(new Error(`the API server answered ${status} with a body over ${MAX_RESPONSE_BYTES} bytes`));
-              return;
-            }
-            try {
-              resolve(text === '' ? undefined : JSON.parse(text));
-            } catch {
-              reject(new Error(`the API server answered ${status} with a body that is not JSON`));
-            }
-          }, reject);
-        },
-      );
-      request.on('error', reject);
-      request.end(payload);
-    });
+    const send = (retried: boolean) =>
+      new Promise<unknown>((resolve, reject) => {
+        const request = client.request(
+          url,
+          { method, headers, ...(agent ? { agent } : {}), ...(signal ? { signal } : {}) },
+          (response) => {
+            readBody(response).then(({ text, overLimit }) => {
+              const status = response.statusCode ?? 0;
+              if (status < 200 || status > 299) {
+                reject(new KubeApiError(status, text, headerRecord(response.headers)));
+                return;
+              }
+              if (overLimit) {
+                reject(new Error(`the API server answered ${status} with a body over ${MAX_RESPONSE_BYTES} bytes`));
+                return;
+              }
+              try {
+                resolve(text === '' ? undefined : JSON.parse(text));
+              } catch {
+                reject(new Error(`the API server answered ${status} with a body that is not JSON`));
+              }
+            }, reject);
+          },
+        );
+        request.on('error', (err: NodeJS.ErrnoException) => {
+          // A kept-alive socket the API server closed while it sat idle (it restarted, or timed the
+          // connection out) fails the next request before it was read: sent again once on a new one.
+          // Every call here is idempotent (a create of the same name answers 409).
+          if (!retried && request.reusedSocket && STALE_SOCKET.has(err.code ?? '') && !signal?.aborted) {
+            resolve(send(true));
+            return;
+          }
+          reject(err);
+        });
+        request.end(payload);
+      });
+    return send(false);
   };
 }
+
+const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE']);
 
 /** Idle time before TCP keep-alive probes start on a watch's connection, which may be quiet for minutes. */
 const WATCH_KEEPALIVE_MS = 30_000;

@@ -296,3 +296,42 @@ describe('the watch call, reading a stream cut anywhere', () => {
     }
   });
 });
+
+describe('a call on a kept-alive connection the API server closed', () => {
+  it('is sent again once on a new connection, where it is answered', async () => {
+    // The first connection answers once, then dies on its next request, as a restarted API
+    // server's or one closed for idleness does; a new connection answers.
+    const served: string[] = [];
+    const server = createServer((request, response) => {
+      const socket = request.socket as typeof request.socket & { served?: number };
+      socket.served = (socket.served ?? 0) + 1;
+      served.push(`${request.url} #${socket.served}`);
+      if (served.length === 2) {
+        socket.destroy();
+        return;
+      }
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ kind: 'Namespace', metadata: { name: 'shop' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'ks-stale-'));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { request } = await loadKubeConfig({ kind: 'file', path: writeKubeconfig(dir, url, 'token') });
+      await request('GET', '/api/v1/namespaces/shop', undefined);
+      assert.deepEqual(await request('GET', '/api/v1/namespaces/shop', undefined), {
+        kind: 'Namespace',
+        metadata: { name: 'shop' },
+      });
+      assert.deepEqual(served, [
+        '/api/v1/namespaces/shop #1',
+        '/api/v1/namespaces/shop #2',
+        '/api/v1/namespaces/shop #1',
+      ]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
