@@ -4,10 +4,10 @@ import { type Decision, decide } from '../decision.js';
 import { type Pause, type PauseTarget, pauseCovering, pausedReason } from '../pause.js';
 import { StoreUnavailableError } from '../stores/cooldown-store.js';
 import { workloadOf } from './cooldown-key.js';
-import { type GuardSettings, STORE_UNAVAILABLE } from './guard.js';
+import { type GuardDeps, type GuardSettings, releaseClaim, returnRateSlot, STORE_UNAVAILABLE } from './guard.js';
 import type { LocalPauses } from './local-pauses.js';
 import type { Metrics } from './metrics.js';
-import type { Stage, Targeted } from './stage.js';
+import type { Claimed, Stage, Targeted } from './stage.js';
 
 export interface PauseDeps {
   /** Absent: nothing is ever paused (explain and test offline, which have no receiver's pauses). */
@@ -59,5 +59,24 @@ export function checkPauses(deps: PauseDeps): Stage<Targeted, Targeted> {
         return decide(draft.alert, draft.rule, 'retry', { cooldownKey: draft.cooldownKey, reason: STORE_UNAVAILABLE });
       },
     );
+  };
+}
+
+/**
+ * The same check again just before the Workflow is built and created: a pause answered 201 while
+ * an alert it covers was on its way (its opt-out read, its claim, the cluster's answer may each
+ * take up to --submit-timeout) must still stop it. From the copy alone; what the alert took on
+ * the way (its own claim, its rate slot) is given back, so the first alert after the pause acts.
+ */
+export function recheckPauses(deps: PauseDeps & GuardDeps): Stage<Claimed, Claimed> {
+  const { pauses } = deps;
+  if (!pauses) return (draft) => draft;
+  return async (draft) => {
+    const current = pauses.current;
+    const pause = current && current.length > 0 ? pauseCovering(current, pauseTargetOf(draft), deps.now()) : undefined;
+    if (!pause) return draft;
+    await releaseClaim(draft.claim, deps);
+    await returnRateSlot(draft.rateWindow, deps);
+    return decide(draft.alert, draft.rule, 'paused', { cooldownKey: draft.cooldownKey, reason: pausedReason(pause) });
   };
 }

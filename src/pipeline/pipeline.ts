@@ -14,7 +14,7 @@ import type { LocalPauses } from './local-pauses.js';
 import { keyCooldown, matchRule } from './match.js';
 import type { Metrics } from './metrics.js';
 import { checkOptOut } from './opt-out.js';
-import { checkPauses } from './pause.js';
+import { checkPauses, recheckPauses } from './pause.js';
 import { recorder } from './record.js';
 import type { RenderSettings } from './render.js';
 import { type ClusterRouting, clusterOf, isKnownCluster, routeToCluster } from './route.js';
@@ -85,13 +85,13 @@ const PEEK_CLAIM: Claim = { key: '', workflowName: '', ownedByUs: false };
 /**
  * The whole flow, built once. Each alert goes through the stages top to bottom until one decides:
  *
- *   ingest:  match → route → cooldown key → target → pause → opt-out → claim → cluster → attempts → rate limit → build → submit
- *   explain: match → route → cooldown key → target → pause → opt-out → peek  →           attempts →              build → submit (captured)
+ *   ingest:  match → route → cooldown key → target → pause → opt-out → claim → cluster → attempts → rate limit → pause → build → submit
+ *   explain: match → route → cooldown key → target → pause → opt-out → peek  →           attempts →                      build → submit (captured)
  *
  * (route: with --clusters, the cluster the alert names must be configured; pause: a paused alert
  * claims nothing; opt-out: the target's Namespace or workload annotated
  * kube-sentinel.io/remediation: disabled, read from the cluster after the pauses, which cost no
- * API call.)
+ * API call; the pauses again before the build: one added while the alert was on its way stops it.)
  * then its decision is recorded. Targets are checked before the claim, so an invalid, paused or
  * opted-out one never holds a cooldown; the Workflow is built after it, under the name the claim
  * gave it. A new claim is checked against the cluster (the record of what was done) and the attempt budget
@@ -119,6 +119,7 @@ export function createPipeline(given: PipelineDeps): Pipeline {
     .pipe(recallFromCluster(deps))
     .pipe(spendAttempt(deps))
     .pipe(limitRate(deps))
+    .pipe(recheckPauses(deps))
     .pipe(build)
     .pipe(submitWorkflow(deps.submitter, deps));
   const explain = Stages.of(matchRule)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { OptOutAnswer, OptOuts } from '../../src/kube/opt-out.js';
 import type { Pause } from '../../src/pause.js';
 import { LocalPauses } from '../../src/pipeline/local-pauses.js';
 import { StoreUnavailableError } from '../../src/stores/cooldown-store.js';
@@ -252,5 +253,58 @@ describe('an alert while the pauses were never loaded', () => {
     const { clock, store, pauses } = unreadable();
     const { app } = await testApp({ clock, store, pauses, args: ['--cooldown-store-failure=open'] });
     assert.equal((await decide(app, crashing('shop', 'checkout-0'))).outcome, 'dry_run');
+  });
+});
+
+/** Opt-outs that answer `remediate` only when the test says so, and say when they were asked. */
+function heldOptOuts() {
+  let entered: () => void = () => {};
+  let release: () => void = () => {};
+  const asked = new Promise<void>((resolve) => {
+    entered = resolve;
+  });
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const optOuts: OptOuts = {
+    async check(): Promise<OptOutAnswer> {
+      entered();
+      await released;
+      return { kind: 'remediate' };
+    },
+  };
+  return { optOuts, asked, release };
+}
+
+describe('a pause added while an alert it covers is being decided', () => {
+  it('keeps that alert from being submitted after the pause was answered 201', async () => {
+    const held = heldOptOuts();
+    const submitter = scriptedSubmitter();
+    let creates = 0;
+    const counting = {
+      ...submitter,
+      async create(...args: Parameters<typeof submitter.create>) {
+        creates++;
+        return submitter.create(...args);
+      },
+    };
+    const { app, store } = await testApp({ submitter: counting, optOuts: () => held.optOuts });
+    const alert = firing(
+      { alertname: 'PodCrash', namespace: 'shop', pod: 'checkout-7d9f8b6c5-bcdfg' },
+      { description: 'CrashLoopBackOff' },
+    );
+    const deciding = app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([alert]) });
+    await held.asked;
+    const paused = await app.inject({
+      method: 'POST',
+      url: '/v1/pauses',
+      payload: { namespace: 'shop', duration: '1h', reason: 'deploy', createdBy: 'alice' },
+    });
+    assert.equal(paused.statusCode, 201, paused.body);
+    held.release();
+    const decision = (await deciding).json().decisions[0] as { outcome: string };
+    assert.equal(creates, 0, 'a Workflow was created in shop after its pause was answered 201');
+    assert.equal(decision.outcome, 'paused');
+    assert.equal(await store.peek('crashloop:shop/checkout'), null, 'its claim was given back');
   });
 });
