@@ -175,7 +175,10 @@ export class OptOutCache implements OptOuts {
     const at = this.now();
     const read = this.read(ref, entry?.state).then((state) => {
       this.reading.delete(ref.path);
-      this.remember(ref.path, { state, at });
+      // An answer is as old as the question (the 30 s bound holds from then); a failure counts
+      // from when it landed, or a read that timed out would be stale already, and each next group
+      // of a storm would wait out a timeout of its own.
+      this.remember(ref.path, { state, at: state.kind === 'unreadable' ? this.now() : at });
       return state;
     });
     this.reading.set(ref.path, read);

@@ -215,3 +215,29 @@ describe('opt-outs with --clusters', () => {
     await assert.rejects(optOuts.check({ namespace: 'shop' }, 'north'), /cluster "north" is not configured/);
   });
 });
+
+const TIMEOUT_MS = 10_000;
+
+describe('the opt-out cache during an API server outage', () => {
+  it('answers the alerts after a timed-out read from that failure, without waiting for another read', async () => {
+    const clock = { now: Date.parse('2026-11-26T12:00:00Z') };
+    let reads = 0;
+    // An API server that does not answer: each read fails when its timeout has passed.
+    const request: KubeRequest = async () => {
+      reads++;
+      clock.now += TIMEOUT_MS;
+      throw new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+    };
+    const cache = new OptOutCache({
+      request,
+      logger: pino({ level: 'silent' }),
+      timeoutMs: TIMEOUT_MS,
+      now: () => clock.now,
+    });
+    const target = { namespace: 'shop' };
+    assert.equal((await cache.check(target)).kind, 'unknown');
+    // The next group of the storm, a moment after the first was answered.
+    assert.equal((await cache.check(target)).kind, 'unknown');
+    assert.equal(reads, 1, 'the second group waited for a read of its own, another whole timeout');
+  });
+});
