@@ -20,6 +20,13 @@ const POD_SUFFIXES: readonly { shape: RegExp; kinds: readonly WorkloadKind[] }[]
   { shape: new RegExp(`^(.+)-${GENERATED}{5,10}-${GENERATED}{5}$`), kinds: ['Deployment'] },
   // StatefulSet: <name>-<ordinal>
   { shape: /^(.+)-\d+$/, kinds: ['StatefulSet'] },
+  // A Deployment's pod whose `<name>-<hash>-` the API server cut to 58 characters before the
+  // random 5 (a name of 47 characters or more): 63 characters, the hash run into the random part
+  // (`<name>-<hash cut short><random>`), or gone (`<name>-<random>`, which a DaemonSet leaves too).
+  // A name of 58 characters or more cannot be told from its pods' names: give the alert a
+  // `deployment` label.
+  { shape: new RegExp(`^(?=.{63}$)(.+)-${GENERATED}{6,15}$`), kinds: ['Deployment'] },
+  { shape: new RegExp(`^(?=.{63}$)(.+)-${GENERATED}{5}$`), kinds: ['Deployment'] },
   // DaemonSet, Job, bare ReplicaSet: <name>-<random>
   { shape: new RegExp(`^(.+)-${GENERATED}{5}$`), kinds: ['DaemonSet'] },
 ];

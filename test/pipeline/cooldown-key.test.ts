@@ -153,6 +153,25 @@ describe('workloadRefOf: the workload, and the kinds an opt-out is read from', (
       kinds: ['StatefulSet', 'DaemonSet'],
     },
     {
+      // The API server cuts `<deployment>-<hash>-` to 58 characters before the random 5.
+      name: 'a 63-character pod of a long-named Deployment whose hash ran into the random suffix is that Deployment’s',
+      labels: { pod: 'payments-reconciliation-worker-eu-west-1-primary-7d9f8b6c5x2k9p' },
+      workload: 'payments-reconciliation-worker-eu-west-1-primary',
+      kinds: ['Deployment'],
+    },
+    {
+      name: 'a 63-character pod whose hash was cut off entirely may be a Deployment’s or a DaemonSet’s',
+      labels: { pod: 'payments-reconciliation-worker-eu-west-1-primary-shardaab-x2k9p' },
+      workload: 'payments-reconciliation-worker-eu-west-1-primary-shardaab',
+      kinds: ['Deployment', 'DaemonSet'],
+    },
+    {
+      name: 'a shorter pod with a long generated-looking suffix keeps its name',
+      labels: { pod: 'cache-bcdfghj' },
+      workload: 'cache-bcdfghj',
+      kinds: ['Deployment', 'StatefulSet', 'DaemonSet'],
+    },
+    {
       name: 'a pod name no controller shape fits may be any of the three',
       labels: { pod: 'standalone' },
       workload: 'standalone',
