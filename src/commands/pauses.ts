@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
-import { PAUSE_SELECTORS, type Pause } from '../pause.js';
+import { isPause, PAUSE_SELECTORS, type Pause } from '../pause.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -82,9 +82,20 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   'body.createdBy': '--by',
 };
 
-async function request(client: Client, method: string, path: string, body?: unknown): Promise<unknown> {
+/**
+ * The receiver's answer, when `expected` recognises it. Whatever else answers (a connection that
+ * fails, a refusal, a server at --server that is not a receiver) is a RequestFailed naming it.
+ */
+async function request<T>(
+  client: Client,
+  method: string,
+  path: string,
+  expected: (answer: unknown) => answer is T,
+  body?: unknown,
+): Promise<T> {
   const url = `${client.server}${path}`;
   let response: Response;
+  let text: string;
   try {
     response = await fetch(url, {
       method,
@@ -95,24 +106,34 @@ async function request(client: Client, method: string, path: string, body?: unkn
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
+    text = await response.text();
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new RequestFailed(
       `cannot reach ${client.server}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
     );
   }
-  const text = await response.text();
   let answer: unknown;
   try {
     answer = JSON.parse(text);
   } catch {
     answer = undefined;
   }
-  if (response.ok && answer !== undefined) return answer;
+  if (response.ok && expected(answer)) return answer;
+  if (response.ok) {
+    throw new RequestFailed(
+      `${method} ${url}: ${response.status}, but not with what a kube-sentinel receiver answers (is --server one?): ${text.slice(0, 200)}`,
+    );
+  }
   const refusal = answer as { message?: unknown; field?: unknown } | undefined;
   const message = typeof refusal?.message === 'string' ? refusal.message : text.slice(0, 200) || response.statusText;
   const flag = typeof refusal?.field === 'string' ? FLAG_OF_FIELD[refusal.field] : undefined;
   throw new RequestFailed(`${method} ${url}: ${response.status} ${message}${flag ? ` (${flag})` : ''}`);
+}
+
+function isPauseList(answer: unknown): answer is { pauses: Pause[] } {
+  const pauses = (answer as { pauses?: unknown } | null)?.pauses;
+  return Array.isArray(pauses) && pauses.every(isPause);
 }
 
 /** `namespace=shop,rule=pod-crash`, or `everything` for a pause without selectors. */
@@ -202,7 +223,7 @@ export async function pause(args: string[], env: Env): Promise<number> {
     createdBy,
   };
   return run(async () => {
-    const added = (await request(client, 'POST', '/v1/pauses', body)) as Pause;
+    const added = await request(client, 'POST', '/v1/pauses', isPause, body);
     process.stdout.write(
       values.json
         ? `${JSON.stringify(added)}\n`
@@ -220,7 +241,7 @@ export async function listPauses(args: string[], env: Env): Promise<number> {
     throw new ConfigError(`unexpected ${positionals[0]} (usage: kube-sentinel pauses [--json])`);
   const client = clientOf(values, env);
   return run(async () => {
-    const answer = (await request(client, 'GET', '/v1/pauses')) as { pauses: Pause[] };
+    const answer = await request(client, 'GET', '/v1/pauses', isPauseList);
     if (values.json) process.stdout.write(`${JSON.stringify(answer)}\n`);
     else process.stdout.write(answer.pauses.length === 0 ? 'no pauses in force\n' : `${table(answer.pauses)}\n`);
   });
@@ -235,7 +256,7 @@ export async function unpause(args: string[], env: Env): Promise<number> {
   if (id === undefined || rest.length > 0) throw new ConfigError('usage: kube-sentinel unpause ID');
   const client = clientOf(values, env);
   return run(async () => {
-    const removed = (await request(client, 'DELETE', `/v1/pauses/${encodeURIComponent(id)}`)) as Pause;
+    const removed = await request(client, 'DELETE', `/v1/pauses/${encodeURIComponent(id)}`, isPause);
     process.stdout.write(
       values.json ? `${JSON.stringify(removed)}\n` : `unpaused ${selectorText(removed)} (id ${removed.id})\n`,
     );
