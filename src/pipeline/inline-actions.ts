@@ -50,7 +50,8 @@ kubectl top pod "$POD" -n "$NAMESPACE" --containers || echo "kubectl top unavail
 `;
 
 /*
- * Eviction, not DELETE: the API server first checks the pod's PodDisruptionBudget and answers 429
+ * Only a pod a controller owns is evicted: a bare pod would be gone for good, and a static pod's
+ * mirror comes back unchanged. Eviction, not DELETE: the API server first checks the pod's PodDisruptionBudget and answers 429
  * TooManyRequests when it allows no disruption now; the step then fails with the API server's
  * words (also as the container's termination message, which Argo shows as the step's message).
  * A pod already gone is nothing to restart. The names go into a URL path, so they must be
@@ -67,7 +68,25 @@ case "$POD" in
     echo "refusing to evict: pod must be a DNS-1123 subdomain, got: '$POD'" >&2
     exit 2 ;;
 esac
-echo "=== evicting pod $NAMESPACE/$POD so that its controller recreates it"
+fail() {
+  echo "$1" >&2
+  if [ -w /dev/termination-log ]; then printf '%s\\n' "$1" >/dev/termination-log; fi
+  exit 1
+}
+if owner=$(kubectl get pod "$POD" -n "$NAMESPACE" -o jsonpath='{range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}' 2>&1); then
+  case "$owner" in
+    "") fail "refusing to evict pod $NAMESPACE/$POD: no controller owns it, so nothing would recreate it" ;;
+    Node/*) fail "refusing to evict pod $NAMESPACE/$POD: a static pod ($owner) runs from its kubelet's manifest; evicting its mirror restarts nothing" ;;
+  esac
+else
+  case "$owner" in
+    *"(NotFound)"*"pods \\"$POD\\" not found"*)
+      echo "pod $NAMESPACE/$POD is already gone: nothing to restart"
+      exit 0 ;;
+    *) fail "cannot read pod $NAMESPACE/$POD: $owner" ;;
+  esac
+fi
+echo "=== evicting pod $NAMESPACE/$POD ($owner recreates it)"
 if failure=$(printf '{"metadata":{"name":"%s","namespace":"%s"},"apiVersion":"policy/v1","kind":"Eviction"}' "$POD" "$NAMESPACE" |
   kubectl create --raw "/api/v1/namespaces/$NAMESPACE/pods/$POD/eviction" -f - 2>&1 >/dev/null); then
   echo "evicted pod $NAMESPACE/$POD"
@@ -76,12 +95,9 @@ else
     *"(NotFound)"*"pods \\"$POD\\" not found"*)
       echo "pod $NAMESPACE/$POD is already gone: nothing to restart" ;;
     *)
-      message="eviction of pod $NAMESPACE/$POD failed: $failure"
-      echo "$message" >&2
-      if [ -w /dev/termination-log ]; then printf '%s\\n' "$message" >/dev/termination-log; fi
       echo "PodDisruptionBudgets in namespace $NAMESPACE:" >&2
       kubectl get poddisruptionbudgets -n "$NAMESPACE" >&2 || true
-      exit 1 ;;
+      fail "eviction of pod $NAMESPACE/$POD failed: $failure" ;;
   esac
 fi
 `;

@@ -734,6 +734,11 @@ describe('INLINE_SCRIPTS', () => {
       const fake = `#!/bin/sh
 for arg in "$@"; do printf '%s\\0' "$arg" >> "$KUBECTL_LOG"; done
 printf '${RECORD_END}' >> "$KUBECTL_LOG"
+if [ "$1" = get ] && [ "$2" = pod ]; then
+  printf '%s' "$GET_STDOUT"
+  printf '%s' "$GET_STDERR" >&2
+  exit "$GET_EXIT"
+fi
 if [ "$1" = create ]; then
   cat > "$KUBECTL_LOG.stdin"
   printf '%s' "$CREATE_STDERR" >&2
@@ -751,6 +756,10 @@ exit 0
       rmSync(workdir, { recursive: true, force: true });
     });
 
+    /** What `kubectl get pod -o jsonpath=…` prints of the pod's controller: a ReplicaSet. */
+    const OWNED = { exit: 0, stdout: 'ReplicaSet/checkout-7d9f8b6c5', stderr: '' };
+    const OWNER_JSONPATH = '{range .metadata.ownerReferences[?(@.controller==true)]}{.kind}/{.name}{end}';
+
     /** The kubelet's termination message file, where the script may explain its failure to Argo. */
     const terminationLog = () => join(workdir, 'termination-log');
 
@@ -758,6 +767,7 @@ exit 0
       action: InlineAction,
       env: { NAMESPACE: string; POD: string; CONTAINER: string },
       create: { exit: number; stderr: string } = { exit: 0, stderr: '' },
+      get: { exit: number; stdout: string; stderr: string } = OWNED,
     ) {
       rmSync(kubectlLog, { force: true });
       rmSync(`${kubectlLog}.stdin`, { force: true });
@@ -773,6 +783,9 @@ exit 0
             KUBECTL_LOG: kubectlLog,
             CREATE_EXIT: String(create.exit),
             CREATE_STDERR: create.stderr,
+            GET_EXIT: String(get.exit),
+            GET_STDOUT: get.stdout,
+            GET_STDERR: get.stderr,
             ...env,
           },
         },
@@ -796,7 +809,10 @@ exit 0
 
     const target = { NAMESPACE: 'shop', POD: 'checkout-7d9f8b6c5-x2x9k', CONTAINER: 'app' };
     const expected: Record<InlineAction, string[][]> = {
-      restart: [['create', '--raw', '/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x9k/eviction', '-f', '-']],
+      restart: [
+        ['get', 'pod', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '-o', `jsonpath=${OWNER_JSONPATH}`],
+        ['create', '--raw', '/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x9k/eviction', '-f', '-'],
+      ],
       describe: [['describe', 'pod', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop']],
       logs: [
         ['logs', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '-c', 'app', '--tail=500'],
@@ -876,13 +892,14 @@ exit 0
 
     describe('restart', () => {
       const EVICTION_URL = '/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x9k/eviction';
+      const GET_OWNER = ['get', 'pod', 'checkout-7d9f8b6c5-x2x9k', '-n', 'shop', '-o', `jsonpath=${OWNER_JSONPATH}`];
       const PDB_REFUSAL =
         "Error from server (TooManyRequests): Cannot evict pod as it would violate the pod's disruption budget.\n";
 
       it('evicts the pod through the Eviction API with a policy/v1 Eviction of that pod, and deletes nothing', () => {
         const { status, calls, stdin, stderr } = run('restart', target);
         assert.equal(status, 0, stderr);
-        assert.deepEqual(calls, [['create', '--raw', EVICTION_URL, '-f', '-']]);
+        assert.deepEqual(calls, [GET_OWNER, ['create', '--raw', EVICTION_URL, '-f', '-']]);
         assert.deepEqual(JSON.parse(stdin ?? ''), {
           apiVersion: 'policy/v1',
           kind: 'Eviction',
@@ -902,6 +919,7 @@ exit 0
           /^eviction of pod shop\/checkout-7d9f8b6c5-x2x9k failed: Error from server \(TooManyRequests\): Cannot evict pod/,
         );
         assert.deepEqual(calls, [
+          GET_OWNER,
           ['create', '--raw', EVICTION_URL, '-f', '-'],
           ['get', 'poddisruptionbudgets', '-n', 'shop'],
         ]);
@@ -922,7 +940,47 @@ exit 0
         assert.equal(status, 0);
         assert.match(stdout, /pod shop\/checkout-7d9f8b6c5-x2x9k is already gone: nothing to restart/);
         assert.equal(terminationMessage, '');
-        assert.equal(calls.length, 1);
+        assert.equal(calls.length, 2);
+        const gone = run('restart', target, undefined, { exit: 1, stdout: '', stderr: notFound });
+        assert.equal(gone.status, 0, 'gone before it was read');
+        assert.match(gone.stdout, /is already gone: nothing to restart/);
+        assert.deepEqual(gone.calls, [GET_OWNER]);
+      });
+
+      const unowned: [string, string, RegExp][] = [
+        [
+          'a pod no controller owns (nothing would recreate it)',
+          '',
+          /no controller owns it, so nothing would recreate it/,
+        ],
+        ['a static pod (its mirror comes back unchanged)', 'Node/worker-1', /a static pod \(Node\/worker-1\)/],
+      ];
+      for (const [name, owner, says] of unowned) {
+        it(`refuses to evict ${name}, saying why`, () => {
+          const { status, calls, stderr, terminationMessage } = run('restart', target, undefined, {
+            ...OWNED,
+            stdout: owner,
+          });
+          assert.equal(status, 1);
+          assert.match(stderr, says);
+          assert.match(terminationMessage, says);
+          assert.deepEqual(calls, [GET_OWNER], 'no eviction');
+        });
+      }
+
+      it("fails, with the API server's message, when the pod cannot be read", () => {
+        const forbidden = 'Error from server (Forbidden): pods "checkout-7d9f8b6c5-x2x9k" is forbidden\n';
+        const { status, calls, terminationMessage } = run('restart', target, undefined, {
+          exit: 1,
+          stdout: '',
+          stderr: forbidden,
+        });
+        assert.equal(status, 1);
+        assert.match(
+          terminationMessage,
+          /cannot read pod shop\/checkout-7d9f8b6c5-x2x9k: Error from server \(Forbidden\)/,
+        );
+        assert.deepEqual(calls, [GET_OWNER]);
       });
 
       it('fails when what is not found is another pod or the API path itself', () => {
