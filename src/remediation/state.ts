@@ -81,7 +81,8 @@ function failureOf(workflow: WatchedWorkflow, phase: string): string {
   const message = workflow.status?.message ?? '';
   const step = workflow.status?.failedStep;
   if (!step) return message || `Argo reported the Workflow ${phase}`;
-  const stepMessage = step.slice(step.indexOf(': ') + 2);
+  // The step's message, without the ellipsis that cut it short.
+  const stepMessage = step.slice(step.indexOf(': ') + 2).replace(/…$/, '');
   if (message.includes(stepMessage)) return message;
   return message ? `${message}; ${step}` : step;
 }

@@ -98,6 +98,9 @@ export function appendArguments(
     if (previous && fold !== '' && previous.fold === fold) {
       previous.json = JSON.stringify(entry);
       previous.count++;
+      // Listed at its latest occurrence, as a repeat in a later batch would be.
+      entries.splice(entries.lastIndexOf(previous), 1);
+      entries.push(previous);
       continue;
     }
     const folding = { json: JSON.stringify(entry), fold, fingerprint, count: 1, firstAt: entry.at };

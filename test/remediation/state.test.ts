@@ -69,6 +69,12 @@ describe('the state of a remediation, read from its Workflow', () => {
     });
     said.status = { ...said.status, failedStep: step };
     assert.equal(observe(said, false).message, said.status.message, 'not twice when Argo said it already');
+    const clipped = workflow({
+      phase: 'Failed',
+      message: 'Cannot evict pod as it would violate the pod’s disruption budget.',
+    });
+    clipped.status = { ...clipped.status, failedStep: 'evict-pod: Cannot evict pod as it would…' };
+    assert.equal(observe(clipped, false).message, clipped.status.message, 'nor when the step’s was cut short');
     const bare = workflow({ phase: 'Error' });
     bare.status = { ...bare.status, failedStep: step };
     assert.equal(observe(bare, false).message, step);

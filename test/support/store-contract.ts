@@ -522,12 +522,22 @@ export function contract(
           assert.deepEqual(await store.listDecisions(10), [...others].reverse().concat(repeat(0)));
         });
 
-        it('folds repeats appended at once, in one batch', async () => {
+        it('folds repeats appended at once, in one batch, listing each at its latest occurrence', async () => {
           const store = await open();
           await store.appendDecision(repeat(0), 100);
           await Promise.all(Array.from({ length: 50 }, (_, i) => store.appendDecision(repeat(i + 1), 100)));
           await store.appendDecision(repeat(51), 100);
           assert.deepEqual(await store.listDecisions(10), [{ ...repeat(51), at: at(0), lastAt: at(51), count: 52 }]);
+          const other = 'bbbbbbbbbbbbbbbb';
+          await Promise.all([
+            store.appendDecision(repeat(52, other), 100),
+            store.appendDecision(repeat(53), 100),
+            store.appendDecision(repeat(54, other), 100),
+          ]);
+          assert.deepEqual(await store.listDecisions(10), [
+            { ...repeat(54, other), at: at(52), lastAt: at(54), count: 2 },
+            { ...repeat(53), at: at(0), lastAt: at(53), count: 53 },
+          ]);
         });
 
         it('starts a new entry when the one repeated was trimmed away by the cap', async () => {
