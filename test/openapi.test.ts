@@ -15,6 +15,7 @@ import type { RouteOptions } from 'fastify';
 import { type DocumentOptions, type ParseOptions, parseDocument, type SchemaOptions } from 'yaml';
 import { OPENAPI_PATH } from '../src/app.js';
 import { ALL_OUTCOMES } from '../src/decision.js';
+import { MAX_PAUSES } from '../src/routes/pauses.js';
 import { RedisCooldownStore } from '../src/stores/redis.js';
 import { firing, rulesFrom, scriptedSubmitter, testApp, webhook } from './support/app.js';
 import { freePort } from './support/processes.js';
@@ -620,6 +621,16 @@ rules:
     await exchange(app, { method: 'DELETE', url: '/v1/pauses/' }, 400);
     assert.deepEqual((await exchange(app, { method: 'DELETE', url: `/v1/pauses/${id}` }, 200)).body, added.body);
     await exchange(app, { method: 'DELETE', url: `/v1/pauses/${id}` }, 404);
+  });
+
+  it('conforms for a pause past the limit: 409', async () => {
+    const { app, store } = await open();
+    const { expiresAt, createdAt } = (await exchange(app, { method: 'POST', url: '/v1/pauses', payload: PAUSE }, 201))
+      .body as { expiresAt: string; createdAt: string };
+    for (let i = 1; i < MAX_PAUSES; i++) {
+      await store.addPause({ id: `p-${i}`, namespace: 'shop', reason: 'r', createdBy: 'a', createdAt, expiresAt });
+    }
+    await exchange(app, { method: 'POST', url: '/v1/pauses', payload: PAUSE }, 409);
   });
 
   it('has answered every outcome, and every status every route documents', () => {

@@ -10,6 +10,8 @@ export const HTTP_ERRORS = {
   bad_request: 400,
   unauthorized: 401,
   not_found: 404,
+  /** Doing it would go past a limit (MAX_PAUSES pauses in force). */
+  limit_reached: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
   internal: 500,

@@ -124,6 +124,9 @@ function refuseBlank(body: PauseRequest): void {
   }
 }
 
+/** At most this many pauses in force at once; one more is refused (409). */
+export const MAX_PAUSES = 1000;
+
 /** Pauses (SPEC §11): added, listed and removed here, in force on every replica. */
 export function pauseRoutes(app: App, deps: PauseRouteDeps): void {
   const unavailable = (reply: FastifyReply, err: unknown) => {
@@ -133,7 +136,7 @@ export function pauseRoutes(app: App, deps: PauseRouteDeps): void {
 
   const add = {
     body: PauseRequest,
-    response: { 201: Pause, 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
+    response: { 201: Pause, 400: ErrorBody, 401: ErrorBody, 409: ErrorBody, 503: ErrorBody },
   };
   app.post('/v1/pauses', { schema: add }, async (request, reply) => {
     const now = deps.now();
@@ -155,6 +158,17 @@ export function pauseRoutes(app: App, deps: PauseRouteDeps): void {
       throw err;
     }
     try {
+      // Every replica reloads every pause on each change, and decides each alert against all of
+      // them: a script adding pauses in a loop must not make that unbounded. Replicas adding at
+      // the same moment may go a few past it.
+      const inForce = (await deps.store.listPauses()).length;
+      if (inForce >= MAX_PAUSES) {
+        return sendError(
+          reply,
+          'limit_reached',
+          `${inForce} pauses are in force, the most there may be (${MAX_PAUSES}): remove some, or pause more broadly`,
+        );
+      }
       await deps.store.addPause(pause);
     } catch (err) {
       return unavailable(reply, err);

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { OptOutAnswer, OptOuts } from '../../src/kube/opt-out.js';
 import type { Pause } from '../../src/pause.js';
 import { LocalPauses } from '../../src/pipeline/local-pauses.js';
+import { MAX_PAUSES } from '../../src/routes/pauses.js';
 import { StoreUnavailableError } from '../../src/stores/cooldown-store.js';
 import { MemoryCooldownStore } from '../../src/stores/memory.js';
 import { firing, scriptedSubmitter, TEST_START, type TestApp, testApp, webhook } from '../support/app.js';
@@ -146,6 +147,29 @@ describe('POST /v1/pauses', () => {
     assert.equal((await app.inject({ method: 'DELETE', url: '/v1/pauses/p-1' })).statusCode, 401);
     const authorized = { authorization: 'Bearer s3cret' };
     assert.equal((await addPause(app, SHOP_FOR_AN_HOUR, authorized)).statusCode, 201);
+  });
+});
+
+describe('POST /v1/pauses past the limit', () => {
+  it('refuses one more than MAX_PAUSES in force with 409, naming the limit, and stores nothing', async () => {
+    const { app, store } = await testApp();
+    const body = { namespace: 'shop', duration: '1h', reason: 'deploy', createdBy: 'alice' };
+    for (let i = 0; i < MAX_PAUSES; i++) {
+      await store.addPause({
+        id: `p-${i}`,
+        namespace: 'shop',
+        reason: 'r',
+        createdBy: 'a',
+        createdAt: new Date(TEST_START).toISOString(),
+        expiresAt: new Date(TEST_START + 3600_000).toISOString(),
+      });
+    }
+    const refused = await app.inject({ method: 'POST', url: '/v1/pauses', payload: body });
+    assert.equal(refused.statusCode, 409, refused.body);
+    assert.match(refused.json().message, /1000 pauses are in force, the most there may be \(1000\)/);
+    assert.equal((await store.listPauses()).length, MAX_PAUSES);
+    await store.removePause('p-0');
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/pauses', payload: body })).statusCode, 201);
   });
 });
 
