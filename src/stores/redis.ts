@@ -50,8 +50,6 @@ import {
 import { RedisSubscription } from './redis-subscription.js';
 import { isPendingClaimOf, parseClaim, positiveMs } from './redis-values.js';
 
-export type { StoreLogger };
-
 export interface RedisCooldownStoreOptions {
   /** A standalone Redis (`redis://` or `rediss://`); or `source`, one of the three modes. */
   url?: string;

@@ -3,8 +3,9 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Remediation, RemediationEntry } from '../../src/remediation/model.js';
+import type { StoreLogger } from '../../src/stores/cooldown-store.js';
 import { type CooldownClaim, StoreUnavailableError } from '../../src/stores/cooldown-store.js';
-import { RedisCooldownStore, type StoreLogger } from '../../src/stores/redis.js';
+import { RedisCooldownStore } from '../../src/stores/redis.js';
 import { auditRecord } from '../support/records.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 
