@@ -23,6 +23,9 @@ export interface DecisionView {
   workflow?: { namespace: string; name: string };
   at?: string;
   replica?: string;
+  /** A folded entry (SPEC §11): how many times, and when the latest was (`at` is the first). */
+  count?: number;
+  lastAt?: string;
 }
 
 /** A v2 postable alert, the shape Prometheus posts to Alertmanager (and to Kube Sentinel directly). */
