@@ -14,7 +14,11 @@ export const Pause = Type.Object({
   namespace: Type.Optional(Type.String()),
   /** The name of the rule that matched the alert. */
   rule: Type.Optional(Type.String()),
-  /** The alert's workload: a deployment, statefulset, daemonset or job_name label, else its pod without generated suffixes. */
+  /**
+   * The alert's workload (a deployment, statefulset, daemonset or job_name label, else its pod
+   * without generated suffixes), or the exact name of its pod: one pod can be paused by the name
+   * `kubectl get pods` shows.
+   */
   workload: Type.Optional(Type.String()),
   /** With --clusters, the cluster the alert is routed to. */
   cluster: Type.Optional(Type.String()),
@@ -29,8 +33,11 @@ export type Pause = Static<typeof Pause>;
 export const PAUSE_SELECTORS = ['namespace', 'rule', 'workload', 'cluster'] as const;
 export type PauseSelector = (typeof PAUSE_SELECTORS)[number];
 
-/** What a pause is compared with: null where the alert has none (no namespace label, no workload, one cluster). */
-export type PauseTarget = Record<PauseSelector, string | null>;
+/**
+ * What a pause is compared with: null where the alert has none (no namespace label, no workload,
+ * one cluster); `pod`, the alert's pod label, which a pause's workload may name too.
+ */
+export type PauseTarget = Record<PauseSelector, string | null> & { pod?: string | null };
 
 const REQUIRED_TEXT = ['id', 'reason', 'createdBy', 'createdAt', 'expiresAt'] as const;
 
@@ -51,7 +58,8 @@ export function isPause(value: unknown): value is Pause {
 export function pauseCovers(pause: Pause, target: PauseTarget): boolean {
   for (const selector of PAUSE_SELECTORS) {
     const wanted = pause[selector];
-    if (wanted !== undefined && wanted !== target[selector]) return false;
+    if (wanted === undefined || wanted === target[selector]) continue;
+    if (selector !== 'workload' || wanted !== target.pod) return false;
   }
   return true;
 }

@@ -234,15 +234,25 @@ export async function checkOptOutReads(
   return Promise.all([...namespaces].map(([namespace, rules]) => checkOptOutRead(namespace, rules, probe, as)));
 }
 
+/** Where a read was denied, as a person says it: a Namespace by its name, the others in one. */
+function deniedWhere(named: string, namespace: string | undefined): string {
+  if (named === 'namespaces') return namespace === undefined ? 'namespaces' : `namespace ${namespace}`;
+  return namespace === undefined ? `${named} in every namespace` : `${named} in namespace ${namespace}`;
+}
+
 async function checkOptOutRead(
   namespace: string | undefined,
   rules: string[],
   probe: ClusterProbe,
   as: string,
 ): Promise<CheckResult> {
-  const where = namespace === undefined ? 'in every namespace' : `in namespace ${namespace}`;
+  // Namespaces are cluster-scoped: one is read by its name, never "in" a namespace.
+  const reads =
+    namespace === undefined
+      ? 'get namespaces, and deployments, statefulsets, daemonsets.apps in every namespace'
+      : `get namespace ${namespace}, and deployments, statefulsets, daemonsets.apps in namespace ${namespace}`;
   const ruleNames = rules.length === 0 ? '' : `; rules: ${rules.join(', ')}`;
-  const what = `get namespaces and deployments, statefulsets, daemonsets.apps ${where} (opt-out annotations${ruleNames})`;
+  const what = `${reads} (opt-out annotations${ruleNames})`;
   const answers = await Promise.all(
     OPT_OUT_RESOURCES.map(async ({ group, resource }) => {
       const attributes: ResourceAttributes =
@@ -261,7 +271,7 @@ async function checkOptOutRead(
   const problems = [
     ...(denied.length > 0
       ? [
-          `the receiver may not get ${denied.join(', ')} ${where}: it reads the ${OPT_OUT_ANNOTATION} annotation there, and an alert whose Namespace or workload it cannot read is decided retry (503)`,
+          `the receiver may not get ${denied.map((named) => deniedWhere(named, namespace)).join(', ')}: it reads the ${OPT_OUT_ANNOTATION} annotation there, and an alert whose Namespace or workload it cannot read is decided retry (503)`,
         ]
       : []),
     ...failed,

@@ -26,6 +26,7 @@ export function pauseTargetOf(draft: Targeted): PauseTarget {
     rule: draft.rule.name,
     workload: workloadOf(draft.alert.labels),
     cluster: draft.cluster ?? null,
+    pod: own(draft.alert.labels, 'pod') || null,
   };
 }
 

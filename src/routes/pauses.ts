@@ -117,10 +117,24 @@ function expiryOf(body: PauseRequest, now: number): number {
   throw new Refused('body.duration', 'or body.until is required: a pause must end');
 }
 
-/** Whitespace passes the schema's minLength, and says nothing to whoever finds the pause. */
+/** C0 and C1 controls, DEL: what a terminal acts on rather than prints. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are what is looked for
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Whitespace passes the schema's minLength, and says nothing to whoever finds the pause; control
+ * characters (escapes, newlines) would be printed raw by `kube-sentinel pauses` to every
+ * operator's terminal: a screen cleared, a title changed, a forged row in the table.
+ */
 function refuseBlank(body: PauseRequest): void {
   for (const field of ['reason', 'createdBy'] as const) {
     if (body[field].trim() === '') throw new Refused(`body.${field}`, 'must not be blank');
+    if (CONTROL.test(body[field])) {
+      throw new Refused(
+        `body.${field}`,
+        'must not hold control characters (newlines, tabs, escapes): one line of text',
+      );
+    }
   }
 }
 

@@ -81,7 +81,7 @@ describe('kube-sentinel check', () => {
     assert.match(result.stdout, /ok +get, list, watch and patch workflows.argoproj.io in namespace ops \(rules: oom\)/);
     assert.match(
       result.stdout,
-      /ok +get namespaces and deployments, statefulsets, daemonsets.apps in every namespace \(opt-out annotations\)/,
+      /ok +get namespaces, and deployments, statefulsets, daemonsets.apps in every namespace \(opt-out annotations\)/,
     );
     assert.match(result.stdout, /^8 passed, 0 failed$/m);
     assert.doesNotMatch(result.stdout, /not-installed/, 'disabled rules are not checked');
@@ -149,7 +149,7 @@ describe('kube-sentinel check', () => {
     assert.equal(result.status, 1);
     assert.match(
       result.stdout,
-      /FAIL +get namespaces and deployments, statefulsets, daemonsets.apps in every namespace \(opt-out annotations\)\n +the receiver may not get deployments.apps in every namespace: it reads the kube-sentinel.io\/remediation annotation there, and an alert whose Namespace or workload it cannot read is decided retry \(503\)/,
+      /FAIL +get namespaces, and deployments, statefulsets, daemonsets.apps in every namespace \(opt-out annotations\)\n +the receiver may not get deployments.apps in every namespace: it reads the kube-sentinel.io\/remediation annotation there, and an alert whose Namespace or workload it cannot read is decided retry \(503\)/,
     );
     assert.match(
       result.stdout,

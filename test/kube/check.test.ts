@@ -160,7 +160,7 @@ describe('check of the opt-out reads (SPEC §11)', () => {
     assert.deepEqual(results, [
       {
         ok: true,
-        what: 'get namespaces and deployments, statefulsets, daemonsets.apps in every namespace (opt-out annotations)',
+        what: 'get namespaces, and deployments, statefulsets, daemonsets.apps in every namespace (opt-out annotations)',
       },
     ]);
   });
@@ -180,8 +180,8 @@ describe('check of the opt-out reads (SPEC §11)', () => {
     assert.deepEqual(
       results.map((result) => result.what),
       [
-        'get namespaces and deployments, statefulsets, daemonsets.apps in namespace cart (opt-out annotations; rules: cart-oom, shop-crashloop)',
-        'get namespaces and deployments, statefulsets, daemonsets.apps in namespace shop (opt-out annotations; rules: shop-crashloop)',
+        'get namespace cart, and deployments, statefulsets, daemonsets.apps in namespace cart (opt-out annotations; rules: cart-oom, shop-crashloop)',
+        'get namespace shop, and deployments, statefulsets, daemonsets.apps in namespace shop (opt-out annotations; rules: shop-crashloop)',
       ],
     );
   });
@@ -191,9 +191,9 @@ describe('check of the opt-out reads (SPEC §11)', () => {
     assert.deepEqual(results, [
       {
         ok: false,
-        what: 'get namespaces and deployments, statefulsets, daemonsets.apps in every namespace (opt-out annotations)',
+        what: 'get namespaces, and deployments, statefulsets, daemonsets.apps in every namespace (opt-out annotations)',
         problem:
-          'the receiver may not get namespaces in every namespace: it reads the kube-sentinel.io/remediation annotation there, and an alert whose Namespace or workload it cannot read is decided retry (503)',
+          'the receiver may not get namespaces: it reads the kube-sentinel.io/remediation annotation there, and an alert whose Namespace or workload it cannot read is decided retry (503)',
         fix: 'add to the receiver\'s ClusterRole the rules {apiGroups: [""], resources: [namespaces], verbs: [get, list, watch]} and {apiGroups: [apps], resources: [deployments, statefulsets, daemonsets], verbs: [get, list, watch]} (the chart\'s ClusterRole has them: upgrade the chart); verify: kubectl auth can-i get namespaces --as=system:serviceaccount:kube-sentinel:kube-sentinel',
       },
     ]);

@@ -332,3 +332,45 @@ describe('a pause added while an alert it covers is being decided', () => {
     assert.equal(await store.peek('crashloop:shop/checkout'), null, 'its claim was given back');
   });
 });
+
+describe('a pause as a person writes it', () => {
+  const crashingPod = (pod: string) =>
+    firing({ alertname: 'PodCrash', namespace: 'shop', pod }, { description: 'CrashLoopBackOff' });
+  const outcome = async (app: TestApp['app'], pod: string) =>
+    (
+      (await app.inject({ method: 'POST', url: '/webhook/alertmanager', payload: webhook([crashingPod(pod)]) })).json()
+        .decisions[0] as { outcome: string }
+    ).outcome;
+
+  it('covers the one pod whose exact name, as kubectl get pods shows it, stands as its workload', async () => {
+    const { app } = await testApp({ submitter: scriptedSubmitter() });
+    const pod = 'checkout-7d9f8b6c5d-x2x9z';
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/pauses',
+      payload: { workload: pod, duration: '1h', reason: 'debugging this pod', createdBy: 'alice' },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(await outcome(app, pod), 'paused');
+    assert.equal(await outcome(app, 'checkout-7d9f8b6c5d-bcdfg'), 'submitted', 'its sibling is not paused');
+  });
+
+  it('refuses a reason or createdBy holding control characters, which kube-sentinel pauses would print raw', async () => {
+    const { app } = await testApp();
+    const cases: [field: 'reason' | 'createdBy', value: string][] = [
+      ['reason', 'deploy\u001b[2J\u001b]0;owned\u0007'],
+      ['reason', 'deploy\nffffffff-0000-0000-0000-000000000000  everything  2026-12-31T00:00:00.000Z  root  fake row'],
+      ['createdBy', 'alice\u0000'],
+      ['createdBy', 'alice\u009b'],
+    ];
+    for (const [field, value] of cases) {
+      const body = { namespace: 'shop', duration: '1h', reason: 'deploy', createdBy: 'alice', [field]: value };
+      const res = await app.inject({ method: 'POST', url: '/v1/pauses', payload: body });
+      assert.equal(res.statusCode, 400, `${JSON.stringify(value)}: ${res.body}`);
+      assert.equal(res.json().field, `body.${field}`);
+      assert.match(res.json().message, /control characters/);
+    }
+    const unicode = { namespace: 'shop', duration: '1h', reason: 'déploiement — 部署 🚀', createdBy: 'zoë' };
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/pauses', payload: unicode })).statusCode, 201);
+  });
+});
