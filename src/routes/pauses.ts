@@ -103,7 +103,8 @@ function expiryOf(body: PauseRequest, now: number): number {
   if (body.duration !== undefined) {
     const ms = parseDuration(body.duration);
     if (ms === null) throw new Refused('body.duration', 'must be a duration such as 30m, 2h or 1h30m');
-    if (ms <= 0) throw new Refused('body.duration', 'must be longer than 0');
+    if (ms < 1000)
+      throw new Refused('body.duration', 'must be at least 1s: a shorter pause is over before anyone reads it');
     if (ms > MAX_PAUSE_MS) throw new Refused('body.duration', `must be at most ${cap} (30 days)`);
     return now + ms;
   }

@@ -88,7 +88,8 @@ describe('POST /v1/pauses', () => {
         /not be given with duration/,
       ],
       ['a duration that is none', { ...SHOP_FOR_AN_HOUR, duration: 'soon' }, 'body.duration', /such as 30m/],
-      ['a zero duration', { ...SHOP_FOR_AN_HOUR, duration: '0s' }, 'body.duration', /longer than 0/],
+      ['a zero duration', { ...SHOP_FOR_AN_HOUR, duration: '0s' }, 'body.duration', /at least 1s/],
+      ['a duration under a second', { ...SHOP_FOR_AN_HOUR, duration: '1ms' }, 'body.duration', /at least 1s/],
       [
         'a duration past 30 days',
         { ...SHOP_FOR_AN_HOUR, duration: '721h' },
