@@ -9,12 +9,15 @@ import type { Pause } from '../../src/pause.js';
 import { LocalPauses } from '../../src/pipeline/local-pauses.js';
 import { RedisCooldownStore } from '../../src/stores/redis.js';
 import { firing, scriptedSubmitter, TEST_START, type TestApp, testApp, webhook } from '../support/app.js';
+import { eventually } from '../support/processes.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 import { HEAR_BOUND_MS, pauseOf, START } from '../support/store-contract.js';
 
 const HOUR = 3600_000;
 /** What the copies warned of writing back, over all replicas of a test. */
 const restores: string[] = [];
+/** The copies' backstop reloads, which the tests run by hand (no timer). */
+const backstops: (() => void)[] = [];
 
 let redis: RedisServer | undefined;
 before(async () => {
@@ -29,6 +32,7 @@ afterEach(async () => {
   await Promise.all(closing.map((closable) => closable.close()));
   closing = [];
   restores.length = 0;
+  backstops.length = 0;
 });
 
 function storeOf(keyPrefix: string, clock: { now: number }): RedisCooldownStore {
@@ -53,7 +57,10 @@ async function twoReplicas(): Promise<[Replica, Replica]> {
     const copy = new LocalPauses({
       store,
       now: () => clock.now,
-      every: () => () => {},
+      every: (_ms, tick) => {
+        backstops.push(tick);
+        return () => {};
+      },
       logger: { warn: (_obj, msg) => restores.push(msg ?? '') },
     });
     const replica = await testApp({ store, clock, pauses: copy, submitter: scriptedSubmitter() });
@@ -141,7 +148,18 @@ describe('a pause shared by two replicas through Redis', () => {
     );
     await redis.stop();
     await redis.start();
-    // Each copy loads again when its subscription is back; the first to find the pause gone writes it back.
+    // Each copy loads again when its subscription is back, which may come before the store's own
+    // connection is: then the backstop's reload (every 5 s in a receiver) is the one that finds
+    // the pause gone. Here it runs once both stores answer; the first copy writes the pause back.
+    await eventually(
+      () =>
+        Promise.all([a.store.ping(), b.store.ping()]).then(
+          () => true,
+          () => undefined,
+        ),
+      'both stores to answer the restarted Redis',
+    );
+    for (const backstop of backstops) backstop();
     await untilCopy(b.copy, () => restores.length > 0, 'the pause written back');
     assert.deepEqual(
       (await b.store.listPauses()).map((p) => p.id),
