@@ -101,7 +101,8 @@ function fail(from: string, message: string): never {
   throw new ConfigError(`invalid ${from}: ${message}`);
 }
 
-function readSecretFile(path: string, from: string): string {
+/** A secret from a file, trimmed; a ConfigError naming `from` when it cannot be read. */
+export function readSecretFile(path: string, from: string): string {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (err) {

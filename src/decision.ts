@@ -75,7 +75,7 @@ export type DecisionRecord = Static<typeof DecisionRecord>;
  * of one of these says again what its entry says already. Actions (submitted, failed, escalated,
  * awaiting_approval, …) and the `retry` a sender will redeliver are always their own entries.
  */
-export const FOLDED_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>([
+const FOLDED_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>([
   'cooldown',
   'rate_limited',
   'no_match',

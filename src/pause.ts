@@ -55,7 +55,7 @@ export function isPause(value: unknown): value is Pause {
 }
 
 /** True when every selector the pause has equals the target's (a pause without selectors covers everything). */
-export function pauseCovers(pause: Pause, target: PauseTarget): boolean {
+function pauseCovers(pause: Pause, target: PauseTarget): boolean {
   for (const selector of PAUSE_SELECTORS) {
     const wanted = pause[selector];
     if (wanted === undefined || wanted === target[selector]) continue;

@@ -1,10 +1,6 @@
-/**
- * `pause`, `pauses` and `unpause`: a person's hand on a running receiver (SPEC §11), through its
- * HTTP API, so that every replica behind the address is paused at once.
- */
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import { readSecretFile } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { isPause, PAUSE_SELECTORS, type Pause } from '../pause.js';
 
@@ -57,13 +53,7 @@ function clientOf(values: { server?: string; token?: string; 'token-file'?: stri
   }
   const file = values['token-file'] ?? (values.token === undefined ? env.KUBE_SENTINEL_AUTH_TOKEN_FILE : undefined);
   let token = values.token ?? (file === undefined ? env.KUBE_SENTINEL_AUTH_TOKEN : undefined);
-  if (file !== undefined) {
-    try {
-      token = readFileSync(file, 'utf8').trim();
-    } catch (err) {
-      throw new ConfigError(`invalid --token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
-    }
-  }
+  if (file !== undefined) token = readSecretFile(file, '--token-file');
   return { server, token: token || undefined };
 }
 
@@ -137,7 +127,7 @@ function isPauseList(answer: unknown): answer is { pauses: Pause[] } {
 }
 
 /** `namespace=shop,rule=pod-crash`, or `everything` for a pause without selectors. */
-export function selectorText(pause: Pause): string {
+function selectorText(pause: Pause): string {
   const parts = PAUSE_SELECTORS.flatMap((name) => (pause[name] === undefined ? [] : [`${name}=${pause[name]}`]));
   return parts.length === 0 ? 'everything' : parts.join(',');
 }

@@ -126,6 +126,13 @@ export async function checkTemplates(
   );
 }
 
+/** The `--as` of the `kubectl auth can-i` commands a failure prints: the identity checked. */
+function asHint(identity: CheckIdentity): string {
+  return identity.user
+    ? ` --as=${identity.user}`
+    : ' --as=system:serviceaccount:<namespace>:<kube-sentinel service account>';
+}
+
 export async function checkPermissions(
   ruleSet: RuleSet,
   workflowNamespace: string,
@@ -133,9 +140,7 @@ export async function checkPermissions(
   identity: CheckIdentity = {},
 ): Promise<CheckResult[]> {
   const { namespaces } = clusterNeeds(ruleSet, workflowNamespace);
-  const as = identity.user
-    ? ` --as=${identity.user}`
-    : ' --as=system:serviceaccount:<namespace>:<kube-sentinel service account>';
+  const as = asHint(identity);
   const perNamespace = await Promise.all(
     [...namespaces.entries()].map(([namespace, rules]) =>
       Promise.all([checkCreate(namespace, rules, probe, as), checkWatch(namespace, rules, probe, as)]),
@@ -203,7 +208,7 @@ const OPT_OUT_RESOURCES = [
  * The namespaces alerts can be remediated in: when every enabled rule has an allow-list
  * (`match.namespaces`), the namespaces they list; otherwise every namespace (null).
  */
-export function alertNamespaces(ruleSet: RuleSet): Map<string, string[]> | null {
+function alertNamespaces(ruleSet: RuleSet): Map<string, string[]> | null {
   const enabled = ruleSet.rules.filter((rule) => rule.enabled);
   if (enabled.some((rule) => rule.match.namespaces.length === 0)) return null;
   const namespaces = new Map<string, string[]>();
@@ -226,9 +231,7 @@ export async function checkOptOutReads(
   probe: ClusterProbe,
   identity: CheckIdentity = {},
 ): Promise<CheckResult[]> {
-  const as = identity.user
-    ? ` --as=${identity.user}`
-    : ' --as=system:serviceaccount:<namespace>:<kube-sentinel service account>';
+  const as = asHint(identity);
   const namespaces = alertNamespaces(ruleSet);
   if (namespaces === null) return [await checkOptOutRead(undefined, [], probe, as)];
   return Promise.all([...namespaces].map(([namespace, rules]) => checkOptOutRead(namespace, rules, probe, as)));

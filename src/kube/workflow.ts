@@ -6,6 +6,9 @@ export const ARGO_GROUP = 'argoproj.io';
 export const ARGO_VERSION = 'v1alpha1';
 export const WORKFLOW_PLURAL = 'workflows';
 
+/** The phases Argo gives a Workflow, or one of its nodes, that failed. */
+export const FAILED_PHASES: ReadonlySet<string> = new Set(['Failed', 'Error']);
+
 export const LabelKey = {
   ManagedBy: 'app.kubernetes.io/managed-by',
   Rule: 'kube-sentinel.io/rule',

@@ -1,5 +1,5 @@
 import type { KubeRequest } from './http.js';
-import { ARGO_GROUP, ARGO_VERSION, type WatchedWorkflow, WORKFLOW_PLURAL } from './workflow.js';
+import { ARGO_GROUP, ARGO_VERSION, FAILED_PHASES, type WatchedWorkflow, WORKFLOW_PLURAL } from './workflow.js';
 
 /**
  * What the watcher and the remediation tracker read and write of Workflows once created: a list
@@ -140,7 +140,6 @@ export function toWatchedWorkflow(object: unknown): WatchedWorkflow {
   return workflow;
 }
 
-const FAILED_PHASES = new Set(['Failed', 'Error']);
 /** A step's message is a container's termination message or Argo's summary of it: a line or two. */
 const FAILED_STEP_MAX = 512;
 

@@ -30,11 +30,19 @@ export function pauseTargetOf(draft: Targeted): PauseTarget {
   };
 }
 
-function decideAgainst(draft: Targeted, pauses: readonly Pause[], now: number): Targeted | Decision {
-  if (pauses.length === 0) return draft;
-  const pause = pauseCovering(pauses, pauseTargetOf(draft), now);
-  if (!pause) return draft;
+/** The pause that covers the draft's alert now, if any (nothing to compare without pauses). */
+function coveringPause(draft: Targeted, pauses: readonly Pause[] | undefined, now: number): Pause | undefined {
+  if (!pauses || pauses.length === 0) return undefined;
+  return pauseCovering(pauses, pauseTargetOf(draft), now);
+}
+
+function pausedDecision(draft: Targeted, pause: Pause): Decision {
   return decide(draft.alert, draft.rule, 'paused', { cooldownKey: draft.cooldownKey, reason: pausedReason(pause) });
+}
+
+function decideAgainst(draft: Targeted, pauses: readonly Pause[], now: number): Targeted | Decision {
+  const pause = coveringPause(draft, pauses, now);
+  return pause ? pausedDecision(draft, pause) : draft;
 }
 
 /**
@@ -72,12 +80,12 @@ export function checkPauses(deps: PauseDeps): Stage<Targeted, Targeted> {
 export function recheckPauses(deps: PauseDeps & GuardDeps): Stage<Claimed, Claimed> {
   const { pauses } = deps;
   if (!pauses) return (draft) => draft;
-  return async (draft) => {
-    const current = pauses.current;
-    const pause = current && current.length > 0 ? pauseCovering(current, pauseTargetOf(draft), deps.now()) : undefined;
+  // Synchronous unless a pause covers the alert: the stages await only what is a promise.
+  return (draft) => {
+    const pause = coveringPause(draft, pauses.current, deps.now());
     if (!pause) return draft;
-    await releaseClaim(draft.claim, deps);
-    await returnRateSlot(draft.rateWindow, deps);
-    return decide(draft.alert, draft.rule, 'paused', { cooldownKey: draft.cooldownKey, reason: pausedReason(pause) });
+    return releaseClaim(draft.claim, deps)
+      .then(() => returnRateSlot(draft.rateWindow, deps))
+      .then(() => pausedDecision(draft, pause));
   };
 }

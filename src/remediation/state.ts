@@ -1,4 +1,4 @@
-import { AnnotationKey, ArgoLabel, LabelKey, type WatchedWorkflow } from '../kube/workflow.js';
+import { AnnotationKey, ArgoLabel, FAILED_PHASES, LabelKey, type WatchedWorkflow } from '../kube/workflow.js';
 import { FINAL_STATES, type Remediation, type RemediationState, remediationId } from './model.js';
 
 /** What a Workflow's remediation is now, read from the Workflow alone. */
@@ -7,8 +7,6 @@ export interface Observed {
   message?: string;
   approver?: string;
 }
-
-const ARGO_FAILED = new Set(['Failed', 'Error']);
 
 /** Created for a rule with `approval: required` (it carries its approval timeout). */
 export function needsApproval(workflow: WatchedWorkflow): boolean {
@@ -43,7 +41,7 @@ export function isFinished(workflow: WatchedWorkflow): boolean {
   return (
     workflow.metadata.labels?.[ArgoLabel.Completed] === 'true' ||
     phase === 'Succeeded' ||
-    (phase !== undefined && ARGO_FAILED.has(phase))
+    (phase !== undefined && FAILED_PHASES.has(phase))
   );
 }
 
@@ -59,7 +57,7 @@ export function observe(workflow: WatchedWorkflow, deleted: boolean): Observed {
   const phase = workflow.status?.phase ?? workflow.metadata.labels?.[ArgoLabel.Phase];
   const message = workflow.status?.message;
   if (phase === 'Succeeded') return { state: 'succeeded', ...(message ? { message } : {}) };
-  if (phase !== undefined && ARGO_FAILED.has(phase)) {
+  if (phase !== undefined && FAILED_PHASES.has(phase)) {
     return { state: 'failed', message: failureOf(workflow, phase) };
   }
   if (deleted) return { state: 'unknown', message: 'the Workflow was deleted before it finished' };

@@ -1,12 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyReply } from 'fastify';
 import { heldForMs, type LocalCooldowns } from '../pipeline/local-cooldowns.js';
 import type { RuleSet } from '../rules/types.js';
 import type { CooldownClaim, CooldownStore } from '../stores/cooldown-store.js';
-import { ErrorBody, sendError } from './errors.js';
+import { ErrorBody, sendStoreUnavailable } from './errors.js';
 import type { App } from './typebox.js';
 
-const STORE_RETRY_AFTER_SECONDS = 5;
 /** A cooldown ended by hand is remembered at least this long (see endedMarkerMs). */
 const MIN_ENDED_MARKER_MS = 24 * 3600_000;
 
@@ -52,11 +50,6 @@ export function cooldownRoutes(
   app: App,
   deps: { store: CooldownStore; local: LocalCooldowns; rules: () => RuleSet },
 ): void {
-  const unavailable = (reply: FastifyReply, err: unknown) => {
-    reply.header('Retry-After', String(STORE_RETRY_AFTER_SECONDS));
-    return sendError(reply, 'store_unavailable', (err as Error).message);
-  };
-
   const list = {
     querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }),
     response: { 200: CooldownList, 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
@@ -72,7 +65,7 @@ export function cooldownRoutes(
         })),
       };
     } catch (err) {
-      return unavailable(reply, err);
+      return sendStoreUnavailable(reply, err);
     }
   });
 
@@ -90,7 +83,7 @@ export function cooldownRoutes(
       request.log.info({ key, workflow: ended?.workflowName ?? null }, 'cooldown ended by hand');
       return { key, ended: ended ? held(ended) : null };
     } catch (err) {
-      return unavailable(reply, err);
+      return sendStoreUnavailable(reply, err);
     }
   });
 }

@@ -1,10 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { AuditEntry } from '../decision.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
-import { ErrorBody, sendError } from './errors.js';
+import { ErrorBody, sendStoreUnavailable } from './errors.js';
 import type { App } from './typebox.js';
-
-const STORE_RETRY_AFTER_SECONDS = 5;
 
 export const DecisionRecords = Type.Object({ decisions: Type.Array(AuditEntry) });
 
@@ -18,8 +16,7 @@ export function decisionRoutes(app: App, store: CooldownStore): void {
     try {
       return { decisions: await store.listDecisions(request.query.limit) };
     } catch (err) {
-      reply.header('Retry-After', String(STORE_RETRY_AFTER_SECONDS));
-      return sendError(reply, 'store_unavailable', (err as Error).message);
+      return sendStoreUnavailable(reply, err);
     }
   });
 }

@@ -36,6 +36,15 @@ export function sendError(reply: FastifyReply, error: HttpErrorCode, message: st
   return reply.code(HTTP_ERRORS[error]).send(body);
 }
 
+/** When a client may ask again after the store did not answer. */
+const STORE_RETRY_AFTER_SECONDS = 5;
+
+/** 503 store_unavailable with Retry-After: the store holding what was asked for did not answer. */
+export function sendStoreUnavailable(reply: FastifyReply, err: unknown): FastifyReply {
+  reply.header('Retry-After', String(STORE_RETRY_AFTER_SECONDS));
+  return sendError(reply, 'store_unavailable', (err as Error).message);
+}
+
 /** Bounds what is echoed of a client's header. */
 const ECHOED_HEADER_MAX = 100;
 

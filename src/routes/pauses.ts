@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
-import type { FastifyReply } from 'fastify';
 import { dnsLabelProblem, dnsSubdomainProblem } from '../kube/names.js';
 import { Pause } from '../pause.js';
 import type { LocalPauses } from '../pipeline/local-pauses.js';
@@ -10,12 +9,13 @@ import type { ClusterRouting } from '../pipeline/route.js';
 import { formatDuration, parseDuration } from '../rules/duration.js';
 import type { RuleSet } from '../rules/types.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
-import { ErrorBody, sendError } from './errors.js';
+import { ErrorBody, sendError, sendStoreUnavailable } from './errors.js';
 import type { App } from './typebox.js';
 
-const STORE_RETRY_AFTER_SECONDS = 5;
 /** The longest a pause may last: one forgotten must not switch remediation off for good. */
-export const MAX_PAUSE_MS = 30 * 24 * 3600_000;
+const MAX_PAUSE_MS = 30 * 24 * 3600_000;
+/** MAX_PAUSE_MS as the refusals say it. */
+const MAX_PAUSE_TEXT = `${formatDuration(MAX_PAUSE_MS)} (30 days)`;
 /** How many known names an error lists before it says how many more there are. */
 const NAMES_LISTED = 20;
 
@@ -96,7 +96,6 @@ function selectorsOf(
 
 /** Epoch ms at which the pause ends: `duration` from now, or `until`; never more than MAX_PAUSE_MS away. */
 function expiryOf(body: PauseRequest, now: number): number {
-  const cap = formatDuration(MAX_PAUSE_MS);
   if (body.duration !== undefined && body.until !== undefined) {
     throw new Refused('body.until', 'must not be given with duration: one says when the pause ends');
   }
@@ -105,14 +104,14 @@ function expiryOf(body: PauseRequest, now: number): number {
     if (ms === null) throw new Refused('body.duration', 'must be a duration such as 30m, 2h or 1h30m');
     if (ms < 1000)
       throw new Refused('body.duration', 'must be at least 1s: a shorter pause is over before anyone reads it');
-    if (ms > MAX_PAUSE_MS) throw new Refused('body.duration', `must be at most ${cap} (30 days)`);
+    if (ms > MAX_PAUSE_MS) throw new Refused('body.duration', `must be at most ${MAX_PAUSE_TEXT}`);
     return now + ms;
   }
   if (body.until !== undefined) {
     const at = Date.parse(body.until.toUpperCase());
     if (Number.isNaN(at)) throw new Refused('body.until', 'must be a date-time such as 2026-11-26T18:00:00Z');
     if (at <= now) throw new Refused('body.until', `must be in the future (it is ${new Date(now).toISOString()} now)`);
-    if (at - now > MAX_PAUSE_MS) throw new Refused('body.until', `must be at most ${cap} (30 days) from now`);
+    if (at - now > MAX_PAUSE_MS) throw new Refused('body.until', `must be at most ${MAX_PAUSE_TEXT} from now`);
     return at;
   }
   throw new Refused('body.duration', 'or body.until is required: a pause must end');
@@ -144,11 +143,6 @@ export const MAX_PAUSES = 1000;
 
 /** Pauses (SPEC §11): added, listed and removed here, in force on every replica. */
 export function pauseRoutes(app: App, deps: PauseRouteDeps): void {
-  const unavailable = (reply: FastifyReply, err: unknown) => {
-    reply.header('Retry-After', String(STORE_RETRY_AFTER_SECONDS));
-    return sendError(reply, 'store_unavailable', (err as Error).message);
-  };
-
   const add = {
     body: PauseRequest,
     response: { 201: Pause, 400: ErrorBody, 401: ErrorBody, 409: ErrorBody, 503: ErrorBody },
@@ -186,7 +180,7 @@ export function pauseRoutes(app: App, deps: PauseRouteDeps): void {
       }
       await deps.store.addPause(pause);
     } catch (err) {
-      return unavailable(reply, err);
+      return sendStoreUnavailable(reply, err);
     }
     deps.pauses.added(pause);
     request.log.info({ pause }, 'pause added');
@@ -201,7 +195,7 @@ export function pauseRoutes(app: App, deps: PauseRouteDeps): void {
       pauses.sort((a, b) => a.expiresAt.localeCompare(b.expiresAt) || a.id.localeCompare(b.id));
       return { pauses };
     } catch (err) {
-      return unavailable(reply, err);
+      return sendStoreUnavailable(reply, err);
     }
   });
 
@@ -216,7 +210,7 @@ export function pauseRoutes(app: App, deps: PauseRouteDeps): void {
     try {
       removed = await deps.store.removePause(id);
     } catch (err) {
-      return unavailable(reply, err);
+      return sendStoreUnavailable(reply, err);
     }
     if (!removed)
       return sendError(reply, 'not_found', `no pause ${JSON.stringify(id)} is in force (it may have ended already)`);

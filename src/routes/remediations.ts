@@ -1,10 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { Remediation, RemediationState } from '../remediation/model.js';
 import type { CooldownStore } from '../stores/cooldown-store.js';
-import { ErrorBody, sendError } from './errors.js';
+import { ErrorBody, sendStoreUnavailable } from './errors.js';
 import type { App } from './typebox.js';
-
-const STORE_RETRY_AFTER_SECONDS = 5;
 
 export const RemediationList = Type.Object({ remediations: Type.Array(Remediation) });
 
@@ -21,8 +19,7 @@ export function remediationRoutes(app: App, store: CooldownStore): void {
     try {
       return { remediations: await store.listRemediations(request.query.limit, request.query.state) };
     } catch (err) {
-      reply.header('Retry-After', String(STORE_RETRY_AFTER_SECONDS));
-      return sendError(reply, 'store_unavailable', (err as Error).message);
+      return sendStoreUnavailable(reply, err);
     }
   });
 }

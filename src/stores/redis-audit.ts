@@ -72,7 +72,8 @@ export interface AuditItem {
 
 /** Entries of one batch after the repeats within it were added up. */
 interface Folding {
-  json: string;
+  /** The latest of the repeats: the one written. */
+  entry: AuditEntry;
   fold: string;
   fingerprint: string | undefined;
   count: number;
@@ -89,22 +90,23 @@ export function appendArguments(
   items: readonly AuditItem[],
   noteKey: (fingerprint: string) => string,
 ): (string | number)[] {
-  const entries: Folding[] = [];
+  // Insertion-ordered: an entry moved to the end is deleted and added again.
+  const entries = new Set<Folding>();
   const latest = new Map<string, Folding>();
   for (const { entry } of items) {
     const fold = foldingKey(entry) ?? '';
     const fingerprint = 'kind' in entry ? undefined : entry.fingerprint;
     const previous = fingerprint === undefined ? undefined : latest.get(fingerprint);
     if (previous && fold !== '' && previous.fold === fold) {
-      previous.json = JSON.stringify(entry);
+      previous.entry = entry;
       previous.count++;
       // Listed at its latest occurrence, as a repeat in a later batch would be.
-      entries.splice(entries.lastIndexOf(previous), 1);
-      entries.push(previous);
+      entries.delete(previous);
+      entries.add(previous);
       continue;
     }
-    const folding = { json: JSON.stringify(entry), fold, fingerprint, count: 1, firstAt: entry.at };
-    entries.push(folding);
+    const folding = { entry, fold, fingerprint, count: 1, firstAt: entry.at };
+    entries.add(folding);
     if (fingerprint !== undefined) latest.set(fingerprint, folding);
   }
   const notes = [...latest.keys()];
@@ -116,8 +118,8 @@ export function appendArguments(
     ...notes.map(noteKey),
     maxLen,
     FOLD_NOTE_TTL_MS,
-    ...entries.flatMap((e) => [
-      e.json,
+    ...[...entries].flatMap((e) => [
+      JSON.stringify(e.entry),
       e.fold,
       e.fingerprint === undefined ? 0 : (noteIndex.get(e.fingerprint) ?? 0),
       e.count,

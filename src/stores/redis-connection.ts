@@ -269,6 +269,6 @@ function sentinelAddress(source: { sentinels: HostPort[]; masterName: string }):
   return `master ${source.masterName} of sentinels ${source.sentinels.map(hostPort).join(',')}`;
 }
 
-export function hostPort({ host, port }: HostPort): string {
+function hostPort({ host, port }: HostPort): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

@@ -105,9 +105,10 @@ export class RedisKeys {
   }
 }
 
-/** The prefix is the operator's: its glob characters must match themselves in SCAN MATCH. */
+/** The hash tag a cooldown key carries on a Redis Cluster (`{<slot>}`). */
 const TAG = /^\{\d+\}/;
 
+/** The prefix is the operator's: its glob characters must match themselves in SCAN MATCH. */
 function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -31,12 +31,16 @@ for i, key in ipairs(KEYS) do
   else
     local held = redis.pcall('GET', key)
     if type(held) == 'string' then
+      -- Most keys found are committed: only a pending one is compared with the caller's claim.
       local ok, claim = pcall(cjson.decode, held)
-      local asked, ours = pcall(cjson.decode, ARGV[2 * i - 1])
-      local ttl = redis.call('PTTL', key)
-      if ok and asked and type(claim) == 'table' and type(ours) == 'table' and claim.state == 'pending'
-          and claim.fingerprint == ours.fingerprint and ttl > 0 then
-        redis.call('PEXPIRE', key, ttl)
+      if ok and type(claim) == 'table' and claim.state == 'pending' then
+        local asked, ours = pcall(cjson.decode, ARGV[2 * i - 1])
+        if asked and type(ours) == 'table' and claim.fingerprint == ours.fingerprint then
+          local ttl = redis.call('PTTL', key)
+          if ttl > 0 then
+            redis.call('PEXPIRE', key, ttl)
+          end
+        end
       end
     end
     answers[i] = held
