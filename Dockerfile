@@ -5,7 +5,7 @@ FROM node:26.10.0-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY scripts/build.mjs scripts/bundle-options.mjs ./scripts/
+COPY scripts/build.mjs scripts/build-page.mjs scripts/bundle-options.mjs ./scripts/
 COPY scripts/shims ./scripts/shims
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund

@@ -14,6 +14,7 @@
 
 import { chmodSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { buildPage } from './build-page.mjs';
 import { nodeBundleOptions } from './bundle-options.mjs';
 
 /**
@@ -58,3 +59,5 @@ await build({
   plugins: [pureGeneratedModels],
 });
 chmodSync('dist/cli.js', 0o755);
+// The page GET / serves (src/routes/page.ts reads it from beside the bundle).
+await buildPage('dist/page.html');

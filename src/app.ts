@@ -15,6 +15,7 @@ import { decisionRoutes } from './routes/decisions.js';
 import { registerErrorHandler } from './routes/errors.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { loadPage, pageRoutes, sendPage } from './routes/page.js';
 import { pauseRoutes } from './routes/pauses.js';
 import { remediationRoutes } from './routes/remediations.js';
 import { ruleRoutes } from './routes/rules.js';
@@ -45,9 +46,13 @@ export interface AppDeps {
   pauses?: LocalPauses;
   /** With a cluster: the opt-out annotations (SPEC §11), per cluster with --clusters. */
   optOuts?: PipelineDeps['optOuts'];
+  /** The built page GET / serves; PAGE_PATH when not given. */
+  pagePath?: string;
 }
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../openapi.yaml', import.meta.url));
+/** dist/page.html, from src/app.ts (tests) and from dist/cli.js (the bundle) alike. */
+export const PAGE_PATH = fileURLToPath(new URL('../dist/page.html', import.meta.url));
 
 /** Plugins and routes; never listens (server.ts does). Closing the app closes the store. */
 export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
@@ -101,13 +106,22 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     });
     done();
   });
+  const refusals = { logger: deps.logger, unauthorized: deps.metrics.unauthorized, now };
+  // The page, behind the same credentials: without them a browser gets the 401 with the page's
+  // sign-in form (no data) and is asked for basic auth first.
+  const page = loadPage(deps.pagePath ?? PAGE_PATH);
+  if (page instanceof Error) deps.logger.warn({ problem: page.message }, 'GET / answers 503: the page is not built');
+  app.register((browser, _options, done) => {
+    requireCredentials(browser, credentials, refusals, {
+      forBrowsers: true,
+      send: page instanceof Error ? undefined : (request, reply) => sendPage(request, reply, page, 401),
+    });
+    pageRoutes(browser, page);
+    done();
+  });
   // Everything else needs them, when any are configured.
   app.register((api, _options, done) => {
-    requireCredentials(api, credentials, {
-      logger: deps.logger,
-      unauthorized: deps.metrics.unauthorized,
-      now,
-    });
+    requireCredentials(api, credentials, refusals);
     ingestRoutes(api, pipeline, { now, admission, bodyLimit: config.bodyLimitBytes });
     ruleRoutes(api, deps.rules);
     decisionRoutes(api, deps.store);

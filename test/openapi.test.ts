@@ -6,13 +6,16 @@
  * status and outcome, is what the document says.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import type { RouteOptions } from 'fastify';
 import { type DocumentOptions, type ParseOptions, parseDocument, type SchemaOptions } from 'yaml';
+import { buildPage } from '../scripts/build-page.mjs';
 import { OPENAPI_PATH } from '../src/app.js';
 import { ALL_OUTCOMES } from '../src/decision.js';
 import { MAX_PAUSES } from '../src/routes/pauses.js';
@@ -631,6 +634,16 @@ rules:
       await store.addPause({ id: `p-${i}`, namespace: 'shop', reason: 'r', createdBy: 'a', createdAt, expiresAt });
     }
     await exchange(app, { method: 'POST', url: '/v1/pauses', payload: PAUSE }, 409);
+  });
+
+  it('conforms for the page: 200 with credentials, 401 without, 503 when it was not built', async () => {
+    const pagePath = join(mkdtempSync(join(tmpdir(), 'ks-page-')), 'page.html');
+    await buildPage(pagePath);
+    const { app } = await open({ config: { authToken: 't0ken' }, pagePath });
+    await exchange(app, { method: 'GET', url: '/', headers: { authorization: 'Bearer t0ken' } }, 200);
+    await exchange(app, { method: 'GET', url: '/' }, 401);
+    const { app: unbuilt } = await open({ pagePath: join(tmpdir(), 'ks-no-such-page', 'page.html') });
+    await exchange(unbuilt, { method: 'GET', url: '/' }, 503);
   });
 
   it('has answered every outcome, and every status every route documents', () => {

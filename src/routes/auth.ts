@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { atMostEvery } from '../throttle.js';
 import { sendError } from './errors.js';
 
@@ -65,18 +65,36 @@ function refusalFields(request: FastifyRequest): Record<string, unknown> {
   };
 }
 
+/** How a scope answers a refused request, when not with the API's JSON error. */
+export interface RefusalOptions {
+  /**
+   * A browser's page: basic auth is offered first (a browser asks for a user and password only
+   * when Basic is the challenge), the bearer token after it.
+   */
+  forBrowsers?: boolean;
+  /** Sends the refusal (the status and WWW-Authenticate are set already); the JSON error otherwise. */
+  send?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+}
+
 /**
  * Every route of `scope` asks for the bearer token and/or basic auth. Without credentials
  * configured, the scope is open. A refusal is counted by route and logged, at most one line per
  * 10 s with the number of refusals left out since the last one.
  */
-export function requireCredentials(scope: FastifyInstance, credentials: Credentials, report: RefusalReporting): void {
+export function requireCredentials(
+  scope: FastifyInstance,
+  credentials: Credentials,
+  report: RefusalReporting,
+  options: RefusalOptions = {},
+): void {
   const check = credentialCheck(credentials);
   if (!check) return;
   const schemes = [credentials.token ? 'Bearer <token>' : null, credentials.basic ? 'Basic <user:password>' : null]
     .filter(Boolean)
     .join(' or ');
-  const challenge = credentials.token ? 'Bearer realm="kube-sentinel"' : 'Basic realm="kube-sentinel"';
+  const bearer = credentials.token ? 'Bearer realm="kube-sentinel"' : null;
+  const basic = credentials.basic ? 'Basic realm="kube-sentinel"' : null;
+  const challenge = (options.forBrowsers ? [basic, bearer] : [bearer ?? basic]).filter(Boolean).join(', ');
   const logDue = atMostEvery(REFUSAL_LOG_INTERVAL_MS, report.now);
   scope.addHook('onRequest', async (request, reply) => {
     if (check(request.headers.authorization)) return;
@@ -90,6 +108,7 @@ export function requireCredentials(scope: FastifyInstance, credentials: Credenti
       );
     }
     reply.header('WWW-Authenticate', challenge);
+    if (options.send) return options.send(request, reply);
     return sendError(
       reply,
       'unauthorized',

@@ -17,6 +17,8 @@ export const HTTP_ERRORS = {
   internal: 500,
   /** The store holding what was asked for did not answer; try again. */
   store_unavailable: 503,
+  /** The page was not built with this receiver (`npm run build` builds it). */
+  page_not_built: 503,
   /** Too many alerts in flight (--max-alerts-in-flight): nothing was done; try again after Retry-After. */
   overloaded: 503,
 } as const;

@@ -84,6 +84,8 @@ export async function testApp(
     pauses?: LocalPauses;
     /** Opt-out annotations (SPEC §11), built on the app's clock; none by default. */
     optOuts?: (now: () => number) => OptOuts;
+    /** The built page GET / serves (dist/page.html by default). */
+    pagePath?: string;
   } = {},
 ): Promise<TestApp> {
   const clock = options.clock ?? { now: TEST_START };
@@ -102,6 +104,7 @@ export async function testApp(
     ...(options.clusters ? { clusters: options.clusters } : {}),
     ...(options.pauses ? { pauses: options.pauses } : {}),
     ...(options.optOuts ? { optOuts: options.optOuts(() => clock.now) } : {}),
+    ...(options.pagePath ? { pagePath: options.pagePath } : {}),
   });
   return { app, store, clock, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

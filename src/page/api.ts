@@ -1,0 +1,152 @@
+/**
+ * The page's reading of the receiver's API: same origin only, with the credentials the browser
+ * holds (basic auth it was given) or the bearer token typed into the page, kept for the tab.
+ */
+import type { Pause } from '../pause.js';
+import type { Remediation } from '../remediation/model.js';
+
+export type ShownRemediation = Remediation & { workflowUrl?: string };
+
+export interface Readiness {
+  status: 'ready' | 'unavailable' | 'ok';
+  reasons?: string[];
+  warnings?: string[];
+}
+
+export interface ShownEscalation {
+  id: string;
+  cooldownKey: string;
+  alertname: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  openedAt?: string;
+  expiresAt: string;
+}
+
+export interface ShownCooldown {
+  key: string;
+  workflow: string;
+  state: 'pending' | 'committed';
+  claimedAt: string;
+  expiresAt: string;
+  dryRun?: boolean;
+}
+
+export interface ShownRule {
+  name: string;
+  priority: string;
+  enabled: boolean;
+  template: string | null;
+  workflow_name: string | null;
+  cooldown: string;
+  approval: 'none' | 'required';
+  source: string;
+}
+
+export interface RuleActivity {
+  rule: string;
+  lastMatchAt: string | null;
+  matches: number;
+  remediations: Record<string, number>;
+  successRate: number | null;
+}
+
+export interface ActivityAnswer {
+  hours: number;
+  bucketSeconds: number;
+  buckets: { start: string; outcomes: Record<string, number> }[];
+  rules: RuleActivity[];
+}
+
+/** What one refresh read; a part that failed holds its error's text instead. */
+export interface Snapshot {
+  readiness: Readiness | string;
+  remediations: ShownRemediation[] | string;
+  escalations: ShownEscalation[] | string;
+  pauses: Pause[] | string;
+  cooldowns: ShownCooldown[] | string;
+  rules: { rules: ShownRule[]; excluded_namespaces: string[] } | string;
+  activity: ActivityAnswer | string;
+}
+
+/** The API refused the credentials (or there were none): the page asks for them. */
+export class SignInNeeded extends Error {
+  constructor(readonly schemes: string[]) {
+    super('sign-in needed');
+  }
+}
+
+const TOKEN_KEY = 'kube-sentinel.token';
+
+/** sessionStorage: the token lives as long as the tab, never in a cookie or on disk for longer. */
+export const token = {
+  get(): string | null {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY);
+    } catch {
+      return null;
+    }
+  },
+  set(value: string | null): void {
+    try {
+      if (value === null) sessionStorage.removeItem(TOKEN_KEY);
+      else sessionStorage.setItem(TOKEN_KEY, value);
+    } catch {
+      // Storage refused (a private window's quota): the token lasts until the page is left.
+    }
+  },
+};
+
+/** The schemes a 401 offers (`Basic`, `Bearer`), from its WWW-Authenticate header. */
+function schemesOf(response: Response): string[] {
+  const header = response.headers.get('www-authenticate') ?? '';
+  return [...header.matchAll(/(?:^|,)\s*([A-Za-z]+) realm=/g)].map((match) => match[1] ?? '');
+}
+
+async function read<T>(path: string): Promise<T> {
+  const bearer = token.get();
+  const response = await fetch(path, {
+    headers: { Accept: 'application/json', ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) },
+    cache: 'no-store',
+  });
+  if (response.status === 401) throw new SignInNeeded(schemesOf(response));
+  const body = (await response.json().catch(() => null)) as (T & { message?: string; reasons?: string[] }) | null;
+  // /readyz answers 503 with its reasons: that is an answer to show, not a failure to read.
+  if (response.ok || (path === '/readyz' && body !== null)) return body as T;
+  throw new Error(body?.message ?? `${path} answered ${response.status}`);
+}
+
+/** Whether the last read was let in: until then one read asks first, so a refusal is one 401, not seven. */
+let admitted = false;
+
+/**
+ * Reads everything the page shows at once. A part that fails is shown as failed beside the others;
+ * only a refusal of the credentials fails the whole (SignInNeeded).
+ */
+export async function readSnapshot(): Promise<Snapshot> {
+  if (!admitted) {
+    try {
+      await read('/v1/rules');
+    } catch (err) {
+      if (err instanceof SignInNeeded) throw err;
+    }
+  }
+  const parts = await Promise.allSettled([
+    read<Readiness>('/readyz'),
+    read<{ remediations: ShownRemediation[] }>('/v1/remediations?limit=200').then((a) => a.remediations),
+    read<{ escalations: ShownEscalation[] }>('/v1/escalations?limit=200').then((a) => a.escalations),
+    read<{ pauses: Pause[] }>('/v1/pauses').then((a) => a.pauses),
+    read<{ cooldowns: ShownCooldown[] }>('/v1/cooldowns?limit=200').then((a) => a.cooldowns),
+    read<Snapshot['rules']>('/v1/rules'),
+    read<ActivityAnswer>('/v1/activity?hours=24'),
+  ]);
+  const refusal = parts.find(
+    (part): part is PromiseRejectedResult => part.status === 'rejected' && part.reason instanceof SignInNeeded,
+  );
+  admitted = !refusal;
+  if (refusal) throw refusal.reason;
+  const [readiness, remediations, escalations, pauses, cooldowns, rules, activity] = parts.map((part) =>
+    part.status === 'fulfilled' ? part.value : String((part.reason as Error).message ?? part.reason),
+  );
+  return { readiness, remediations, escalations, pauses, cooldowns, rules, activity } as Snapshot;
+}

@@ -1,0 +1,103 @@
+/**
+ * The chart of decisions by outcome per hour: stacked bars in SVG, drawn here (a few dozen lines
+ * weigh less than any charting library). The legend names each outcome with its total, and the
+ * same figures are a table under it: the colours are never the only way to read them.
+ */
+import type { ActivityAnswer } from './api.js';
+import { el, table } from './dom.js';
+import { CHART_OUTCOMES, outcomeTotals } from './format.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const WIDTH = 720;
+const HEIGHT = 180;
+const AXIS = 24;
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number>) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  return element;
+}
+
+function hourOf(iso: string): string {
+  const date = new Date(iso);
+  return `${String(date.getHours()).padStart(2, '0')}:00`;
+}
+
+/** An outcome's colour class: one of the chart's known outcomes, or the neutral one. */
+function toneOf(outcome: string): string {
+  return (CHART_OUTCOMES as readonly string[]).includes(outcome) ? `o-${outcome}` : 'o-other';
+}
+
+export function decisionChart(activity: ActivityAnswer): HTMLElement {
+  const totals = outcomeTotals(activity.buckets);
+  const order = totals.map(([outcome]) => outcome);
+  const highest = Math.max(
+    1,
+    ...activity.buckets.map((bucket) => Object.values(bucket.outcomes).reduce((sum, count) => sum + count, 0)),
+  );
+  const slot = WIDTH / Math.max(1, activity.buckets.length);
+  const summary = totals.map(([outcome, count]) => `${count} ${outcome.replaceAll('_', ' ')}`).join(', ');
+  const chart = svg('svg', {
+    viewBox: `0 0 ${WIDTH} ${HEIGHT + AXIS}`,
+    role: 'img',
+    'aria-label': `Decisions per hour over the last ${activity.hours} hours: ${summary}`,
+    class: 'chart',
+  });
+  chart.append(svg('line', { x1: 0, x2: WIDTH, y1: HEIGHT, y2: HEIGHT, class: 'axis' }));
+  activity.buckets.forEach((bucket, index) => {
+    let top = HEIGHT;
+    for (const outcome of order) {
+      const count = bucket.outcomes[outcome] ?? 0;
+      if (count === 0) continue;
+      const height = (count / highest) * (HEIGHT - 8);
+      top -= height;
+      const bar = svg('rect', {
+        x: index * slot + 2,
+        y: top,
+        width: Math.max(1, slot - 4),
+        height,
+        class: toneOf(outcome),
+      });
+      bar.append(svg('title', {}));
+      bar.lastChild!.textContent = `${hourOf(bucket.start)}: ${count} ${outcome.replaceAll('_', ' ')}`;
+      chart.append(bar);
+    }
+    if (index % 3 === 0) {
+      const label = svg('text', { x: index * slot + slot / 2, y: HEIGHT + 16, class: 'tick' });
+      label.textContent = hourOf(bucket.start);
+      chart.append(label);
+    }
+  });
+
+  const legend = el(
+    'ul',
+    { class: 'legend', 'aria-label': 'Outcomes, with their totals' },
+    ...totals.map(([outcome, count]) =>
+      el(
+        'li',
+        {},
+        el('span', { class: `swatch ${toneOf(outcome)}`, 'aria-hidden': 'true' }),
+        `${outcome.replaceAll('_', ' ')}: ${count}`,
+      ),
+    ),
+  );
+  const hours = activity.buckets.filter((bucket) => Object.keys(bucket.outcomes).length > 0);
+  const figures = el(
+    'details',
+    {},
+    el('summary', {}, 'The figures as a table'),
+    table(
+      'Decisions per hour by outcome',
+      [
+        { title: 'Hour', cell: (bucket) => hourOf(bucket.start) },
+        ...order.map((outcome) => ({
+          title: outcome.replaceAll('_', ' '),
+          cell: (bucket: (typeof hours)[number]) => String(bucket.outcomes[outcome] ?? 0),
+          numeric: true,
+        })),
+      ],
+      hours,
+    ),
+  );
+  return el('div', { class: 'chart-box' }, chart, legend, figures);
+}

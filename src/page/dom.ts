@@ -1,0 +1,77 @@
+/**
+ * Building the page's elements. Text from the API only ever becomes text nodes and attribute
+ * values, never markup: an alert's label cannot inject anything into the page.
+ */
+
+type Child = Node | string | null | undefined | false;
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string | undefined> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== undefined) element.setAttribute(name, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child);
+  }
+  return element;
+}
+
+/** A link that leaves the page: a new tab, without telling the target where it came from. */
+export function externalLink(href: string, text: string): HTMLAnchorElement {
+  return el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, text);
+}
+
+export function code(text: string): HTMLElement {
+  return el('code', {}, text);
+}
+
+export interface Column<T> {
+  title: string;
+  cell: (row: T) => Child;
+  /** A column that holds numbers is aligned right. */
+  numeric?: boolean;
+}
+
+/**
+ * A table with a caption for screen readers, inside a region that scrolls sideways on a narrow
+ * screen and can be scrolled by keyboard (it takes focus). On a phone's width the stylesheet
+ * shows each row as a card, each cell labelled by its column's title (data-label).
+ */
+export function table<T>(caption: string, columns: Column<T>[], rows: readonly T[], rowClass?: (row: T) => string) {
+  const head = el('tr', {}, ...columns.map((column) => el('th', { scope: 'col' }, column.title)));
+  const body = rows.map((row) =>
+    el(
+      'tr',
+      { class: rowClass?.(row) },
+      ...columns.map((column) =>
+        el('td', { 'data-label': column.title, class: column.numeric ? 'num' : undefined }, column.cell(row)),
+      ),
+    ),
+  );
+  return el(
+    'div',
+    { class: 'scroll', role: 'region', 'aria-label': caption, tabindex: '0' },
+    el(
+      'table',
+      {},
+      el('caption', { class: 'visually-hidden' }, caption),
+      el('thead', {}, head),
+      el('tbody', {}, ...body),
+    ),
+  );
+}
+
+/** What a section says when it has nothing to show: what it would show, and what to do next. */
+export function empty(...children: Child[]): HTMLElement {
+  return el('p', { class: 'empty' }, ...children);
+}
+
+/** A part of the page that could not be read this time; the rest still shows. */
+export function failed(what: string, message: string): HTMLElement {
+  return el('p', { class: 'error', role: 'alert' }, `Could not read ${what}: ${message}`);
+}

@@ -1,0 +1,135 @@
+/**
+ * The page (SPEC §12): reads the API every few seconds while it is on screen and redraws what
+ * changed. Read-only: it never sends anything but GETs.
+ */
+import { readSnapshot, SignInNeeded, type Snapshot, token } from './api.js';
+import * as draw from './sections.js';
+
+const REFRESH_MS = 10_000;
+/** Ages and durations on screen grow: a part is redrawn at least this often even when its data did not change. */
+const REDRAW_MS = 30_000;
+
+function byId<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`the page has no #${id}`);
+  return found as T;
+}
+
+/** What each part last drew from, so that an unchanged part keeps its elements (and the focus in them). */
+const drawnFrom = new Map<string, string>();
+
+function show(section: string, content: HTMLElement | HTMLElement[] | null, from: unknown, now: number): void {
+  const container = byId(section);
+  const signature = JSON.stringify([from, Math.floor(now / REDRAW_MS)]);
+  if (drawnFrom.get(section) === signature) return;
+  drawnFrom.set(section, signature);
+  container.hidden = content === null;
+  const body = container.querySelector('.body');
+  body?.replaceChildren(...(content === null ? [] : Array.isArray(content) ? content : [content]));
+}
+
+function showReadiness(readiness: Snapshot['readiness']): void {
+  const status = byId('readiness');
+  const ready = typeof readiness !== 'string' && readiness.status === 'ready';
+  const reasons =
+    typeof readiness === 'string' ? [readiness] : [...(readiness.reasons ?? []), ...(readiness.warnings ?? [])];
+  const text = ready ? '✓ Ready' : '✗ Not ready';
+  const detail = reasons.join('; ');
+  // A live region: a screen reader hears a change of readiness, not every refresh.
+  if (status.dataset.text === `${text}${detail}`) return;
+  status.dataset.text = `${text}${detail}`;
+  status.className = `badge ${ready ? (reasons.length > 0 ? 'wait' : 'good') : 'bad'}`;
+  status.textContent = detail ? `${text}: ${detail}` : text;
+}
+
+function render(snapshot: Snapshot, now: number): void {
+  showReadiness(snapshot.readiness);
+  show('approvals', draw.approvals(snapshot.remediations, now), snapshot.remediations, now);
+  show('remediations', draw.remediations(snapshot.remediations, now), snapshot.remediations, now);
+  show('escalations', draw.escalations(snapshot.escalations, now), snapshot.escalations, now);
+  show('pauses', draw.pauses(snapshot.pauses, now), snapshot.pauses, now);
+  show('cooldowns', draw.cooldowns(snapshot.cooldowns, now), snapshot.cooldowns, now);
+  show('rules', draw.rules(snapshot.rules, snapshot.activity, now), [snapshot.rules, snapshot.activity], now);
+  show('activity', draw.activity(snapshot.activity), snapshot.activity, now);
+}
+
+function signIn(schemes: string[]): void {
+  byId('content').hidden = true;
+  const form = byId('sign-in');
+  form.hidden = false;
+  const bearer = schemes.includes('Bearer') || schemes.length === 0;
+  byId('token-field').hidden = !bearer;
+  byId('sign-in-hint').textContent = bearer
+    ? token.get()
+      ? 'That token was refused. Type the bearer token again; it is kept for this tab only.'
+      : "Type the receiver's bearer token; it is kept for this tab only."
+    : 'This receiver takes a user and password: reload the page and give them when the browser asks.';
+  byId('last-update').textContent = 'Signed out.';
+  byId('sign-out').hidden = true;
+  byId('readiness').textContent = 'Sign in to see the receiver';
+  delete byId('readiness').dataset.text;
+  drawnFrom.clear();
+  if (bearer) byId<HTMLInputElement>('token').focus();
+}
+
+let inFlight = false;
+let timer: ReturnType<typeof setTimeout> | undefined;
+
+async function load(): Promise<void> {
+  if (inFlight) return;
+  inFlight = true;
+  clearTimeout(timer);
+  try {
+    const snapshot = await readSnapshot();
+    byId('sign-in').hidden = true;
+    byId('content').hidden = false;
+    byId('sign-out').hidden = token.get() === null;
+    const now = Date.now();
+    render(snapshot, now);
+    byId('last-update').textContent =
+      `Updated ${new Date(now).toLocaleTimeString()}; refreshes every ${REFRESH_MS / 1000} s.`;
+    document.body.dataset.loaded = 'true';
+  } catch (err) {
+    if (err instanceof SignInNeeded) {
+      signIn(err.schemes);
+      return; // nothing to refresh until someone signs in
+    } else {
+      byId('last-update').textContent = `Could not reach the receiver (${(err as Error).message}); trying again.`;
+    }
+  } finally {
+    inFlight = false;
+  }
+  schedule();
+}
+
+/** Reads and redraws now; load catches what fails, so nothing is left unhandled. */
+function refresh(): void {
+  load().catch((err: unknown) => {
+    byId('last-update').textContent = `Could not draw the page: ${(err as Error).message}`;
+  });
+}
+
+/** Only while the page is on screen: a tab left in the background does not keep polling. */
+function schedule(): void {
+  clearTimeout(timer);
+  if (document.visibilityState === 'visible') timer = setTimeout(refresh, REFRESH_MS);
+}
+
+byId<HTMLFormElement>('sign-in').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const typed = byId<HTMLInputElement>('token').value.trim();
+  if (!typed) return;
+  token.set(typed);
+  byId<HTMLInputElement>('token').value = '';
+  refresh();
+});
+byId('refresh').addEventListener('click', () => refresh());
+byId('sign-out').addEventListener('click', () => {
+  token.set(null);
+  refresh();
+});
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && byId('sign-in').hidden) refresh();
+  else clearTimeout(timer);
+});
+refresh();
