@@ -200,8 +200,9 @@ export class MemoryCooldownStore implements CooldownStore {
     );
     if (outcome === 'recorded') {
       this.decisions.push(asStored(entry), options.auditMaxLen);
-      if (FINAL_STATES.has(remediation.state))
+      if (FINAL_STATES.has(remediation.state)) {
         this.activityBook.finished(remediation.rule, remediation.state, this.now());
+      }
     }
     return outcome !== 'refused';
   }
