@@ -420,6 +420,9 @@ describe('what the receiver answers', async () => {
     assert.ok((decisions.body as { decisions: unknown[] }).decisions.length > 0);
     await exchange(app, { method: 'GET', url: '/v1/decisions?limit=0' }, 400);
     await exchange(app, { method: 'GET', url: '/v1/rules' }, 200);
+    const activity = await exchange(app, { method: 'GET', url: '/v1/activity' }, 200);
+    assert.ok((activity.body as { buckets: { outcomes: Schema }[] }).buckets.some((b) => b.outcomes.dry_run));
+    await exchange(app, { method: 'GET', url: '/v1/activity?hours=25' }, 400);
     await exchange(app, { method: 'GET', url: '/healthz' }, 200);
     await exchange(app, { method: 'GET', url: '/readyz' }, 200);
     await exchange(app, { method: 'GET', url: '/metrics' }, 200);
@@ -515,6 +518,30 @@ rules:
     const listing = await exchange(app, { method: 'GET', url: '/v1/remediations?state=failed&limit=5' }, 200);
     assert.deepEqual((listing.body as { remediations: unknown[] }).remediations, [remediation]);
     await exchange(app, { method: 'GET', url: '/v1/remediations?state=broken' }, 400);
+    // With --argo-ui-url each remediation links to its Workflow in the Argo UI.
+    const linked = await open({ args: ['--argo-ui-url', 'https://argo.example.com/'], store });
+    const links = await exchange(linked.app, { method: 'GET', url: '/v1/remediations?state=failed' }, 200);
+    assert.deepEqual((links.body as { remediations: unknown[] }).remediations, [
+      { ...remediation, workflowUrl: 'https://argo.example.com/workflows/argo/kube-sentinel-gated-0123456789' },
+    ]);
+    // The escalation of the failed remediation, as the escalator opens it.
+    const failedAlert = {
+      labels: { alertname: 'KubeSentinelRemediationFailed' as const, rule: 'gated', workflow: remediation.workflow },
+      annotations: { summary: 'remediation failed', workflow_url: 'https://argo.example.com/workflows/argo/x' },
+    };
+    await store.openEscalation(remediation.cooldownKey, `failed:${remediation.workflow}`, failedAlert, 3600_000);
+    const escalations = await exchange(app, { method: 'GET', url: '/v1/escalations?limit=10' }, 200);
+    assert.deepEqual((escalations.body as { escalations: unknown[] }).escalations, [
+      {
+        id: `failed:${remediation.workflow}`,
+        cooldownKey: remediation.cooldownKey,
+        alertname: 'KubeSentinelRemediationFailed',
+        ...failedAlert,
+        openedAt: at,
+        expiresAt: new Date(clock.now + 3600_000).toISOString(),
+      },
+    ]);
+    await exchange(app, { method: 'GET', url: '/v1/escalations?limit=0' }, 400);
     // The cooldown the gated alert took, listed, then ended by hand (its key sent encoded, then raw).
     const cooldowns = await exchange(app, { method: 'GET', url: '/v1/cooldowns?limit=10' }, 200);
     const [held] = (cooldowns.body as { cooldowns: { key: string; state: string }[] }).cooldowns;
@@ -580,7 +607,15 @@ rules:
   it('conforms for 401 on every route that needs credentials', async () => {
     const { app } = await open({ config: { authToken: 's3cret' } });
     for (const url of INGEST) await exchange(app, { method: 'POST', url, payload: webhook([]) }, 401);
-    for (const url of ['/v1/rules', '/v1/decisions', '/v1/remediations', '/v1/cooldowns', '/v1/pauses'])
+    for (const url of [
+      '/v1/rules',
+      '/v1/decisions',
+      '/v1/remediations',
+      '/v1/escalations',
+      '/v1/activity',
+      '/v1/cooldowns',
+      '/v1/pauses',
+    ])
       await exchange(app, { method: 'GET', url }, 401);
     await exchange(app, { method: 'DELETE', url: '/v1/cooldowns/a%3Ab%2Fc' }, 401);
     await exchange(app, { method: 'POST', url: '/v1/pauses', payload: PAUSE }, 401);
@@ -601,6 +636,8 @@ rules:
     assert.match(((ready.body as Schema).reasons as string[]).join(), /cooldown store/);
     await exchange(app, { method: 'GET', url: '/v1/decisions' }, 503);
     await exchange(app, { method: 'GET', url: '/v1/remediations' }, 503);
+    await exchange(app, { method: 'GET', url: '/v1/escalations' }, 503);
+    await exchange(app, { method: 'GET', url: '/v1/activity' }, 503);
     await exchange(app, { method: 'GET', url: '/v1/cooldowns' }, 503);
     await exchange(app, { method: 'DELETE', url: '/v1/cooldowns/crashloop:shop/api' }, 503);
     await exchange(app, { method: 'GET', url: '/v1/pauses' }, 503);

@@ -33,6 +33,46 @@ export interface HeldCooldown {
 /** listCooldowns never lists more than this many keys at once, whatever limit it is given. */
 export const MAX_LISTED_COOLDOWNS = 1000;
 
+/** A firing escalation, as GET /v1/escalations lists it. */
+export interface OpenEscalation {
+  cooldownKey: string;
+  id: string;
+  alert: EscalationAlert;
+  /** Epoch ms at which it was opened; absent for one opened before the store noted it. */
+  openedAt?: number;
+  /** Epoch ms at which its alert ends unless it is sent again. */
+  expiresAt: number;
+}
+
+/** What happened within one hour, for the page's chart (SPEC §12). */
+export interface ActivityCounts {
+  /** Decisions by outcome. */
+  outcomes: Record<string, number>;
+  /** Per rule: its matching decisions, and its remediations that ended, by final state. */
+  rules: Record<string, { matches: number; states: Partial<Record<RemediationState, number>> }>;
+}
+
+export interface Activity {
+  /** Oldest first, `hours` buckets of one hour each, the last one the current hour. */
+  buckets: Array<{ start: number } & ActivityCounts>;
+  /** Epoch ms of each rule's latest matching decision, however old. */
+  lastMatch: Record<string, number>;
+}
+
+/** The activity is counted in buckets of one hour, by the store's clock. */
+export const ACTIVITY_BUCKET_MS = 3_600_000;
+
+/**
+ * Buckets are kept 25 hours: a day's chart reads the current hour and the 23 before it, and the
+ * hour that has just ended stays readable by a replica whose clock lags a little.
+ */
+export const ACTIVITY_KEPT_MS = 25 * ACTIVITY_BUCKET_MS;
+
+/** The hour (its index since the epoch) that epoch ms `at` falls in. */
+export function activityHour(at: number): number {
+  return Math.floor(at / ACTIVITY_BUCKET_MS);
+}
+
 /** The part of a pino logger the stores use. */
 export interface StoreLogger {
   warn(obj: object, msg?: string): void;
@@ -160,6 +200,20 @@ export interface CooldownStore {
    */
   closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]>;
   /**
+   * The escalations firing now (not expired, not closed) of every cooldown key, newest opened
+   * first (by openedAt, then expiresAt), at most `limit` and never more than MAX_LISTED_COOLDOWNS.
+   * Redis looks through the escalations of 10,000 cooldown keys at most.
+   */
+  listEscalations(limit: number): Promise<OpenEscalation[]>;
+  /**
+   * The last `hours` hours of activity (1 to 24), counted by the store itself: each decision
+   * appendDecision appends (not a remediation's or an escalation's entry; a repeat folded into
+   * another counts all the same) under its outcome, and under its rule's matches when it has a
+   * rule; each final state recordTransition records (not a retry, nor a refused state) under its
+   * rule's states. Buckets are the store clock's hours, kept ACTIVITY_KEPT_MS.
+   */
+  activity(hours: number): Promise<Activity>;
+  /**
    * The cooldown keys held now (pending or committed), at most `limit` (and never more than
    * MAX_LISTED_COOLDOWNS), each with its claim and when it expires (epoch ms). In no particular
    * order; a key that expires while listing may be missing, and one that holds no claim is left out.
@@ -241,6 +295,19 @@ export function pauseExpiresAtMs(pause: Pause): number {
     throw new RangeError(`pause ${pause.id}: expiresAt ${JSON.stringify(pause.expiresAt)} is not a date-time`);
   }
   return ms;
+}
+
+/**
+ * Newest opened first; one opened before the store noted when (no openedAt) after those that
+ * say, by expiresAt; then by key and id, so a listing is stable.
+ */
+export function newestOpenedFirst(a: OpenEscalation, b: OpenEscalation): number {
+  return (
+    (b.openedAt ?? Number.NEGATIVE_INFINITY) - (a.openedAt ?? Number.NEGATIVE_INFINITY) ||
+    b.expiresAt - a.expiresAt ||
+    a.cooldownKey.localeCompare(b.cooldownKey) ||
+    a.id.localeCompare(b.id)
+  );
 }
 
 /**

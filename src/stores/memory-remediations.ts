@@ -11,7 +11,13 @@ import {
   type RemediationState,
   STATE_RANK,
 } from '../remediation/model.js';
-import { type EscalationSelection, REFUSED_MARKER } from './cooldown-store.js';
+import {
+  type EscalationSelection,
+  MAX_LISTED_COOLDOWNS,
+  newestOpenedFirst,
+  type OpenEscalation,
+  REFUSED_MARKER,
+} from './cooldown-store.js';
 
 /** The memory store keeps at most this many remediations by default; past it the oldest submitted goes. */
 export const MAX_REMEDIATIONS = 10_000;
@@ -162,6 +168,7 @@ export class AttemptBook {
 
 interface FiringEscalation {
   alert: EscalationAlert;
+  openedAt: number;
   expiresAt: number;
 }
 
@@ -178,7 +185,7 @@ export class EscalationBook {
     const escalations = this.keys.live(key, now) ?? { firing: new Map<string, FiringEscalation>(), expiresAt: 0 };
     if ((escalations.firing.get(id)?.expiresAt ?? 0) > now) return false;
     const expiresAt = now + ttlMs;
-    escalations.firing.set(id, { alert, expiresAt });
+    escalations.firing.set(id, { alert, openedAt: now, expiresAt });
     escalations.expiresAt = Math.max(escalations.expiresAt, expiresAt);
     this.keys.set(key, escalations, now);
     return true;
@@ -200,6 +207,19 @@ export class EscalationBook {
     }
     if (escalations.firing.size === 0) this.keys.delete(key);
     return taken;
+  }
+
+  /** Those firing now, newest opened first. */
+  list(limit: number, now: number): OpenEscalation[] {
+    const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
+    if (!(wanted >= 1)) return [];
+    const listed: OpenEscalation[] = [];
+    for (const [cooldownKey, escalations] of this.keys.liveEntries(now)) {
+      for (const [id, { alert, openedAt, expiresAt }] of escalations.firing) {
+        if (expiresAt > now) listed.push({ cooldownKey, id, alert: structuredClone(alert), openedAt, expiresAt });
+      }
+    }
+    return listed.sort(newestOpenedFirst).slice(0, wanted);
   }
 }
 
@@ -240,5 +260,13 @@ class Sweeping<V extends { expiresAt: number }> {
 
   delete(key: string): void {
     this.values.delete(key);
+  }
+
+  /** Every value that has not expired, with its key; the expired ones are purged on the way. */
+  *liveEntries(now: number): Generator<[string, V]> {
+    for (const [key, value] of this.values) {
+      if (value.expiresAt <= now) this.values.delete(key);
+      else yield [key, value];
+    }
   }
 }

@@ -1,12 +1,14 @@
 import type { Pause } from '../pause.js';
-import type {
-  Attempt,
-  EscalationAlert,
-  Remediation,
-  RemediationEntry,
-  RemediationState,
+import {
+  type Attempt,
+  type EscalationAlert,
+  FINAL_STATES,
+  type Remediation,
+  type RemediationEntry,
+  type RemediationState,
 } from '../remediation/model.js';
 import {
+  type Activity,
   type AuditEntry,
   type ClaimResult,
   type CooldownClaim,
@@ -15,12 +17,14 @@ import {
   type HeldCooldown,
   MAX_LISTED_COOLDOWNS,
   markerOf,
+  type OpenEscalation,
   type RecordTransitionOptions,
   type RestoredPauses,
   StoreClosedError,
   type StoreLogger,
   submittedAtMs,
 } from './cooldown-store.js';
+import { ActivityBook } from './memory-activity.js';
 import { AuditTrail } from './memory-audit.js';
 import { PauseBook } from './memory-pauses.js';
 import { AttemptBook, EscalationBook, RemediationBook } from './memory-remediations.js';
@@ -55,6 +59,7 @@ export class MemoryCooldownStore implements CooldownStore {
   private readonly claims = new Map<string, HeldClaim>();
   private readonly rateWindows = new Map<string, RateWindow>();
   private readonly decisions = new AuditTrail();
+  private readonly activityBook = new ActivityBook();
   private readonly remediations: RemediationBook;
   private readonly attempts = new AttemptBook();
   private readonly escalations = new EscalationBook();
@@ -169,6 +174,7 @@ export class MemoryCooldownStore implements CooldownStore {
   async appendDecision(record: AuditEntry, maxLen: number): Promise<void> {
     this.assertOpen();
     this.decisions.push(asStored(record), maxLen);
+    this.activityBook.decided(record, this.now());
   }
 
   async listDecisions(limit: number): Promise<AuditEntry[]> {
@@ -192,7 +198,12 @@ export class MemoryCooldownStore implements CooldownStore {
       marker,
       options.token,
     );
-    if (outcome === 'recorded') this.decisions.push(asStored(entry), options.auditMaxLen);
+    if (outcome === 'recorded') {
+      this.decisions.push(asStored(entry), options.auditMaxLen);
+      if (FINAL_STATES.has(remediation.state)) {
+        this.activityBook.finished(remediation.rule, remediation.state, this.now());
+      }
+    }
     return outcome !== 'refused';
   }
 
@@ -224,6 +235,16 @@ export class MemoryCooldownStore implements CooldownStore {
   async closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]> {
     this.assertOpen();
     return this.escalations.close(key, which, this.now());
+  }
+
+  async listEscalations(limit: number): Promise<OpenEscalation[]> {
+    this.assertOpen();
+    return this.escalations.list(limit, this.now());
+  }
+
+  async activity(hours: number): Promise<Activity> {
+    this.assertOpen();
+    return this.activityBook.read(hours, this.now());
   }
 
   async listCooldowns(limit: number): Promise<HeldCooldown[]> {

@@ -7,7 +7,7 @@ import type { RemediationState } from '../remediation/model.js';
  *
  * On a Redis Cluster (`tagged`) the keys one script names share a slot through hash tags: a
  * cooldown key and its ended marker by a tag computed from the cooldown key (`cooldown:{<n>}<key>`), and the audit
- * stream with every remediation record, marker and the index by `{records}`. Elsewhere the names
+ * stream with every remediation record, marker, the index and the activity counts by `{records}`. Elsewhere the names
  * stay as they were, so an upgrade finds the cooldowns already held.
  */
 export class RedisKeys {
@@ -93,6 +93,30 @@ export class RedisKeys {
 
   escalations(key: string): string {
     return `${this.prefix}escalations:${key}`;
+  }
+
+  /** The pattern of every key of escalations, for SCAN MATCH (as cooldownPattern). */
+  escalationsPattern(): string {
+    return `${globEscape(`${this.prefix}escalations:`)}*`;
+  }
+
+  /** The cooldown key whose escalations a stored key holds, or undefined for a key that is not one. */
+  escalationKeyOf(stored: string): string | undefined {
+    const start = `${this.prefix}escalations:`;
+    return stored.startsWith(start) ? stored.slice(start.length) : undefined;
+  }
+
+  /**
+   * One hour's activity (a hash of counts, SPEC §12), by its index since the epoch. Beside the
+   * audit stream and the remediation records: the scripts that write those count in it.
+   */
+  activity(hour: number): string {
+    return `${this.records}activity:${hour}`;
+  }
+
+  /** Rule → epoch ms of its latest matching decision. */
+  lastMatch(): string {
+    return `${this.records}last-match`;
   }
 
   /**

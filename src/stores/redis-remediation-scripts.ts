@@ -4,7 +4,7 @@
  * clock as arguments, as the rate windows do; Redis's own clock only runs the keys' TTLs.
  *
  * Redis Cluster (SPEC §10): a script that names several keys needs them in one slot. The
- * remediation scripts name several (marker, record, index, audit stream; the index and the
+ * remediation scripts name several (marker, record, index, audit stream, activity; the index and the
  * records it lists); the attempt and escalation scripts name one each. Hash tags would put them
  * together when the store moves to Cluster.
  */
@@ -12,13 +12,16 @@ import type { Redis } from 'ioredis';
 
 /**
  * KEYS[1] the marker of one Workflow and state, KEYS[2] the Workflow's record, KEYS[3] the index
- * of remediations (sorted by submittedAt), KEYS[4] the audit stream.
+ * of remediations (sorted by submittedAt), KEYS[4] the audit stream, KEYS[5] the current hour's
+ * activity.
  * ARGV[1] the remediation JSON, ARGV[2] its state, ARGV[3] the retention in ms,
  * ARGV[4] submittedAt (epoch ms), ARGV[5] the Workflow, ARGV[6] the oldest submittedAt kept in
  * the index, ARGV[7] the audit entry JSON, ARGV[8] the audit stream's approximate cap, ARGV[9]
  * what the marker of a recorded state holds (the token, or '1'), ARGV[10] the caller's token ('' without
- * one), ARGV[11] the marker of a refused state, then triples of state, rank and 1 for a final
- * state (STATE_RANK and FINAL_STATES, from TypeScript).
+ * one), ARGV[11] the marker of a refused state, ARGV[12] the field of the activity a recorded
+ * final state adds 1 to ('' for a state that is not final), ARGV[13] how long the activity is kept
+ * in ms, then triples of state, rank and 1 for a final state (STATE_RANK and FINAL_STATES, from
+ * TypeScript).
  * Answers 1 when this call recorded the transition, or when the marker holds the caller's token
  * (a retry whose first reply was lost: nothing is written again); 0 when another call set the
  * marker, or when the stored record is further along or final in another state. A refused state
@@ -34,7 +37,7 @@ if held then
 end
 local rank = {}
 local final = {}
-for i = 12, #ARGV - 2, 3 do
+for i = 14, #ARGV - 2, 3 do
   rank[ARGV[i]] = tonumber(ARGV[i + 1])
   final[ARGV[i]] = ARGV[i + 2] == '1'
 end
@@ -57,6 +60,10 @@ if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[3]) then
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'json', ARGV[7])
+if ARGV[12] ~= '' then
+  redis.call('HINCRBY', KEYS[5], ARGV[12], 1)
+  redis.call('PEXPIRE', KEYS[5], ARGV[13])
+end
 return 1
 `;
 
@@ -158,6 +165,7 @@ export interface RemediationCommands {
     record: string,
     index: string,
     stream: string,
+    activity: string,
     ...args: (string | number)[]
   ): Promise<number>;
   forgetRemediations(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
@@ -172,7 +180,7 @@ export interface RemediationCommands {
 }
 
 export function defineRemediationScripts(client: Redis): void {
-  client.defineCommand('recordTransition', { numberOfKeys: 4, lua: RECORD_TRANSITION_LUA });
+  client.defineCommand('recordTransition', { numberOfKeys: 5, lua: RECORD_TRANSITION_LUA });
   // The number of records found gone varies: given first on every call.
   client.defineCommand('forgetRemediations', { lua: FORGET_REMEDIATIONS_LUA });
   client.defineCommand('addAttempt', { numberOfKeys: 1, lua: ADD_ATTEMPT_LUA });

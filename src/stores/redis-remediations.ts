@@ -9,7 +9,18 @@ import {
   type RemediationState,
   STATE_RANK,
 } from '../remediation/model.js';
-import { type EscalationSelection, REFUSED_MARKER, type RecordTransitionOptions } from './cooldown-store.js';
+import {
+  ACTIVITY_KEPT_MS,
+  activityHour,
+  type EscalationSelection,
+  MAX_LISTED_COOLDOWNS,
+  newestOpenedFirst,
+  type OpenEscalation,
+  REFUSED_MARKER,
+  type RecordTransitionOptions,
+} from './cooldown-store.js';
+import { stateField } from './redis-activity.js';
+import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RemediationCommands } from './redis-remediation-scripts.js';
 import { positiveMs } from './redis-values.js';
@@ -20,12 +31,18 @@ interface RemediationClient extends RemediationCommands {
   mget(keys: string[]): Promise<(string | null)[]>;
   zrevrange(key: string, start: number, stop: number): Promise<string[]>;
   zrangebyscore(key: string, min: string, max: string, withScores: 'WITHSCORES'): Promise<string[]>;
+  hgetall(key: string): Promise<Record<string, string>>;
 }
 
 /** A filtered listing reads at most this many remediations: a rare state never scans the whole week. */
 const MAX_SCANNED = 10_000;
 const MIN_PAGE = 100;
 const MAX_PAGE = 1_000;
+
+/** The escalations listing reads the escalations of at most this many cooldown keys. */
+const MAX_SCANNED_ESCALATION_KEYS = 10_000;
+/** Keys SCAN looks at per call, as the cooldowns listing. */
+const SCAN_COUNT = 500;
 
 /** STATE_RANK and FINAL_STATES as script arguments: state, rank, 1 when final (else 0), … */
 const STATE_ARGS = REMEDIATION_STATES.flatMap((state) => [state, STATE_RANK[state], FINAL_STATES.has(state) ? 1 : 0]);
@@ -37,6 +54,8 @@ const STATE_ARGS = REMEDIATION_STATES.flatMap((state) => [state, STATE_RANK[stat
 export class RedisRemediations {
   constructor(
     private readonly client: RemediationClient,
+    /** Where the escalations listing scans: every master of a cluster. */
+    private readonly connection: Pick<RedisConnection, 'scanTargets'>,
     private readonly keys: RedisKeys,
     /** Ages out attempts, escalations and the remediation index; Redis keeps its own time for TTLs. */
     private readonly now: () => number,
@@ -54,22 +73,28 @@ export class RedisRemediations {
     options: RecordTransitionOptions,
   ): Promise<boolean> {
     const retentionMs = positiveMs(options.retentionMs);
+    const now = this.now();
+    // A final state is counted in the hour's activity by the call that records it.
+    const finished = FINAL_STATES.has(remediation.state) ? stateField(remediation.rule, remediation.state) : '';
     const recorded = await this.client.recordTransition(
       this.keys.marker(remediation.workflow, remediation.state),
       this.keys.remediation(remediation.workflow),
       this.keys.remediationIndex(),
       this.keys.decisions(),
+      this.keys.activity(activityHour(now)),
       JSON.stringify(remediation),
       remediation.state,
       retentionMs,
       submittedAt,
       remediation.workflow,
-      this.now() - retentionMs,
+      now - retentionMs,
       JSON.stringify(entry),
       Math.max(0, Math.floor(options.auditMaxLen)),
       marker,
       options.token ?? '',
       REFUSED_MARKER,
+      finished,
+      ACTIVITY_KEPT_MS,
       ...STATE_ARGS,
     );
     return recorded === 1;
@@ -132,7 +157,7 @@ export class RedisRemediations {
   async openEscalation(key: string, id: string, alert: EscalationAlert, ttlMs: number): Promise<boolean> {
     const now = this.now();
     const ttl = positiveMs(ttlMs);
-    const field = JSON.stringify({ alert, expiresAt: now + ttl });
+    const field = JSON.stringify({ alert, expiresAt: now + ttl, openedAt: now });
     return (await this.client.openEscalation(this.keys.escalations(key), id, field, now, ttl)) === 1;
   }
 
@@ -151,6 +176,37 @@ export class RedisRemediations {
     });
   }
 
+  /**
+   * Every key of escalations SCAN finds (each master of a cluster), then each one's hash, all
+   * asked at once: one round trip per node. A key that is not a hash (someone else's) is skipped.
+   */
+  async listEscalations(limit: number): Promise<OpenEscalation[]> {
+    const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
+    if (!(wanted >= 1)) return [];
+    const found = new Set<string>();
+    for (const server of this.connection.scanTargets()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await server.scan(cursor, 'MATCH', this.keys.escalationsPattern(), 'COUNT', SCAN_COUNT);
+        cursor = next;
+        for (const key of keys) if (found.size < MAX_SCANNED_ESCALATION_KEYS) found.add(key);
+      } while (cursor !== '0' && found.size < MAX_SCANNED_ESCALATION_KEYS);
+    }
+    const stored = [...found];
+    const hashes = await Promise.all(stored.map((key) => this.client.hgetall(key).catch(skipWrongType)));
+    const now = this.now();
+    const listed: OpenEscalation[] = [];
+    for (const [i, key] of stored.entries()) {
+      const cooldownKey = this.keys.escalationKeyOf(key);
+      if (cooldownKey === undefined) continue;
+      for (const [id, value] of Object.entries(hashes[i] ?? {})) {
+        const firing = parseFiring(value);
+        if (firing && firing.expiresAt > now) listed.push({ cooldownKey, id, ...firing });
+      }
+    }
+    return listed.sort(newestOpenedFirst).slice(0, wanted);
+  }
+
   /** Drops Workflows whose record has expired from the index, lazily, when a listing finds them. */
   private async forget(workflows: string[]): Promise<void> {
     const records = workflows.map((workflow) => this.keys.remediation(workflow));
@@ -167,8 +223,28 @@ function parseRemediation(value: string): Remediation | undefined {
   return record as unknown as Remediation;
 }
 
+/** A field of escalations as the open script wrote it; openedAt is missing from those written before it was noted. */
+function parseFiring(value: string): Omit<OpenEscalation, 'cooldownKey' | 'id'> | undefined {
+  const field = parseObject(value);
+  const alert = alertOf(field);
+  const expiresAt = field?.expiresAt;
+  if (!alert || typeof expiresAt !== 'number') return undefined;
+  const openedAt = field?.openedAt;
+  return { alert, expiresAt, ...(typeof openedAt === 'number' ? { openedAt } : {}) };
+}
+
+/** HGETALL of a key that holds another type answers WRONGTYPE: not escalations, so nothing. */
+function skipWrongType(error: unknown): Record<string, string> {
+  if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return {};
+  throw error;
+}
+
 function parseEscalation(value: string): EscalationAlert | undefined {
-  const alert = parseObject(value)?.alert;
+  return alertOf(parseObject(value));
+}
+
+function alertOf(field: Record<string, unknown> | undefined): EscalationAlert | undefined {
+  const alert = field?.alert;
   if (typeof alert !== 'object' || alert === null || Array.isArray(alert)) return undefined;
   return alert as EscalationAlert;
 }

@@ -9,6 +9,7 @@ import type {
 import { atMostEvery } from '../throttle.js';
 import { Batcher } from './batch.js';
 import {
+  type Activity,
   type AuditEntry,
   type ClaimResult,
   type CooldownClaim,
@@ -16,6 +17,7 @@ import {
   type EscalationSelection,
   type HeldCooldown,
   markerOf,
+  type OpenEscalation,
   pauseExpiresAtMs,
   type RecordTransitionOptions,
   type RestoredPauses,
@@ -24,7 +26,7 @@ import {
   StoreUnavailableError,
   submittedAtMs,
 } from './cooldown-store.js';
-import { type AuditItem, appendArguments, parseAuditEntry } from './redis-audit.js';
+import { RedisAudit } from './redis-audit.js';
 import { ReplicatedBatches } from './redis-batches.js';
 import {
   connectionAttemptSettled,
@@ -111,14 +113,7 @@ export class RedisCooldownStore implements CooldownStore {
     (items) => this.batches.run(items, COMMIT_BATCH, (answer) => answer === 1),
     MAX_BATCH,
   );
-  private readonly records = new Batcher<AuditItem, void>(async (items) => {
-    // One cap per call (the largest asked for); in practice every record carries the same one.
-    const [numberOfKeys, ...keysThenArgs] = appendArguments(this.keys.decisions(), items, (fingerprint) =>
-      this.keys.foldNote(fingerprint),
-    );
-    await this.client.appendDecisions(numberOfKeys as number, ...keysThenArgs);
-    return items.map(() => undefined);
-  }, MAX_BATCH);
+  private readonly audit: RedisAudit;
   private readonly remediations: RedisRemediations;
   private readonly cooldowns: RedisCooldowns;
   private readonly pauses: RedisPauses;
@@ -158,8 +153,9 @@ export class RedisCooldownStore implements CooldownStore {
       this.connectionError = undefined;
     });
     defineScripts(this.client);
-    this.remediations = new RedisRemediations(this.client, this.keys, this.now);
     const { client, connection, keys, now, logger } = this;
+    this.audit = new RedisAudit(client, keys, now, MAX_BATCH);
+    this.remediations = new RedisRemediations(client, connection, keys, now);
     const channels = [keys.cooldownEndedChannel(), keys.pausesChannel()];
     this.subscription = new RedisSubscription(connection, channels, now, logger, this.address);
     this.cooldowns = new RedisCooldowns(client, connection, keys, now, logger, this.subscription);
@@ -240,21 +236,15 @@ export class RedisCooldownStore implements CooldownStore {
   }
 
   async appendDecision(record: AuditEntry, maxLen: number): Promise<void> {
-    await this.run('appendDecision', () => this.records.add({ entry: record, maxLen }));
+    await this.run('appendDecision', () => this.audit.append(record, maxLen));
   }
 
   async listDecisions(limit: number): Promise<AuditEntry[]> {
-    const count = Math.floor(limit);
-    if (count < 1) return this.run('listDecisions', async () => []);
-    return this.run('listDecisions', async () => {
-      const entries = await this.client.xrevrange(this.keys.decisions(), '+', '-', 'COUNT', count);
-      const records: AuditEntry[] = [];
-      for (const [, fields] of entries) {
-        const record = parseAuditEntry(fields);
-        if (record) records.push(record);
-      }
-      return records;
-    });
+    return this.run('listDecisions', () => this.audit.list(limit));
+  }
+
+  async activity(hours: number): Promise<Activity> {
+    return this.run('activity', () => this.audit.activity(hours));
   }
 
   async recordTransition(
@@ -291,6 +281,10 @@ export class RedisCooldownStore implements CooldownStore {
 
   async closeEscalations(key: string, which: EscalationSelection): Promise<EscalationAlert[]> {
     return this.run('closeEscalations', () => this.remediations.closeEscalations(key, which));
+  }
+
+  async listEscalations(limit: number): Promise<OpenEscalation[]> {
+    return this.run('listEscalations', () => this.remediations.listEscalations(limit));
   }
 
   async listCooldowns(limit: number): Promise<HeldCooldown[]> {
@@ -345,7 +339,7 @@ export class RedisCooldownStore implements CooldownStore {
     try {
       await Promise.race([
         // What was asked for before closing (the last requests' audit records) goes out before QUIT.
-        Promise.allSettled([this.claims.drain(), this.commits.drain(), this.records.drain()]).then(() =>
+        Promise.allSettled([this.claims.drain(), this.commits.drain(), this.audit.drain()]).then(() =>
           this.client.quit(),
         ),
         new Promise((resolve) => {

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { ACTIVITY_KEPT_MS, activityHour } from '../../src/stores/cooldown-store.js';
 import { MemoryCooldownStore } from '../../src/stores/memory.js';
 import { RedisCooldownStore } from '../../src/stores/redis.js';
+import { RedisKeys } from '../../src/stores/redis-keys.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 import {
   contract,
@@ -267,5 +269,60 @@ describe('RedisCooldownStore: cooldowns ended by hand, across replicas', () => {
     assert.deepEqual(heard.keys, []);
     const stop = store.onCooldownEnded(heard.listener);
     stop();
+  });
+});
+
+describe('RedisCooldownStore: escalations and activity, as Redis holds them', () => {
+  let store: RedisCooldownStore | undefined;
+  let raw: Redis | undefined;
+  let keys = new RedisKeys('');
+
+  beforeEach(() => {
+    const keyPrefix = uniquePrefix();
+    keys = new RedisKeys(keyPrefix);
+    store = redisStore(keyPrefix, () => START);
+    assert.ok(redis);
+    raw = new Redis(redis.url);
+  });
+
+  afterEach(async () => {
+    await store?.close();
+    raw?.disconnect();
+  });
+
+  function opened(): [RedisCooldownStore, Redis] {
+    assert.ok(store && raw);
+    return [store, raw];
+  }
+
+  it('lists an escalation opened before openedAt was noted after those that say when, and skips what is not one', async () => {
+    const [store, raw] = opened();
+    await store.openEscalation('team/new', 'exhausted', escalation('wf-new'), LONG_MS);
+    const old = { alert: escalation('wf-old'), expiresAt: START + 2 * LONG_MS };
+    await raw.hset(keys.escalations('team/old'), 'failed:argo/wf-old', JSON.stringify(old));
+    await raw.hset(keys.escalations('team/old'), 'broken', 'not json');
+    await raw.set(keys.escalations('team/junk'), 'not a hash');
+    assert.deepEqual(await store.listEscalations(10), [
+      {
+        cooldownKey: 'team/new',
+        id: 'exhausted',
+        alert: escalation('wf-new'),
+        openedAt: START,
+        expiresAt: START + LONG_MS,
+      },
+      { cooldownKey: 'team/old', id: 'failed:argo/wf-old', ...old },
+    ]);
+  });
+
+  it("keeps an hour's activity 25 h, counted by decisions and by final states alike", async () => {
+    const [store, raw] = opened();
+    const bucket = keys.activity(activityHour(START));
+    await store.appendDecision(decision(0), 100);
+    const failed = remediation('wf-1', 'failed');
+    await store.recordTransition(failed, transitionOf(failed), RETENTION);
+    assert.deepEqual(await raw.hgetall(bucket), { 'o:submitted': '1', 'm:crashloop': '1', 's:pod-crash:failed': '1' });
+    const ttl = await raw.pttl(bucket);
+    assert.ok(ttl > ACTIVITY_KEPT_MS - 60_000 && ttl <= ACTIVITY_KEPT_MS, `kept ${ttl} ms`);
+    assert.deepEqual(await raw.hgetall(keys.lastMatch()), { crashloop: String(START) });
   });
 });

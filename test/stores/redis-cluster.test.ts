@@ -7,7 +7,15 @@ import { RedisKeys } from '../../src/stores/redis-keys.js';
 import { failover } from '../support/failover.js';
 import { uniquePrefix } from '../support/redis-server.js';
 import { type ClusterSet, startRedisCluster } from '../support/redis-topology.js';
-import { contract, LONG_MS, RETENTION, remediation, START, transitionOf } from '../support/store-contract.js';
+import {
+  contract,
+  escalation,
+  LONG_MS,
+  RETENTION,
+  remediation,
+  START,
+  transitionOf,
+} from '../support/store-contract.js';
 
 /**
  * The store on a six-node Redis Cluster (SPEC §10): the same contract as on one Redis, with keys
@@ -105,6 +113,38 @@ describe('RedisCooldownStore on a Redis Cluster, with keys in many slots', () =>
       const listed = await store.listRemediations(10);
       assert.deepEqual(listed.map((r) => r.workflow).sort(), ['argo/wf-a', 'argo/wf-b', 'argo/wf-c']);
       assert.equal((await store.listDecisions(10)).length, 3);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('RedisCooldownStore on a Redis Cluster: the activity of the page', () => {
+  it('counts in keys of the slot of the audit stream, which the scripts that count name with it', () => {
+    const keys = new RedisKeys(uniquePrefix(), true);
+    const slot = calculateSlot(keys.decisions());
+    assert.deepEqual(
+      [keys.activity(0), keys.activity(493_000), keys.lastMatch(), keys.remediationIndex()].map((key) =>
+        calculateSlot(key),
+      ),
+      [slot, slot, slot, slot],
+    );
+  });
+
+  it('lists the escalations of keys on every master, newest first', async () => {
+    let now = START;
+    const store = clusterStore({ now: () => now });
+    try {
+      const keys = Array.from({ length: 30 }, (_, i) => `pod-crash:shop/checkout-${i}`);
+      for (const [i, key] of keys.entries()) {
+        now = START + i;
+        await store.openEscalation(key, 'exhausted', escalation(`wf-${i}`), LONG_MS);
+      }
+      const listed = await store.listEscalations(100);
+      assert.deepEqual(
+        listed.map((open) => open.cooldownKey),
+        [...keys].reverse(),
+      );
     } finally {
       await store.close();
     }

@@ -10,6 +10,8 @@ import type {
   RemediationState,
 } from '../../src/remediation/model.js';
 import {
+  ACTIVITY_BUCKET_MS,
+  type Activity,
   type CooldownClaim,
   type CooldownStore,
   type DecisionRecord,
@@ -932,6 +934,210 @@ export function contract(
       });
     });
 
+    describe('open escalations listing', () => {
+      it("lists every key's firing escalations, newest opened first, with when each was opened and ends", async () => {
+        const store = await open();
+        await store.openEscalation('team/a', 'failed:argo/wf-1', escalation('wf-1'), LONG_MS);
+        now = START + 1_000;
+        await store.openEscalation('team/b', 'exhausted', escalation('wf-2'), 2 * LONG_MS);
+        now = START + 2_000;
+        await store.openEscalation('team/a', 'approval:argo/wf-3', escalation('wf-3'), LONG_MS);
+        assert.deepEqual(await store.listEscalations(10), [
+          {
+            cooldownKey: 'team/a',
+            id: 'approval:argo/wf-3',
+            alert: escalation('wf-3'),
+            openedAt: START + 2_000,
+            expiresAt: START + 2_000 + LONG_MS,
+          },
+          {
+            cooldownKey: 'team/b',
+            id: 'exhausted',
+            alert: escalation('wf-2'),
+            openedAt: START + 1_000,
+            expiresAt: START + 1_000 + 2 * LONG_MS,
+          },
+          {
+            cooldownKey: 'team/a',
+            id: 'failed:argo/wf-1',
+            alert: escalation('wf-1'),
+            openedAt: START,
+            expiresAt: START + LONG_MS,
+          },
+        ]);
+      });
+
+      it('leaves out the escalations closed, and those past their ttl by the store clock', async () => {
+        const store = await open();
+        await store.openEscalation('team/a', 'failed:argo/wf-brief', escalation('wf-brief'), LONG_MS);
+        await store.openEscalation('team/a', 'failed:argo/wf-kept', escalation('wf-kept'), 3 * LONG_MS);
+        await store.openEscalation('team/b', 'failed:argo/wf-closed', escalation('wf-closed'), 3 * LONG_MS);
+        await store.openEscalation('team/c', 'exhausted', escalation('wf-all-closed'), 3 * LONG_MS);
+        await store.closeEscalations('team/b', ['failed:argo/wf-closed']);
+        await store.closeEscalations('team/c', 'all');
+        now = START + LONG_MS;
+        assert.deepEqual(
+          (await store.listEscalations(10)).map(({ cooldownKey, id }) => `${cooldownKey} ${id}`),
+          ['team/a failed:argo/wf-kept'],
+        );
+      });
+
+      it('lists no more than the limit asked for, the newest', async () => {
+        const store = await open();
+        for (let i = 0; i < 5; i++) {
+          now = START + i;
+          await store.openEscalation(`team/k${i}`, 'exhausted', escalation(`wf-${i}`), LONG_MS);
+        }
+        assert.deepEqual(
+          (await store.listEscalations(2)).map((listed) => listed.cooldownKey),
+          ['team/k4', 'team/k3'],
+        );
+        assert.equal((await store.listEscalations(100)).length, 5);
+        assert.deepEqual(await store.listEscalations(0), []);
+      });
+
+      it('answers an empty list when none is firing', async () => {
+        const store = await open();
+        assert.deepEqual(await store.listEscalations(10), []);
+      });
+    });
+
+    describe("activity (the page's chart)", () => {
+      const HOUR = ACTIVITY_BUCKET_MS;
+      /** The start of the hour START falls in. */
+      const HOUR_START = Math.floor(START / HOUR) * HOUR;
+      const matched = (index: number, extra: Partial<DecisionRecord> = {}): DecisionRecord => ({
+        ...decision(index),
+        ...extra,
+      });
+      const unmatched = (index: number): DecisionRecord => ({
+        ...decision(index),
+        rule: null,
+        priority: null,
+        outcome: 'no_match',
+      });
+      /** The buckets that counted anything, by hours since HOUR_START. */
+      const counted = (activity: Activity) =>
+        Object.fromEntries(
+          activity.buckets
+            .filter((bucket) => Object.keys(bucket.outcomes).length + Object.keys(bucket.rules).length > 0)
+            .map(({ start, outcomes, rules }) => [(start - HOUR_START) / HOUR, { outcomes, rules }]),
+        );
+
+      it('counts each decision under its outcome, and under its rule when it has one, in the hour of the store clock', async () => {
+        const store = await open();
+        await store.appendDecision(matched(0), 100);
+        await store.appendDecision(unmatched(1), 100);
+        await store.appendDecision(matched(2, { outcome: 'cooldown', fingerprint: 'b'.repeat(16) }), 100);
+        now = HOUR_START + HOUR + 5;
+        await store.appendDecision(matched(3, { rule: 'db-recover' }), 100);
+        const activity = await store.activity(24);
+        assert.equal(activity.buckets.length, 24);
+        assert.deepEqual(
+          activity.buckets.map((bucket) => bucket.start),
+          Array.from({ length: 24 }, (_, i) => HOUR_START + (i - 22) * HOUR),
+          'oldest first, the last one the current hour',
+        );
+        assert.deepEqual(counted(activity), {
+          0: {
+            outcomes: { submitted: 1, no_match: 1, cooldown: 1 },
+            rules: { crashloop: { matches: 2, states: {} } },
+          },
+          1: { outcomes: { submitted: 1 }, rules: { 'db-recover': { matches: 1, states: {} } } },
+        });
+        assert.deepEqual(activity.lastMatch, { crashloop: START, 'db-recover': HOUR_START + HOUR + 5 });
+        assert.deepEqual((await store.activity(1)).buckets, [
+          { start: HOUR_START + HOUR, outcomes: { submitted: 1 }, rules: { 'db-recover': { matches: 1, states: {} } } },
+        ]);
+      });
+
+      it('counts every repeat a folded entry stands for, appended one by one or in one batch', async () => {
+        const store = await open();
+        const repeat = (index: number) =>
+          matched(index, { fingerprint: 'a'.repeat(16), outcome: 'cooldown', reason: 'held' });
+        for (let i = 0; i < 3; i++) await store.appendDecision(repeat(i), 100);
+        await Promise.all(Array.from({ length: 5 }, (_, i) => store.appendDecision(repeat(3 + i), 100)));
+        const [entry] = await store.listDecisions(10);
+        assert.equal(entry && 'count' in entry ? entry.count : undefined, 8, 'one entry, folded');
+        assert.deepEqual(counted(await store.activity(24)), {
+          0: { outcomes: { cooldown: 8 }, rules: { crashloop: { matches: 8, states: {} } } },
+        });
+      });
+
+      it('does not count the entries of remediations and escalations as decisions', async () => {
+        const store = await open();
+        const running = remediation('wf-1', 'running');
+        await store.recordTransition(running, transitionOf(running), RETENTION);
+        const fired: EscalationEntry = {
+          kind: 'escalation',
+          alertname: 'KubeSentinelRemediationFailed',
+          status: 'firing',
+          cooldownKey: running.cooldownKey,
+          labels: { alertname: 'KubeSentinelRemediationFailed', rule: 'pod-crash' },
+          at: new Date(START).toISOString(),
+          replica: 'replica-a',
+        };
+        await store.appendDecision(fired, 100);
+        await store.appendDecision(transitionOf(remediation('wf-2', 'failed')), 100);
+        assert.deepEqual(counted(await store.activity(24)), {});
+        assert.deepEqual((await store.activity(24)).lastMatch, {});
+      });
+
+      it('rolls the hours by: a decision 23 h old is in the first bucket, one 25 h old in none, its last match kept', async () => {
+        const store = await open();
+        await store.appendDecision(matched(0), 100);
+        now = START + 23 * HOUR;
+        assert.deepEqual((await store.activity(24)).buckets[0]?.outcomes, { submitted: 1 });
+        now = START + 25 * HOUR;
+        const activity = await store.activity(24);
+        assert.deepEqual(counted(activity), {});
+        assert.equal(activity.buckets.length, 24);
+        assert.deepEqual(activity.lastMatch, { crashloop: START });
+      });
+
+      it("keeps each rule's latest match, never moved back by a decision stamped earlier", async () => {
+        const store = await open();
+        now = START + 2 * HOUR;
+        await store.appendDecision(matched(0), 100);
+        // A replica whose clock lags.
+        now = START + HOUR;
+        await store.appendDecision(matched(1), 100);
+        await store.appendDecision(matched(2, { rule: 'db-recover' }), 100);
+        now = START + 3 * HOUR;
+        await store.appendDecision(unmatched(3), 100);
+        assert.deepEqual((await store.activity(24)).lastMatch, {
+          crashloop: START + 2 * HOUR,
+          'db-recover': START + HOUR,
+        });
+      });
+
+      it('counts each final state its rule recorded once: not a retry, a duplicate, a refused or a passing state', async () => {
+        const store = await open();
+        const record = (changed: Remediation, token?: string) =>
+          store.recordTransition(changed, transitionOf(changed), token ? { ...RETENTION, token } : RETENTION);
+        assert.equal(await record(remediation('wf-1', 'running')), true);
+        const failed = remediation('wf-1', 'failed');
+        assert.equal(await record(failed, 't-1'), true);
+        assert.equal(await record(failed, 't-1'), true, 'the retry of the call that recorded it');
+        assert.equal(await record(failed), false, 'another replica');
+        assert.equal(await record(remediation('wf-1', 'succeeded')), false, 'refused: failed is final');
+        now = START + HOUR;
+        assert.equal(await record(remediation('wf-2', 'succeeded')), true);
+        assert.equal(await record({ ...remediation('wf-3', 'cancelled'), rule: 'db-recover' }), true);
+        assert.equal(await record(remediation('wf-4', 'unknown')), true);
+        assert.deepEqual(counted(await store.activity(24)), {
+          0: { outcomes: {}, rules: { 'pod-crash': { matches: 0, states: { failed: 1 } } } },
+          1: {
+            outcomes: {},
+            rules: {
+              'pod-crash': { matches: 0, states: { succeeded: 1, unknown: 1 } },
+              'db-recover': { matches: 0, states: { cancelled: 1 } },
+            },
+          },
+        });
+      });
+    });
+
     describe('cooldowns held, and ended by hand', () => {
       it('lists pending and committed keys with their claims and expiry, and nothing else the store holds', async () => {
         const store = await open();
@@ -1188,6 +1394,8 @@ export function contract(
           ['listAttempts', store.listAttempts('k', LONG_MS)],
           ['openEscalation', store.openEscalation('k', 'id', escalation('wf-1'), LONG_MS)],
           ['closeEscalations', store.closeEscalations('k', 'all')],
+          ['listEscalations', store.listEscalations(10)],
+          ['activity', store.activity(24)],
           ['listCooldowns', store.listCooldowns(10)],
           ['endCooldown', store.endCooldown('k', LONG_MS)],
           ['cooldownEndedAt', store.cooldownEndedAt('k')],

@@ -1,0 +1,113 @@
+/**
+ * The activity of the Redis store (the page's chart, SPEC §12): one hash per hour of the store's
+ * clock, counted by the scripts that append decisions and record state changes (no round trip of
+ * its own), and the latest match of each rule. A hash's fields:
+ * - `o:<outcome>`: decisions with that outcome;
+ * - `m:<rule>`: decisions the rule matched;
+ * - `s:<rule>:<state>`: the rule's remediations that ended in that final state.
+ * Rule names are DNS labels and states are plain words: neither holds a `:`, and a field is read
+ * up to its last one.
+ */
+import type { AuditEntry } from '../decision.js';
+import { isRemediationState, type RemediationState } from '../remediation/model.js';
+import { ACTIVITY_BUCKET_MS, type Activity, type ActivityCounts, activityHour } from './cooldown-store.js';
+import type { RedisKeys } from './redis-keys.js';
+
+export function outcomeField(outcome: string): string {
+  return `o:${outcome}`;
+}
+
+export function matchesField(rule: string): string {
+  return `m:${rule}`;
+}
+
+export function stateField(rule: string, state: RemediationState): string {
+  return `s:${rule}:${state}`;
+}
+
+/** What one batch of audit entries adds to the activity. */
+export interface ActivityTally {
+  /** Hour → field → how much to add. */
+  hours: Map<number, Map<string, number>>;
+  /** Rule → epoch ms of its latest match in the batch. */
+  lastMatch: Map<string, number>;
+}
+
+/**
+ * Counts each decision of a batch in the hour of `at` (the store's clock when it was appended),
+ * before the batch folds its repeats: a repeat counts as much as the decision it repeats.
+ */
+export function tallyDecisions(entries: Iterable<{ entry: AuditEntry; at: number }>): ActivityTally {
+  const tally: ActivityTally = { hours: new Map(), lastMatch: new Map() };
+  for (const { entry, at } of entries) {
+    if ('kind' in entry) continue;
+    const hour = activityHour(at);
+    const fields = tally.hours.get(hour) ?? new Map<string, number>();
+    tally.hours.set(hour, fields);
+    const add = (field: string) => fields.set(field, (fields.get(field) ?? 0) + 1);
+    add(outcomeField(entry.outcome));
+    if (entry.rule === null) continue;
+    add(matchesField(entry.rule));
+    tally.lastMatch.set(entry.rule, Math.max(tally.lastMatch.get(entry.rule) ?? at, at));
+  }
+  return tally;
+}
+
+/** What the reads need of the client: a pipeline of HGETALLs, one round trip for the whole chart. */
+interface ActivityClient {
+  pipeline(): {
+    hgetall(key: string): unknown;
+    exec(): Promise<[Error | null, unknown][] | null>;
+  };
+}
+
+/**
+ * The last `hours` buckets and the latest matches. Every key is in the `{records}` slot, so the
+ * pipeline goes to one node of a Redis Cluster too.
+ */
+export async function readActivity(
+  client: ActivityClient,
+  keys: Pick<RedisKeys, 'activity' | 'lastMatch'>,
+  hours: number,
+  now: number,
+): Promise<Activity> {
+  const current = activityHour(now);
+  const wanted = Array.from({ length: hours }, (_, i) => current - hours + 1 + i);
+  const pipeline = client.pipeline();
+  for (const hour of wanted) pipeline.hgetall(keys.activity(hour));
+  pipeline.hgetall(keys.lastMatch());
+  const answers = (await pipeline.exec()) ?? [];
+  const hashes = answers.map(([error, hash]) => {
+    if (error) throw error;
+    return hash as Record<string, string>;
+  });
+  const buckets = wanted.map((hour, i) => ({ start: hour * ACTIVITY_BUCKET_MS, ...countsOf(hashes[i] ?? {}) }));
+  const lastMatch: Record<string, number> = {};
+  for (const [rule, at] of Object.entries(hashes[wanted.length] ?? {})) {
+    const ms = Number(at);
+    if (Number.isFinite(ms) && rule !== '__proto__') lastMatch[rule] = ms;
+  }
+  return { buckets, lastMatch };
+}
+
+/** A field that is not one of ours, or not a count, is left out rather than trusted. */
+function countsOf(hash: Record<string, string>): ActivityCounts {
+  const counts: ActivityCounts = { outcomes: {}, rules: {} };
+  const ruleOf = (rule: string) => {
+    counts.rules[rule] ??= { matches: 0, states: {} };
+    return counts.rules[rule];
+  };
+  for (const [field, value] of Object.entries(hash)) {
+    const count = Number(value);
+    if (!Number.isSafeInteger(count) || field.includes('__proto__')) continue;
+    const name = field.slice(2);
+    if (field.startsWith('o:')) counts.outcomes[name] = count;
+    else if (field.startsWith('m:')) ruleOf(name).matches = count;
+    else if (field.startsWith('s:')) {
+      const split = name.lastIndexOf(':');
+      const state = name.slice(split + 1);
+      if (split > 0 && isRemediationState(state)) ruleOf(name.slice(0, split)).states[state] = count;
+    }
+  }
+  return counts;
+}
