@@ -11,6 +11,8 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alert
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 # The chart's PrometheusRule is loaded and its alerts evaluated by promtool (test/helm/prometheusrule.test.ts).
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# The page (GET /) is driven in Debian's headless Chromium by playwright-core, which downloads no browser.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]} > 0)); then
   if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
     echo "test-deps: need ${missing[*]}: run as root or install them: apt-get install -y ${missing[*]}" >&2

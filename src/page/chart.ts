@@ -9,7 +9,7 @@ import { CHART_OUTCOMES, outcomeTotals } from './format.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 720;
-const HEIGHT = 180;
+const HEIGHT = 140;
 const AXIS = 24;
 
 function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number>) {

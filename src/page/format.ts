@@ -42,7 +42,8 @@ export interface Badge {
 }
 
 const BADGES: Record<string, Badge> = {
-  awaiting_approval: { label: 'awaiting approval', symbol: '⏸', tone: 'wait' },
+  // Symbols every system font has (Unicode's pause sign is missing from many): ‖ for a wait.
+  awaiting_approval: { label: 'awaiting approval', symbol: '‖', tone: 'wait' },
   pending: { label: 'pending', symbol: '…', tone: 'idle' },
   running: { label: 'running', symbol: '▶', tone: 'busy' },
   succeeded: { label: 'succeeded', symbol: '✓', tone: 'good' },
