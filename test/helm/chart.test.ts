@@ -1780,6 +1780,17 @@ describe('NOTES.txt', () => {
     );
   });
 
+  it('says how to open the page: a port-forward, or the Knative URL', async () => {
+    assert.match(
+      await renderNotes([]),
+      /Its page [^\n]*\n {2}kubectl -n kube-sentinel port-forward svc\/kube-sentinel 8080:8080\n {2}then open http:\/\/localhost:8080\//,
+    );
+    assert.match(
+      await renderNotes(['knative.enabled=true']),
+      /Its page [^\n]*\n {2}http:\/\/kube-sentinel\.kube-sentinel\.svc\//,
+    );
+  });
+
   it('says how to opt out by annotation, and, with clusters.list, which RBAC the other clusters need', async () => {
     const notes = await renderNotes([]);
     assert.match(notes, /kubectl annotate namespace NAME kube-sentinel\.io\/remediation=disabled/);
