@@ -116,6 +116,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   app.register((browser, _options, done) => {
     requireCredentials(browser, credentials, refusals, {
       forBrowsers: true,
+      quietWhenAnonymous: true,
       send: page instanceof Error ? undefined : (request, reply) => sendPage(request, reply, page, 401),
     });
     pageRoutes(browser, page);

@@ -62,6 +62,8 @@ export interface ActivityAnswer {
 export interface Snapshot {
   readiness: Readiness | string;
   remediations: ShownRemediation[] | string;
+  /** Read on their own: however many remediations came after it, an approval is never cut off the page. */
+  approvals: ShownRemediation[] | string;
   escalations: ShownEscalation[] | string;
   pauses: Pause[] | string;
   cooldowns: ShownCooldown[] | string;
@@ -103,16 +105,32 @@ function schemesOf(response: Response): string[] {
   return [...header.matchAll(/(?:^|,)\s*([A-Za-z]+) realm=/g)].map((match) => match[1] ?? '');
 }
 
+/** A read that gets no answer in this long fails (a dropped port-forward, a laptop that slept): the next refresh tries again. */
+const READ_TIMEOUT_MS = 8000;
+
+/** How many remediations the page lists; the approvals are read whole besides. */
+export const LISTED_REMEDIATIONS = 200;
+
+/**
+ * Paths are relative to the page: behind an ingress that serves the receiver under a prefix
+ * (`/kube-sentinel/`), the page reads `/kube-sentinel/v1/...`, and the token goes nowhere else.
+ */
 async function read<T>(path: string): Promise<T> {
   const bearer = token.get();
+  const abort = new AbortController();
+  const timer = setTimeout(
+    () => abort.abort(new Error(`no answer within ${READ_TIMEOUT_MS / 1000} s`)),
+    READ_TIMEOUT_MS,
+  );
   const response = await fetch(path, {
     headers: { Accept: 'application/json', ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) },
     cache: 'no-store',
-  });
+    signal: abort.signal,
+  }).finally(() => clearTimeout(timer));
   if (response.status === 401) throw new SignInNeeded(schemesOf(response));
   const body = (await response.json().catch(() => null)) as (T & { message?: string; reasons?: string[] }) | null;
   // /readyz answers 503 with its reasons: that is an answer to show, not a failure to read.
-  if (response.ok || (path === '/readyz' && body !== null)) return body as T;
+  if (response.ok || (path === 'readyz' && body !== null)) return body as T;
   throw new Error(body?.message ?? `${path} answered ${response.status}`);
 }
 
@@ -126,27 +144,35 @@ let admitted = false;
 export async function readSnapshot(): Promise<Snapshot> {
   if (!admitted) {
     try {
-      await read('/v1/rules');
+      await read('v1/rules');
     } catch (err) {
       if (err instanceof SignInNeeded) throw err;
     }
   }
   const parts = await Promise.allSettled([
-    read<Readiness>('/readyz'),
-    read<{ remediations: ShownRemediation[] }>('/v1/remediations?limit=200').then((a) => a.remediations),
-    read<{ escalations: ShownEscalation[] }>('/v1/escalations?limit=200').then((a) => a.escalations),
-    read<{ pauses: Pause[] }>('/v1/pauses').then((a) => a.pauses),
-    read<{ cooldowns: ShownCooldown[] }>('/v1/cooldowns?limit=200').then((a) => a.cooldowns),
-    read<Snapshot['rules']>('/v1/rules'),
-    read<ActivityAnswer>('/v1/activity?hours=24'),
+    read<Readiness>('readyz'),
+    read<{ remediations: ShownRemediation[] }>(`v1/remediations?limit=${LISTED_REMEDIATIONS}`).then(
+      (a) => a.remediations,
+    ),
+    read<{ remediations: ShownRemediation[] }>('v1/remediations?state=awaiting_approval&limit=1000').then(
+      (a) => a.remediations,
+    ),
+    read<{ escalations: ShownEscalation[] }>('v1/escalations?limit=200').then((a) => a.escalations),
+    read<{ pauses: Pause[] }>('v1/pauses').then((a) => a.pauses),
+    read<{ cooldowns: ShownCooldown[] }>('v1/cooldowns?limit=200').then((a) => a.cooldowns),
+    read<Snapshot['rules']>('v1/rules'),
+    read<ActivityAnswer>('v1/activity?hours=24'),
   ]);
   const refusal = parts.find(
     (part): part is PromiseRejectedResult => part.status === 'rejected' && part.reason instanceof SignInNeeded,
   );
   admitted = !refusal;
   if (refusal) throw refusal.reason;
-  const [readiness, remediations, escalations, pauses, cooldowns, rules, activity] = parts.map((part) =>
+  // Nothing answered: the receiver is out of reach. The page keeps what it shows, marked as old.
+  const [first] = parts;
+  if (parts.every((part) => part.status === 'rejected') && first?.status === 'rejected') throw first.reason;
+  const [readiness, remediations, approvals, escalations, pauses, cooldowns, rules, activity] = parts.map((part) =>
     part.status === 'fulfilled' ? part.value : String((part.reason as Error).message ?? part.reason),
   );
-  return { readiness, remediations, escalations, pauses, cooldowns, rules, activity } as Snapshot;
+  return { readiness, remediations, approvals, escalations, pauses, cooldowns, rules, activity } as Snapshot;
 }

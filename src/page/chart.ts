@@ -18,9 +18,9 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<st
   return element;
 }
 
+/** The hour's start in the reader's time zone and format (a zone may be 30 or 45 minutes off UTC's hours). */
 function hourOf(iso: string): string {
-  const date = new Date(iso);
-  return `${String(date.getHours()).padStart(2, '0')}:00`;
+  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
 /** An outcome's colour class: one of the chart's known outcomes, or the neutral one. */

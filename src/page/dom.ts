@@ -1,3 +1,5 @@
+import { duration, relative, span } from './format.js';
+
 /**
  * Building the page's elements. Text from the API only ever becomes text nodes and attribute
  * values, never markup: an alert's label cannot inject anything into the page.
@@ -74,4 +76,37 @@ export function empty(...children: Child[]): HTMLElement {
 /** A part of the page that could not be read this time; the rest still shows. */
 export function failed(what: string, message: string): HTMLElement {
   return el('p', { class: 'error', role: 'alert' }, `Could not read ${what}: ${message}`);
+}
+
+/**
+ * Times shown relative to now (`3m ago`, `in 2h`, `5m so far`) are kept current by tick(), in
+ * place: a part is redrawn only when its data changes, so what a person has open, focused,
+ * scrolled or selected in it stays as it was.
+ */
+export function when(iso: string | null | undefined): HTMLElement {
+  return iso ? el('time', { datetime: iso, 'data-when': 'relative' }) : el('span', {}, '—');
+}
+
+/** How long a remediation ran, or has run so far. */
+export function lasted(start: string, end: string | undefined): HTMLElement {
+  return el('span', { 'data-when': 'duration', 'data-start': start, 'data-end': end });
+}
+
+/** How long something has waited: `5m`. */
+export function waiting(since: string): HTMLElement {
+  return el('time', { datetime: since, 'data-when': 'waiting' });
+}
+
+/** Sets the text of every relative time under root for `now`. */
+export function tick(root: ParentNode, now: number): void {
+  for (const element of root.querySelectorAll<HTMLElement>('[data-when]')) {
+    const at = element.getAttribute('datetime') ?? '';
+    const kind = element.dataset.when;
+    element.textContent =
+      kind === 'duration'
+        ? duration(element.dataset.start ?? '', element.dataset.end, now)
+        : kind === 'waiting'
+          ? span(now - Date.parse(at))
+          : relative(at, now);
+  }
 }

@@ -3,11 +3,10 @@
  * changed. Read-only: it never sends anything but GETs.
  */
 import { readSnapshot, SignInNeeded, type Snapshot, token } from './api.js';
+import { tick } from './dom.js';
 import * as draw from './sections.js';
 
 const REFRESH_MS = 10_000;
-/** Ages and durations on screen grow: a part is redrawn at least this often even when its data did not change. */
-const REDRAW_MS = 30_000;
 
 function byId<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -15,14 +14,19 @@ function byId<T extends HTMLElement>(id: string): T {
   return found as T;
 }
 
-/** What each part last drew from, so that an unchanged part keeps its elements (and the focus in them). */
+/**
+ * What each part last drew from: a part whose data did not change keeps its elements, and with
+ * them the focus, an opened table of figures, a sideways scroll or a selection in it. Its times
+ * are kept current in place (tick).
+ */
 const drawnFrom = new Map<string, string>();
 
-function show(section: string, content: HTMLElement | HTMLElement[] | null, from: unknown, now: number): void {
-  const container = byId(section);
-  const signature = JSON.stringify([from, Math.floor(now / REDRAW_MS)]);
+function show(section: string, draw: () => HTMLElement | HTMLElement[] | null, from: unknown): void {
+  const signature = JSON.stringify(from);
   if (drawnFrom.get(section) === signature) return;
   drawnFrom.set(section, signature);
+  const content = draw();
+  const container = byId(section);
   container.hidden = content === null;
   const body = container.querySelector('.body');
   body?.replaceChildren(...(content === null ? [] : Array.isArray(content) ? content : [content]));
@@ -42,16 +46,20 @@ function showReadiness(readiness: Snapshot['readiness']): void {
   status.textContent = detail ? `${text}: ${detail}` : text;
 }
 
-function render(snapshot: Snapshot, now: number): void {
+function render(snapshot: Snapshot): void {
   showReadiness(snapshot.readiness);
-  show('approvals', draw.approvals(snapshot.remediations, now), snapshot.remediations, now);
-  show('remediations', draw.remediations(snapshot.remediations, now), snapshot.remediations, now);
-  show('escalations', draw.escalations(snapshot.escalations, now), snapshot.escalations, now);
-  show('pauses', draw.pauses(snapshot.pauses, now), snapshot.pauses, now);
-  show('cooldowns', draw.cooldowns(snapshot.cooldowns, now), snapshot.cooldowns, now);
-  show('rules', draw.rules(snapshot.rules, snapshot.activity, now), [snapshot.rules, snapshot.activity], now);
-  show('activity', draw.activity(snapshot.activity), snapshot.activity, now);
+  const { remediations, approvals, escalations, pauses, cooldowns, rules, activity } = snapshot;
+  show('approvals', () => draw.approvals(approvals), approvals);
+  show('remediations', () => draw.remediations(remediations, approvals), [remediations, approvals]);
+  show('escalations', () => draw.escalations(escalations), escalations);
+  show('pauses', () => draw.pauses(pauses), pauses);
+  show('cooldowns', () => draw.cooldowns(cooldowns), cooldowns);
+  show('rules', () => draw.rules(rules, activity), [rules, activity]);
+  show('activity', () => draw.activity(activity), activity);
 }
+
+/** When the page last showed what the receiver said; kept when a later read fails. */
+let shownAt: number | undefined;
 
 function signIn(schemes: string[]): void {
   byId('content').hidden = true;
@@ -85,7 +93,9 @@ async function load(): Promise<void> {
     byId('content').hidden = false;
     byId('sign-out').hidden = token.get() === null;
     const now = Date.now();
-    render(snapshot, now);
+    render(snapshot);
+    tick(byId('content'), now);
+    shownAt = now;
     byId('last-update').textContent =
       `Updated ${new Date(now).toLocaleTimeString()}; refreshes every ${REFRESH_MS / 1000} s.`;
     document.body.dataset.loaded = 'true';
@@ -95,11 +105,19 @@ async function load(): Promise<void> {
     if (err instanceof SignInNeeded) {
       signIn(err.schemes);
       return; // nothing to refresh until someone signs in
-    } else {
-      byId('last-update').textContent = `Could not reach the receiver (${(err as Error).message}); trying again.`;
     }
+    // What is on screen stays, marked as old: a person must not take it for the present.
+    const since = shownAt === undefined ? '' : ` Showing what it said at ${new Date(shownAt).toLocaleTimeString()}.`;
+    byId('last-update').textContent = `Could not reach the receiver (${(err as Error).message}); trying again.${since}`;
+    const readiness = byId('readiness');
+    readiness.className = 'badge bad';
+    readiness.textContent = '✗ Not answering';
+    delete readiness.dataset.text;
+    tick(byId('content'), Date.now());
   } finally {
     inFlight = false;
+    // How many reads have ended, which ever way: what waits for the next one (a test) watches it.
+    document.body.dataset.reads = String(Number(document.body.dataset.reads ?? 0) + 1);
   }
   schedule();
 }

@@ -3,10 +3,18 @@
  * that says what to do next, or the error that kept it from being read.
  */
 import type { Pause } from '../pause.js';
-import type { ActivityAnswer, ShownCooldown, ShownEscalation, ShownRemediation, ShownRule, Snapshot } from './api.js';
+import {
+  type ActivityAnswer,
+  LISTED_REMEDIATIONS,
+  type ShownCooldown,
+  type ShownEscalation,
+  type ShownRemediation,
+  type ShownRule,
+  type Snapshot,
+} from './api.js';
 import { decisionChart } from './chart.js';
-import { code, el, empty, externalLink, failed, table } from './dom.js';
-import { badgeOf, byAttention, duration, pauseScope, percent, relative } from './format.js';
+import { code, el, empty, externalLink, failed, lasted, table, waiting, when } from './dom.js';
+import { badgeOf, byAttention, pauseScope, percent } from './format.js';
 
 type Drawn = HTMLElement | HTMLElement[];
 
@@ -27,14 +35,14 @@ function parts(workflow: string): { namespace: string; name: string } {
   return { namespace: segments.at(-2) ?? '', name: segments.at(-1) ?? '' };
 }
 
-export function approvals(remediations: Snapshot['remediations'], now: number): Drawn | null {
-  if (typeof remediations === 'string') return null;
-  const waiting = byAttention(remediations).filter((remediation) => remediation.state === 'awaiting_approval');
-  if (waiting.length === 0) return null;
+export function approvals(answer: Snapshot['approvals']): Drawn | null {
+  if (typeof answer === 'string') return failed('the remediations awaiting approval', answer);
+  const awaiting = byAttention(answer).filter((remediation) => remediation.state === 'awaiting_approval');
+  if (awaiting.length === 0) return null;
   return el(
     'ul',
     { class: 'approvals' },
-    ...waiting.map((remediation) => {
+    ...awaiting.map((remediation) => {
       const { namespace, name } = parts(remediation.workflow);
       return el(
         'li',
@@ -42,33 +50,47 @@ export function approvals(remediations: Snapshot['remediations'], now: number): 
         badge(remediation.state),
         ' ',
         workflowLink(remediation),
-        ` on ${remediation.target} (rule ${remediation.rule}), waiting ${relative(remediation.submittedAt, now).replace(' ago', '')}. `,
-        'Approve with ',
+        ` on ${remediation.target} (rule ${remediation.rule}), waiting `,
+        waiting(remediation.submittedAt),
+        '. Approve with ',
         code(`argo resume -n ${namespace} ${name}`),
+        remediation.cluster ? ` in cluster ${remediation.cluster}` : '',
         remediation.workflowUrl ? ' or Resume in the Argo UI.' : '.',
       );
     }),
   );
 }
 
-export function remediations(answer: Snapshot['remediations'], now: number): Drawn {
+export function remediations(answer: Snapshot['remediations'], approvals: Snapshot['approvals']): Drawn {
   if (typeof answer === 'string') return failed('remediations', answer);
-  if (answer.length === 0) {
+  // The approvals first, all of them, though older than the newest remediations listed.
+  const listed = new Set(answer.map((remediation) => remediation.workflow));
+  const older = typeof approvals === 'string' ? [] : approvals.filter((approval) => !listed.has(approval.workflow));
+  const shown = byAttention([...older, ...answer]);
+  if (shown.length === 0) {
     return empty(
       'No remediations yet. When an alert matches a rule, its Workflow shows here. See what an alert would do with ',
       code('kube-sentinel explain --alert FILE'),
       '.',
     );
   }
-  return table<ShownRemediation>(
+  const cut =
+    answer.length >= LISTED_REMEDIATIONS
+      ? empty(
+          `The newest ${LISTED_REMEDIATIONS} remediations, and every one awaiting approval; the API lists more: `,
+          code('GET /v1/remediations?limit=1000'),
+          '.',
+        )
+      : null;
+  const drawn = table<ShownRemediation>(
     'Remediations, those awaiting approval first',
     [
       { title: 'State', cell: (r) => badge(r.state) },
       { title: 'Workflow', cell: (r) => workflowLink(r) },
       { title: 'Target', cell: (r) => r.target },
       { title: 'Rule', cell: (r) => r.rule },
-      { title: 'Age', cell: (r) => relative(r.submittedAt, now) },
-      { title: 'Duration', cell: (r) => duration(r.submittedAt, r.finishedAt, now) },
+      { title: 'Age', cell: (r) => when(r.submittedAt) },
+      { title: 'Duration', cell: (r) => lasted(r.submittedAt, r.finishedAt) },
       {
         title: 'Details',
         cell: (r) =>
@@ -77,12 +99,13 @@ export function remediations(answer: Snapshot['remediations'], now: number): Dra
             .join(' · '),
       },
     ],
-    byAttention(answer),
+    shown,
     (r) => `state-${r.state}`,
   );
+  return cut ? [drawn, cut] : drawn;
 }
 
-export function escalations(answer: Snapshot['escalations'], now: number): Drawn {
+export function escalations(answer: Snapshot['escalations']): Drawn {
   if (typeof answer === 'string') return failed('escalations', answer);
   if (answer.length === 0)
     return empty('Nothing escalated: no remediation failed, ran out of attempts or awaits approval.');
@@ -100,14 +123,14 @@ export function escalations(answer: Snapshot['escalations'], now: number): Drawn
           return e.annotations.workflow_url ? externalLink(e.annotations.workflow_url, workflow) : code(workflow);
         },
       },
-      { title: 'Since', cell: (e) => relative(e.openedAt, now) },
+      { title: 'Since', cell: (e) => when(e.openedAt) },
       { title: 'Summary', cell: (e) => e.annotations.summary ?? e.annotations.description ?? '' },
     ],
     answer,
   );
 }
 
-export function pauses(answer: Snapshot['pauses'], now: number): Drawn {
+export function pauses(answer: Snapshot['pauses']): Drawn {
   if (typeof answer === 'string') return failed('pauses', answer);
   if (answer.length === 0) {
     return empty(
@@ -122,14 +145,14 @@ export function pauses(answer: Snapshot['pauses'], now: number): Drawn {
       { title: 'Covers', cell: (p) => pauseScope(p) },
       { title: 'Reason', cell: (p) => p.reason },
       { title: 'By', cell: (p) => p.createdBy },
-      { title: 'Ends', cell: (p) => relative(p.expiresAt, now) },
+      { title: 'Ends', cell: (p) => when(p.expiresAt) },
       { title: 'Id', cell: (p) => code(p.id) },
     ],
     answer,
   );
 }
 
-export function cooldowns(answer: Snapshot['cooldowns'], now: number): Drawn {
+export function cooldowns(answer: Snapshot['cooldowns']): Drawn {
   if (typeof answer === 'string') return failed('cooldowns', answer);
   if (answer.length === 0) {
     return empty("No cooldowns held. Each remediation holds its workload's key for its rule's cooldown.");
@@ -141,13 +164,13 @@ export function cooldowns(answer: Snapshot['cooldowns'], now: number): Drawn {
       { title: 'Key', cell: (c) => code(c.key) },
       { title: 'Workflow', cell: (c) => code(c.workflow) },
       { title: 'State', cell: (c) => (c.dryRun ? `${c.state} (dry run)` : c.state) },
-      { title: 'Ends', cell: (c) => relative(c.expiresAt, now) },
+      { title: 'Ends', cell: (c) => when(c.expiresAt) },
     ],
     sorted,
   );
 }
 
-export function rules(answer: Snapshot['rules'], activity: Snapshot['activity'], now: number): Drawn {
+export function rules(answer: Snapshot['rules'], activity: Snapshot['activity']): Drawn {
   if (typeof answer === 'string') return failed('rules', answer);
   if (answer.rules.length === 0) {
     return empty(
@@ -180,7 +203,7 @@ export function rules(answer: Snapshot['rules'], activity: Snapshot['activity'],
         { title: 'Cooldown', cell: (r) => r.cooldown },
         { title: 'Approval', cell: (r) => (r.approval === 'required' ? 'required' : 'none') },
         { title: 'Enabled', cell: (r) => (r.enabled ? 'yes' : 'no (disabled)') },
-        { title: 'Last match', cell: (r) => relative(byRule.get(r.name)?.lastMatchAt, now) },
+        { title: 'Last match', cell: (r) => when(byRule.get(r.name)?.lastMatchAt) },
         { title: 'Matches, 24 h', cell: (r) => String(byRule.get(r.name)?.matches ?? '—'), numeric: true },
         { title: 'Success, 24 h', cell: (r) => percent(byRule.get(r.name)?.successRate), numeric: true },
       ],

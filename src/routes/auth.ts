@@ -72,6 +72,11 @@ export interface RefusalOptions {
    * when Basic is the challenge), the bearer token after it.
    */
   forBrowsers?: boolean;
+  /**
+   * A request without any Authorization header is refused without a count or a log line: a
+   * browser opening the page asks that way first, every time. Wrong credentials still count.
+   */
+  quietWhenAnonymous?: boolean;
   /** Sends the refusal (the status and WWW-Authenticate are set already); the JSON error otherwise. */
   send?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
 }
@@ -98,14 +103,16 @@ export function requireCredentials(
   const logDue = atMostEvery(REFUSAL_LOG_INTERVAL_MS, report.now);
   scope.addHook('onRequest', async (request, reply) => {
     if (check(request.headers.authorization)) return;
-    const fields = refusalFields(request);
-    report.unauthorized.inc({ route: String(fields.route) });
-    const suppressed = logDue();
-    if (suppressed !== undefined) {
-      report.logger.warn(
-        { ...fields, suppressedSinceLastLog: suppressed },
-        'request refused with 401: missing or wrong credentials',
-      );
+    if (!(options.quietWhenAnonymous && request.headers.authorization === undefined)) {
+      const fields = refusalFields(request);
+      report.unauthorized.inc({ route: String(fields.route) });
+      const suppressed = logDue();
+      if (suppressed !== undefined) {
+        report.logger.warn(
+          { ...fields, suppressedSinceLastLog: suppressed },
+          'request refused with 401: missing or wrong credentials',
+        );
+      }
     }
     reply.header('WWW-Authenticate', challenge);
     if (options.send) return options.send(request, reply);

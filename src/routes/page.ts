@@ -15,6 +15,7 @@ export interface PageDocument {
   html: Buffer;
   gzip: Buffer;
   brotli: Buffer;
+  /** Of the document; each encoding's bytes get their own tag (`-br`, `-gzip`), as RFC 9110 asks. */
   etag: string;
   /** Allows the two inline blocks by hash, requests to this origin, and nothing else. */
   policy: string;
@@ -58,7 +59,7 @@ export function loadPage(path: string): PageDocument | Error {
       html,
       gzip: gzipSync(html, { level: 9 }),
       brotli: brotliCompressSync(html, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),
-      etag: `"${createHash('sha256').update(html).digest('base64url').slice(0, 27)}"`,
+      etag: createHash('sha256').update(html).digest('base64url').slice(0, 27),
       policy,
     };
   } catch (err) {
@@ -98,16 +99,17 @@ export function sendPage(
     .header('X-Frame-Options', 'DENY')
     .header('Referrer-Policy', 'no-referrer')
     .header('Vary', 'Accept-Encoding, Authorization');
+  const encoding = encodingFor(request.headers['accept-encoding']);
   if (status === 401) {
     reply.header('Cache-Control', 'no-store');
   } else {
-    reply.header('Cache-Control', 'no-cache').header('ETag', page.etag);
+    const etag = `"${page.etag}${encoding ? `-${encoding}` : ''}"`;
+    reply.header('Cache-Control', 'no-cache').header('ETag', etag);
     const tags = request.headers['if-none-match'];
-    if (tags?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === page.etag)) {
+    if (tags?.split(',').some((tag) => ['*', etag].includes(tag.trim().replace(/^W\//, '')))) {
       return reply.code(304).send();
     }
   }
-  const encoding = encodingFor(request.headers['accept-encoding']);
   if (encoding) reply.header('Content-Encoding', encoding);
   return reply.send(encoding === 'br' ? page.brotli : encoding === 'gzip' ? page.gzip : page.html);
 }

@@ -114,13 +114,17 @@ describe('the page, in headless Chromium, over the built receiver', () => {
     const second = await post(receiver.url, '/api/v2/alerts', [alertOf('NeedsApproval', 'billing', 'ledger-0')], TOKEN);
     waiting = second.decisions[0] as DecisionView;
     assert.equal(waiting.outcome, 'awaiting_approval', JSON.stringify(second.decisions));
+    // The watcher records both and opens both escalations on its own time: the page is read after.
+    const listed = async (path: string, field: string) => {
+      const res = await fetch(`${receiver.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      return ((await res.json()) as Record<string, { state?: string }[]>)[field] ?? [];
+    };
     await eventually(async () => {
-      const res = await fetch(`${receiver.url}/v1/remediations?state=failed`, {
-        headers: { authorization: `Bearer ${TOKEN}` },
-      });
-      const { remediations } = (await res.json()) as { remediations: unknown[] };
-      return remediations.length > 0 || undefined;
-    }, 'the failure recorded');
+      const remediations = await listed('/v1/remediations', 'remediations');
+      const states = remediations.map((remediation) => remediation.state).sort();
+      const escalations = await listed('/v1/escalations', 'escalations');
+      return (states.join() === 'awaiting_approval,failed' && escalations.length === 2) || undefined;
+    }, 'both remediations recorded and both escalations open');
   });
 
   after(async () => {
@@ -252,6 +256,66 @@ describe('the page, in headless Chromium, over the built receiver', () => {
       await context.close();
     }
   });
+
+  it(
+    'keeps what a person opened, every approval, and what it showed when the receiver stops answering',
+    BOUNDED,
+    async () => {
+      const context = await browser.newContext({ httpCredentials: BASIC, viewport: { width: 1280, height: 900 } });
+      try {
+        const { page } = await open(context, `${receiver.url}/`);
+        const reads = async () => Number(await page.locator('body').getAttribute('data-reads'));
+        const refreshed = async () => {
+          const before = await reads();
+          await page.getByRole('button', { name: 'Refresh now' }).click();
+          await page.waitForFunction((count) => Number(document.body.dataset.reads) > count, before);
+        };
+
+        // A refresh with the same data leaves the opened table of figures open.
+        await page.getByText('The figures as a table').click();
+        await refreshed();
+        assert.equal(await page.locator('#activity details').getAttribute('open'), '');
+
+        // 200 newer remediations: the approval is still first, and the page says the list is cut.
+        const newer = Array.from({ length: 200 }, (_, i) => ({
+          workflow: `argo/kube-sentinel-crashloop-${String(i).padStart(10, '0')}`,
+          rule: 'crashloop',
+          cooldownKey: `crashloop:shop/app-${i}`,
+          target: `shop/app-${i}-0`,
+          state: 'succeeded',
+          submittedAt: new Date().toISOString(),
+          finishedAt: new Date().toISOString(),
+        }));
+        await page.route('**/v1/remediations?limit=200', (route) => route.fulfill({ json: { remediations: newer } }));
+        await refreshed();
+        assert.match(await page.locator('#remediations tbody tr').first().innerText(), /awaiting approval/);
+        assert.equal(await page.locator('#remediations tbody tr').count(), 201);
+        assert.match(
+          await page.locator('#remediations').innerText(),
+          /The newest 200 remediations, and every one awaiting approval/,
+        );
+        assert.match(await page.locator('#approvals').innerText(), new RegExp(waiting.workflow?.name ?? '-'));
+        await page.unroute('**/v1/remediations?limit=200');
+      await refreshed();
+
+        // The receiver out of reach: what was shown stays, marked as old.
+        await page.route(/\/(v1|readyz)/, (route) => route.abort('connectionrefused'));
+        await refreshed();
+        assert.match(
+          await page.locator('#last-update').innerText(),
+          /Could not reach the receiver .*Showing what it said at/,
+        );
+        assert.match(await page.locator('#readiness').innerText(), /Not answering/);
+        assert.match(await page.locator('#remediations').innerText(), new RegExp(failed.workflow?.name ?? '-'));
+        await page.unroute(/\/(v1|readyz)/);
+        await refreshed();
+        assert.match(await page.locator('#last-update').innerText(), /^Updated /);
+        assert.match(await page.locator('#readiness').innerText(), /Ready/);
+      } finally {
+        await context.close();
+      }
+    },
+  );
 
   it('answers 401 for the page and for its data without credentials', async () => {
     for (const path of [

@@ -70,6 +70,20 @@ describe('GET /', () => {
     });
   });
 
+  it('counts and logs a refusal of wrong credentials, not the browser that asks without any first', async () => {
+    const { app, logs } = await testApp({ config: { authToken: 't0ken' }, pagePath });
+    const refusals = async () => {
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      return Number(/kube_sentinel_http_unauthorized_total\{route="\/"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    };
+    assert.equal((await app.inject({ url: '/' })).statusCode, 401);
+    assert.equal(await refusals(), 0);
+    assert.equal(logs().filter((line) => String(line.msg).startsWith('request refused')).length, 0);
+    assert.equal((await app.inject({ url: '/', headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
+    assert.equal(await refusals(), 1);
+    assert.equal(logs().filter((line) => String(line.msg).startsWith('request refused')).length, 1);
+  });
+
   it('is open when no credentials are configured, like the rest of the API', async () => {
     const { app } = await testApp({ pagePath });
     const res = await app.inject({ url: '/' });
@@ -130,6 +144,19 @@ describe('GET /', () => {
     assert.equal(again.body, '');
     const other = await app.inject({ url: '/', headers: { 'if-none-match': '"another"' } });
     assert.equal(other.statusCode, 200);
+    assert.equal((await app.inject({ url: '/', headers: { 'if-none-match': '*' } })).statusCode, 304);
+  });
+
+  it('tags each encoding of the page apart (RFC 9110): a cached gzip body is not taken for brotli', async () => {
+    const { app } = await testApp({ pagePath });
+    const tagOf = async (encoding: string) =>
+      String((await app.inject({ url: '/', headers: { 'accept-encoding': encoding } })).headers.etag);
+    const tags = [await tagOf('identity'), await tagOf('gzip'), await tagOf('br')];
+    assert.equal(new Set(tags).size, 3, tags.join(' '));
+    const stale = await app.inject({ url: '/', headers: { 'accept-encoding': 'br', 'if-none-match': tags[1] ?? '' } });
+    assert.equal(stale.statusCode, 200);
+    const fresh = await app.inject({ url: '/', headers: { 'accept-encoding': 'br', 'if-none-match': tags[2] ?? '' } });
+    assert.equal(fresh.statusCode, 304);
   });
 
   it('answers 503 naming the fix when the receiver was run without building the page', async () => {

@@ -28,6 +28,8 @@ export async function launchChromium(): Promise<Browser> {
       // As root (CI) Chromium's sandbox cannot start; the page under test is our own.
       '--no-sandbox',
       '--disable-gpu',
+      // A container's /dev/shm is often 64 MB, too small for Chromium's shared memory.
+      '--disable-dev-shm-usage',
       // Without these Chromium reaches for Google's services at every start, which this closed
       // network refuses.
       '--disable-background-networking',
