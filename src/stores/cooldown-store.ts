@@ -44,7 +44,11 @@ export interface OpenEscalation {
   expiresAt: number;
 }
 
-/** What happened within one hour, for the page's chart (SPEC §12). */
+/**
+ * What happened within one hour, for the page's chart (SPEC §12). Plain objects (JSON), each
+ * name a key of their own, `__proto__` too: read them with Object.hasOwn, or a rule named
+ * `constructor` that counted nothing finds Object's.
+ */
 export interface ActivityCounts {
   /** Decisions by outcome. */
   outcomes: Record<string, number>;

@@ -1136,6 +1136,36 @@ export function contract(
           },
         });
       });
+
+      it("counts the decisions and final states of rules named as Object's properties, and their latest match", async () => {
+        const store = await open();
+        // `constructor` is a valid rule name (a DNS label); the store takes any name, so the others
+        // too. A count kept in a plain object would find Object.prototype's.
+        const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty'];
+        for (const [i, rule] of names.entries()) {
+          await store.appendDecision(matched(2 * i, { rule }), 100);
+          await store.appendDecision(matched(2 * i + 1, { rule, outcome: 'cooldown' }), 100);
+          const failed = { ...remediation(`wf-${i}`, 'failed'), rule };
+          assert.equal(await store.recordTransition(failed, transitionOf(failed), RETENTION), true, rule);
+        }
+        const succeeded = { ...remediation('wf-next', 'succeeded'), rule: 'constructor' };
+        assert.equal(await store.recordTransition(succeeded, transitionOf(succeeded), RETENTION), true);
+        const activity = await store.activity(24);
+        // JSON.parse makes `__proto__` a key of the object's own, as an object literal would not.
+        const rules = JSON.parse(`{
+          "constructor": { "matches": 2, "states": { "failed": 1, "succeeded": 1 } },
+          "__proto__": { "matches": 2, "states": { "failed": 1 } },
+          "toString": { "matches": 2, "states": { "failed": 1 } },
+          "hasOwnProperty": { "matches": 2, "states": { "failed": 1 } }
+        }`);
+        assert.deepEqual(counted(activity), { 0: { outcomes: { submitted: 4, cooldown: 4 }, rules } });
+        assert.deepEqual(
+          activity.lastMatch,
+          JSON.parse(
+            `{ "constructor": ${START}, "__proto__": ${START}, "toString": ${START}, "hasOwnProperty": ${START} }`,
+          ),
+        );
+      });
     });
 
     describe('cooldowns held, and ended by hand', () => {
