@@ -4,8 +4,10 @@
  * any name: `__proto__` too): counts are added up in Maps, and handed out as objects in which
  * every name is a key of the object's own.
  */
-import type { RemediationState } from '../remediation/model.js';
-import type { ActivityCounts } from './cooldown-store.js';
+import type { Remediation, RemediationState } from '../remediation/model.js';
+import { ACTIVITY_BUCKET_MS, ACTIVITY_KEPT_MS, type ActivityCounts, activityHour } from './cooldown-store.js';
+
+const KEPT_HOURS = ACTIVITY_KEPT_MS / ACTIVITY_BUCKET_MS;
 
 interface RuleTally {
   matches: number;
@@ -54,4 +56,18 @@ export class HourCounts {
  */
 export function ownKeys<K extends string, V>(entries: Iterable<readonly [K, V]>): Record<K, V> {
   return Object.fromEntries(entries) as Record<K, V>;
+}
+
+/**
+ * The hour a remediation's final state is counted in: the hour it finished, as its finishedAt
+ * says, since a watcher that lists the Workflows again (a replica restarted, or the record's
+ * markers expired) records old ones now, and they must not count as this hour's. The hour of
+ * `now` when finishedAt does not say or says later (a clock ahead of the store's). Undefined
+ * when that hour is no longer kept (ACTIVITY_KEPT_MS): it is not counted at all.
+ */
+export function finishedHour(remediation: Pick<Remediation, 'finishedAt'>, now: number): number | undefined {
+  const current = activityHour(now);
+  const finished = remediation.finishedAt === undefined ? Number.NaN : Date.parse(remediation.finishedAt);
+  const hour = Number.isNaN(finished) ? current : Math.min(activityHour(finished), current);
+  return hour > current - KEPT_HOURS ? hour : undefined;
 }

@@ -214,7 +214,9 @@ export interface CooldownStore {
    * appendDecision appends (not a remediation's or an escalation's entry; a repeat folded into
    * another counts all the same) under its outcome, and under its rule's matches when it has a
    * rule; each final state recordTransition records (not a retry, nor a refused state) under its
-   * rule's states. Buckets are the store clock's hours, kept ACTIVITY_KEPT_MS.
+   * rule's states, in the hour its remediation finished (finishedAt; the store clock's when it
+   * does not say or says later), and not at all when that hour is no longer kept. Buckets are the
+   * store clock's hours, kept ACTIVITY_KEPT_MS.
    */
   activity(hours: number): Promise<Activity>;
   /**

@@ -26,9 +26,9 @@ export class ActivityBook {
     this.lastMatch.set(entry.rule, Math.max(this.lastMatch.get(entry.rule) ?? now, now));
   }
 
-  /** A remediation of `rule` recorded in the final state `state`. */
-  finished(rule: string, state: RemediationState, now: number): void {
-    this.bucket(activityHour(now), now).addState(rule, state);
+  /** A remediation of `rule` recorded in the final state `state`, counted in `hour` (finishedHour). */
+  finished(rule: string, state: RemediationState, hour: number, now: number): void {
+    this.bucket(hour, now).addState(rule, state);
   }
 
   read(hours: number, now: number): Activity {

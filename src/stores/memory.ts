@@ -7,6 +7,7 @@ import {
   type RemediationEntry,
   type RemediationState,
 } from '../remediation/model.js';
+import { finishedHour } from './activity-counts.js';
 import {
   type Activity,
   type AuditEntry,
@@ -195,10 +196,11 @@ export class MemoryCooldownStore implements CooldownStore {
     const stored = asStored(remediation);
     const storedEntry = asStored(entry);
     const now = this.now();
+    const hour = FINAL_STATES.has(stored.state) ? finishedHour(stored, now) : undefined;
     const outcome = this.remediations.record(stored, submittedAt, options.retentionMs, now, marker, options.token);
     if (outcome === 'recorded') {
       this.decisions.push(storedEntry, options.auditMaxLen);
-      if (FINAL_STATES.has(stored.state)) this.activityBook.finished(stored.rule, stored.state, now);
+      if (hour !== undefined) this.activityBook.finished(stored.rule, stored.state, hour, now);
     }
     return outcome !== 'refused';
   }

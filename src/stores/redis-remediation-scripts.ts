@@ -12,15 +12,15 @@ import type { Redis } from 'ioredis';
 
 /**
  * KEYS[1] the marker of one Workflow and state, KEYS[2] the Workflow's record, KEYS[3] the index
- * of remediations (sorted by submittedAt), KEYS[4] the audit stream, KEYS[5] the current hour's
- * activity.
+ * of remediations (sorted by submittedAt), KEYS[4] the audit stream, KEYS[5] the activity of the
+ * hour a final state is counted in (finishedHour; the current hour's when there is none).
  * ARGV[1] the remediation JSON, ARGV[2] its state, ARGV[3] the retention in ms,
  * ARGV[4] submittedAt (epoch ms), ARGV[5] the Workflow, ARGV[6] the oldest submittedAt kept in
  * the index, ARGV[7] the audit entry JSON, ARGV[8] the audit stream's approximate cap, ARGV[9]
  * what the marker of a recorded state holds (the token, or '1'), ARGV[10] the caller's token ('' without
  * one), ARGV[11] the marker of a refused state, ARGV[12] the field of the activity a recorded
- * final state adds 1 to ('' for a state that is not final), ARGV[13] how long the activity is kept
- * in ms, then triples of state, rank and 1 for a final state (STATE_RANK and FINAL_STATES, from
+ * final state adds 1 to ('' for a state that is not final, or one not counted), ARGV[13] how
+ * long the activity is kept in ms, then triples of state, rank and 1 for a final state (STATE_RANK and FINAL_STATES, from
  * TypeScript).
  * Answers 1 when this call recorded the transition, or when the marker holds the caller's token
  * (a retry whose first reply was lost: nothing is written again); 0 when another call set the

@@ -9,6 +9,7 @@ import {
   type RemediationState,
   STATE_RANK,
 } from '../remediation/model.js';
+import { finishedHour } from './activity-counts.js';
 import {
   ACTIVITY_KEPT_MS,
   activityHour,
@@ -74,14 +75,16 @@ export class RedisRemediations {
   ): Promise<boolean> {
     const retentionMs = positiveMs(options.retentionMs);
     const now = this.now();
-    // A final state is counted in the hour's activity by the call that records it.
-    const finished = FINAL_STATES.has(remediation.state) ? stateField(remediation.rule, remediation.state) : '';
+    // A final state is counted in the activity of the hour it finished by the call that records
+    // it; not at all when that hour is no longer kept.
+    const hour = FINAL_STATES.has(remediation.state) ? finishedHour(remediation, now) : undefined;
+    const finished = hour === undefined ? '' : stateField(remediation.rule, remediation.state);
     const recorded = await this.client.recordTransition(
       this.keys.marker(remediation.workflow, remediation.state),
       this.keys.remediation(remediation.workflow),
       this.keys.remediationIndex(),
       this.keys.decisions(),
-      this.keys.activity(activityHour(now)),
+      this.keys.activity(hour ?? activityHour(now)),
       JSON.stringify(remediation),
       remediation.state,
       retentionMs,
