@@ -206,7 +206,8 @@ export interface CooldownStore {
   /**
    * The escalations firing now (not expired, not closed) of every cooldown key, newest opened
    * first (by openedAt, then expiresAt), at most `limit` and never more than MAX_LISTED_COOLDOWNS.
-   * Redis looks through the escalations of 10,000 cooldown keys at most.
+   * Redis reads the escalations of 10,000 cooldown keys at most (those whose escalations end
+   * last), from an index openEscalation writes: never a scan of the keyspace.
    */
   listEscalations(limit: number): Promise<OpenEscalation[]>;
   /**

@@ -119,6 +119,36 @@ return 1
 `;
 
 /**
+ * KEYS[1] the index of the cooldown keys that have escalations (score: when the last of them
+ * ends, epoch ms). ARGV[1] a cooldown key, ARGV[2] when an escalation of it opened now ends,
+ * ARGV[3] now, ARGV[4] that escalation's ttl in ms. The score never moves back (an escalation
+ * that ends sooner leaves the key's later one listed); keys whose escalations have all ended go,
+ * so the index holds no more than the keys with escalations firing, listed or not. It lives as
+ * long as the escalations it names.
+ */
+const INDEX_ESCALATION_LUA = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local held = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+if not held or held < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return 1
+`;
+
+/**
+ * KEYS[1] the index of the cooldown keys that have escalations; ARGV[1] now (epoch ms), ARGV[2]
+ * at most how many. Drops the keys whose escalations have all ended, and answers the others,
+ * those whose escalations end last first.
+ */
+const INDEXED_ESCALATIONS_LUA = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
+`;
+
+/**
  * KEYS[1] the escalations of one cooldown key; ARGV[1] now (epoch ms), ARGV[2] 'all', 'ids' or
  * 'prefixes', then the ids or the prefixes. Takes each field named (every field for 'all', every
  * field whose id starts with one of the prefixes for 'prefixes') out of the hash and answers the
@@ -171,6 +201,8 @@ export interface RemediationCommands {
   forgetRemediations(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
   addAttempt(key: string, at: number, workflow: string, agedOut: number, windowMs: number): Promise<number>;
   openEscalation(key: string, id: string, value: string, now: number, ttlMs: number): Promise<number>;
+  indexEscalation(index: string, cooldownKey: string, expiresAt: number, now: number, ttlMs: number): Promise<number>;
+  indexedEscalations(index: string, now: number, max: number): Promise<string[]>;
   closeEscalations(
     key: string,
     now: number,
@@ -186,4 +218,6 @@ export function defineRemediationScripts(client: Redis): void {
   client.defineCommand('addAttempt', { numberOfKeys: 1, lua: ADD_ATTEMPT_LUA });
   client.defineCommand('openEscalation', { numberOfKeys: 1, lua: OPEN_ESCALATION_LUA });
   client.defineCommand('closeEscalations', { numberOfKeys: 1, lua: CLOSE_ESCALATIONS_LUA });
+  client.defineCommand('indexEscalation', { numberOfKeys: 1, lua: INDEX_ESCALATION_LUA });
+  client.defineCommand('indexedEscalations', { numberOfKeys: 1, lua: INDEXED_ESCALATIONS_LUA });
 }
