@@ -51,13 +51,13 @@ function answer(activity: Activity, hours: number, ruleSet: RuleSet) {
       const ended = { succeeded: 0, failed: 0, cancelled: 0, unknown: 0 };
       let matches = 0;
       for (const bucket of activity.buckets) {
-        const counts = bucket.rules[name];
+        const counts = own(bucket.rules, name);
         if (!counts) continue;
         matches += counts.matches;
-        for (const state of FINAL) ended[state] += counts.states[state] ?? 0;
+        for (const state of FINAL) ended[state] += own(counts.states, state) ?? 0;
       }
       const judged = ended.succeeded + ended.failed + ended.unknown;
-      const lastMatch = activity.lastMatch[name];
+      const lastMatch = own(activity.lastMatch, name);
       return {
         rule: name,
         enabled,
@@ -70,6 +70,14 @@ function answer(activity: Activity, hours: number, ruleSet: RuleSet) {
   };
 }
 
+/**
+ * The value under `key` when it is a key of the record's own: a rule named `constructor` or
+ * `toString` that counted nothing must not find Object's.
+ */
+function own<K extends string, V>(record: Partial<Record<K, V>>, key: K): V | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 /** What happened in the last hours (SPEC §12): decisions by outcome per hour, and each rule's record. */
 export function activityRoutes(app: App, deps: { store: CooldownStore; rules: () => RuleSet }): void {
   const schema = {
@@ -80,10 +88,13 @@ export function activityRoutes(app: App, deps: { store: CooldownStore; rules: ()
   };
   app.get('/v1/activity', { schema }, async (request, reply) => {
     const { hours } = request.query;
+    let activity: Activity;
     try {
-      return answer(await deps.store.activity(hours), hours, deps.rules());
+      activity = await deps.store.activity(hours);
     } catch (err) {
       return sendStoreUnavailable(reply, err);
     }
+    // Outside the try: a fault of this route's own is a 500 to fix, not an unavailable store.
+    return answer(activity, hours, deps.rules());
   });
 }

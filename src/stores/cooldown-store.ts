@@ -44,7 +44,11 @@ export interface OpenEscalation {
   expiresAt: number;
 }
 
-/** What happened within one hour, for the page's chart (SPEC §12). */
+/**
+ * What happened within one hour, for the page's chart (SPEC §12). Plain objects (JSON), each
+ * name a key of their own, `__proto__` too: read them with Object.hasOwn, or a rule named
+ * `constructor` that counted nothing finds Object's.
+ */
 export interface ActivityCounts {
   /** Decisions by outcome. */
   outcomes: Record<string, number>;
@@ -202,7 +206,8 @@ export interface CooldownStore {
   /**
    * The escalations firing now (not expired, not closed) of every cooldown key, newest opened
    * first (by openedAt, then expiresAt), at most `limit` and never more than MAX_LISTED_COOLDOWNS.
-   * Redis looks through the escalations of 10,000 cooldown keys at most.
+   * Redis reads the escalations of 10,000 cooldown keys at most (those whose escalations end
+   * last), from an index openEscalation writes: never a scan of the keyspace.
    */
   listEscalations(limit: number): Promise<OpenEscalation[]>;
   /**
@@ -210,7 +215,9 @@ export interface CooldownStore {
    * appendDecision appends (not a remediation's or an escalation's entry; a repeat folded into
    * another counts all the same) under its outcome, and under its rule's matches when it has a
    * rule; each final state recordTransition records (not a retry, nor a refused state) under its
-   * rule's states. Buckets are the store clock's hours, kept ACTIVITY_KEPT_MS.
+   * rule's states, in the hour its remediation finished (finishedAt; the store clock's when it
+   * does not say or says later), and not at all when that hour is no longer kept. Buckets are the
+   * store clock's hours, kept ACTIVITY_KEPT_MS.
    */
   activity(hours: number): Promise<Activity>;
   /**

@@ -5,65 +5,50 @@
  */
 import type { AuditEntry } from '../decision.js';
 import type { RemediationState } from '../remediation/model.js';
-import {
-  ACTIVITY_BUCKET_MS,
-  ACTIVITY_KEPT_MS,
-  type Activity,
-  type ActivityCounts,
-  activityHour,
-} from './cooldown-store.js';
+import { HourCounts, ownKeys } from './activity-counts.js';
+import { ACTIVITY_BUCKET_MS, ACTIVITY_KEPT_MS, type Activity, activityHour } from './cooldown-store.js';
 
 const KEPT_BUCKETS = ACTIVITY_KEPT_MS / ACTIVITY_BUCKET_MS;
 
 export class ActivityBook {
   /** Hour index (epoch ms / ACTIVITY_BUCKET_MS) → what happened in that hour. */
-  private readonly buckets = new Map<number, ActivityCounts>();
+  private readonly buckets = new Map<number, HourCounts>();
   /** Rule → epoch ms of its latest match; one entry per rule name ever matched. */
   private readonly lastMatch = new Map<string, number>();
 
   /** An entry appended to the audit trail: counted when it is a decision. */
   decided(entry: AuditEntry, now: number): void {
     if ('kind' in entry) return;
-    const counts = this.bucket(now);
-    counts.outcomes[entry.outcome] = (counts.outcomes[entry.outcome] ?? 0) + 1;
+    const counts = this.bucket(activityHour(now), now);
+    counts.addOutcome(entry.outcome);
     if (entry.rule === null) return;
-    ruleCounts(counts, entry.rule).matches += 1;
+    counts.addMatches(entry.rule);
     this.lastMatch.set(entry.rule, Math.max(this.lastMatch.get(entry.rule) ?? now, now));
   }
 
-  /** A remediation of `rule` recorded in the final state `state`. */
-  finished(rule: string, state: RemediationState, now: number): void {
-    const { states } = ruleCounts(this.bucket(now), rule);
-    states[state] = (states[state] ?? 0) + 1;
+  /** A remediation of `rule` recorded in the final state `state`, counted in `hour` (finishedHour). */
+  finished(rule: string, state: RemediationState, hour: number, now: number): void {
+    this.bucket(hour, now).addState(rule, state);
   }
 
   read(hours: number, now: number): Activity {
     const current = activityHour(now);
     const buckets: Activity['buckets'] = [];
     for (let hour = current - hours + 1; hour <= current; hour++) {
-      const counts = this.buckets.get(hour);
-      buckets.push({ start: hour * ACTIVITY_BUCKET_MS, ...(counts ? structuredClone(counts) : emptyCounts()) });
+      const counts = this.buckets.get(hour) ?? new HourCounts();
+      buckets.push({ start: hour * ACTIVITY_BUCKET_MS, ...counts.counts() });
     }
-    return { buckets, lastMatch: Object.fromEntries(this.lastMatch) };
+    return { buckets, lastMatch: ownKeys(this.lastMatch) };
   }
 
-  private bucket(now: number): ActivityCounts {
-    const hour = activityHour(now);
+  private bucket(hour: number, now: number): HourCounts {
     let counts = this.buckets.get(hour);
     if (!counts) {
-      counts = emptyCounts();
+      counts = new HourCounts();
       this.buckets.set(hour, counts);
-      for (const kept of this.buckets.keys()) if (kept <= hour - KEPT_BUCKETS) this.buckets.delete(kept);
+      const oldestKept = activityHour(now) - KEPT_BUCKETS + 1;
+      for (const kept of this.buckets.keys()) if (kept < oldestKept) this.buckets.delete(kept);
     }
     return counts;
   }
-}
-
-function emptyCounts(): ActivityCounts {
-  return { outcomes: {}, rules: {} };
-}
-
-function ruleCounts(counts: ActivityCounts, rule: string): ActivityCounts['rules'][string] {
-  counts.rules[rule] ??= { matches: 0, states: {} };
-  return counts.rules[rule];
 }

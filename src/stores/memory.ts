@@ -7,6 +7,7 @@ import {
   type RemediationEntry,
   type RemediationState,
 } from '../remediation/model.js';
+import { finishedHour } from './activity-counts.js';
 import {
   type Activity,
   type AuditEntry,
@@ -188,21 +189,18 @@ export class MemoryCooldownStore implements CooldownStore {
     options: RecordTransitionOptions,
   ): Promise<boolean> {
     this.assertOpen();
+    // Everything that may throw is read before anything is written: a call that fails half way
+    // would leave the marker set and the entry unwritten, and its retry would be refused.
     const submittedAt = submittedAtMs(remediation);
     const marker = markerOf(remediation, options);
-    const outcome = this.remediations.record(
-      asStored(remediation),
-      submittedAt,
-      options.retentionMs,
-      this.now(),
-      marker,
-      options.token,
-    );
+    const stored = asStored(remediation);
+    const storedEntry = asStored(entry);
+    const now = this.now();
+    const hour = FINAL_STATES.has(stored.state) ? finishedHour(stored, now) : undefined;
+    const outcome = this.remediations.record(stored, submittedAt, options.retentionMs, now, marker, options.token);
     if (outcome === 'recorded') {
-      this.decisions.push(asStored(entry), options.auditMaxLen);
-      if (FINAL_STATES.has(remediation.state)) {
-        this.activityBook.finished(remediation.rule, remediation.state, this.now());
-      }
+      this.decisions.push(storedEntry, options.auditMaxLen);
+      if (hour !== undefined) this.activityBook.finished(stored.rule, stored.state, hour, now);
     }
     return outcome !== 'refused';
   }

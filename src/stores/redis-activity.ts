@@ -10,6 +10,7 @@
  */
 import type { AuditEntry } from '../decision.js';
 import { isRemediationState, type RemediationState } from '../remediation/model.js';
+import { HourCounts, ownKeys } from './activity-counts.js';
 import { ACTIVITY_BUCKET_MS, type Activity, type ActivityCounts, activityHour } from './cooldown-store.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -82,32 +83,28 @@ export async function readActivity(
     return hash as Record<string, string>;
   });
   const buckets = wanted.map((hour, i) => ({ start: hour * ACTIVITY_BUCKET_MS, ...countsOf(hashes[i] ?? {}) }));
-  const lastMatch: Record<string, number> = {};
+  const lastMatch = new Map<string, number>();
   for (const [rule, at] of Object.entries(hashes[wanted.length] ?? {})) {
     const ms = Number(at);
-    if (Number.isFinite(ms) && rule !== '__proto__') lastMatch[rule] = ms;
+    if (Number.isFinite(ms)) lastMatch.set(rule, ms);
   }
-  return { buckets, lastMatch };
+  return { buckets, lastMatch: ownKeys(lastMatch) };
 }
 
 /** A field that is not one of ours, or not a count, is left out rather than trusted. */
 function countsOf(hash: Record<string, string>): ActivityCounts {
-  const counts: ActivityCounts = { outcomes: {}, rules: {} };
-  const ruleOf = (rule: string) => {
-    counts.rules[rule] ??= { matches: 0, states: {} };
-    return counts.rules[rule];
-  };
+  const counts = new HourCounts();
   for (const [field, value] of Object.entries(hash)) {
     const count = Number(value);
-    if (!Number.isSafeInteger(count) || field.includes('__proto__')) continue;
+    if (!Number.isSafeInteger(count)) continue;
     const name = field.slice(2);
-    if (field.startsWith('o:')) counts.outcomes[name] = count;
-    else if (field.startsWith('m:')) ruleOf(name).matches = count;
+    if (field.startsWith('o:')) counts.addOutcome(name, count);
+    else if (field.startsWith('m:')) counts.addMatches(name, count);
     else if (field.startsWith('s:')) {
       const split = name.lastIndexOf(':');
       const state = name.slice(split + 1);
-      if (split > 0 && isRemediationState(state)) ruleOf(name.slice(0, split)).states[state] = count;
+      if (split > 0 && isRemediationState(state)) counts.addState(name.slice(0, split), state, count);
     }
   }
-  return counts;
+  return counts.counts();
 }

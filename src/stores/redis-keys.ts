@@ -95,15 +95,13 @@ export class RedisKeys {
     return `${this.prefix}escalations:${key}`;
   }
 
-  /** The pattern of every key of escalations, for SCAN MATCH (as cooldownPattern). */
-  escalationsPattern(): string {
-    return `${globEscape(`${this.prefix}escalations:`)}*`;
-  }
-
-  /** The cooldown key whose escalations a stored key holds, or undefined for a key that is not one. */
-  escalationKeyOf(stored: string): string | undefined {
-    const start = `${this.prefix}escalations:`;
-    return stored.startsWith(start) ? stored.slice(start.length) : undefined;
+  /**
+   * The cooldown keys that have escalations (a sorted set, each scored by the expiresAt of its
+   * escalation that ends last), so the listing never scans the keyspace. Untagged: on a Redis
+   * Cluster it is a slot of its own, written by a command of its own.
+   */
+  escalationIndex(): string {
+    return `${this.prefix}escalation-index`;
   }
 
   /**

@@ -12,15 +12,15 @@ import type { Redis } from 'ioredis';
 
 /**
  * KEYS[1] the marker of one Workflow and state, KEYS[2] the Workflow's record, KEYS[3] the index
- * of remediations (sorted by submittedAt), KEYS[4] the audit stream, KEYS[5] the current hour's
- * activity.
+ * of remediations (sorted by submittedAt), KEYS[4] the audit stream, KEYS[5] the activity of the
+ * hour a final state is counted in (finishedHour; the current hour's when there is none).
  * ARGV[1] the remediation JSON, ARGV[2] its state, ARGV[3] the retention in ms,
  * ARGV[4] submittedAt (epoch ms), ARGV[5] the Workflow, ARGV[6] the oldest submittedAt kept in
  * the index, ARGV[7] the audit entry JSON, ARGV[8] the audit stream's approximate cap, ARGV[9]
  * what the marker of a recorded state holds (the token, or '1'), ARGV[10] the caller's token ('' without
  * one), ARGV[11] the marker of a refused state, ARGV[12] the field of the activity a recorded
- * final state adds 1 to ('' for a state that is not final), ARGV[13] how long the activity is kept
- * in ms, then triples of state, rank and 1 for a final state (STATE_RANK and FINAL_STATES, from
+ * final state adds 1 to ('' for a state that is not final, or one not counted), ARGV[13] how
+ * long the activity is kept in ms, then triples of state, rank and 1 for a final state (STATE_RANK and FINAL_STATES, from
  * TypeScript).
  * Answers 1 when this call recorded the transition, or when the marker holds the caller's token
  * (a retry whose first reply was lost: nothing is written again); 0 when another call set the
@@ -119,6 +119,36 @@ return 1
 `;
 
 /**
+ * KEYS[1] the index of the cooldown keys that have escalations (score: when the last of them
+ * ends, epoch ms). ARGV[1] a cooldown key, ARGV[2] when an escalation of it opened now ends,
+ * ARGV[3] now, ARGV[4] that escalation's ttl in ms. The score never moves back (an escalation
+ * that ends sooner leaves the key's later one listed); keys whose escalations have all ended go,
+ * so the index holds no more than the keys with escalations firing, listed or not. It lives as
+ * long as the escalations it names.
+ */
+const INDEX_ESCALATION_LUA = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local held = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+if not held or held < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return 1
+`;
+
+/**
+ * KEYS[1] the index of the cooldown keys that have escalations; ARGV[1] now (epoch ms), ARGV[2]
+ * at most how many. Drops the keys whose escalations have all ended, and answers the others,
+ * those whose escalations end last first.
+ */
+const INDEXED_ESCALATIONS_LUA = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
+`;
+
+/**
  * KEYS[1] the escalations of one cooldown key; ARGV[1] now (epoch ms), ARGV[2] 'all', 'ids' or
  * 'prefixes', then the ids or the prefixes. Takes each field named (every field for 'all', every
  * field whose id starts with one of the prefixes for 'prefixes') out of the hash and answers the
@@ -171,6 +201,8 @@ export interface RemediationCommands {
   forgetRemediations(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
   addAttempt(key: string, at: number, workflow: string, agedOut: number, windowMs: number): Promise<number>;
   openEscalation(key: string, id: string, value: string, now: number, ttlMs: number): Promise<number>;
+  indexEscalation(index: string, cooldownKey: string, expiresAt: number, now: number, ttlMs: number): Promise<number>;
+  indexedEscalations(index: string, now: number, max: number): Promise<string[]>;
   closeEscalations(
     key: string,
     now: number,
@@ -186,4 +218,6 @@ export function defineRemediationScripts(client: Redis): void {
   client.defineCommand('addAttempt', { numberOfKeys: 1, lua: ADD_ATTEMPT_LUA });
   client.defineCommand('openEscalation', { numberOfKeys: 1, lua: OPEN_ESCALATION_LUA });
   client.defineCommand('closeEscalations', { numberOfKeys: 1, lua: CLOSE_ESCALATIONS_LUA });
+  client.defineCommand('indexEscalation', { numberOfKeys: 1, lua: INDEX_ESCALATION_LUA });
+  client.defineCommand('indexedEscalations', { numberOfKeys: 1, lua: INDEXED_ESCALATIONS_LUA });
 }

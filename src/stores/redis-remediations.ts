@@ -9,6 +9,7 @@ import {
   type RemediationState,
   STATE_RANK,
 } from '../remediation/model.js';
+import { finishedHour } from './activity-counts.js';
 import {
   ACTIVITY_KEPT_MS,
   activityHour,
@@ -20,7 +21,6 @@ import {
   type RecordTransitionOptions,
 } from './cooldown-store.js';
 import { stateField } from './redis-activity.js';
-import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RemediationCommands } from './redis-remediation-scripts.js';
 import { positiveMs } from './redis-values.js';
@@ -40,9 +40,7 @@ const MIN_PAGE = 100;
 const MAX_PAGE = 1_000;
 
 /** The escalations listing reads the escalations of at most this many cooldown keys. */
-const MAX_SCANNED_ESCALATION_KEYS = 10_000;
-/** Keys SCAN looks at per call, as the cooldowns listing. */
-const SCAN_COUNT = 500;
+const MAX_INDEXED_ESCALATION_KEYS = 10_000;
 
 /** STATE_RANK and FINAL_STATES as script arguments: state, rank, 1 when final (else 0), … */
 const STATE_ARGS = REMEDIATION_STATES.flatMap((state) => [state, STATE_RANK[state], FINAL_STATES.has(state) ? 1 : 0]);
@@ -54,8 +52,6 @@ const STATE_ARGS = REMEDIATION_STATES.flatMap((state) => [state, STATE_RANK[stat
 export class RedisRemediations {
   constructor(
     private readonly client: RemediationClient,
-    /** Where the escalations listing scans: every master of a cluster. */
-    private readonly connection: Pick<RedisConnection, 'scanTargets'>,
     private readonly keys: RedisKeys,
     /** Ages out attempts, escalations and the remediation index; Redis keeps its own time for TTLs. */
     private readonly now: () => number,
@@ -74,14 +70,16 @@ export class RedisRemediations {
   ): Promise<boolean> {
     const retentionMs = positiveMs(options.retentionMs);
     const now = this.now();
-    // A final state is counted in the hour's activity by the call that records it.
-    const finished = FINAL_STATES.has(remediation.state) ? stateField(remediation.rule, remediation.state) : '';
+    // A final state is counted in the activity of the hour it finished by the call that records
+    // it; not at all when that hour is no longer kept.
+    const hour = FINAL_STATES.has(remediation.state) ? finishedHour(remediation, now) : undefined;
+    const finished = hour === undefined ? '' : stateField(remediation.rule, remediation.state);
     const recorded = await this.client.recordTransition(
       this.keys.marker(remediation.workflow, remediation.state),
       this.keys.remediation(remediation.workflow),
       this.keys.remediationIndex(),
       this.keys.decisions(),
-      this.keys.activity(activityHour(now)),
+      this.keys.activity(hour ?? activityHour(now)),
       JSON.stringify(remediation),
       remediation.state,
       retentionMs,
@@ -154,10 +152,18 @@ export class RedisRemediations {
     return attempts;
   }
 
+  /**
+   * The key goes into the escalation index first: a failure there fails the call before anything
+   * is opened, and its retry opens it (the other way round, the retry would find it open and no
+   * one would send it). An entry that outlives what it names (the escalation was found firing
+   * already, or was closed) is skipped by the listing, and dropped once its score has passed.
+   */
   async openEscalation(key: string, id: string, alert: EscalationAlert, ttlMs: number): Promise<boolean> {
     const now = this.now();
     const ttl = positiveMs(ttlMs);
-    const field = JSON.stringify({ alert, expiresAt: now + ttl, openedAt: now });
+    const expiresAt = now + ttl;
+    await this.client.indexEscalation(this.keys.escalationIndex(), key, expiresAt, now, ttl);
+    const field = JSON.stringify({ alert, expiresAt, openedAt: now });
     return (await this.client.openEscalation(this.keys.escalations(key), id, field, now, ttl)) === 1;
   }
 
@@ -177,28 +183,22 @@ export class RedisRemediations {
   }
 
   /**
-   * Every key of escalations SCAN finds (each master of a cluster), then each one's hash, all
-   * asked at once: one round trip per node. A key that is not a hash (someone else's) is skipped.
+   * The keys the escalation index names (those whose escalations end last, when there are more
+   * than it reads), then each one's hash, all asked at once: one round trip per node of a
+   * cluster. A key that is not a hash (someone else's) is skipped. Escalations opened before the
+   * index was written (an upgrade) are not listed until their key opens one again; they end
+   * within --escalation-ttl all the same.
    */
   async listEscalations(limit: number): Promise<OpenEscalation[]> {
     const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
     if (!(wanted >= 1)) return [];
-    const found = new Set<string>();
-    for (const server of this.connection.scanTargets()) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await server.scan(cursor, 'MATCH', this.keys.escalationsPattern(), 'COUNT', SCAN_COUNT);
-        cursor = next;
-        for (const key of keys) if (found.size < MAX_SCANNED_ESCALATION_KEYS) found.add(key);
-      } while (cursor !== '0' && found.size < MAX_SCANNED_ESCALATION_KEYS);
-    }
-    const stored = [...found];
-    const hashes = await Promise.all(stored.map((key) => this.client.hgetall(key).catch(skipWrongType)));
     const now = this.now();
+    const indexed = await this.client.indexedEscalations(this.keys.escalationIndex(), now, MAX_INDEXED_ESCALATION_KEYS);
+    const hashes = await Promise.all(
+      indexed.map((cooldownKey) => this.client.hgetall(this.keys.escalations(cooldownKey)).catch(skipWrongType)),
+    );
     const listed: OpenEscalation[] = [];
-    for (const [i, key] of stored.entries()) {
-      const cooldownKey = this.keys.escalationKeyOf(key);
-      if (cooldownKey === undefined) continue;
+    for (const [i, cooldownKey] of indexed.entries()) {
       for (const [id, value] of Object.entries(hashes[i] ?? {})) {
         const firing = parseFiring(value);
         if (firing && firing.expiresAt > now) listed.push({ cooldownKey, id, ...firing });

@@ -155,7 +155,7 @@ export class RedisCooldownStore implements CooldownStore {
     defineScripts(this.client);
     const { client, connection, keys, now, logger } = this;
     this.audit = new RedisAudit(client, keys, now, MAX_BATCH);
-    this.remediations = new RedisRemediations(client, connection, keys, now);
+    this.remediations = new RedisRemediations(client, keys, now);
     const channels = [keys.cooldownEndedChannel(), keys.pausesChannel()];
     this.subscription = new RedisSubscription(connection, channels, now, logger, this.address);
     this.cooldowns = new RedisCooldowns(client, connection, keys, now, logger, this.subscription);

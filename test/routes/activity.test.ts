@@ -135,6 +135,34 @@ rules:
     ]);
   });
 
+  it('answers the record of a rule named constructor, which Object has a property of, as of any other', async () => {
+    const rules = await rulesFrom(`
+rules:
+  - name: constructor
+    match: {pattern: "(?i)crash ?loop"}
+    priority: P3
+    remediation:
+      action: trigger-argo-workflow
+      params: {workflow_template: diagnose-pod}
+`);
+    const tested = await testApp({ rules });
+    await post(tested.app, [crashing('api-0')]);
+    await ended(tested, 'wf-1', 'succeeded', 'constructor');
+    await ended(tested, 'wf-2', 'failed', 'constructor');
+    // The hours before have counted nothing: their buckets have no key of that name.
+    const body = await activity(tested);
+    assert.deepEqual(body.rules, [
+      {
+        rule: 'constructor',
+        enabled: true,
+        lastMatchAt: at(TEST_START),
+        matches: 1,
+        remediations: { ...NOTHING, succeeded: 1, failed: 1 },
+        successRate: 0.5,
+      },
+    ]);
+  });
+
   it('refuses hours outside 1 to 24 with 400 naming the field', async () => {
     const { app } = await testApp();
     for (const hours of ['0', '25', 'day', '']) {

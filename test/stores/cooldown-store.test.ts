@@ -276,11 +276,13 @@ describe('RedisCooldownStore: escalations and activity, as Redis holds them', ()
   let store: RedisCooldownStore | undefined;
   let raw: Redis | undefined;
   let keys = new RedisKeys('');
+  let now = START;
 
   beforeEach(() => {
     const keyPrefix = uniquePrefix();
     keys = new RedisKeys(keyPrefix);
-    store = redisStore(keyPrefix, () => START);
+    now = START;
+    store = redisStore(keyPrefix, () => now);
     assert.ok(redis);
     raw = new Redis(redis.url);
   });
@@ -295,23 +297,80 @@ describe('RedisCooldownStore: escalations and activity, as Redis holds them', ()
     return [store, raw];
   }
 
+  /** SCAN calls Redis has served so far, whoever asked. */
+  async function scans(raw: Redis): Promise<number> {
+    const stats = await raw.info('commandstats');
+    return Number(/^cmdstat_scan:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+  }
+
   it('lists an escalation opened before openedAt was noted after those that say when, and skips what is not one', async () => {
     const [store, raw] = opened();
     await store.openEscalation('team/new', 'exhausted', escalation('wf-new'), LONG_MS);
+    await store.openEscalation('team/old', 'exhausted', escalation('wf-reopened'), LONG_MS);
     const old = { alert: escalation('wf-old'), expiresAt: START + 2 * LONG_MS };
     await raw.hset(keys.escalations('team/old'), 'failed:argo/wf-old', JSON.stringify(old));
     await raw.hset(keys.escalations('team/old'), 'broken', 'not json');
     await raw.set(keys.escalations('team/junk'), 'not a hash');
-    assert.deepEqual(await store.listEscalations(10), [
-      {
-        cooldownKey: 'team/new',
-        id: 'exhausted',
-        alert: escalation('wf-new'),
-        openedAt: START,
-        expiresAt: START + LONG_MS,
-      },
-      { cooldownKey: 'team/old', id: 'failed:argo/wf-old', ...old },
-    ]);
+    await raw.zadd(keys.escalationIndex(), START + LONG_MS, 'team/junk');
+    assert.deepEqual(
+      (await store.listEscalations(10)).map(({ cooldownKey, id, openedAt }) => ({ cooldownKey, id, openedAt })),
+      [
+        { cooldownKey: 'team/new', id: 'exhausted', openedAt: START },
+        { cooldownKey: 'team/old', id: 'exhausted', openedAt: START },
+        { cooldownKey: 'team/old', id: 'failed:argo/wf-old', openedAt: undefined },
+      ],
+    );
+    assert.deepEqual((await store.listEscalations(10))[2], {
+      cooldownKey: 'team/old',
+      id: 'failed:argo/wf-old',
+      ...old,
+    });
+  });
+
+  it('lists from its index of keys with escalations, without a SCAN of the keyspace', async () => {
+    const [store, raw] = opened();
+    const unrelated = raw.pipeline();
+    for (let i = 0; i < 5_000; i++) unrelated.set(`${keys.escalations(`other/${i}`)}:not-ours`, 'x');
+    for (let i = 0; i < 5_000; i++) unrelated.set(`someone-else:${i}`, 'x');
+    await unrelated.exec();
+    await store.openEscalation('team/a', 'exhausted', escalation('wf-1'), LONG_MS);
+    now = START + 1;
+    await store.openEscalation('team/b', 'failed:argo/wf-2', escalation('wf-2'), LONG_MS);
+    const before = await scans(raw);
+    assert.deepEqual(
+      (await store.listEscalations(10)).map(({ cooldownKey }) => cooldownKey),
+      ['team/b', 'team/a'],
+    );
+    assert.equal((await scans(raw)) - before, 0, 'no SCAN');
+    assert.deepEqual(
+      await raw.zrange(keys.escalationIndex(), '0', '-1', 'WITHSCORES'),
+      ['team/a', String(START + LONG_MS), 'team/b', String(START + 1 + LONG_MS)],
+      'each key scored by when its escalations end',
+    );
+  });
+
+  it('scores a key in the index by the escalation of it that ends last, whatever order they were opened in', async () => {
+    const [store, raw] = opened();
+    await store.openEscalation('team/a', 'exhausted', escalation('wf-1'), 3 * LONG_MS);
+    await store.openEscalation('team/a', 'failed:argo/wf-2', escalation('wf-2'), LONG_MS);
+    assert.equal(await raw.zscore(keys.escalationIndex(), 'team/a'), String(START + 3 * LONG_MS));
+    now = START + 2 * LONG_MS;
+    assert.deepEqual(
+      (await store.listEscalations(10)).map(({ id }) => id),
+      ['exhausted'],
+      'listed until the last one ends',
+    );
+  });
+
+  it('skips a key whose escalations are gone though the index still names it, and forgets it once its time has passed', async () => {
+    const [store, raw] = opened();
+    await store.openEscalation('team/a', 'exhausted', escalation('wf-1'), LONG_MS);
+    await raw.del(keys.escalations('team/a'));
+    assert.deepEqual(await store.listEscalations(10), []);
+    assert.equal(await raw.zscore(keys.escalationIndex(), 'team/a'), String(START + LONG_MS), 'still named');
+    now = START + LONG_MS;
+    assert.deepEqual(await store.listEscalations(10), []);
+    assert.equal(await raw.zcard(keys.escalationIndex()), 0, 'forgotten');
   });
 
   it("keeps an hour's activity 25 h, counted by decisions and by final states alike", async () => {

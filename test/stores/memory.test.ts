@@ -51,6 +51,17 @@ describe('MemoryCooldownStore on its own', () => {
     assert.deepEqual(await store.getRemediation('argo/wf-1'), remediation('wf-1', 0));
   });
 
+  it('refuses a state change whose audit entry it cannot store before recording anything, so a retry records it', async () => {
+    const store = new MemoryCooldownStore({ now: () => START });
+    const changed: Remediation = { ...remediation('wf-1', 0), state: 'failed' };
+    // Redis cannot take it either: the entry is sent as JSON, which a BigInt has none of.
+    const unstorable = { ...entryOf(changed), message: 1n } as unknown as RemediationEntry;
+    await assert.rejects(store.recordTransition(changed, unstorable, OPTIONS), TypeError);
+    assert.equal(await store.getRemediation('argo/wf-1'), null);
+    assert.equal(await store.recordTransition(changed, entryOf(changed), OPTIONS), true, 'the retry records it');
+    assert.equal((await store.listDecisions(10)).length, 1);
+  });
+
   it('logs a listener of ended cooldowns that throws, with the key it was told', async () => {
     const logged: Record<string, unknown>[] = [];
     const logger = { warn: () => {}, error: (obj: object) => logged.push(obj as Record<string, unknown>) };

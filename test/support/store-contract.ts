@@ -1136,6 +1136,72 @@ export function contract(
           },
         });
       });
+
+      it('counts a final state in the hour its remediation finished, and in the current one when it does not say', async () => {
+        const store = await open();
+        now = HOUR_START + 5 * HOUR + 10;
+        const ended = (name: string, state: RemediationState, finishedAt?: string) => {
+          const changed = { ...remediation(name, state), ...(finishedAt === undefined ? {} : { finishedAt }) };
+          return store.recordTransition(changed, transitionOf(changed), RETENTION);
+        };
+        assert.equal(await ended('wf-3h', 'succeeded', new Date(now - 3 * HOUR).toISOString()), true);
+        assert.equal(await ended('wf-23h', 'succeeded', new Date(now - 23 * HOUR).toISOString()), true);
+        assert.equal(await ended('wf-unsaid', 'failed'), true);
+        assert.equal(await ended('wf-unreadable', 'failed', 'yesterday'), true);
+        // A replica's clock that lags the cluster's: counted now, not in an hour to come.
+        assert.equal(await ended('wf-ahead', 'unknown', new Date(now + 2 * HOUR).toISOString()), true);
+        const states = (counts: Partial<Record<RemediationState, number>>) => ({
+          outcomes: {},
+          rules: { 'pod-crash': { matches: 0, states: counts } },
+        });
+        assert.deepEqual(counted(await store.activity(24)), {
+          [-18]: states({ succeeded: 1 }),
+          2: states({ succeeded: 1 }),
+          5: states({ failed: 2, unknown: 1 }),
+        });
+      });
+
+      it('does not count a final state recorded long after it finished: a watcher listing old Workflows again', async () => {
+        const store = await open();
+        now = START + 10 * 24 * HOUR;
+        const finished = { ...remediation('wf-1', 'succeeded'), finishedAt: new Date(START).toISOString() };
+        assert.equal(await store.recordTransition(finished, transitionOf(finished), RETENTION), true, 'recorded');
+        const past = { ...remediation('wf-2', 'failed'), finishedAt: new Date(now - 25 * HOUR).toISOString() };
+        assert.equal(await store.recordTransition(past, transitionOf(past), RETENTION), true, 'recorded');
+        assert.deepEqual(counted(await store.activity(24)), {});
+        now = START + 10 * 24 * HOUR - HOUR;
+        assert.deepEqual(counted(await store.activity(24)), {}, 'nor by a replica whose clock lags an hour');
+      });
+
+      it("counts the decisions and final states of rules named as Object's properties, and their latest match", async () => {
+        const store = await open();
+        // `constructor` is a valid rule name (a DNS label); the store takes any name, so the others
+        // too. A count kept in a plain object would find Object.prototype's.
+        const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty'];
+        for (const [i, rule] of names.entries()) {
+          await store.appendDecision(matched(2 * i, { rule }), 100);
+          await store.appendDecision(matched(2 * i + 1, { rule, outcome: 'cooldown' }), 100);
+          const failed = { ...remediation(`wf-${i}`, 'failed'), rule };
+          assert.equal(await store.recordTransition(failed, transitionOf(failed), RETENTION), true, rule);
+        }
+        const succeeded = { ...remediation('wf-next', 'succeeded'), rule: 'constructor' };
+        assert.equal(await store.recordTransition(succeeded, transitionOf(succeeded), RETENTION), true);
+        const activity = await store.activity(24);
+        // JSON.parse makes `__proto__` a key of the object's own, as an object literal would not.
+        const rules = JSON.parse(`{
+          "constructor": { "matches": 2, "states": { "failed": 1, "succeeded": 1 } },
+          "__proto__": { "matches": 2, "states": { "failed": 1 } },
+          "toString": { "matches": 2, "states": { "failed": 1 } },
+          "hasOwnProperty": { "matches": 2, "states": { "failed": 1 } }
+        }`);
+        assert.deepEqual(counted(activity), { 0: { outcomes: { submitted: 4, cooldown: 4 }, rules } });
+        assert.deepEqual(
+          activity.lastMatch,
+          JSON.parse(
+            `{ "constructor": ${START}, "__proto__": ${START}, "toString": ${START}, "hasOwnProperty": ${START} }`,
+          ),
+        );
+      });
     });
 
     describe('cooldowns held, and ended by hand', () => {
