@@ -21,6 +21,7 @@ import { loadPage, pageRoutes, sendPage } from './routes/page.js';
 import { pauseRoutes } from './routes/pauses.js';
 import { remediationRoutes } from './routes/remediations.js';
 import { ruleRoutes } from './routes/rules.js';
+import { statusRoutes } from './routes/status.js';
 import { type TypeBoxProvider, typeboxCompilers } from './routes/typebox.js';
 import type { RuleSet } from './rules/types.js';
 import type { CooldownStore } from './stores/cooldown-store.js';
@@ -127,6 +128,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     requireCredentials(api, credentials, refusals);
     ingestRoutes(api, pipeline, { now, admission, bodyLimit: config.bodyLimitBytes });
     ruleRoutes(api, deps.rules);
+    statusRoutes(api, { replica: config.replica, mode: submitter.mode, store: deps.store.kind });
     decisionRoutes(api, deps.store);
     remediationRoutes(api, deps.store, config.argoUiUrl ? { argoUiUrl: config.argoUiUrl } : {});
     escalationRoutes(api, deps.store);

@@ -420,6 +420,8 @@ describe('what the receiver answers', async () => {
     assert.ok((decisions.body as { decisions: unknown[] }).decisions.length > 0);
     await exchange(app, { method: 'GET', url: '/v1/decisions?limit=0' }, 400);
     await exchange(app, { method: 'GET', url: '/v1/rules' }, 200);
+    const status = await exchange(app, { method: 'GET', url: '/v1/status' }, 200);
+    assert.deepEqual(status.body, { replica: 'test', mode: 'dry-run', store: 'memory' });
     const activity = await exchange(app, { method: 'GET', url: '/v1/activity' }, 200);
     assert.ok((activity.body as { buckets: { outcomes: Schema }[] }).buckets.some((b) => b.outcomes.dry_run));
     await exchange(app, { method: 'GET', url: '/v1/activity?hours=25' }, 400);
@@ -609,6 +611,7 @@ rules:
     for (const url of INGEST) await exchange(app, { method: 'POST', url, payload: webhook([]) }, 401);
     for (const url of [
       '/v1/rules',
+      '/v1/status',
       '/v1/decisions',
       '/v1/remediations',
       '/v1/escalations',

@@ -58,8 +58,29 @@ export interface ActivityAnswer {
   rules: RuleActivity[];
 }
 
+export interface Status {
+  replica: string;
+  mode: 'cluster' | 'dry-run';
+  store: 'memory' | 'redis';
+}
+
+/** An entry of the audit trail: a decision (no `kind`), or a remediation's or escalation's. */
+export interface ShownDecision {
+  kind?: string;
+  alertname?: string;
+  outcome?: string;
+  rule?: string | null;
+  reason?: string;
+  cooldownKey?: string;
+  workflow?: { namespace: string; name: string } | string;
+  at: string;
+  lastAt?: string;
+  count?: number;
+}
+
 /** What one refresh read; a part that failed holds its error's text instead. */
 export interface Snapshot {
+  status: Status | string;
   readiness: Readiness | string;
   remediations: ShownRemediation[] | string;
   /** Read on their own: however many remediations came after it, an approval is never cut off the page. */
@@ -69,6 +90,7 @@ export interface Snapshot {
   cooldowns: ShownCooldown[] | string;
   rules: { rules: ShownRule[]; excluded_namespaces: string[] } | string;
   activity: ActivityAnswer | string;
+  decisions: ShownDecision[] | string;
 }
 
 /** The API refused the credentials (or there were none): the page asks for them. */
@@ -134,45 +156,74 @@ async function read<T>(path: string): Promise<T> {
   throw new Error(body?.message ?? `${path} answered ${response.status}`);
 }
 
-/** Whether the last read was let in: until then one read asks first, so a refusal is one 401, not seven. */
+/** How many entries the cooldown and escalation lists show; the page says when there are more. */
+export const LISTED = 200;
+
+/** Each part of the page and the read that fetches it. */
+const READS: { [K in keyof Snapshot]: () => Promise<Exclude<Snapshot[K], string>> } = {
+  status: () => read<Status>('v1/status'),
+  readiness: () => read<Readiness>('readyz'),
+  remediations: () =>
+    read<{ remediations: ShownRemediation[] }>(`v1/remediations?limit=${LISTED_REMEDIATIONS}`).then(
+      (answer) => answer.remediations,
+    ),
+  approvals: () =>
+    read<{ remediations: ShownRemediation[] }>('v1/remediations?state=awaiting_approval&limit=1000').then(
+      (answer) => answer.remediations,
+    ),
+  escalations: () =>
+    read<{ escalations: ShownEscalation[] }>(`v1/escalations?limit=${LISTED}`).then((answer) => answer.escalations),
+  pauses: () => read<{ pauses: Pause[] }>('v1/pauses').then((answer) => answer.pauses),
+  cooldowns: () =>
+    read<{ cooldowns: ShownCooldown[] }>(`v1/cooldowns?limit=${LISTED}`).then((answer) => answer.cooldowns),
+  rules: () => read<Exclude<Snapshot['rules'], string>>('v1/rules'),
+  activity: () => read<ActivityAnswer>('v1/activity?hours=24'),
+  decisions: () => read<{ decisions: ShownDecision[] }>('v1/decisions?limit=100').then((answer) => answer.decisions),
+};
+
+/** Whether the last read was let in: until then one read asks first, so a refusal is one 401, not ten. */
 let admitted = false;
+
+/** The status of the page's own document: 401 when the browser sent no credentials for it. */
+function documentStatus(): number | undefined {
+  const [navigation] = performance.getEntriesByType('navigation') as (PerformanceEntry & { responseStatus?: number })[];
+  return navigation?.responseStatus;
+}
+
+/** Forgets the typed token: the page asks for credentials again, without a read that would be refused. */
+export function signOut(): void {
+  token.set(null);
+  admitted = false;
+}
 
 /**
  * Reads everything the page shows at once. A part that fails is shown as failed beside the others;
- * only a refusal of the credentials fails the whole (SignInNeeded).
+ * only a refusal of the credentials fails the whole (SignInNeeded), and so does a receiver that
+ * answers nothing at all.
  */
 export async function readSnapshot(): Promise<Snapshot> {
   if (!admitted) {
+    // The document itself was refused and no token is typed: every read would be refused too.
+    if (token.get() === null && documentStatus() === 401) throw new SignInNeeded([]);
     try {
-      await read('v1/rules');
+      await read('v1/status');
     } catch (err) {
       if (err instanceof SignInNeeded) throw err;
     }
   }
-  const parts = await Promise.allSettled([
-    read<Readiness>('readyz'),
-    read<{ remediations: ShownRemediation[] }>(`v1/remediations?limit=${LISTED_REMEDIATIONS}`).then(
-      (a) => a.remediations,
-    ),
-    read<{ remediations: ShownRemediation[] }>('v1/remediations?state=awaiting_approval&limit=1000').then(
-      (a) => a.remediations,
-    ),
-    read<{ escalations: ShownEscalation[] }>('v1/escalations?limit=200').then((a) => a.escalations),
-    read<{ pauses: Pause[] }>('v1/pauses').then((a) => a.pauses),
-    read<{ cooldowns: ShownCooldown[] }>('v1/cooldowns?limit=200').then((a) => a.cooldowns),
-    read<Snapshot['rules']>('v1/rules'),
-    read<ActivityAnswer>('v1/activity?hours=24'),
-  ]);
+  const names = Object.keys(READS) as (keyof Snapshot)[];
+  const parts = await Promise.allSettled(names.map((name) => READS[name]()));
   const refusal = parts.find(
     (part): part is PromiseRejectedResult => part.status === 'rejected' && part.reason instanceof SignInNeeded,
   );
   admitted = !refusal;
   if (refusal) throw refusal.reason;
-  // Nothing answered: the receiver is out of reach. The page keeps what it shows, marked as old.
   const [first] = parts;
   if (parts.every((part) => part.status === 'rejected') && first?.status === 'rejected') throw first.reason;
-  const [readiness, remediations, approvals, escalations, pauses, cooldowns, rules, activity] = parts.map((part) =>
-    part.status === 'fulfilled' ? part.value : String((part.reason as Error).message ?? part.reason),
-  );
-  return { readiness, remediations, approvals, escalations, pauses, cooldowns, rules, activity } as Snapshot;
+  const snapshot: Record<string, unknown> = {};
+  for (const [index, part] of parts.entries()) {
+    snapshot[names[index] as string] =
+      part.status === 'fulfilled' ? part.value : String((part.reason as Error).message ?? part.reason);
+  }
+  return snapshot as unknown as Snapshot;
 }

@@ -9,8 +9,7 @@ import { CHART_OUTCOMES, outcomeTotals } from './format.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 720;
-const HEIGHT = 140;
-const AXIS = 24;
+const HEIGHT = 160;
 
 function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number>) {
   const element = document.createElementNS(SVG, tag);
@@ -20,7 +19,7 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<st
 
 /** The hour's start in the reader's time zone and format (a zone may be 30 or 45 minutes off UTC's hours). */
 function hourOf(iso: string): string {
-  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return new Date(iso).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
 }
 
 /** An outcome's colour class: one of the chart's known outcomes, or the neutral one. */
@@ -38,7 +37,9 @@ export function decisionChart(activity: ActivityAnswer): HTMLElement {
   const slot = WIDTH / Math.max(1, activity.buckets.length);
   const summary = totals.map(([outcome, count]) => `${count} ${outcome.replaceAll('_', ' ')}`).join(', ');
   const chart = svg('svg', {
-    viewBox: `0 0 ${WIDTH} ${HEIGHT + AXIS}`,
+    viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+    // Bars only: they stretch to the box, which keeps its height at any width.
+    preserveAspectRatio: 'none',
     role: 'img',
     'aria-label': `Decisions per hour over the last ${activity.hours} hours: ${summary}`,
     class: 'chart',
@@ -62,12 +63,20 @@ export function decisionChart(activity: ActivityAnswer): HTMLElement {
       bar.lastChild!.textContent = `${hourOf(bucket.start)}: ${count} ${outcome.replaceAll('_', ' ')}`;
       chart.append(bar);
     }
-    if (index % 3 === 0) {
-      const label = svg('text', { x: index * slot + slot / 2, y: HEIGHT + 16, class: 'tick' });
-      label.textContent = hourOf(bucket.start);
-      chart.append(label);
-    }
   });
+  // An hour label every 3 hours (every 6 on a phone: the others are `minor`), and the current hour.
+  const last = activity.buckets.length - 1;
+  const ticks = el(
+    'div',
+    { class: 'ticks', 'aria-hidden': 'true' },
+    ...activity.buckets.flatMap((bucket, index) => {
+      const fromEnd = last - index;
+      if (fromEnd % 3 !== 0) return [];
+      const label = el('span', { class: fromEnd % 6 === 0 ? undefined : 'minor' }, hourOf(bucket.start));
+      label.style.left = `${((index + 0.5) / activity.buckets.length) * 100}%`;
+      return [label];
+    }),
+  );
 
   const legend = el(
     'ul',
@@ -99,5 +108,5 @@ export function decisionChart(activity: ActivityAnswer): HTMLElement {
       hours,
     ),
   );
-  return el('div', { class: 'chart-box' }, chart, legend, figures);
+  return el('div', { class: 'chart-box' }, chart, ticks, legend, figures);
 }

@@ -37,6 +37,10 @@ export interface Column<T> {
   cell: (row: T) => Child;
   /** A column that holds numbers is aligned right. */
   numeric?: boolean;
+  /** Names and times: kept on one line (the table scrolls sideways instead). */
+  nowrap?: boolean;
+  /** Free text (a message): wrapped within a readable width. */
+  wide?: boolean;
 }
 
 /**
@@ -51,7 +55,17 @@ export function table<T>(caption: string, columns: Column<T>[], rows: readonly T
       'tr',
       { class: rowClass?.(row) },
       ...columns.map((column) =>
-        el('td', { 'data-label': column.title, class: column.numeric ? 'num' : undefined }, column.cell(row)),
+        el(
+          'td',
+          {
+            'data-label': column.title,
+            class:
+              [column.numeric ? 'num' : '', column.nowrap ? 'nowrap' : '', column.wide ? 'wide' : '']
+                .filter(Boolean)
+                .join(' ') || undefined,
+          },
+          column.cell(row),
+        ),
       ),
     ),
   );

@@ -5,6 +5,7 @@
 import type { Pause } from '../pause.js';
 import {
   type ActivityAnswer,
+  LISTED,
   LISTED_REMEDIATIONS,
   type ShownCooldown,
   type ShownEscalation,
@@ -86,13 +87,14 @@ export function remediations(answer: Snapshot['remediations'], approvals: Snapsh
     'Remediations, those awaiting approval first',
     [
       { title: 'State', cell: (r) => badge(r.state) },
-      { title: 'Workflow', cell: (r) => workflowLink(r) },
+      { title: 'Workflow', cell: (r) => workflowLink(r), nowrap: true },
       { title: 'Target', cell: (r) => r.target },
-      { title: 'Rule', cell: (r) => r.rule },
-      { title: 'Age', cell: (r) => when(r.submittedAt) },
-      { title: 'Duration', cell: (r) => lasted(r.submittedAt, r.finishedAt) },
+      { title: 'Rule', cell: (r) => r.rule, nowrap: true },
+      { title: 'Age', cell: (r) => when(r.submittedAt), nowrap: true },
+      { title: 'Duration', cell: (r) => lasted(r.submittedAt, r.finishedAt), nowrap: true },
       {
         title: 'Details',
+        wide: true,
         cell: (r) =>
           [r.message, r.approver ? `approved by ${r.approver}` : '', r.attempt ? `attempt ${r.attempt}` : '']
             .filter(Boolean)
@@ -109,7 +111,7 @@ export function escalations(answer: Snapshot['escalations']): Drawn {
   if (typeof answer === 'string') return failed('escalations', answer);
   if (answer.length === 0)
     return empty('Nothing escalated: no remediation failed, ran out of attempts or awaits approval.');
-  return table<ShownEscalation>(
+  const drawn = table<ShownEscalation>(
     'Open escalations',
     [
       { title: 'Alert', cell: (e) => e.alertname },
@@ -124,10 +126,25 @@ export function escalations(answer: Snapshot['escalations']): Drawn {
         },
       },
       { title: 'Since', cell: (e) => when(e.openedAt) },
-      { title: 'Summary', cell: (e) => e.annotations.summary ?? e.annotations.description ?? '' },
+      {
+        title: 'Summary',
+        wide: true,
+        cell: (e) => {
+          const summary = e.annotations.summary ?? e.annotations.description ?? '';
+          const runbook = e.annotations.runbook_url;
+          return runbook ? el('span', {}, `${summary} `, externalLink(runbook, 'runbook')) : summary;
+        },
+      },
     ],
     answer,
   );
+  return withCut(drawn, answer.length, 'escalations, the newest first', 'GET /v1/escalations?limit=1000');
+}
+
+/** A list cut at LISTED says so, and where the rest is. */
+function withCut(drawn: HTMLElement, count: number, what: string, route: string): Drawn {
+  if (count < LISTED) return drawn;
+  return [drawn, empty(`Only ${LISTED} ${what} are listed here; the API lists more: `, code(route), '.')];
 }
 
 export function pauses(answer: Snapshot['pauses']): Drawn {
@@ -143,7 +160,7 @@ export function pauses(answer: Snapshot['pauses']): Drawn {
     'Active pauses',
     [
       { title: 'Covers', cell: (p) => pauseScope(p) },
-      { title: 'Reason', cell: (p) => p.reason },
+      { title: 'Reason', cell: (p) => p.reason, wide: true },
       { title: 'By', cell: (p) => p.createdBy },
       { title: 'Ends', cell: (p) => when(p.expiresAt) },
       { title: 'Id', cell: (p) => code(p.id) },
@@ -158,7 +175,7 @@ export function cooldowns(answer: Snapshot['cooldowns']): Drawn {
     return empty("No cooldowns held. Each remediation holds its workload's key for its rule's cooldown.");
   }
   const sorted = [...answer].sort((a, b) => Date.parse(a.expiresAt) - Date.parse(b.expiresAt));
-  return table<ShownCooldown>(
+  const drawn = table<ShownCooldown>(
     'Active cooldowns, the one ending first first',
     [
       { title: 'Key', cell: (c) => code(c.key) },
@@ -168,6 +185,7 @@ export function cooldowns(answer: Snapshot['cooldowns']): Drawn {
     ],
     sorted,
   );
+  return withCut(drawn, answer.length, 'cooldowns (the store gives them in no order)', 'GET /v1/cooldowns?limit=1000');
 }
 
 export function rules(answer: Snapshot['rules'], activity: Snapshot['activity']): Drawn {
@@ -237,7 +255,7 @@ export function activity(answer: Snapshot['activity']): Drawn {
       table<ActivityAnswer['rules'][number]>(
         'Finished remediations by rule over the last 24 hours',
         [
-          { title: 'Rule', cell: (r) => r.rule },
+          { title: 'Rule', cell: (r) => r.rule, nowrap: true },
           { title: 'Succeeded', cell: (r) => String(r.remediations.succeeded ?? 0), numeric: true },
           { title: 'Failed', cell: (r) => String(r.remediations.failed ?? 0), numeric: true },
           { title: 'Unknown', cell: (r) => String(r.remediations.unknown ?? 0), numeric: true },

@@ -194,8 +194,16 @@ describe('the page, in headless Chromium, over the built receiver', () => {
           'Pauses',
           'Cooldowns',
           'Rules',
+          'Recent decisions',
           'Last 24 hours',
         ]);
+        // A receiver with a cluster and Redis: nothing to warn about in the header.
+        assert.equal(await page.locator('#notices').isHidden(), true);
+        assert.match(
+          await page.locator('#decisions tbody').innerText(),
+          /NeedsApproval\s+awaiting approval\s+approve-restart/,
+        );
+        assert.match(await page.locator('#decisions tbody').innerText(), /CrashLoopBackOff\s+submitted\s+crashloop/);
         assert.match(await page.locator('#pauses').innerText(), /kube-sentinel pause --namespace/);
         await page.screenshot({ path: outputPath('page', 'remediations.png'), fullPage: true });
         await page.keyboard.press('Tab');
@@ -248,10 +256,13 @@ describe('the page, in headless Chromium, over the built receiver', () => {
       await page.reload();
       await page.waitForSelector('body[data-loaded="true"]');
       assert.equal(await page.locator('#sign-in').isHidden(), true);
-      // Forgetting it signs the tab out.
+      // Forgetting it signs the tab out, without a read that would only be refused.
+      const reads: string[] = [];
+      page.on('request', (request) => reads.push(request.url()));
       await page.getByRole('button', { name: 'Forget token' }).click();
       await page.waitForSelector('#sign-in:not([hidden])');
       assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+      assert.deepEqual(reads, []);
     } finally {
       await context.close();
     }
@@ -296,7 +307,26 @@ describe('the page, in headless Chromium, over the built receiver', () => {
         );
         assert.match(await page.locator('#approvals').innerText(), new RegExp(waiting.workflow?.name ?? '-'));
         await page.unroute('**/v1/remediations?limit=200');
-      await refreshed();
+        await refreshed();
+
+        // One part failing (the store behind it down): that part keeps what it showed, marked as
+        // old, and the page says why; the others are read as usual.
+        await page.route('**/v1/cooldowns?*', (route) =>
+          route.fulfill({
+            status: 503,
+            json: { error: 'store_unavailable', message: 'cooldown store (redis) unavailable: connection refused' },
+          }),
+        );
+        await refreshed();
+        const stale = (id: string) => page.locator(id).evaluate((section) => section.classList.contains('stale'));
+        assert.equal(await stale('#cooldowns'), true);
+        assert.match(await page.locator('#cooldowns').innerText(), /crashloop:shop\/checkout/);
+        assert.match(await page.locator('#problems').innerText(), /Could not read everything .*connection refused/);
+        assert.equal(await stale('#remediations'), false);
+        await page.unroute('**/v1/cooldowns?*');
+        await refreshed();
+        assert.equal(await page.locator('#problems').isHidden(), true);
+        assert.equal(await stale('#cooldowns'), false);
 
         // The receiver out of reach: what was shown stays, marked as old.
         await page.route(/\/(v1|readyz)/, (route) => route.abort('connectionrefused'));
