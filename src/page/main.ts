@@ -97,7 +97,12 @@ function render(snapshot: Snapshot, now: number): void {
     problems,
   );
   show('approvals', [approvals], () => draw.approvals(approvals), problems);
-  show('remediations', [remediations, approvals], () => draw.remediations(remediations, approvals), problems);
+  show(
+    'remediations',
+    [remediations, approvals, typeof status === 'string' ? null : status.mode],
+    () => draw.remediations(remediations, approvals, status),
+    problems,
+  );
   show('escalations', [escalations], () => draw.escalations(escalations), problems);
   show('pauses', [pauses], () => draw.pauses(pauses), problems);
   show('cooldowns', [cooldowns], () => draw.cooldowns(cooldowns), problems);

@@ -62,12 +62,19 @@ export function approvals(answer: Snapshot['approvals']): Drawn | null {
   );
 }
 
-export function remediations(answer: Snapshot['remediations'], approvals: Snapshot['approvals']): Drawn {
+export function remediations(
+  answer: Snapshot['remediations'],
+  approvals: Snapshot['approvals'],
+  status: Snapshot['status'],
+): Drawn {
   if (typeof answer === 'string') return failed('remediations', answer);
   // The approvals first, all of them, though older than the newest remediations listed.
   const listed = new Set(answer.map((remediation) => remediation.workflow));
   const older = typeof approvals === 'string' ? [] : approvals.filter((approval) => !listed.has(approval.workflow));
   const shown = byAttention([...older, ...answer]);
+  if (shown.length === 0 && typeof status !== 'string' && status.mode === 'dry-run') {
+    return empty('None: in a dry run no Workflow is created. What each alert would get is under Recent decisions.');
+  }
   if (shown.length === 0) {
     return empty(
       'No remediations yet. When an alert matches a rule, its Workflow shows here. See what an alert would do with ',
