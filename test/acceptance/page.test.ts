@@ -296,7 +296,7 @@ describe('the page, in headless Chromium, over the built receiver', () => {
         );
         assert.match(await page.locator('#approvals').innerText(), new RegExp(waiting.workflow?.name ?? '-'));
         await page.unroute('**/v1/remediations?limit=200');
-      await refreshed();
+        await refreshed();
 
         // The receiver out of reach: what was shown stays, marked as old.
         await page.route(/\/(v1|readyz)/, (route) => route.abort('connectionrefused'));
