@@ -68,6 +68,10 @@ export class ClosedLoop implements ClusterRecord {
   private sweepTimer: NodeJS.Timeout | undefined;
   /** The sweep under way: one at a time, however often the timer fires. */
   private sweeping: Promise<void> | undefined;
+  /** The replay under way, and whether another was asked for meanwhile (one more covers them all). */
+  private replaying: Promise<void> | undefined;
+  private replayAgain = false;
+  private stopListening: (() => void) | undefined;
   private stopped = false;
 
   constructor(private readonly deps: ClosedLoopDeps) {
@@ -83,6 +87,13 @@ export class ClosedLoop implements ClusterRecord {
   /** Starts watching; called once the server listens, so that it never slows the cold start. */
   start(): void {
     this.watchNamespaces();
+    // The store says null each time its subscription is up: it may have come back empty. Not
+    // awaited: the replay runs beside the serve path. The null of the store's first connection
+    // is usually heard before this starts; when it is not, the replay finds the caches empty, or
+    // (the list done already) each state's marker set: a round trip per Workflow, nothing written.
+    this.stopListening = this.deps.store.onCooldownEnded((key) => {
+      if (key === null) this.replay().catch(() => undefined);
+    });
     const every = this.deps.sweepEveryMs ?? SWEEP_EVERY_MS;
     this.sweepTimer = setInterval(() => this.sweep().catch(() => undefined), every);
     this.sweepTimer.unref();
@@ -119,11 +130,12 @@ export class ClosedLoop implements ClusterRecord {
   /** Stops watching, and waits for what is under way (a state being recorded, a stop, a sweep) so that its escalation is sent before the escalator closes. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopListening?.();
     clearInterval(this.sweepTimer);
     for (const timer of this.deadlines.values()) clearTimeout(timer);
     this.deadlines.clear();
     await Promise.all([...this.informers.values()].map((informer) => informer.stop()));
-    await Promise.allSettled([...this.background, this.sweeping]);
+    await Promise.allSettled([...this.background, this.sweeping, this.replaying]);
   }
 
   /** What /readyz warns about: the namespaces whose watch is failing, and why (and in which cluster, with --clusters). */
@@ -261,6 +273,46 @@ export class ClosedLoop implements ClusterRecord {
         this.sweeping = undefined;
       });
     return this.sweeping;
+  }
+
+  /**
+   * Records again what the watchers hold (the store came back, maybe empty: SPEC §9 has the
+   * cluster as the record, Redis only coordinates), without waiting for a relist. One at a time:
+   * asked for while one runs, one more runs after it, for all that asked. Never rejects.
+   */
+  replay(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.replaying !== undefined) {
+      this.replayAgain = true;
+      return this.replaying;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.replayAgain = false;
+        await this.replayOnce();
+      } while (this.replayAgain && !this.stopped);
+    };
+    this.replaying = run().finally(() => {
+      this.replaying = undefined;
+    });
+    return this.replaying;
+  }
+
+  private async replayOnce(): Promise<void> {
+    const { cluster, logger } = this.deps;
+    const where = cluster === undefined ? {} : { cluster };
+    const workflows = this.workflows();
+    try {
+      const recorded = await this.tracker.replay(workflows, ({ metadata }) =>
+        this.stopped ? undefined : this.informers.get(metadata.namespace)?.workflow(metadata.name),
+      );
+      logger.info(
+        { ...where, workflows: workflows.length, recorded },
+        'the store is back: recorded again the Workflows the watchers hold (recorded: those it had lost)',
+      );
+    } catch (err) {
+      logger.error({ err, ...where }, 'could not record the watched Workflows again');
+    }
   }
 
   /**

@@ -64,9 +64,46 @@ export class RemediationTracker {
 
   /** One watch event. Resolves once the change is recorded (or found recorded); store failures are left for the next sweep. */
   observe(workflow: WatchedWorkflow, deleted: boolean): Promise<void> {
-    const id = workflowId(workflow);
-    const run = (this.queues.get(id) ?? Promise.resolve()).then(() => this.observeNow(workflow, deleted));
-    const tail = run
+    return this.queued(workflowId(workflow), () => this.observeNow(workflow, deleted)).then(() => undefined);
+  }
+
+  /**
+   * The store came back and may have come back empty (a Redis restarted without persistence):
+   * each Workflow is recorded again in its state now, as the cache has it when its turn comes
+   * (`current`), through the same markers, so a store that kept its data writes nothing again
+   * and each state is recorded once across replicas. Oldest first, as they happened; a failure
+   * that a later remediation of its key has since healed is recorded but not paged again, and
+   * the age check of escalate() holds as on a relist. Resolves with how many this call recorded.
+   */
+  async replay(
+    workflows: readonly WatchedWorkflow[],
+    current: (workflow: WatchedWorkflow) => WatchedWorkflow | undefined,
+  ): Promise<number> {
+    const healed = healedFailures(workflows);
+    const oldestFirst = [...workflows].sort((a, b) => (createdAt(a) ?? 0) - (createdAt(b) ?? 0));
+    let recorded = 0;
+    for (const workflow of oldestFirst) {
+      const id = workflowId(workflow);
+      const again = await this.queued(id, async () => {
+        const latest = current(workflow);
+        if (!latest) return false;
+        // Not "seen" any more: a state the store cannot take now is left for the next sweep.
+        this.seen.delete(id);
+        return this.observeNow(latest, false, healed.has(id));
+      }).catch((err: unknown) => {
+        this.deps.logger.error({ err, workflow: id }, 'could not record a Workflow again');
+        return false;
+      });
+      if (again) recorded += 1;
+    }
+    return recorded;
+  }
+
+  /** Runs `work` after what is queued for the Workflow `id`. */
+  private queued<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(id) ?? Promise.resolve()).then(work);
+    const tail: Promise<void> = run
+      .then(() => undefined)
       .catch(() => undefined)
       .finally(() => {
         if (this.queues.get(id) === tail) this.queues.delete(id);
@@ -75,18 +112,21 @@ export class RemediationTracker {
     return run;
   }
 
-  private async observeNow(workflow: WatchedWorkflow, deleted: boolean): Promise<void> {
+  /** True when this call recorded the state change (false: found recorded, refused, or left for the sweep). */
+  private async observeNow(workflow: WatchedWorkflow, deleted: boolean, healed = false): Promise<boolean> {
     const id = workflowId(workflow);
     const observed = observe(workflow, deleted);
     if (deleted) this.seen.delete(id);
-    else if (this.seen.get(id) === observed.state) return;
+    else if (this.seen.get(id) === observed.state) return false;
     try {
-      await this.record(workflow, observed);
+      const recorded = await this.record(workflow, observed, healed);
       if (!deleted) this.seen.set(id, observed.state);
+      return recorded;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       this.deps.metrics.storeErrors.inc({ operation: 'remediation' });
       this.deps.logger.warn({ err: err.message, workflow: id }, 'could not record a remediation state; retried');
+      return false;
     }
   }
 
@@ -164,7 +204,7 @@ export class RemediationTracker {
     return true;
   }
 
-  private async record(workflow: WatchedWorkflow, observed: Observed): Promise<void> {
+  private async record(workflow: WatchedWorkflow, observed: Observed, healed: boolean): Promise<boolean> {
     const { deps } = this;
     const now = deps.now();
     const { cluster } = deps;
@@ -198,7 +238,7 @@ export class RemediationTracker {
       { retentionMs: RETENTION_MS, auditMaxLen: deps.settings.auditMaxLen, token },
     );
     this.tokens.delete(attempt);
-    if (!recorded) return;
+    if (!recorded) return false;
     const level = observed.state === 'failed' || observed.state === 'unknown' ? 'warn' : 'info';
     deps.logger[level](
       {
@@ -215,11 +255,20 @@ export class RemediationTracker {
       if (durationSeconds !== undefined)
         deps.metrics.remediationDuration.observe({ rule: remediation.rule, ...where }, durationSeconds);
     }
-    await this.escalate(workflow, observed, remediation.finishedAt);
+    await this.escalate(workflow, observed, remediation.finishedAt, healed);
+    return true;
   }
 
-  /** What the state change means for the escalations of its cooldown key (SPEC §9). */
-  private async escalate(workflow: WatchedWorkflow, observed: Observed, finishedAt: string | undefined): Promise<void> {
+  /**
+   * What the state change means for the escalations of its cooldown key (SPEC §9). `healed`: a
+   * later remediation of the key succeeded, so a failure (recorded again) is not paged again.
+   */
+  private async escalate(
+    workflow: WatchedWorkflow,
+    observed: Observed,
+    finishedAt: string | undefined,
+    healed: boolean,
+  ): Promise<void> {
     const { escalations } = this.deps;
     const subject = subjectOf(workflow, this.deps.cluster);
     const id = workflowId(workflow);
@@ -242,7 +291,7 @@ export class RemediationTracker {
     if (!Number.isNaN(finished) && this.deps.now() - finished > this.deps.settings.escalationTtlMs) return;
     // Any other state ends the wait for approval: approved, stopped, finished or gone.
     if (needsApproval(workflow)) await escalations.close(subject, [escalationId.approval(id)]);
-    if (observed.state === 'failed' || observed.state === 'unknown') {
+    if ((observed.state === 'failed' || observed.state === 'unknown') && !healed) {
       await escalations.open(subject, escalationId.failed(id), escalations.failed(subject, observed));
     } else if (observed.state === 'succeeded') {
       // The key healed: its failures and its spent budget are resolved; another Workflow of it
@@ -250,6 +299,29 @@ export class RemediationTracker {
       await escalations.close(subject, { prefixes: [escalationId.failed(''), escalationId.exhausted] });
     }
   }
+}
+
+/**
+ * The failed Workflows among these whose cooldown key has a Workflow created later that
+ * succeeded: that success resolved their escalation (SPEC §9), so a replay does not fire it again.
+ */
+function healedFailures(workflows: readonly WatchedWorkflow[]): Set<string> {
+  const lastSuccess = new Map<string, number>();
+  for (const workflow of workflows) {
+    const key = workflow.metadata.annotations?.[AnnotationKey.CooldownKey];
+    const created = createdAt(workflow);
+    if (key === undefined || created === undefined || observe(workflow, false).state !== 'succeeded') continue;
+    lastSuccess.set(key, Math.max(created, lastSuccess.get(key) ?? created));
+  }
+  const healed = new Set<string>();
+  for (const workflow of workflows) {
+    const key = workflow.metadata.annotations?.[AnnotationKey.CooldownKey];
+    const created = createdAt(workflow);
+    const succeeded = key === undefined ? undefined : lastSuccess.get(key);
+    if (created === undefined || succeeded === undefined || succeeded <= created) continue;
+    if (observe(workflow, false).state === 'failed') healed.add(workflowId(workflow));
+  }
+  return healed;
 }
 
 /** Who and what an escalation about this Workflow names, from what it was created with (and where it was watched). */
