@@ -6,7 +6,7 @@
  * Weight: the bytes the receiver sends for GET / (one document, script and style inline) raw, and
  * compressed as it serves them (brotli, gzip), with the script's and the style's share.
  * First render, each round in a fresh browser context (nothing cached): first contentful paint of
- * the page, and the time until its data is drawn (every API answer read and rendered:
+ * the page, and the time until its data is drawn (all ten API reads answered and drawn:
  * `body[data-loaded]`), both from navigation start; beside them the first contentful paint of a
  * baseline, a one-line HTML page served by node's own http server on the same loopback in the
  * same run, so the ratio says what the page costs over the least a browser does.
@@ -125,7 +125,7 @@ console.log(
       `${round(median(rounds.pagePaint) / basePaint)}×`,
     ],
     [
-      'the page: data drawn (7 API reads)',
+      'the page: data drawn (10 API reads at once)',
       ms(median(rounds.pageData)),
       `${round(median(rounds.pageData) / basePaint)}×`,
     ],

@@ -203,12 +203,17 @@ export function signOut(): void {
  */
 export async function readSnapshot(): Promise<Snapshot> {
   if (!admitted) {
+    const document = documentStatus();
     // The document itself was refused and no token is typed: every read would be refused too.
-    if (token.get() === null && documentStatus() === 401) throw new SignInNeeded([]);
-    try {
-      await read('v1/status');
-    } catch (err) {
-      if (err instanceof SignInNeeded) throw err;
+    if (token.get() === null && document === 401) throw new SignInNeeded([]);
+    // A typed token, or a browser that does not say how its document was answered: one read
+    // tries the credentials before all the others do. A document answered 200 had them already.
+    if (token.get() !== null || document !== 200) {
+      try {
+        await read('v1/status');
+      } catch (err) {
+        if (err instanceof SignInNeeded) throw err;
+      }
     }
   }
   const names = Object.keys(READS) as (keyof Snapshot)[];
