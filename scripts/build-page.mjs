@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,7 +32,7 @@ async function bundle(entry, loader) {
   return result.outputFiles[0].text.trim();
 }
 
-/** Builds the page; writes it to outFile when given. Answers the HTML. */
+/** Builds the page; writes it to outFile when given, with its brotli (.br) and gzip (.gz) forms. Answers the HTML. */
 export async function buildPage(outFile) {
   const [script, style] = await Promise.all([bundle('main.ts'), bundle('style.css', 'css')]);
   // The inline blocks end at their closing tags: neither may contain one (esbuild escapes them in strings).
@@ -39,6 +40,12 @@ export async function buildPage(outFile) {
   if (/<\/style/i.test(style)) throw new Error('the page style contains "</style"');
   const template = readFileSync(join(PAGE, 'index.html'), 'utf8');
   const html = template.replace('/*STYLE*/', () => style).replace('/*SCRIPT*/', () => script);
-  if (outFile) writeFileSync(outFile, html);
+  if (outFile) {
+    writeFileSync(outFile, html);
+    // Compressed here, once, rather than at every start of the receiver (brotli at its best
+    // quality takes tens of milliseconds, which a scale-from-zero start would wait for).
+    writeFileSync(`${outFile}.br`, brotliCompressSync(html, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }));
+    writeFileSync(`${outFile}.gz`, gzipSync(html, { level: 9 }));
+  }
   return html;
 }

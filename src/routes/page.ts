@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorBody, sendError } from './errors.js';
@@ -57,8 +56,10 @@ export function loadPage(path: string): PageDocument | Error {
     ].join('; ');
     return {
       html,
-      gzip: gzipSync(html, { level: 9 }),
-      brotli: brotliCompressSync(html, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),
+      // The build compresses them (scripts/build-page.mjs); compressing here instead would add tens
+      // of milliseconds to every start.
+      gzip: readFileSync(`${path}.gz`),
+      brotli: readFileSync(`${path}.br`),
       etag: createHash('sha256').update(html).digest('base64url').slice(0, 27),
       policy,
     };
