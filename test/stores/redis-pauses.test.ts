@@ -61,7 +61,8 @@ async function twoReplicas(): Promise<[Replica, Replica]> {
         backstops.push(tick);
         return () => {};
       },
-      logger: { warn: (_obj, msg) => restores.push(msg ?? '') },
+      // Only what says it wrote pauses back: a load that failed while Redis restarted warns too.
+      logger: { warn: (obj, msg) => ('restored' in obj ? restores.push(msg ?? '') : 0) },
     });
     const replica = await testApp({ store, clock, pauses: copy, submitter: scriptedSubmitter() });
     closing.push(replica.app);
@@ -160,11 +161,12 @@ describe('a pause shared by two replicas through Redis', () => {
       'both stores to answer the restarted Redis',
     );
     for (const backstop of backstops) backstop();
-    await untilCopy(b.copy, () => restores.length > 0, 'the pause written back');
-    assert.deepEqual(
-      (await b.store.listPauses()).map((p) => p.id),
-      [pause.id],
-    );
+    const listed = await eventually(async () => {
+      const ids = (await b.store.listPauses().catch(() => [])).map((p) => p.id);
+      return ids.length > 0 ? ids : undefined;
+    }, 'the pause written back');
+    assert.deepEqual(listed, [pause.id]);
+    assert.ok(restores.length > 0, 'a copy says it wrote the pause back');
     assert.equal(await outcomeOf(b, crashing('shop', 'checkout-0')), 'paused');
     assert.equal(await outcomeOf(a, crashing('shop', 'checkout-0')), 'paused');
   });
