@@ -8,7 +8,7 @@ import type { Remediation } from '../remediation/model.js';
 export type ShownRemediation = Remediation & { workflowUrl?: string };
 
 export interface Readiness {
-  status: 'ready' | 'unavailable' | 'ok';
+  status: 'ready' | 'unavailable';
   reasons?: string[];
   warnings?: string[];
 }

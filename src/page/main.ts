@@ -47,7 +47,7 @@ function keepState(body: Element, redraw: () => void): void {
  * drawn keeps what it showed, marked as old (`problems` collects why); one never drawn shows the
  * failure.
  */
-function show(section: string, parts: unknown[], draw: () => Drawn, problems: Set<string>): void {
+function show(section: string, parts: unknown[], drawPart: () => Drawn, problems: Set<string>): void {
   const container = byId(section);
   const failure = parts.find((part): part is string => typeof part === 'string');
   const before = drawnFrom.get(section);
@@ -60,7 +60,7 @@ function show(section: string, parts: unknown[], draw: () => Drawn, problems: Se
   const signature = `${failure === undefined ? '' : '!'}${JSON.stringify(parts)}`;
   if (before === signature) return;
   drawnFrom.set(section, signature);
-  const content = draw();
+  const content = drawPart();
   container.hidden = content === null;
   const body = container.querySelector('.body');
   if (!body) return;

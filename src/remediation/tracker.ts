@@ -80,7 +80,10 @@ export class RemediationTracker {
     current: (workflow: WatchedWorkflow) => WatchedWorkflow | undefined,
   ): Promise<number> {
     const healed = healedFailures(workflows);
-    const oldestFirst = [...workflows].sort((a, b) => (createdAt(a) ?? 0) - (createdAt(b) ?? 0));
+    const oldestFirst = workflows
+      .map((workflow) => ({ workflow, created: createdAt(workflow) ?? 0 }))
+      .sort((a, b) => a.created - b.created)
+      .map(({ workflow }) => workflow);
     let recorded = 0;
     for (const workflow of oldestFirst) {
       const id = workflowId(workflow);
@@ -306,22 +309,21 @@ export class RemediationTracker {
  * succeeded: that success resolved their escalation (SPEC §9), so a replay does not fire it again.
  */
 function healedFailures(workflows: readonly WatchedWorkflow[]): Set<string> {
+  const known = workflows.flatMap((workflow) => {
+    const key = workflow.metadata.annotations?.[AnnotationKey.CooldownKey];
+    const created = createdAt(workflow);
+    if (key === undefined || created === undefined) return [];
+    return [{ id: workflowId(workflow), key, created, state: observe(workflow, false).state }];
+  });
   const lastSuccess = new Map<string, number>();
-  for (const workflow of workflows) {
-    const key = workflow.metadata.annotations?.[AnnotationKey.CooldownKey];
-    const created = createdAt(workflow);
-    if (key === undefined || created === undefined || observe(workflow, false).state !== 'succeeded') continue;
-    lastSuccess.set(key, Math.max(created, lastSuccess.get(key) ?? created));
+  for (const { key, created, state } of known) {
+    if (state === 'succeeded') lastSuccess.set(key, Math.max(created, lastSuccess.get(key) ?? created));
   }
-  const healed = new Set<string>();
-  for (const workflow of workflows) {
-    const key = workflow.metadata.annotations?.[AnnotationKey.CooldownKey];
-    const created = createdAt(workflow);
-    const succeeded = key === undefined ? undefined : lastSuccess.get(key);
-    if (created === undefined || succeeded === undefined || succeeded <= created) continue;
-    if (observe(workflow, false).state === 'failed') healed.add(workflowId(workflow));
-  }
-  return healed;
+  return new Set(
+    known
+      .filter(({ key, created, state }) => state === 'failed' && (lastSuccess.get(key) ?? created) > created)
+      .map(({ id }) => id),
+  );
 }
 
 /** Who and what an escalation about this Workflow names, from what it was created with (and where it was watched). */

@@ -6,7 +6,7 @@ import { ErrorBody, sendStoreUnavailable } from './errors.js';
 import type { App } from './typebox.js';
 
 /** The store keeps a day of buckets (and the hour before it). */
-export const MAX_ACTIVITY_HOURS = 24;
+const MAX_ACTIVITY_HOURS = 24;
 
 const Count = Type.Integer({ minimum: 0 });
 const FINAL = ['succeeded', 'failed', 'cancelled', 'unknown'] as const satisfies readonly RemediationState[];

@@ -4,10 +4,12 @@
  * any name: `__proto__` too): counts are added up in Maps, and handed out as objects in which
  * every name is a key of the object's own.
  */
+import type { AuditEntry } from '../decision.js';
 import type { Remediation, RemediationState } from '../remediation/model.js';
 import { ACTIVITY_BUCKET_MS, ACTIVITY_KEPT_MS, type ActivityCounts, activityHour } from './cooldown-store.js';
 
-const KEPT_HOURS = ACTIVITY_KEPT_MS / ACTIVITY_BUCKET_MS;
+/** How many hours' buckets are kept, the current one included. */
+export const KEPT_HOURS = ACTIVITY_KEPT_MS / ACTIVITY_BUCKET_MS;
 
 interface RuleTally {
   matches: number;
@@ -18,6 +20,18 @@ interface RuleTally {
 export class HourCounts {
   private readonly outcomes = new Map<string, number>();
   private readonly rules = new Map<string, RuleTally>();
+
+  /**
+   * One appended entry, when it is a decision: under its outcome, and under its rule's matches
+   * when it has one. Answers the rule it matched (its latest match is now), else undefined.
+   */
+  addDecision(entry: AuditEntry): string | undefined {
+    if ('kind' in entry) return undefined;
+    this.addOutcome(entry.outcome);
+    if (entry.rule === null) return undefined;
+    this.addMatches(entry.rule);
+    return entry.rule;
+  }
 
   addOutcome(outcome: string, count = 1): void {
     this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + count);

@@ -33,6 +33,12 @@ export interface HeldCooldown {
 /** listCooldowns never lists more than this many keys at once, whatever limit it is given. */
 export const MAX_LISTED_COOLDOWNS = 1000;
 
+/** How many entries a listing given `limit` answers at most: 0 for a limit below 1 (or not a number). */
+export function listedAtMost(limit: number): number {
+  const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
+  return wanted >= 1 ? wanted : 0;
+}
+
 /** A firing escalation, as GET /v1/escalations lists it. */
 export interface OpenEscalation {
   cooldownKey: string;

@@ -5,10 +5,8 @@
  */
 import type { AuditEntry } from '../decision.js';
 import type { RemediationState } from '../remediation/model.js';
-import { HourCounts, ownKeys } from './activity-counts.js';
-import { ACTIVITY_BUCKET_MS, ACTIVITY_KEPT_MS, type Activity, activityHour } from './cooldown-store.js';
-
-const KEPT_BUCKETS = ACTIVITY_KEPT_MS / ACTIVITY_BUCKET_MS;
+import { HourCounts, KEPT_HOURS, ownKeys } from './activity-counts.js';
+import { ACTIVITY_BUCKET_MS, type Activity, activityHour } from './cooldown-store.js';
 
 export class ActivityBook {
   /** Hour index (epoch ms / ACTIVITY_BUCKET_MS) → what happened in that hour. */
@@ -19,11 +17,8 @@ export class ActivityBook {
   /** An entry appended to the audit trail: counted when it is a decision. */
   decided(entry: AuditEntry, now: number): void {
     if ('kind' in entry) return;
-    const counts = this.bucket(activityHour(now), now);
-    counts.addOutcome(entry.outcome);
-    if (entry.rule === null) return;
-    counts.addMatches(entry.rule);
-    this.lastMatch.set(entry.rule, Math.max(this.lastMatch.get(entry.rule) ?? now, now));
+    const rule = this.bucket(activityHour(now), now).addDecision(entry);
+    if (rule !== undefined) this.lastMatch.set(rule, Math.max(this.lastMatch.get(rule) ?? now, now));
   }
 
   /** A remediation of `rule` recorded in the final state `state`, counted in `hour` (finishedHour). */
@@ -46,7 +41,7 @@ export class ActivityBook {
     if (!counts) {
       counts = new HourCounts();
       this.buckets.set(hour, counts);
-      const oldestKept = activityHour(now) - KEPT_BUCKETS + 1;
+      const oldestKept = activityHour(now) - KEPT_HOURS + 1;
       for (const kept of this.buckets.keys()) if (kept < oldestKept) this.buckets.delete(kept);
     }
     return counts;

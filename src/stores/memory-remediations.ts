@@ -13,7 +13,7 @@ import {
 } from '../remediation/model.js';
 import {
   type EscalationSelection,
-  MAX_LISTED_COOLDOWNS,
+  listedAtMost,
   newestOpenedFirst,
   type OpenEscalation,
   REFUSED_MARKER,
@@ -211,8 +211,8 @@ export class EscalationBook {
 
   /** Those firing now, newest opened first. */
   list(limit: number, now: number): OpenEscalation[] {
-    const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
-    if (!(wanted >= 1)) return [];
+    const wanted = listedAtMost(limit);
+    if (wanted === 0) return [];
     const listed: OpenEscalation[] = [];
     for (const [cooldownKey, escalations] of this.keys.liveEntries(now)) {
       for (const [id, { alert, openedAt, expiresAt }] of escalations.firing) {

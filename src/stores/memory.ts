@@ -16,7 +16,7 @@ import {
   type CooldownStore,
   type EscalationSelection,
   type HeldCooldown,
-  MAX_LISTED_COOLDOWNS,
+  listedAtMost,
   markerOf,
   type OpenEscalation,
   type RecordTransitionOptions,
@@ -247,7 +247,7 @@ export class MemoryCooldownStore implements CooldownStore {
 
   async listCooldowns(limit: number): Promise<HeldCooldown[]> {
     this.assertOpen();
-    const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
+    const wanted = listedAtMost(limit);
     const listed: HeldCooldown[] = [];
     for (const key of this.claims.keys()) {
       if (!(listed.length < wanted)) break;

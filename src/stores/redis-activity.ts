@@ -14,11 +14,11 @@ import { HourCounts, ownKeys } from './activity-counts.js';
 import { ACTIVITY_BUCKET_MS, type Activity, type ActivityCounts, activityHour } from './cooldown-store.js';
 import type { RedisKeys } from './redis-keys.js';
 
-export function outcomeField(outcome: string): string {
+function outcomeField(outcome: string): string {
   return `o:${outcome}`;
 }
 
-export function matchesField(rule: string): string {
+function matchesField(rule: string): string {
   return `m:${rule}`;
 }
 
@@ -27,9 +27,9 @@ export function stateField(rule: string, state: RemediationState): string {
 }
 
 /** What one batch of audit entries adds to the activity. */
-export interface ActivityTally {
-  /** Hour → field → how much to add. */
-  hours: Map<number, Map<string, number>>;
+interface ActivityTally {
+  /** Hour → its counts. */
+  hours: Map<number, HourCounts>;
   /** Rule → epoch ms of its latest match in the batch. */
   lastMatch: Map<string, number>;
 }
@@ -43,15 +43,27 @@ export function tallyDecisions(entries: Iterable<{ entry: AuditEntry; at: number
   for (const { entry, at } of entries) {
     if ('kind' in entry) continue;
     const hour = activityHour(at);
-    const fields = tally.hours.get(hour) ?? new Map<string, number>();
-    tally.hours.set(hour, fields);
-    const add = (field: string) => fields.set(field, (fields.get(field) ?? 0) + 1);
-    add(outcomeField(entry.outcome));
-    if (entry.rule === null) continue;
-    add(matchesField(entry.rule));
-    tally.lastMatch.set(entry.rule, Math.max(tally.lastMatch.get(entry.rule) ?? at, at));
+    let counts = tally.hours.get(hour);
+    if (!counts) {
+      counts = new HourCounts();
+      tally.hours.set(hour, counts);
+    }
+    const rule = counts.addDecision(entry);
+    if (rule !== undefined) tally.lastMatch.set(rule, Math.max(tally.lastMatch.get(rule) ?? at, at));
   }
   return tally;
+}
+
+/** The hash fields one hour's counts add to (what countsOf reads back). */
+export function fieldsOf({ outcomes, rules }: ActivityCounts): [string, number][] {
+  const fields: [string, number][] = [];
+  for (const [outcome, count] of Object.entries(outcomes)) fields.push([outcomeField(outcome), count]);
+  for (const [rule, { matches, states }] of Object.entries(rules)) {
+    if (matches > 0) fields.push([matchesField(rule), matches]);
+    for (const [state, count] of Object.entries(states))
+      fields.push([stateField(rule, state as RemediationState), count]);
+  }
+  return fields;
 }
 
 /** What the reads need of the client: a pipeline of HGETALLs, one round trip for the whole chart. */

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { type AuditEntry, type DecisionRecord, folded, foldingKey } from '../decision.js';
 import { Batcher } from './batch.js';
 import { ACTIVITY_KEPT_MS, type Activity } from './cooldown-store.js';
-import { readActivity, tallyDecisions } from './redis-activity.js';
+import { fieldsOf, readActivity, tallyDecisions } from './redis-activity.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /**
@@ -87,7 +87,7 @@ export function defineAuditScripts(client: Redis): void {
 }
 
 /** One entry to append, as the store queues it. */
-export interface AuditItem {
+interface AuditItem {
   entry: AuditEntry;
   maxLen: number;
   /** The store's clock when it was appended: the hour its decision is counted in. */
@@ -111,7 +111,7 @@ type AuditKeys = Pick<RedisKeys, 'decisions' | 'foldNote' | 'activity' | 'lastMa
  * the fingerprint's latest entry of the batch (a storm's repeats cost Redis one entry, not one
  * each); the activity is counted here too, each decision once, folded or not.
  */
-export function appendArguments(keys: AuditKeys, items: readonly AuditItem[]): (string | number)[] {
+function appendArguments(keys: AuditKeys, items: readonly AuditItem[]): (string | number)[] {
   // Insertion-ordered: an entry moved to the end is deleted and added again.
   const entries = new Set<Folding>();
   const latest = new Map<string, Folding>();
@@ -138,8 +138,8 @@ export function appendArguments(keys: AuditKeys, items: readonly AuditItem[]): (
   const tally = tallyDecisions(items);
   const hours = [...tally.hours.keys()];
   const firstBucket = 2 + notes.length;
-  const counts = hours.flatMap((hour, i) =>
-    [...(tally.hours.get(hour) ?? [])].flatMap(([field, count]) => [firstBucket + i, field, count]),
+  const counts = [...tally.hours.values()].flatMap((hour, i) =>
+    fieldsOf(hour.counts()).flatMap(([field, count]) => [firstBucket + i, field, count]),
   );
   return [
     2 + notes.length + hours.length,
@@ -215,7 +215,7 @@ export class RedisAudit {
 }
 
 /** An entry of the stream as GET /v1/decisions shows it; undefined for one that cannot be read. */
-export function parseAuditEntry(fields: readonly string[]): AuditEntry | undefined {
+function parseAuditEntry(fields: readonly string[]): AuditEntry | undefined {
   let entry: AuditEntry | undefined;
   let count = 1;
   let first: string | undefined;

@@ -6,7 +6,7 @@
  */
 
 import type { Redis } from 'ioredis';
-import { type CooldownClaim, type HeldCooldown, MAX_LISTED_COOLDOWNS, type StoreLogger } from './cooldown-store.js';
+import { type CooldownClaim, type HeldCooldown, listedAtMost, type StoreLogger } from './cooldown-store.js';
 import { groupBySlot, type RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisSubscription } from './redis-subscription.js';
@@ -86,8 +86,8 @@ export class RedisCooldowns {
   ) {}
 
   async list(limit: number): Promise<HeldCooldown[]> {
-    const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
-    if (!(wanted >= 1)) return [];
+    const wanted = listedAtMost(limit);
+    if (wanted === 0) return [];
     // SCAN may return a key twice: a set keeps each once. A cluster is scanned master by master.
     const found = new Set<string>();
     for (const server of this.connection.scanTargets()) {

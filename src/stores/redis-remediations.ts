@@ -14,7 +14,7 @@ import {
   ACTIVITY_KEPT_MS,
   activityHour,
   type EscalationSelection,
-  MAX_LISTED_COOLDOWNS,
+  listedAtMost,
   newestOpenedFirst,
   type OpenEscalation,
   REFUSED_MARKER,
@@ -190,8 +190,8 @@ export class RedisRemediations {
    * within --escalation-ttl all the same.
    */
   async listEscalations(limit: number): Promise<OpenEscalation[]> {
-    const wanted = Math.min(MAX_LISTED_COOLDOWNS, Math.floor(limit));
-    if (!(wanted >= 1)) return [];
+    const wanted = listedAtMost(limit);
+    if (wanted === 0) return [];
     const now = this.now();
     const indexed = await this.client.indexedEscalations(this.keys.escalationIndex(), now, MAX_INDEXED_ESCALATION_KEYS);
     const hashes = await Promise.all(
